@@ -1,0 +1,378 @@
+//! Frames on the wire (§P-2): parsing a client's request, writing responses and pushes,
+//! and decoding the server's frames on the client side.
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+use std::fmt;
+use std::str::FromStr;
+
+use super::codes::Code;
+use super::model::{ChannelWithMembers, Event};
+use super::op::Op;
+use super::params::Params;
+
+/// A request whose frame shape is valid (§P-2.1); its params are not validated yet.
+#[derive(Debug)]
+pub struct RequestFrame {
+    pub id: u64,
+    pub op: Op,
+    pub params: Params,
+}
+
+/// Why a text frame was not a valid request (§P-2.4).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FrameError {
+    /// 400 `BAD_FRAME`; `id` is null in the reply when missing or invalid.
+    #[error("bad frame: {why}")]
+    BadFrame { id: Option<u64>, why: String },
+    /// 400 `UNKNOWN_OP`.
+    #[error("unknown op '{op}'")]
+    UnknownOp { id: u64, op: String },
+}
+
+impl FrameError {
+    /// The response frame for this error.
+    pub fn to_response(&self) -> String {
+        match self {
+            FrameError::BadFrame { id, why } => error_response(*id, Code::BadFrame, why),
+            FrameError::UnknownOp { id, op } => {
+                error_response(Some(*id), Code::UnknownOp, &format!("unknown op '{op}'"))
+            }
+        }
+    }
+}
+
+/// Step one of §P-2.6: the text must be JSON. Anything else is a `BAD_FRAME` with a null id.
+pub fn parse_json(text: &str) -> Result<Value, FrameError> {
+    serde_json::from_str(text).map_err(|e| FrameError::BadFrame {
+        id: None,
+        why: format!("not valid JSON: {e}"),
+    })
+}
+
+/// Steps three and four of §P-2.6: shape of the frame, then the op name.
+pub fn parse_request(value: Value) -> Result<RequestFrame, FrameError> {
+    let Value::Object(mut map) = value else {
+        return Err(FrameError::BadFrame {
+            id: None,
+            why: "frame is not a JSON object".into(),
+        });
+    };
+    let id = match map.get("id") {
+        None | Some(Value::Null) => {
+            return Err(FrameError::BadFrame {
+                id: None,
+                why: "missing id".into(),
+            });
+        }
+        Some(v) => v.as_u64().ok_or_else(|| FrameError::BadFrame {
+            id: None,
+            why: "id must be an integer in 0..2^64-1".into(),
+        })?,
+    };
+    let op = match map.get("op") {
+        Some(Value::String(s)) => s.as_str(),
+        _ => {
+            return Err(FrameError::BadFrame {
+                id: Some(id),
+                why: "op must be a string".into(),
+            });
+        }
+    };
+    let op = Op::from_str(op).map_err(|e| FrameError::UnknownOp { id, op: e.0 })?;
+    let params = match map.remove("params") {
+        None | Some(Value::Null) => Map::new(),
+        Some(Value::Object(m)) => m,
+        Some(_) => {
+            return Err(FrameError::BadFrame {
+                id: Some(id),
+                why: "params must be an object or null".into(),
+            });
+        }
+    };
+    Ok(RequestFrame {
+        id,
+        op,
+        params: Params::new(params),
+    })
+}
+
+#[derive(Serialize)]
+struct ResponseOut<'a, D: Serialize> {
+    id: Option<u64>,
+    code: u32,
+    message: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    data: Option<D>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<&'a str>,
+}
+
+fn to_json<T: Serialize>(value: &T) -> String {
+    // Serializing our own plain structs into a String cannot fail.
+    serde_json::to_string(value).expect("protocol frames always serialize")
+}
+
+/// A response with optional `data` (§P-2.2).
+pub fn response<D: Serialize>(id: u64, code: Code, data: Option<D>) -> String {
+    to_json(&ResponseOut {
+        id: Some(id),
+        code: code.number(),
+        message: code.name(),
+        data,
+        error: None,
+    })
+}
+
+/// A response carrying an `error` explanation (400, 414, 500).
+pub fn error_response(id: Option<u64>, code: Code, error: &str) -> String {
+    to_json(&ResponseOut::<()> {
+        id,
+        code: code.number(),
+        message: code.name(),
+        data: None,
+        error: Some(error),
+    })
+}
+
+/// A server push (§P-2.3).
+#[derive(Serialize, Debug)]
+#[serde(tag = "push", rename_all = "camelCase")]
+pub enum Push<'a> {
+    Notify { event: &'a Event },
+    MultiClientSync { event: &'a Event },
+    UnreadSync { events: &'a [Event] },
+    ChannelsSync { channels: &'a [ChannelWithMembers] },
+    Kicked { reason: &'a str },
+}
+
+impl Push<'_> {
+    pub fn to_text(&self) -> String {
+        to_json(self)
+    }
+}
+
+/// The kinds of push, as named in the `push` field.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum PushKind {
+    Notify,
+    MultiClientSync,
+    UnreadSync,
+    ChannelsSync,
+    Kicked,
+}
+
+impl PushKind {
+    pub const ALL: [PushKind; 5] = [
+        PushKind::Notify,
+        PushKind::MultiClientSync,
+        PushKind::UnreadSync,
+        PushKind::ChannelsSync,
+        PushKind::Kicked,
+    ];
+
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            PushKind::Notify => "notify",
+            PushKind::MultiClientSync => "multiClientSync",
+            PushKind::UnreadSync => "unreadSync",
+            PushKind::ChannelsSync => "channelsSync",
+            PushKind::Kicked => "kicked",
+        }
+    }
+}
+
+impl fmt::Display for PushKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for PushKind {
+    type Err = ();
+    fn from_str(s: &str) -> Result<Self, ()> {
+        PushKind::ALL
+            .into_iter()
+            .find(|k| k.as_str() == s)
+            .ok_or(())
+    }
+}
+
+/// A server frame as a client sees it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ServerFrame {
+    Response(ResponseFrame),
+    /// `body` is the whole frame object, `kind` its `push` field.
+    Push {
+        kind: PushKind,
+        body: Value,
+    },
+}
+
+/// A decoded response (§P-2.2).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ResponseFrame {
+    pub id: Option<u64>,
+    pub code: u32,
+    pub message: String,
+    pub data: Option<Value>,
+    pub error: Option<String>,
+}
+
+/// A server frame that does not follow §P-2.2/§P-2.3.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("malformed server frame: {0}")]
+pub struct DecodeError(pub String);
+
+/// Decodes one text frame sent by a server.
+pub fn decode_server_frame(text: &str) -> Result<ServerFrame, DecodeError> {
+    let value: Value =
+        serde_json::from_str(text).map_err(|e| DecodeError(format!("not JSON: {e}")))?;
+    let Value::Object(mut map) = value else {
+        return Err(DecodeError("not a JSON object".into()));
+    };
+    if let Some(push) = map.get("push") {
+        let name = push
+            .as_str()
+            .ok_or_else(|| DecodeError("push is not a string".into()))?;
+        let kind = PushKind::from_str(name)
+            .map_err(|_| DecodeError(format!("unknown push kind '{name}'")))?;
+        return Ok(ServerFrame::Push {
+            kind,
+            body: Value::Object(map),
+        });
+    }
+    let id = match map.get("id") {
+        None | Some(Value::Null) => None,
+        Some(v) => Some(
+            v.as_u64()
+                .ok_or_else(|| DecodeError("id is not an unsigned integer".into()))?,
+        ),
+    };
+    let code = map
+        .get("code")
+        .and_then(Value::as_u64)
+        .and_then(|c| u32::try_from(c).ok())
+        .ok_or_else(|| DecodeError("code missing or not an integer".into()))?;
+    let message = match map.remove("message") {
+        Some(Value::String(s)) => s,
+        _ => return Err(DecodeError("message missing or not a string".into())),
+    };
+    let data = map.remove("data").filter(|v| !v.is_null());
+    let error = match map.remove("error") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => Some(s),
+        Some(_) => return Err(DecodeError("error is not a string".into())),
+    };
+    Ok(ServerFrame::Response(ResponseFrame {
+        id,
+        code,
+        message,
+        data,
+        error,
+    }))
+}
+
+/// The text of a request frame, as a client sends it.
+pub fn request_text(id: u64, op: Op, params: &Value) -> String {
+    #[derive(Serialize)]
+    struct Out<'a> {
+        id: u64,
+        op: &'static str,
+        params: &'a Value,
+    }
+    to_json(&Out {
+        id,
+        op: op.as_str(),
+        params,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame(text: &str) -> Result<RequestFrame, FrameError> {
+        parse_request(parse_json(text)?)
+    }
+
+    #[test]
+    fn bad_frames_carry_the_id_when_valid() {
+        assert!(matches!(
+            frame("[1]"),
+            Err(FrameError::BadFrame { id: None, .. })
+        ));
+        assert!(matches!(
+            frame("nope"),
+            Err(FrameError::BadFrame { id: None, .. })
+        ));
+        assert!(matches!(
+            frame(r#"{"op":"login"}"#),
+            Err(FrameError::BadFrame { id: None, .. })
+        ));
+        assert!(matches!(
+            frame(r#"{"id":-1,"op":"login"}"#),
+            Err(FrameError::BadFrame { id: None, .. })
+        ));
+        assert!(matches!(
+            frame(r#"{"id":1.5,"op":"login"}"#),
+            Err(FrameError::BadFrame { id: None, .. })
+        ));
+        assert!(matches!(
+            frame(r#"{"id":7,"op":3}"#),
+            Err(FrameError::BadFrame { id: Some(7), .. })
+        ));
+        assert!(matches!(
+            frame(r#"{"id":7,"op":"login","params":[]}"#),
+            Err(FrameError::BadFrame { id: Some(7), .. })
+        ));
+        assert_eq!(
+            frame(r#"{"id":8,"op":"Login"}"#).unwrap_err(),
+            FrameError::UnknownOp {
+                id: 8,
+                op: "Login".into()
+            }
+        );
+        let ok = frame(r#"{"id":18446744073709551615,"op":"query","params":null}"#).unwrap();
+        assert_eq!(ok.id, u64::MAX);
+        assert_eq!(ok.op, Op::Query);
+    }
+
+    #[test]
+    fn deeply_nested_json_is_a_bad_frame_not_a_crash() {
+        let text = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+        assert!(matches!(
+            frame(&text),
+            Err(FrameError::BadFrame { id: None, .. })
+        ));
+    }
+
+    #[test]
+    fn responses_round_trip_through_the_client_decoder() {
+        let text = response(3, Code::Ok, Some(serde_json::json!({"x": 1})));
+        let ServerFrame::Response(r) = decode_server_frame(&text).unwrap() else {
+            panic!("not a response")
+        };
+        assert_eq!((r.id, r.code, r.message.as_str()), (Some(3), 200, "OK"));
+        assert_eq!(r.data, Some(serde_json::json!({"x": 1})));
+        let text = error_response(None, Code::BadFrame, "why");
+        assert_eq!(
+            text,
+            r#"{"id":null,"code":400,"message":"BAD_FRAME","error":"why"}"#
+        );
+        let text = Push::Kicked {
+            reason: "LOGIN_ELSEWHERE",
+        }
+        .to_text();
+        assert_eq!(text, r#"{"push":"kicked","reason":"LOGIN_ELSEWHERE"}"#);
+        assert!(matches!(
+            decode_server_frame(&text).unwrap(),
+            ServerFrame::Push {
+                kind: PushKind::Kicked,
+                ..
+            }
+        ));
+        assert!(decode_server_frame(r#"{"push":"bogus"}"#).is_err());
+        assert!(decode_server_frame(r#"{"id":1}"#).is_err());
+    }
+}
