@@ -8,4 +8,5 @@
 
 pub mod cli;
 pub mod protocol;
+pub mod runner;
 pub mod server;

@@ -7,9 +7,8 @@ use sigbench::server::{ServerConfig, spawn};
 use std::time::Duration;
 use tokio_tungstenite::tungstenite::Message;
 
-type Ws = tokio_tungstenite::WebSocketStream<
-    tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
->;
+type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 async fn recv(ws: &mut Ws) -> Value {
     loop {
@@ -31,7 +30,13 @@ async fn send(ws: &mut Ws, id: u64, op: &str, params: Value) {
 
 async fn login(url: &str, account: &str) -> Ws {
     let (mut ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
-    send(&mut ws, 1, "login", json!({"account": account, "token": "t"})).await;
+    send(
+        &mut ws,
+        1,
+        "login",
+        json!({"account": account, "token": "t"}),
+    )
+    .await;
     let r = recv(&mut ws).await;
     assert_eq!(r["code"], 200, "{r}");
     assert_eq!(r["data"]["account"], account);
@@ -47,15 +52,28 @@ async fn call_accept_close_follows_the_example_exchange() {
     let mut alice = login(&url, "alice").await;
     let mut bob = login(&url, "bob").await;
 
-    send(&mut alice, 2, "call", json!({"type": 2, "account": "bob", "requestId": "r1"})).await;
+    send(
+        &mut alice,
+        2,
+        "call",
+        json!({"type": 2, "account": "bob", "requestId": "r1"}),
+    )
+    .await;
     let invite = recv(&mut bob).await;
     assert_eq!(invite["push"], "notify");
     assert_eq!(invite["event"]["eventType"], "INVITE");
     assert_eq!(invite["event"]["from"], "alice");
     assert_eq!(invite["event"]["to"], "bob");
     let r = recv(&mut alice).await;
-    assert_eq!((r["id"].clone(), r["code"].clone()), (json!(2), json!(200)), "{r}");
-    let cid = r["data"]["channel"]["channelId"].as_str().unwrap().to_string();
+    assert_eq!(
+        (r["id"].clone(), r["code"].clone()),
+        (json!(2), json!(200)),
+        "{r}"
+    );
+    let cid = r["data"]["channel"]["channelId"]
+        .as_str()
+        .unwrap()
+        .to_string();
     assert_eq!(r["data"]["members"][0]["account"], "alice");
 
     send(
