@@ -6,3 +6,4 @@
 //! - [`server`]: the reference server (`sigbench serve`), the embedded default target.
 
 pub mod protocol;
+pub mod scenario;
