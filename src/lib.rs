@@ -1,12 +1,20 @@
 //! sigbench: a load-testing and conformance harness for call-invitation signaling servers.
 //!
 //! # Layout
-//! The modules follow the data flow.
-//! - [`cli`]: the command line; `main.rs` only calls [`cli::main`].
+//! The modules follow the data flow: protocol types → server; scenario → plan → runner
+//! → metrics → checks → report.
 //! - [`protocol`]: the wire protocol as types, shared by server and harness.
 //! - [`server`]: the reference server (`sigbench serve`), the embedded default target.
+//! - [`scenario`]: YAML scenarios → validated, typed run plans.
+//! - [`runner`]: drives a plan's sessions concurrently against a target.
+//! - [`metrics`]: per-worker recording, aggregation, thresholds.
+//! - [`report`]: terminal summary, JSON report, progress display.
+//! - [`cli`]: the command line; `main.rs` only calls [`cli::main`].
 
 pub mod cli;
+pub mod metrics;
 pub mod protocol;
+pub mod report;
 pub mod runner;
+pub mod scenario;
 pub mod server;

@@ -1,0 +1,297 @@
+//! YAML tree → [`Plan`](super::Plan): every check the language makes before anything
+//! connects. Errors are collected (not just the first) and each carries the location of
+//! the node it is about.
+//!
+//! - [`document`]: top level, roles, load model, thresholds.
+//! - [`steps`]: steps, variable scoping, `since` resolution, metrics.
+//! - [`values`]: templates, codes, expectations, saves, match fields.
+
+mod document;
+mod steps;
+mod values;
+
+use std::time::Duration;
+
+use super::error::{ErrorKind, ScenarioError, did_you_mean};
+use super::node::{Key, Node, Span, Value};
+use super::plan::{Metric, Plan, Role};
+use super::template::VarLayout;
+use super::timing::{Rate, parse_duration};
+
+pub(crate) use document::compile;
+
+/// Compilation state shared by all passes.
+pub(crate) struct Cx<'a> {
+    file: &'a str,
+    overrides: &'a [(String, String)],
+    errors: Vec<ScenarioError>,
+    roles: Vec<Role>,
+    layout: VarLayout,
+    metrics: Vec<Metric>,
+    /// Step names seen so far, for uniqueness and `since` messages.
+    step_names: Vec<(String, Span)>,
+    timed_steps: usize,
+    timeout: Duration,
+}
+
+impl<'a> Cx<'a> {
+    pub(crate) fn new(file: &'a str, overrides: &'a [(String, String)]) -> Cx<'a> {
+        Cx {
+            file,
+            overrides,
+            errors: Vec::new(),
+            roles: Vec::new(),
+            layout: VarLayout::default(),
+            metrics: Vec::new(),
+            step_names: Vec::new(),
+            timed_steps: 0,
+            timeout: Duration::from_secs(5),
+        }
+    }
+
+    /// Records an error about the node at `span`.
+    pub(crate) fn error(&mut self, span: Span, message: impl Into<String>) {
+        let message = message.into();
+        let (location, message) = match span {
+            Span::At { line, col } => (Some((line, col)), message),
+            Span::Set(i) => {
+                let (k, v) = self
+                    .overrides
+                    .get(i)
+                    .map_or(("?", "?"), |(k, v)| (k.as_str(), v.as_str()));
+                (None, format!("--set {k}={v}: {message}"))
+            }
+            Span::Unknown => (None, message),
+        };
+        self.errors.push(ScenarioError {
+            file: self.file.to_string(),
+            location,
+            message,
+            kind: ErrorKind::Invalid,
+        });
+    }
+
+    /// The errors found, in document order (override errors last).
+    pub(crate) fn into_errors(mut self) -> Vec<ScenarioError> {
+        self.errors
+            .sort_by_key(|e| e.location.map_or((u32::MAX, u32::MAX), |l| l));
+        self.errors
+    }
+
+    /// The node as a mapping, or an error saying what `what` should be.
+    pub(crate) fn map<'n>(&mut self, node: &'n Node, what: &str) -> Option<Fields<'n>> {
+        match &node.value {
+            Value::Map(entries) => Some(Fields {
+                entries,
+                span: node.span,
+            }),
+            other => {
+                self.error(
+                    node.span,
+                    format!("{what} must be a mapping, found {}", other.kind()),
+                );
+                None
+            }
+        }
+    }
+
+    /// Reports keys of `fields` not in `allowed`, with a suggestion.
+    pub(crate) fn check_keys(&mut self, fields: &Fields<'_>, allowed: &[&str], context: &str) {
+        for (key, _) in fields.entries {
+            if !allowed.contains(&key.name.as_str()) {
+                let hint = did_you_mean(&key.name, allowed.iter().copied());
+                let hint = if hint.is_empty() {
+                    format!(" (expected one of: {})", allowed.join(", "))
+                } else {
+                    hint
+                };
+                self.error(
+                    key.span,
+                    format!("unknown key '{}' in {context}{hint}", key.name),
+                );
+            }
+        }
+    }
+
+    pub(crate) fn string(&mut self, node: &Node, what: &str) -> Option<String> {
+        match &node.value {
+            Value::Str(s) => Some(s.clone()),
+            other => {
+                self.error(
+                    node.span,
+                    format!("{what} must be a string, found {}", other.kind()),
+                );
+                None
+            }
+        }
+    }
+
+    pub(crate) fn uint(&mut self, node: &Node, what: &str) -> Option<u64> {
+        match &node.value {
+            Value::UInt(n) => Some(*n),
+            other => {
+                self.error(
+                    node.span,
+                    format!(
+                        "{what} must be a non-negative integer, found {}",
+                        describe(other)
+                    ),
+                );
+                None
+            }
+        }
+    }
+
+    /// An integer that must be at least 1.
+    pub(crate) fn positive(&mut self, node: &Node, what: &str) -> Option<u64> {
+        let n = self.uint(node, what)?;
+        if n == 0 {
+            self.error(node.span, format!("{what} must be at least 1"));
+            return None;
+        }
+        Some(n)
+    }
+
+    pub(crate) fn bool(&mut self, node: &Node, what: &str) -> Option<bool> {
+        match &node.value {
+            Value::Bool(b) => Some(*b),
+            other => {
+                self.error(
+                    node.span,
+                    format!("{what} must be true or false, found {}", describe(other)),
+                );
+                None
+            }
+        }
+    }
+
+    pub(crate) fn duration(&mut self, node: &Node, what: &str) -> Option<Duration> {
+        let parsed = match &node.value {
+            Value::Str(s) => parse_duration(s),
+            other => Err(format!(
+                "expected a duration like 500ms or 2s, found {}",
+                describe(other)
+            )),
+        };
+        parsed
+            .map_err(|e| self.error(node.span, format!("{what}: {e}")))
+            .ok()
+    }
+
+    /// A duration that must be above zero.
+    pub(crate) fn nonzero_duration(&mut self, node: &Node, what: &str) -> Option<Duration> {
+        let d = self.duration(node, what)?;
+        if d.is_zero() {
+            self.error(node.span, format!("{what} must be longer than 0"));
+            return None;
+        }
+        Some(d)
+    }
+
+    pub(crate) fn rate(&mut self, node: &Node, what: &str) -> Option<Rate> {
+        let parsed = match &node.value {
+            Value::Str(s) => Rate::parse(s),
+            other => Err(format!(
+                "expected a rate like 100/s, found {}",
+                describe(other)
+            )),
+        };
+        parsed
+            .map_err(|e| self.error(node.span, format!("{what}: {e}")))
+            .ok()
+    }
+
+    /// Registers (or reuses) a metric; one name cannot mix kinds.
+    pub(crate) fn metric(
+        &mut self,
+        name: &str,
+        kind: super::plan::MetricKind,
+        span: Span,
+    ) -> Option<usize> {
+        if let Some(i) = self.metrics.iter().position(|m| m.name == name) {
+            if self.metrics[i].kind != kind {
+                self.error(
+                    span,
+                    format!(
+                        "metric '{name}' already measures {}; give this step another name or `metric:`",
+                        kind_text(self.metrics[i].kind)
+                    ),
+                );
+                return None;
+            }
+            return Some(i);
+        }
+        self.metrics.push(Metric {
+            name: name.to_string(),
+            kind,
+        });
+        Some(self.metrics.len() - 1)
+    }
+
+    fn finish(self, plan: impl FnOnce(Parts) -> Plan) -> Result<Plan, Vec<ScenarioError>> {
+        if !self.errors.is_empty() {
+            return Err(self.into_errors());
+        }
+        Ok(plan(Parts {
+            roles: self.roles,
+            layout: self.layout,
+            metrics: self.metrics,
+            timed_steps: self.timed_steps,
+            timeout: self.timeout,
+        }))
+    }
+}
+
+/// What the compiler accumulated, handed to the final `Plan`.
+struct Parts {
+    roles: Vec<Role>,
+    layout: VarLayout,
+    metrics: Vec<Metric>,
+    timed_steps: usize,
+    timeout: Duration,
+}
+
+fn kind_text(kind: super::plan::MetricKind) -> &'static str {
+    use super::plan::MetricKind as K;
+    match kind {
+        K::Login => "connect+login time",
+        K::Session => "session time",
+        K::Op => "request→response time",
+        K::Await => "push delivery time",
+    }
+}
+
+/// "a string ('5')" style descriptions for type errors.
+fn describe(v: &Value) -> String {
+    match v.scalar_text() {
+        Some(t) if !matches!(v, Value::Null) => format!("{} ('{t}')", v.kind()),
+        _ => v.kind().to_string(),
+    }
+}
+
+/// The entries of a mapping node.
+#[derive(Clone, Copy)]
+pub(crate) struct Fields<'n> {
+    pub entries: &'n [(Key, Node)],
+    pub span: Span,
+}
+
+impl<'n> Fields<'n> {
+    pub(crate) fn get(&self, name: &str) -> Option<&'n Node> {
+        self.entries
+            .iter()
+            .find(|(k, _)| k.name == name)
+            .map(|(_, v)| v)
+    }
+
+    pub(crate) fn key(&self, name: &str) -> Option<&'n Key> {
+        self.entries
+            .iter()
+            .find(|(k, _)| k.name == name)
+            .map(|(k, _)| k)
+    }
+
+    pub(crate) fn has(&self, name: &str) -> bool {
+        self.get(name).is_some()
+    }
+}

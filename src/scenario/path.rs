@@ -1,0 +1,136 @@
+//! JSON paths as scenarios write them: `data.channel.channelId`, `data.members[0].uid`,
+//! `events[-1].eventType` (negative indexes count from the end).
+
+use serde_json::Value;
+use std::fmt;
+
+/// A parsed path: object keys and array indexes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct JsonPath {
+    text: String,
+    segments: Box<[Segment]>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Segment {
+    Key(String),
+    Index(i64),
+}
+
+impl JsonPath {
+    /// Parses `a.b[0].c`. Keys are any characters except `.`, `[` and `]`.
+    pub fn parse(text: &str) -> Result<JsonPath, String> {
+        let bad = |why: &str| Err(format!("bad JSON path '{text}': {why}"));
+        let mut segments = Vec::new();
+        if text.is_empty() {
+            return bad("empty");
+        }
+        for (n, piece) in text.split('.').enumerate() {
+            let (key, mut rest) = match piece.find('[') {
+                Some(i) => (&piece[..i], &piece[i..]),
+                None => (piece, ""),
+            };
+            if key.is_empty() && (n > 0 || rest.is_empty()) {
+                return bad("empty key (two dots, or a leading or trailing dot?)");
+            }
+            if key.contains(']') {
+                return bad("']' without '['");
+            }
+            if !key.is_empty() {
+                segments.push(Segment::Key(key.to_string()));
+            }
+            while !rest.is_empty() {
+                let Some(close) = rest.find(']') else {
+                    return bad("unclosed '['");
+                };
+                let Ok(index) = rest[1..close].trim().parse::<i64>() else {
+                    return bad("an index must be an integer, as in members[0]");
+                };
+                segments.push(Segment::Index(index));
+                rest = &rest[close + 1..];
+                if !rest.is_empty() && !rest.starts_with('[') {
+                    return bad("expected '.' or '[' after ']'");
+                }
+            }
+        }
+        Ok(JsonPath {
+            text: text.to_string(),
+            segments: segments.into_boxed_slice(),
+        })
+    }
+
+    /// The value at this path, if every step exists.
+    pub fn get<'a>(&self, root: &'a Value) -> Option<&'a Value> {
+        self.get_from(root, 0)
+    }
+
+    /// Like [`JsonPath::get`], skipping the first `skip` segments (used when the root
+    /// object is not materialized, e.g. a response's `data`).
+    pub(crate) fn get_from<'a>(&self, root: &'a Value, skip: usize) -> Option<&'a Value> {
+        let mut cur = root;
+        for seg in self.segments.iter().skip(skip) {
+            cur = match (seg, cur) {
+                (Segment::Key(k), Value::Object(m)) => m.get(k)?,
+                (Segment::Index(i), Value::Array(a)) => {
+                    let i = if *i < 0 {
+                        a.len().checked_sub(i.unsigned_abs() as usize)?
+                    } else {
+                        usize::try_from(*i).ok()?
+                    };
+                    a.get(i)?
+                }
+                _ => return None,
+            };
+        }
+        Some(cur)
+    }
+
+    /// Clones the value at this path.
+    pub fn extract(&self, root: &Value) -> Option<Value> {
+        self.get(root).cloned()
+    }
+
+    /// The first key, if the path starts with one.
+    pub(crate) fn first_key(&self) -> Option<&str> {
+        match self.segments.first() {
+            Some(Segment::Key(k)) => Some(k),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+}
+
+impl fmt::Display for JsonPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn paths_walk_objects_and_arrays() {
+        let v = json!({"data": {"members": [{"uid": 1}, {"uid": 2}]}, "m": [[5, 6]]});
+        let get = |p: &str| JsonPath::parse(p).unwrap().extract(&v);
+        assert_eq!(get("data.members[0].uid"), Some(json!(1)));
+        assert_eq!(get("data.members[-1].uid"), Some(json!(2)));
+        assert_eq!(get("data.members[2].uid"), None);
+        assert_eq!(get("data.members[-3]"), None);
+        assert_eq!(get("m[0][1]"), Some(json!(6)));
+        assert_eq!(get("data.nope"), None);
+        assert_eq!(get("data.members.uid"), None);
+    }
+
+    #[test]
+    fn bad_paths_are_rejected() {
+        for p in ["", "a..b", ".a", "a.", "a[x]", "a[1", "a]b", "a[0]b"] {
+            assert!(JsonPath::parse(p).is_err(), "{p}");
+        }
+    }
+}

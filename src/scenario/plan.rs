@@ -1,0 +1,319 @@
+//! The validated, typed run plan: what the runner executes. Nothing here refers to YAML;
+//! every name is resolved to an index, every template compiled, every duration parsed.
+
+use std::time::Duration;
+
+use super::expect::{ExactlyOne, Expect, RawExpect, Save};
+use super::matcher::PushMatcher;
+use super::template::{StrTemplate, Template, VarLayout, Vars};
+use super::threshold::Threshold;
+use super::timing::{LoadModel, Pause, Rate};
+use crate::protocol::Op;
+
+/// A scenario ready to run.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Plan {
+    /// `name:` (defaults to the file stem).
+    pub name: String,
+    /// `description:` (empty when absent).
+    pub description: String,
+    /// The file the plan was loaded from, for failure messages.
+    pub source: String,
+    /// Roles in declaration order; [`Target::role`] indexes this.
+    pub roles: Vec<Role>,
+    pub load: LoadModel,
+    /// Accounts connected and logged in per second before the first session.
+    pub login_rate: Rate,
+    /// Hard stop: the run ends after this long whatever the load model says.
+    pub max_duration: Option<Duration>,
+    /// Fail a session when one of its connections received a `notify` or
+    /// `multiClientSync` push that no `await` consumed.
+    pub strict: bool,
+    /// Default time limit for responses and awaits (`timeout:`, default 5 s).
+    pub timeout: Duration,
+    pub steps: Vec<Step>,
+    pub thresholds: Vec<Threshold>,
+    /// Every metric the plan produces; steps and thresholds refer to them by index.
+    /// Index [`Plan::LOGIN_METRIC`] is `login`, [`Plan::SESSION_METRIC`] is `session`.
+    pub metrics: Vec<Metric>,
+    /// Number of [`StepId`]s: the size of the per-session send-time table.
+    pub timed_steps: usize,
+    /// The session variables' layout.
+    pub vars: VarLayout,
+}
+
+impl Plan {
+    /// Metric index of connect + login (initial logins and `login` steps without a name).
+    pub const LOGIN_METRIC: usize = 0;
+    /// Metric index of whole sessions (start → last step done).
+    pub const SESSION_METRIC: usize = 1;
+
+    /// A fresh variable store for one session. `accounts[i]` is the account name playing
+    /// `roles[i]`; missing entries are left `null`.
+    pub fn new_vars(&self, run_id: &str, session_id: &str, accounts: &[&str]) -> Vars {
+        let mut vars = Vars::with_len(self.vars.len());
+        for (role, account) in accounts.iter().enumerate().take(self.roles.len()) {
+            vars.set(self.vars.role_slot(role), (*account).into());
+        }
+        vars.set(self.vars.session_slot(), session_id.into());
+        vars.set(self.vars.run_slot(), run_id.into());
+        vars
+    }
+
+    /// The metric names, in index order.
+    pub fn metric_names(&self) -> impl Iterator<Item = &str> {
+        self.metrics.iter().map(|m| m.name.as_str())
+    }
+
+    /// The index of a metric by name.
+    pub fn metric_id(&self, name: &str) -> Option<usize> {
+        self.metrics.iter().position(|m| m.name == name)
+    }
+
+    /// The index of a role by name.
+    pub fn role_id(&self, name: &str) -> Option<usize> {
+        self.roles.iter().position(|r| r.name == name)
+    }
+}
+
+/// A role: one account per session, on `devices` connections.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Role {
+    pub name: String,
+    /// Devices (connections) of the account, at least 1. Device `i` logs in with the
+    /// device name the runner chooses for index `i`.
+    pub devices: usize,
+    /// `true` (default): every device is connected and logged in when a session starts.
+    /// `false`: no device is; the session's `login` steps bring them online, and the
+    /// runner disconnects them again when the session ends.
+    pub online: bool,
+}
+
+/// What a histogram measures.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MetricKind {
+    /// Connect + login.
+    Login,
+    /// A whole session.
+    Session,
+    /// Request → response (op and raw steps).
+    Op,
+    /// Latency origin (`since`) → push received.
+    Await,
+}
+
+/// A named metric.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Metric {
+    pub name: String,
+    pub kind: MetricKind,
+}
+
+/// Index of a step that sends something (op, login, raw) in the per-session send-time
+/// table; awaits measure from one of them (see [`Since`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct StepId(pub usize);
+
+/// Which connection a step acts on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Target {
+    /// Index into [`Plan::roles`].
+    pub role: usize,
+    /// 0-based device index (`as: callee#2` is device 1).
+    pub device: usize,
+}
+
+/// One step.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Step {
+    /// `name:`, unique in the scenario when given.
+    pub name: Option<String>,
+    /// Line in the scenario file, for failure messages.
+    pub line: u32,
+    pub kind: StepKind,
+}
+
+impl Step {
+    /// `name` or, for unnamed steps, `<what> (line N)`; for failure messages.
+    pub fn label(&self) -> String {
+        match &self.name {
+            Some(n) => n.clone(),
+            None => format!("{} (line {})", self.kind.what(), self.line),
+        }
+    }
+}
+
+/// What a step does.
+#[derive(Clone, Debug, PartialEq)]
+pub enum StepKind {
+    /// Send a request and check its response.
+    Op(OpStep),
+    /// Connect (if not connected) and log in.
+    Login(LoginStep),
+    /// Send an arbitrary frame.
+    Raw(RawStep),
+    /// Open the device's WebSocket without logging in.
+    Connect(Target),
+    /// Close the device's WebSocket.
+    Disconnect(Target),
+    /// Wait for a push (it may already be buffered).
+    Await(AwaitStep),
+    /// Fail if a matching push arrives (or is buffered) within the window.
+    Refute(RefuteStep),
+    Pause(Pause),
+    /// Run branches at once; done when all are done.
+    Parallel(ParallelStep),
+    Repeat(RepeatStep),
+}
+
+impl StepKind {
+    /// A short description: the op name, `await INVITE`, `pause`, …
+    pub fn what(&self) -> String {
+        match self {
+            StepKind::Op(s) => s.op.to_string(),
+            StepKind::Login(_) => "login".into(),
+            StepKind::Raw(_) => "raw".into(),
+            StepKind::Connect(_) => "connect".into(),
+            StepKind::Disconnect(_) => "disconnect".into(),
+            StepKind::Await(a) => format!("await {}", awaited_name(&a.matcher)),
+            StepKind::Refute(r) => format!("refute {}", awaited_name(&r.matcher)),
+            StepKind::Pause(_) => "pause".into(),
+            StepKind::Parallel(_) => "parallel".into(),
+            StepKind::Repeat(_) => "repeat".into(),
+        }
+    }
+}
+
+pub(crate) fn awaited_name(m: &PushMatcher) -> String {
+    match m.awaited {
+        super::matcher::Awaited::Event { event, .. } => event.to_string(),
+        super::matcher::Awaited::Push(kind) => kind.to_string(),
+    }
+}
+
+/// A request step: `accept: {...}`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct OpStep {
+    pub target: Target,
+    pub op: Op,
+    /// Renders to the `params` object.
+    pub params: Template,
+    pub expect: Expect,
+    /// Applied (in order) after `expect` holds; paths start at the response frame.
+    pub save: Vec<Save>,
+    /// Time limit for the response.
+    pub timeout: Duration,
+    pub metric: usize,
+    pub id: StepId,
+}
+
+/// `login: {pushToken: ...}`. The runner fills in `account`, `token` and `device` unless
+/// `params` gives them.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LoginStep {
+    pub target: Target,
+    /// Renders to an object of extra/overriding login params.
+    pub params: Template,
+    pub expect: Expect,
+    pub save: Vec<Save>,
+    pub timeout: Duration,
+    pub metric: usize,
+    pub id: StepId,
+}
+
+/// The payload of a `raw` step.
+#[derive(Clone, Debug, PartialEq)]
+pub enum RawFrame {
+    /// A text frame. With `size`, the `${pad}` hole is filled with `x` so that the
+    /// rendered frame is exactly `size` bytes.
+    Text {
+        text: StrTemplate,
+        size: Option<usize>,
+    },
+    /// A binary frame.
+    Binary(Vec<u8>),
+}
+
+/// A rendered raw frame.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RawPayload {
+    Text(String),
+    Binary(Vec<u8>),
+}
+
+impl RawFrame {
+    /// The frame to send.
+    pub fn render(&self, ctx: &Vars) -> RawPayload {
+        match self {
+            RawFrame::Binary(b) => RawPayload::Binary(b.clone()),
+            RawFrame::Text { text, size } => {
+                let rendered = text.render(ctx);
+                let Some(size) = size else {
+                    return RawPayload::Text(rendered);
+                };
+                // The compiler guarantees exactly one `${pad}` marker in sized frames.
+                let body_len = rendered.len().saturating_sub(PAD_MARKER.len());
+                let pad = "x".repeat(size.saturating_sub(body_len));
+                RawPayload::Text(rendered.replacen(PAD_MARKER, &pad, 1))
+            }
+        }
+    }
+}
+
+/// What `${pad}` becomes in a raw text before padding (a private-use marker).
+pub(crate) const PAD_MARKER: &str = "\u{E000}pad\u{E000}";
+
+/// `raw: {text: ...}` with its expectation.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RawStep {
+    pub target: Target,
+    pub frame: RawFrame,
+    pub expect: RawExpect,
+    pub timeout: Duration,
+    pub metric: usize,
+    pub id: StepId,
+}
+
+/// Where an await's latency is measured from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Since {
+    /// The session's start (no op step precedes the await).
+    SessionStart,
+    /// When this step's request was sent.
+    Step(StepId),
+}
+
+/// `await: INVITE`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AwaitStep {
+    pub target: Target,
+    pub matcher: PushMatcher,
+    pub within: Duration,
+    pub since: Since,
+    /// Paths start at the matched event (event awaits) or push body (push awaits).
+    pub save: Vec<Save>,
+    pub metric: usize,
+}
+
+/// `refute: CANCEL_INVITE`: no matching push may arrive within `within`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RefuteStep {
+    pub target: Target,
+    pub matcher: PushMatcher,
+    pub within: Duration,
+}
+
+/// `parallel: [...]`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ParallelStep {
+    pub branches: Vec<Step>,
+    /// Checked over the responses of the op/login/raw steps directly in `branches`.
+    pub exactly_one: Option<ExactlyOne>,
+}
+
+/// `repeat: {count, steps}`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RepeatStep {
+    pub count: u64,
+    pub steps: Vec<Step>,
+}

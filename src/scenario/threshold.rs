@@ -1,0 +1,133 @@
+//! Thresholds: pass/fail limits on the run's metrics, checked after the run.
+
+use std::fmt;
+use std::time::Duration;
+
+use super::timing::{Rate, format_duration};
+
+/// A latency statistic of a metric's histogram.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Stat {
+    P50,
+    P90,
+    P95,
+    P99,
+    P999,
+    Max,
+    Mean,
+}
+
+impl Stat {
+    pub const ALL: [Stat; 7] = [
+        Stat::P50,
+        Stat::P90,
+        Stat::P95,
+        Stat::P99,
+        Stat::P999,
+        Stat::Max,
+        Stat::Mean,
+    ];
+
+    /// The key in a scenario (`p99`).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Stat::P50 => "p50",
+            Stat::P90 => "p90",
+            Stat::P95 => "p95",
+            Stat::P99 => "p99",
+            Stat::P999 => "p999",
+            Stat::Max => "max",
+            Stat::Mean => "mean",
+        }
+    }
+
+    /// The quantile for percentile stats (`0.99` for p99), `None` for max and mean.
+    pub const fn quantile(self) -> Option<f64> {
+        match self {
+            Stat::P50 => Some(0.50),
+            Stat::P90 => Some(0.90),
+            Stat::P95 => Some(0.95),
+            Stat::P99 => Some(0.99),
+            Stat::P999 => Some(0.999),
+            Stat::Max | Stat::Mean => None,
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Stat> {
+        Stat::ALL.into_iter().find(|s| s.as_str() == name)
+    }
+}
+
+/// A metric a threshold refers to: its index in [`super::Plan::metrics`] and its name.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MetricRef {
+    pub id: usize,
+    pub name: String,
+}
+
+/// One threshold.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Threshold {
+    /// `call: {p99: 50ms}`: the statistic must be at most `max`.
+    Latency {
+        metric: MetricRef,
+        stat: Stat,
+        max: Duration,
+    },
+    /// `session: {rate: ">= 100/s"}`: completions per second over the measured run
+    /// must be at least `min`.
+    Rate { metric: MetricRef, min: Rate },
+    /// `failures: 0`: at most this many failed sessions.
+    Failures { max: u64 },
+    /// `failure_rate: 0.1%`: failed sessions / started sessions at most this fraction.
+    FailureRate { max: f64 },
+}
+
+impl fmt::Display for Threshold {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Threshold::Latency { metric, stat, max } => {
+                write!(
+                    f,
+                    "{} {} <= {}",
+                    metric.name,
+                    stat.as_str(),
+                    format_duration(*max)
+                )
+            }
+            Threshold::Rate { metric, min } => write!(f, "{} rate >= {min}", metric.name),
+            Threshold::Failures { max } => write!(f, "failures <= {max}"),
+            Threshold::FailureRate { max } => write!(f, "failure_rate <= {}%", max * 100.0),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn thresholds_describe_themselves() {
+        let m = MetricRef {
+            id: 2,
+            name: "call".into(),
+        };
+        let t = Threshold::Latency {
+            metric: m.clone(),
+            stat: Stat::P99,
+            max: Duration::from_millis(50),
+        };
+        assert_eq!(t.to_string(), "call p99 <= 50ms");
+        let t = Threshold::Rate {
+            metric: m,
+            min: Rate { per_sec: 100.0 },
+        };
+        assert_eq!(t.to_string(), "call rate >= 100/s");
+        assert_eq!(
+            Threshold::FailureRate { max: 0.001 }.to_string(),
+            "failure_rate <= 0.1%"
+        );
+        assert_eq!(Stat::from_name("p999"), Some(Stat::P999));
+        assert_eq!(Stat::P999.quantile(), Some(0.999));
+    }
+}

@@ -1,0 +1,352 @@
+//! Time in scenarios: durations (`500ms`, `2s`, `1m30s`), rates (`100/s`), pauses
+//! (fixed, uniform range, exponential) and the load models with the open model's arrival
+//! schedule.
+
+use rand::RngExt as _;
+use std::fmt;
+use std::time::Duration;
+
+/// Parses `250ms`, `2s`, `1.5s`, `1m30s`, `2h`, `100us`. A bare number is rejected:
+/// the unit is never guessed.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let bad = || {
+        format!("expected a duration like 500ms, 2s or 1m30s (units us, ms, s, m, h), got '{text}'")
+    };
+    let mut rest = text.trim();
+    if rest.is_empty() {
+        return Err(bad());
+    }
+    let mut total = 0f64;
+    while !rest.is_empty() {
+        let num_len = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .ok_or_else(bad)?;
+        let number: f64 = rest[..num_len].parse().map_err(|_| bad())?;
+        rest = &rest[num_len..];
+        let unit_len = rest
+            .find(|c: char| !c.is_ascii_alphabetic() && c != 'µ')
+            .unwrap_or(rest.len());
+        let scale = match &rest[..unit_len] {
+            "us" | "µs" => 1e-6,
+            "ms" => 1e-3,
+            "s" => 1.0,
+            "m" | "min" => 60.0,
+            "h" => 3600.0,
+            _ => return Err(bad()),
+        };
+        total += number * scale;
+        rest = rest[unit_len..].trim_start();
+    }
+    Duration::try_from_secs_f64(total).map_err(|_| bad())
+}
+
+/// Formats a duration the way scenarios write it (`50ms`, `2s`, `1.5s`).
+pub fn format_duration(d: Duration) -> String {
+    let micros = d.as_micros();
+    if micros % 1_000_000 == 0 {
+        format!("{}s", micros / 1_000_000)
+    } else if micros % 1000 == 0 {
+        format!("{}ms", micros / 1000)
+    } else if micros < 1000 {
+        format!("{micros}us")
+    } else {
+        format!("{:.3}ms", d.as_secs_f64() * 1000.0)
+    }
+}
+
+/// Events per second.
+#[derive(Clone, Copy, Debug, PartialEq, PartialOrd)]
+pub struct Rate {
+    pub per_sec: f64,
+}
+
+impl Rate {
+    /// Parses `100/s`, `0.5/s`, `6000/m` (or `/min`), `3600/h`.
+    pub fn parse(text: &str) -> Result<Rate, String> {
+        let bad = || format!("expected a rate like 100/s or 600/m, got '{text}'");
+        let (num, unit) = text.trim().split_once('/').ok_or_else(bad)?;
+        let n: f64 = num.trim().parse().map_err(|_| bad())?;
+        let per = match unit.trim() {
+            "s" => 1.0,
+            "m" | "min" => 60.0,
+            "h" => 3600.0,
+            _ => return Err(bad()),
+        };
+        if !n.is_finite() || n < 0.0 {
+            return Err(bad());
+        }
+        Ok(Rate { per_sec: n / per })
+    }
+}
+
+impl fmt::Display for Rate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/s", self.per_sec)
+    }
+}
+
+/// A `pause` step.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Pause {
+    /// `pause: 100ms`
+    Fixed(Duration),
+    /// `pause: 100ms..500ms`, uniform.
+    Uniform { min: Duration, max: Duration },
+    /// `pause: {exp: 200ms}`: exponential with this mean (think time), capped at
+    /// [`Pause::EXP_CAP`] times the mean so one sample cannot stall a session.
+    Exponential { mean: Duration },
+}
+
+impl Pause {
+    /// The cap of exponential pauses, in means.
+    pub const EXP_CAP: f64 = 20.0;
+
+    /// Draws one pause.
+    pub fn sample<R: rand::Rng + ?Sized>(&self, rng: &mut R) -> Duration {
+        match *self {
+            Pause::Fixed(d) => d,
+            Pause::Uniform { min, max } => {
+                let lo = min.as_nanos() as u64;
+                let hi = max.as_nanos() as u64;
+                Duration::from_nanos(rng.random_range(lo..=hi.max(lo)))
+            }
+            Pause::Exponential { mean } => {
+                let u: f64 = rng.random();
+                let draw = -(1.0 - u).ln();
+                mean.mul_f64(draw.min(Self::EXP_CAP))
+            }
+        }
+    }
+}
+
+/// A stage of the open model.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Stage {
+    /// `{ramp: 10/s..100/s, over: 30s}`: the arrival rate changes linearly.
+    Ramp {
+        from: Rate,
+        to: Rate,
+        over: Duration,
+    },
+    /// `{hold: 100/s, for: 60s}`: constant arrival rate.
+    Hold { rate: Rate, duration: Duration },
+}
+
+impl Stage {
+    pub fn duration(&self) -> Duration {
+        match *self {
+            Stage::Ramp { over, .. } => over,
+            Stage::Hold { duration, .. } => duration,
+        }
+    }
+
+    /// Arrival rates at the start and end of the stage, per second.
+    fn rates(&self) -> (f64, f64) {
+        match *self {
+            Stage::Ramp { from, to, .. } => (from.per_sec, to.per_sec),
+            Stage::Hold { rate, .. } => (rate.per_sec, rate.per_sec),
+        }
+    }
+
+    /// Sessions this stage starts (fractional).
+    pub fn sessions(&self) -> f64 {
+        let (a, b) = self.rates();
+        (a + b) / 2.0 * self.duration().as_secs_f64()
+    }
+
+    /// Time into the stage at which `m` sessions have arrived (`m` below
+    /// [`Stage::sessions`]).
+    fn time_of(&self, m: f64) -> f64 {
+        let (a, b) = self.rates();
+        let t_total = self.duration().as_secs_f64();
+        let k = (b - a) / t_total;
+        // Solves a·t + k·t²/2 = m, in the form that stays stable as k → 0.
+        let disc = (a * a + 2.0 * k * m).max(0.0);
+        let denom = a + disc.sqrt();
+        if denom <= 0.0 {
+            0.0
+        } else {
+            (2.0 * m / denom).min(t_total)
+        }
+    }
+}
+
+/// How sessions are started.
+#[derive(Clone, Debug, PartialEq)]
+pub enum LoadModel {
+    /// A fixed number of session slots; each starts a new session when its previous one
+    /// ends. Stops after `sessions` sessions or `duration`, whichever comes first.
+    Closed {
+        sessions: Option<u64>,
+        duration: Option<Duration>,
+        concurrency: u64,
+    },
+    /// Sessions start on a schedule regardless of how earlier ones fare (see
+    /// [`LoadModel::arrivals`]); at most `max_in_flight` run at once, later arrivals wait
+    /// (and count as late).
+    Open {
+        stages: Vec<Stage>,
+        max_in_flight: u64,
+    },
+}
+
+impl LoadModel {
+    /// The open model's schedule of intended start times, from the start of the run.
+    pub fn arrivals(&self) -> Option<Arrivals<'_>> {
+        match self {
+            LoadModel::Open { stages, .. } => Some(Arrivals {
+                stages,
+                index: 0,
+                stage_start: 0.0,
+                before: 0.0,
+                next: 0,
+            }),
+            LoadModel::Closed { .. } => None,
+        }
+    }
+
+    /// How many sessions may run at once (`concurrency` or `max_in_flight`).
+    pub fn max_concurrent(&self) -> u64 {
+        match self {
+            LoadModel::Closed { concurrency, .. } => *concurrency,
+            LoadModel::Open { max_in_flight, .. } => *max_in_flight,
+        }
+    }
+
+    /// The planned session count, when known up front.
+    pub fn planned_sessions(&self) -> Option<u64> {
+        match self {
+            LoadModel::Closed { sessions, .. } => *sessions,
+            LoadModel::Open { .. } => self.arrivals().map(|a| a.count() as u64),
+        }
+    }
+
+    /// The planned length of the run, when known up front.
+    pub fn planned_duration(&self) -> Option<Duration> {
+        match self {
+            LoadModel::Closed { duration, .. } => *duration,
+            LoadModel::Open { stages, .. } => Some(stages.iter().map(Stage::duration).sum()),
+        }
+    }
+}
+
+/// Intended start offsets of the open model's sessions, evenly spaced according to the
+/// (possibly ramping) arrival rate: session `n` starts when the integral of the rate
+/// reaches `n`. Deterministic, so two runs of one scenario offer the same load.
+#[derive(Clone, Debug)]
+pub struct Arrivals<'a> {
+    stages: &'a [Stage],
+    index: usize,
+    stage_start: f64,
+    before: f64,
+    next: u64,
+}
+
+impl Iterator for Arrivals<'_> {
+    type Item = Duration;
+
+    fn next(&mut self) -> Option<Duration> {
+        loop {
+            let stage = self.stages.get(self.index)?;
+            let m = self.next as f64 - self.before;
+            if m < stage.sessions() - 1e-9 {
+                self.next += 1;
+                let t = self.stage_start + stage.time_of(m.max(0.0));
+                return Some(Duration::from_secs_f64(t));
+            }
+            self.before += stage.sessions();
+            self.stage_start += stage.duration().as_secs_f64();
+            self.index += 1;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        let ms = Duration::from_millis;
+        assert_eq!(parse_duration("250ms"), Ok(ms(250)));
+        assert_eq!(parse_duration("1.5s"), Ok(ms(1500)));
+        assert_eq!(parse_duration("1m30s"), Ok(ms(90_000)));
+        assert_eq!(parse_duration("1m 30s"), Ok(ms(90_000)));
+        assert_eq!(parse_duration("100us"), Ok(Duration::from_micros(100)));
+        for bad in ["", "5", "5 parsecs", "s", "1.2.3s", "-1s"] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
+        assert_eq!(format_duration(ms(50)), "50ms");
+        assert_eq!(format_duration(ms(2000)), "2s");
+        assert_eq!(format_duration(ms(1500)), "1500ms");
+    }
+
+    #[test]
+    fn rates() {
+        assert_eq!(Rate::parse("100/s").unwrap().per_sec, 100.0);
+        assert_eq!(Rate::parse("600/m").unwrap().per_sec, 10.0);
+        assert_eq!(Rate::parse("0.5 / s").unwrap().per_sec, 0.5);
+        for bad in ["100", "x/s", "-1/s", "10/d"] {
+            assert!(Rate::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn pauses_stay_in_range() {
+        let mut rng = rand::rng();
+        let u = Pause::Uniform {
+            min: Duration::from_millis(100),
+            max: Duration::from_millis(500),
+        };
+        let e = Pause::Exponential {
+            mean: Duration::from_millis(10),
+        };
+        for _ in 0..1000 {
+            let d = u.sample(&mut rng);
+            assert!(d >= Duration::from_millis(100) && d <= Duration::from_millis(500));
+            assert!(e.sample(&mut rng) <= Duration::from_millis(200));
+        }
+        assert_eq!(
+            Pause::Fixed(Duration::from_millis(7)).sample(&mut rng),
+            Duration::from_millis(7)
+        );
+    }
+
+    #[test]
+    fn arrivals_follow_holds_and_ramps() {
+        let hold = LoadModel::Open {
+            stages: vec![Stage::Hold {
+                rate: Rate { per_sec: 10.0 },
+                duration: Duration::from_secs(2),
+            }],
+            max_in_flight: 10,
+        };
+        let times: Vec<Duration> = hold.arrivals().unwrap().collect();
+        assert_eq!(times.len(), 20);
+        assert_eq!(times[1], Duration::from_millis(100));
+        assert_eq!(hold.planned_sessions(), Some(20));
+
+        // 0/s → 10/s over 10 s: 50 sessions, denser towards the end.
+        let ramp = LoadModel::Open {
+            stages: vec![
+                Stage::Ramp {
+                    from: Rate { per_sec: 0.0 },
+                    to: Rate { per_sec: 10.0 },
+                    over: Duration::from_secs(10),
+                },
+                Stage::Hold {
+                    rate: Rate { per_sec: 10.0 },
+                    duration: Duration::from_secs(1),
+                },
+            ],
+            max_in_flight: 10,
+        };
+        let times: Vec<f64> = ramp.arrivals().unwrap().map(|d| d.as_secs_f64()).collect();
+        assert_eq!(times.len(), 60);
+        assert!(times.windows(2).all(|w| w[0] <= w[1]));
+        // Cumulative count at t is t²/2, so session 8 starts at t = 4 s.
+        assert!((times[8] - 4.0).abs() < 1e-6, "{}", times[8]);
+        assert!((times[50] - 10.0).abs() < 1e-6, "{}", times[50]);
+        assert_eq!(ramp.planned_duration(), Some(Duration::from_secs(11)));
+    }
+}
