@@ -1,0 +1,1 @@
+//! Reporting: what people and CI see of a run.
