@@ -1,1 +1,46 @@
 //! Reporting: what people and CI see of a run.
+//!
+//! - [`RunReport`]: the JSON report (`reports/<scenario>-<time>.json`), built from
+//!   [`crate::metrics::Results`]; read back with [`RunReport::read`], turned back into
+//!   exact results with [`RunReport::results`], merged across shards with
+//!   [`RunReport::merge`]. `docs/report.md` documents its shape.
+//! - [`render_summary`] / [`print_summary`]: the end-of-run table on the terminal.
+//! - [`Progress`]: the live progress bar or status lines while the run goes on.
+//!
+//! The runner's end of a run, in order:
+//!
+//! ```no_run
+//! # use std::time::{Duration, SystemTime};
+//! # use sigbench::metrics::{self, Results, ThresholdCheck};
+//! # use sigbench::report::{self, RunMeta, RunReport, Shard};
+//! # fn end(results: Results, checks: Vec<ThresholdCheck>) -> anyhow::Result<u8> {
+//! let thresholds = metrics::evaluate(&checks, &results)?;
+//! let meta = RunMeta {
+//!     scenario: "call-accept".into(),
+//!     scenario_file: "scenarios/call-accept.yaml".into(),
+//!     target: "ws://127.0.0.1:9000".into(),
+//!     started_at: SystemTime::now(),
+//!     shard: Shard::WHOLE,
+//!     load: "closed: 1000 sessions, concurrency 100".into(),
+//!     interrupted: false,
+//! };
+//! let report = RunReport::new(meta, &results, &thresholds)?;
+//! let path = report.write("reports".as_ref())?;
+//! report::print_summary(&report)?;
+//! println!("report: {}", path.display());
+//! Ok(report.status().exit_code())
+//! # }
+//! ```
+
+mod json;
+mod merge;
+mod progress;
+mod summary;
+
+pub use json::{
+    BOTTLENECK_LAG, BOTTLENECK_LATE_PERCENT, BadShard, CodeReport, FORMAT, FailureReport,
+    IntervalMetricReport, IntervalReport, LateStartsReport, Meta, MetricReport, ReportError,
+    RunMeta, RunReport, SessionsReport, Shard, Status, ThresholdReport, bottleneck_warning,
+};
+pub use progress::{Goal, LINE_EVERY, Progress, ProgressMode, status_line};
+pub use summary::{code_label, print_summary, render_summary, verdict};

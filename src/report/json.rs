@@ -1,0 +1,607 @@
+//! The JSON report ([`RunReport`]): its shape, how it is built from [`Results`], and
+//! writing and reading it. `docs/report.md` documents the shape field by field; keep the
+//! two in step.
+
+use std::fmt;
+use std::fs::{self, OpenOptions};
+use std::io::{BufWriter, Write as _};
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+
+use crate::metrics::histogram::{HistogramCodecError, Stats, encode, format_micros};
+use crate::metrics::{
+    Comparison, FailureSample, Quantity, Results, Stat, ThresholdCheck, ThresholdResult,
+};
+
+/// The value of [`RunReport::format`]; readers reject other major versions.
+pub const FORMAT: &str = "sigbench-report/1";
+
+/// Why a report could not be built, written, read or merged.
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: not a sigbench JSON report: {source}")]
+    Json {
+        path: PathBuf,
+        source: serde_json::Error,
+    },
+    #[error("unsupported report format '{0}' (this sigbench reads {FORMAT})")]
+    Format(String),
+    #[error("histogram of '{metric}': {source}")]
+    Histogram {
+        metric: String,
+        source: HistogramCodecError,
+    },
+    #[error("report lists metric '{0}' twice")]
+    DuplicateMetric(String),
+    #[error("timeline second {second} names metric '{metric}', which the report does not list")]
+    UnlistedMetric { second: u64, metric: String },
+    #[error("threshold '{0}' in the report has an unknown unit")]
+    ThresholdUnit(String),
+    #[error("nothing to merge")]
+    NothingToMerge,
+    #[error("cannot merge reports of different scenarios: '{0}' and '{1}'")]
+    DifferentScenarios(String, String),
+    #[error(transparent)]
+    Threshold(#[from] crate::metrics::ThresholdError),
+}
+
+/// Which part of a distributed run this generator is: `index` of `count`, 1-based.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Shard {
+    pub index: u32,
+    pub count: u32,
+}
+
+impl Shard {
+    /// The whole run on one generator: `1/1`.
+    pub const WHOLE: Shard = Shard { index: 1, count: 1 };
+}
+
+impl Default for Shard {
+    fn default() -> Self {
+        Shard::WHOLE
+    }
+}
+
+impl fmt::Display for Shard {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.index, self.count)
+    }
+}
+
+/// A shard that is not `I/N` with `1 <= I <= N`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("shard '{0}' is not I/N with 1 <= I <= N (e.g. 2/3)")]
+pub struct BadShard(pub String);
+
+impl FromStr for Shard {
+    type Err = BadShard;
+    fn from_str(s: &str) -> Result<Shard, BadShard> {
+        let bad = || BadShard(s.to_owned());
+        let (i, n) = s.split_once('/').ok_or_else(bad)?;
+        let index: u32 = i.trim().parse().map_err(|_| bad())?;
+        let count: u32 = n.trim().parse().map_err(|_| bad())?;
+        if index == 0 || index > count {
+            return Err(bad());
+        }
+        Ok(Shard { index, count })
+    }
+}
+
+impl Serialize for Shard {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Shard {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Shard, D::Error> {
+        let text = String::deserialize(d)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// What the runner knows about the run, besides the measurements.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RunMeta {
+    /// The scenario's `name`.
+    pub scenario: String,
+    /// The scenario file as given on the command line.
+    pub scenario_file: String,
+    /// The target URL (the embedded server's loopback URL when no `--target`).
+    pub target: String,
+    /// Wall-clock start; the timeline's second 0 begins here.
+    pub started_at: SystemTime,
+    pub shard: Shard,
+    /// One line describing the load model, e.g. `closed: 1000 sessions, concurrency 100`.
+    pub load: String,
+    /// Ctrl-C ended the run early.
+    pub interrupted: bool,
+}
+
+/// How the run ended, as the exit code tells it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// Every expectation and threshold held (exit 0).
+    Passed,
+    /// Some expectation or threshold failed (exit 1).
+    Failed,
+    /// Interrupted by Ctrl-C (exit 130).
+    Interrupted,
+}
+
+impl Status {
+    /// The process exit code for this status.
+    pub const fn exit_code(self) -> u8 {
+        match self {
+            Status::Passed => 0,
+            Status::Failed => 1,
+            Status::Interrupted => 130,
+        }
+    }
+}
+
+/// Run metadata in the report.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Meta {
+    pub scenario: String,
+    pub scenario_file: String,
+    pub target: String,
+    /// RFC 3339, UTC, milliseconds.
+    pub started_at: String,
+    pub started_unix_ms: u64,
+    pub duration_ms: u64,
+    pub sigbench_version: String,
+    /// `["1/1"]` for a single run; every shard's `I/N` for a merged report.
+    pub shards: Vec<Shard>,
+    pub load: String,
+    pub interrupted: bool,
+    pub status: Status,
+    pub exit_code: u8,
+}
+
+/// Session counts.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SessionsReport {
+    pub done: u64,
+    pub ok: u64,
+    pub failed: u64,
+    /// `done` per second of run time.
+    pub rate_per_s: f64,
+}
+
+/// One metric over the whole run.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MetricReport {
+    pub name: String,
+    pub count: u64,
+    pub min_us: u64,
+    pub mean_us: f64,
+    pub p50_us: u64,
+    pub p90_us: u64,
+    pub p95_us: u64,
+    pub p99_us: u64,
+    pub p999_us: u64,
+    pub max_us: u64,
+    /// HdrHistogram V2 + deflate, base64.
+    pub histogram: String,
+}
+
+/// One metric in one second.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct IntervalMetricReport {
+    pub name: String,
+    pub count: u64,
+    pub p50_us: u64,
+    pub p99_us: u64,
+    pub max_us: u64,
+    pub histogram: String,
+}
+
+/// One second of the run.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct IntervalReport {
+    pub second: u64,
+    pub sessions_ok: u64,
+    pub sessions_failed: u64,
+    pub failures: u64,
+    pub late_starts: u64,
+    /// Only metrics that recorded something in this second.
+    pub metrics: Vec<IntervalMetricReport>,
+}
+
+/// How often `op` got `code`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CodeReport {
+    pub op: String,
+    pub code: u32,
+    pub count: u64,
+}
+
+/// One failure kind.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FailureReport {
+    pub step: String,
+    pub role: String,
+    pub reason: String,
+    pub count: u64,
+    pub samples: Vec<FailureSample>,
+}
+
+/// Open-model sessions that started after their intended time.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LateStartsReport {
+    pub count: u64,
+    pub p50_us: u64,
+    pub p99_us: u64,
+    pub max_us: u64,
+    pub histogram: String,
+}
+
+/// One threshold with its outcome.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ThresholdReport {
+    pub name: String,
+    pub metric: Option<String>,
+    pub stat: Stat,
+    pub op: Comparison,
+    /// `us`, `count`, `per_s` or `fraction`.
+    pub unit: String,
+    pub limit: f64,
+    /// `null` when there was no data (which fails the threshold).
+    pub observed: Option<f64>,
+    pub pass: bool,
+}
+
+impl ThresholdReport {
+    fn of(result: &ThresholdResult) -> ThresholdReport {
+        ThresholdReport {
+            name: result.name.clone(),
+            metric: result.check.metric.clone(),
+            stat: result.check.stat,
+            op: result.check.op,
+            unit: result.check.limit.unit().to_owned(),
+            limit: result.check.limit.value(),
+            observed: result.observed.map(|q| q.value()),
+            pass: result.pass,
+        }
+    }
+
+    /// The check this threshold came from (to re-evaluate it, e.g. after a merge).
+    pub fn check(&self) -> Result<ThresholdCheck, ReportError> {
+        let limit = Quantity::from_unit(&self.unit, self.limit)
+            .ok_or_else(|| ReportError::ThresholdUnit(self.name.clone()))?;
+        Ok(ThresholdCheck::new(
+            self.metric.as_deref(),
+            self.stat,
+            self.op,
+            limit,
+        ))
+    }
+
+    /// The observed value in human units (`4.50ms`, `12`, `no data`).
+    pub fn observed_text(&self) -> String {
+        match self
+            .observed
+            .and_then(|v| Quantity::from_unit(&self.unit, v))
+        {
+            Some(q) => q.to_string(),
+            None => "no data".to_owned(),
+        }
+    }
+}
+
+/// The JSON report of one run (or of several merged shards).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunReport {
+    /// Always [`FORMAT`].
+    pub format: String,
+    pub meta: Meta,
+    pub sessions: SessionsReport,
+    /// In the order the runner defined them.
+    pub metrics: Vec<MetricReport>,
+    /// One entry per second, from 0, without gaps.
+    pub timeline: Vec<IntervalReport>,
+    pub codes: Vec<CodeReport>,
+    /// Most frequent first.
+    pub failures: Vec<FailureReport>,
+    pub late_starts: LateStartsReport,
+    pub thresholds: Vec<ThresholdReport>,
+    pub warnings: Vec<String>,
+}
+
+/// Late starts reach this share of sessions (percent) before we call the generator the
+/// bottleneck; a single late start of [`BOTTLENECK_LAG`] or more also does.
+pub const BOTTLENECK_LATE_PERCENT: u64 = 1;
+/// See [`BOTTLENECK_LATE_PERCENT`].
+pub const BOTTLENECK_LAG: Duration = Duration::from_secs(1);
+
+/// The warning to print when late starts show the load generator could not keep up.
+pub fn bottleneck_warning(results: &Results) -> Option<String> {
+    let late = results.late_starts.len();
+    let max = results.late_starts.max();
+    let many = late * 100 >= BOTTLENECK_LATE_PERCENT * results.sessions_done().max(1);
+    let long = max >= crate::metrics::histogram::micros(BOTTLENECK_LAG);
+    (late > 0 && (many || long)).then(|| {
+        format!(
+            "the load generator is the bottleneck: {late} of {} sessions started late \
+             (p99 lag {}, max {}); the requested arrival rate was not reached",
+            results.sessions_done(),
+            format_micros(results.late_starts.value_at_quantile(0.99)),
+            format_micros(max),
+        )
+    })
+}
+
+fn unix_ms(time: SystemTime) -> u64 {
+    let since = time.duration_since(UNIX_EPOCH).unwrap_or_default();
+    u64::try_from(since.as_millis()).unwrap_or(u64::MAX)
+}
+
+fn encoded(metric: &str, h: &crate::metrics::LatencyHistogram) -> Result<String, ReportError> {
+    encode(h).map_err(|source| ReportError::Histogram {
+        metric: metric.to_owned(),
+        source,
+    })
+}
+
+impl RunReport {
+    /// Builds the report of a run from its measurements and evaluated thresholds
+    /// ([`crate::metrics::evaluate`]). Adds the generator-bottleneck warning if due.
+    pub fn new(
+        meta: RunMeta,
+        results: &Results,
+        thresholds: &[ThresholdResult],
+    ) -> Result<RunReport, ReportError> {
+        let metrics = results
+            .metrics
+            .iter()
+            .zip(&results.totals)
+            .map(|((_, name), histogram)| {
+                let s = Stats::of(histogram);
+                Ok(MetricReport {
+                    name: name.to_owned(),
+                    count: s.count,
+                    min_us: s.min_us,
+                    mean_us: (s.mean_us * 10.0).round() / 10.0,
+                    p50_us: s.p50_us,
+                    p90_us: s.p90_us,
+                    p95_us: s.p95_us,
+                    p99_us: s.p99_us,
+                    p999_us: s.p999_us,
+                    max_us: s.max_us,
+                    histogram: encoded(name, histogram)?,
+                })
+            })
+            .collect::<Result<Vec<_>, ReportError>>()?;
+        let names = results.metrics.names();
+        let timeline = results
+            .timeline
+            .iter()
+            .map(|interval| IntervalReport {
+                second: interval.second,
+                sessions_ok: interval.sessions_ok,
+                sessions_failed: interval.sessions_failed,
+                failures: interval.failures,
+                late_starts: interval.late_starts,
+                metrics: interval
+                    .metrics
+                    .iter()
+                    .zip(names)
+                    .filter_map(|(m, name)| {
+                        let m = m.as_ref()?;
+                        Some(IntervalMetricReport {
+                            name: name.clone(),
+                            count: m.count,
+                            p50_us: m.p50_us,
+                            p99_us: m.p99_us,
+                            max_us: m.max_us,
+                            histogram: m.histogram.clone(),
+                        })
+                    })
+                    .collect(),
+            })
+            .collect();
+        let codes = results
+            .codes
+            .iter()
+            .flat_map(|(op, codes)| {
+                codes.iter().map(|(&code, &count)| CodeReport {
+                    op: op.clone(),
+                    code,
+                    count,
+                })
+            })
+            .collect();
+        let failures = results
+            .failures
+            .sorted()
+            .into_iter()
+            .map(|(kind, entry)| FailureReport {
+                step: kind.step.clone(),
+                role: kind.role.clone(),
+                reason: kind.reason.clone(),
+                count: entry.count,
+                samples: entry.samples.clone(),
+            })
+            .collect();
+        let late = Stats::of(&results.late_starts);
+        let late_starts = LateStartsReport {
+            count: late.count,
+            p50_us: late.p50_us,
+            p99_us: late.p99_us,
+            max_us: late.max_us,
+            histogram: encoded("late starts", &results.late_starts)?,
+        };
+        let thresholds: Vec<ThresholdReport> = thresholds.iter().map(ThresholdReport::of).collect();
+        let status = status_of(meta.interrupted, results, &thresholds);
+        let meta = Meta {
+            scenario: meta.scenario,
+            scenario_file: meta.scenario_file,
+            target: meta.target,
+            started_at: humantime::format_rfc3339_millis(meta.started_at).to_string(),
+            started_unix_ms: unix_ms(meta.started_at),
+            duration_ms: u64::try_from(results.duration.as_millis()).unwrap_or(u64::MAX),
+            sigbench_version: env!("CARGO_PKG_VERSION").to_owned(),
+            shards: vec![meta.shard],
+            load: meta.load,
+            interrupted: meta.interrupted,
+            status,
+            exit_code: status.exit_code(),
+        };
+        Ok(RunReport {
+            format: FORMAT.to_owned(),
+            meta,
+            sessions: SessionsReport {
+                done: results.sessions_done(),
+                ok: results.sessions_ok,
+                failed: results.sessions_failed,
+                rate_per_s: (results.session_rate() * 100.0).round() / 100.0,
+            },
+            metrics,
+            timeline,
+            codes,
+            failures,
+            late_starts,
+            thresholds,
+            warnings: bottleneck_warning(results).into_iter().collect(),
+        })
+    }
+
+    /// How the run ended.
+    pub fn status(&self) -> Status {
+        self.meta.status
+    }
+
+    /// Total failures over all kinds.
+    pub fn failure_count(&self) -> u64 {
+        self.failures.iter().map(|f| f.count).sum()
+    }
+
+    /// The file name [`RunReport::write`] uses: `<scenario>-<UTC time>[-shard-I-of-N].json`.
+    pub fn file_name(&self) -> String {
+        let scenario: String = self
+            .meta
+            .scenario
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || "-_.".contains(c) {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        let scenario = if scenario.is_empty() {
+            "run".to_owned()
+        } else {
+            scenario
+        };
+        let started = UNIX_EPOCH + Duration::from_millis(self.meta.started_unix_ms);
+        let stamp: String = humantime::format_rfc3339_seconds(started)
+            .to_string()
+            .chars()
+            .filter(|c| !matches!(c, '-' | ':'))
+            .collect();
+        let shard = match self.meta.shards.as_slice() {
+            [one] if one.count > 1 => format!("-shard-{}-of-{}", one.index, one.count),
+            [_, _, ..] => "-merged".to_owned(),
+            _ => String::new(),
+        };
+        format!("{scenario}-{stamp}{shard}.json")
+    }
+
+    /// Writes the report into `dir` (created if missing) as [`RunReport::file_name`], or
+    /// with `-2`, `-3`, … appended if that file exists. Returns the path written.
+    pub fn write(&self, dir: &Path) -> Result<PathBuf, ReportError> {
+        let io = |path: &Path| {
+            let path = path.to_owned();
+            move |source| ReportError::Io { path, source }
+        };
+        fs::create_dir_all(dir).map_err(io(dir))?;
+        let name = self.file_name();
+        let stem = name.trim_end_matches(".json");
+        let mut attempt = 1;
+        let (path, file) = loop {
+            let path = match attempt {
+                1 => dir.join(&name),
+                n => dir.join(format!("{stem}-{n}.json")),
+            };
+            match OpenOptions::new().write(true).create_new(true).open(&path) {
+                Ok(file) => break (path, file),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && attempt < 1000 => {
+                    attempt += 1;
+                }
+                Err(e) => return Err(io(&path)(e)),
+            }
+        };
+        let mut out = BufWriter::new(file);
+        serde_json::to_writer_pretty(&mut out, self).map_err(|source| ReportError::Json {
+            path: path.clone(),
+            source,
+        })?;
+        out.write_all(b"\n").map_err(io(&path))?;
+        out.flush().map_err(io(&path))?;
+        Ok(path)
+    }
+
+    /// Reads a report written by [`RunReport::write`] (any `sigbench-report/1.x`).
+    pub fn read(path: &Path) -> Result<RunReport, ReportError> {
+        let text = fs::read_to_string(path).map_err(|source| ReportError::Io {
+            path: path.to_owned(),
+            source,
+        })?;
+        RunReport::from_json(&text).map_err(|e| match e {
+            ReportError::Json { source, .. } => ReportError::Json {
+                path: path.to_owned(),
+                source,
+            },
+            other => other,
+        })
+    }
+
+    /// Parses a report from JSON text.
+    pub fn from_json(text: &str) -> Result<RunReport, ReportError> {
+        #[derive(Deserialize)]
+        struct Header {
+            format: String,
+        }
+        let json = |source| ReportError::Json {
+            path: PathBuf::new(),
+            source,
+        };
+        let header: Header = serde_json::from_str(text).map_err(json)?;
+        let major = FORMAT.rsplit_once('.').map_or(FORMAT, |(m, _)| m);
+        if header.format != FORMAT && !header.format.starts_with(&format!("{major}.")) {
+            return Err(ReportError::Format(header.format));
+        }
+        serde_json::from_str(text).map_err(json)
+    }
+}
+
+/// Passed, failed or interrupted, from the measurements and thresholds.
+pub(crate) fn status_of(
+    interrupted: bool,
+    results: &Results,
+    thresholds: &[ThresholdReport],
+) -> Status {
+    if interrupted {
+        Status::Interrupted
+    } else if results.sessions_failed > 0
+        || !results.failures.is_empty()
+        || thresholds.iter().any(|t| !t.pass)
+    {
+        Status::Failed
+    } else {
+        Status::Passed
+    }
+}

@@ -1,0 +1,290 @@
+//! The end-of-run summary printed on the terminal: latency table, codes per op, failures
+//! by kind with one sample, thresholds, late starts and warnings, and a one-line verdict.
+//!
+//! It renders from a [`RunReport`], so `run`, `merge` and `report` print the same thing.
+
+use std::fmt::Write as _;
+use std::io::{IsTerminal as _, Write as _};
+
+use crate::metrics::histogram::format_micros;
+use crate::protocol::Code;
+
+use super::json::{RunReport, Status};
+
+/// Longest frame text shown per line in the summary (the JSON keeps up to 1 KiB).
+const FRAME_PREVIEW_CHARS: usize = 160;
+
+/// ANSI styling, or nothing when color is off.
+#[derive(Clone, Copy)]
+struct Style {
+    color: bool,
+}
+
+impl Style {
+    fn paint(self, code: &str, text: &str) -> String {
+        if self.color {
+            format!("\x1b[{code}m{text}\x1b[0m")
+        } else {
+            text.to_owned()
+        }
+    }
+    fn bold(self, text: &str) -> String {
+        self.paint("1", text)
+    }
+    fn red(self, text: &str) -> String {
+        self.paint("1;31", text)
+    }
+    fn green(self, text: &str) -> String {
+        self.paint("32", text)
+    }
+    fn yellow(self, text: &str) -> String {
+        self.paint("33", text)
+    }
+    fn dim(self, text: &str) -> String {
+        self.paint("2", text)
+    }
+}
+
+/// `200 OK`, `10404 ROOM_NOT_EXISTS`, `400 BAD_FRAME/UNKNOWN_OP`, or the bare number.
+pub fn code_label(code: u32) -> String {
+    let names: Vec<&str> = Code::ALL
+        .iter()
+        .filter(|c| c.number() == code)
+        .map(|c| c.name())
+        .collect();
+    if names.is_empty() {
+        code.to_string()
+    } else {
+        format!("{code} {}", names.join("/"))
+    }
+}
+
+/// The one-line verdict, e.g. `call-accept: 1000 sessions, 0 failed, 2 thresholds ok`.
+pub fn verdict(report: &RunReport) -> String {
+    let total = report.thresholds.len();
+    let failed = report.thresholds.iter().filter(|t| !t.pass).count();
+    let thresholds = match (total, failed) {
+        (0, _) => "no thresholds".to_owned(),
+        (1, 0) => "1 threshold ok".to_owned(),
+        (n, 0) => format!("{n} thresholds ok"),
+        (n, f) => format!("{f} of {n} thresholds failed"),
+    };
+    let mut line = format!(
+        "{}: {} sessions, {} failed, {thresholds}",
+        report.meta.scenario, report.sessions.done, report.sessions.failed
+    );
+    if report.meta.interrupted {
+        line.push_str(", interrupted");
+    }
+    line
+}
+
+/// Renders the summary; `color` adds ANSI colors.
+pub fn render_summary(report: &RunReport, color: bool) -> String {
+    let style = Style { color };
+    let mut out = String::new();
+    let meta = &report.meta;
+    let duration = format_micros(meta.duration_ms.saturating_mul(1000));
+    let shards = match meta.shards.as_slice() {
+        [one] if one.count == 1 => String::new(),
+        list => {
+            let list: Vec<String> = list.iter().map(ToString::to_string).collect();
+            format!(" — shards {}", list.join(", "))
+        }
+    };
+    let _ = writeln!(
+        out,
+        "{} — {} — {duration} — {}{shards}",
+        style.bold(&meta.scenario),
+        meta.target,
+        meta.load
+    );
+    let _ = writeln!(
+        out,
+        "sessions: {} done, {} ok, {} failed, {:.1}/s",
+        report.sessions.done,
+        report.sessions.ok,
+        report.sessions.failed,
+        report.sessions.rate_per_s
+    );
+
+    render_metrics(&mut out, report, style);
+    render_codes(&mut out, report, style);
+    render_failures(&mut out, report, style);
+    render_thresholds(&mut out, report, style);
+
+    let late = &report.late_starts;
+    if late.count > 0 {
+        let _ = writeln!(
+            out,
+            "\nlate starts: {} (p50 lag {}, p99 {}, max {})",
+            late.count,
+            format_micros(late.p50_us),
+            format_micros(late.p99_us),
+            format_micros(late.max_us)
+        );
+    }
+    if !report.warnings.is_empty() {
+        out.push('\n');
+        for warning in &report.warnings {
+            let _ = writeln!(out, "{} {warning}", style.yellow("warning:"));
+        }
+    }
+
+    let verdict = verdict(report);
+    let verdict = match meta.status {
+        Status::Passed => style.green(&verdict),
+        Status::Failed | Status::Interrupted => style.red(&verdict),
+    };
+    let _ = writeln!(out, "\n{verdict}");
+    out
+}
+
+fn render_metrics(out: &mut String, report: &RunReport, style: Style) {
+    if report.metrics.is_empty() {
+        return;
+    }
+    let width = report
+        .metrics
+        .iter()
+        .map(|m| m.name.chars().count())
+        .chain(["metric".len()])
+        .max()
+        .unwrap_or(6);
+    let header = format!(
+        "{:<width$}  {:>8}  {:>8}  {:>8}  {:>8}  {:>8}",
+        "metric", "count", "p50", "p95", "p99", "max"
+    );
+    let _ = writeln!(out, "\n{}", style.bold(&header));
+    for m in &report.metrics {
+        let stat = |us: u64| {
+            if m.count == 0 {
+                "-".to_owned()
+            } else {
+                format_micros(us)
+            }
+        };
+        let _ = writeln!(
+            out,
+            "{:<width$}  {:>8}  {:>8}  {:>8}  {:>8}  {:>8}",
+            m.name,
+            m.count,
+            stat(m.p50_us),
+            stat(m.p95_us),
+            stat(m.p99_us),
+            stat(m.max_us)
+        );
+    }
+}
+
+fn render_codes(out: &mut String, report: &RunReport, style: Style) {
+    if report.codes.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "\n{}", style.bold("codes"));
+    let width = report
+        .codes
+        .iter()
+        .map(|c| c.op.chars().count())
+        .max()
+        .unwrap_or(0);
+    let mut ops: Vec<&str> = Vec::new();
+    for c in &report.codes {
+        if !ops.contains(&c.op.as_str()) {
+            ops.push(&c.op);
+        }
+    }
+    for op in ops {
+        let codes: Vec<String> = report
+            .codes
+            .iter()
+            .filter(|c| c.op == op)
+            .map(|c| {
+                let text = format!("{} ×{}", code_label(c.code), c.count);
+                if c.code == Code::Ok.number() {
+                    text
+                } else {
+                    style.yellow(&text)
+                }
+            })
+            .collect();
+        let _ = writeln!(out, "  {op:<width$}  {}", codes.join(", "));
+    }
+}
+
+fn preview(text: &str) -> String {
+    let mut chars = text.chars();
+    let shown: String = chars.by_ref().take(FRAME_PREVIEW_CHARS).collect();
+    if chars.next().is_some() {
+        format!("{shown}…")
+    } else {
+        shown
+    }
+}
+
+fn render_failures(out: &mut String, report: &RunReport, style: Style) {
+    if report.failures.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "\n{}",
+        style.bold(&format!(
+            "failures: {} in {} kind{}",
+            report.failure_count(),
+            report.failures.len(),
+            if report.failures.len() == 1 { "" } else { "s" }
+        ))
+    );
+    for f in &report.failures {
+        let _ = writeln!(
+            out,
+            "  {} {} [{}]: {}",
+            style.red(&format!("{}×", f.count)),
+            f.step,
+            f.role,
+            f.reason
+        );
+        if let Some(sample) = f.samples.first() {
+            let at = format_micros(sample.at_ms.saturating_mul(1000));
+            let detail = if sample.detail.is_empty() {
+                String::new()
+            } else {
+                format!(": {}", preview(&sample.detail))
+            };
+            let _ = writeln!(
+                out,
+                "     {}",
+                style.dim(&format!("session {} at {at}{detail}", sample.session))
+            );
+            for frame in &sample.frames {
+                let _ = writeln!(out, "       {}", style.dim(&preview(frame)));
+            }
+        }
+    }
+}
+
+fn render_thresholds(out: &mut String, report: &RunReport, style: Style) {
+    if report.thresholds.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "\n{}", style.bold("thresholds"));
+    for t in &report.thresholds {
+        let mark = if t.pass {
+            style.green("ok  ")
+        } else {
+            style.red("FAIL")
+        };
+        let _ = writeln!(out, "  {mark}  {} (observed {})", t.name, t.observed_text());
+    }
+}
+
+/// Prints the summary to stdout, in color when stdout is a terminal and `NO_COLOR` is
+/// not set.
+pub fn print_summary(report: &RunReport) -> std::io::Result<()> {
+    let stdout = std::io::stdout();
+    let color = stdout.is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    let mut lock = stdout.lock();
+    lock.write_all(render_summary(report, color).as_bytes())?;
+    lock.flush()
+}
