@@ -8,9 +8,11 @@
 //! - [`scenario`]: YAML scenarios → validated, typed run plans.
 //! - [`runner`]: drives a plan's sessions concurrently against a target.
 //! - [`metrics`]: per-worker recording, aggregation, thresholds.
+//! - [`checks`]: thresholds turned into checks after a run.
 //! - [`report`]: terminal summary, JSON report, progress display.
 //! - [`cli`]: the command line; `main.rs` only calls [`cli::main`].
 
+pub mod checks;
 pub mod cli;
 pub mod metrics;
 pub mod protocol;

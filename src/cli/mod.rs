@@ -1,6 +1,7 @@
 //! The command line: flags become typed arguments, then one of the commands runs.
 //! `main.rs` only calls [`main`].
 
+pub mod run;
 mod serve;
 pub mod units;
 
@@ -21,6 +22,10 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Run scenarios against a server (the embedded reference server by default).
+    Run(run::RunArgs),
+    /// Validate scenarios without connecting.
+    Check(run::CheckArgs),
     /// Run the reference signaling server.
     Serve(serve::ServeArgs),
 }
@@ -32,6 +37,15 @@ pub const EXIT_USAGE: u8 = 2;
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     init_tracing();
+    match cli.command {
+        Command::Check(args) => run::check(args),
+        Command::Run(args) => block_on(async { Ok(run::run(args).await) }),
+        Command::Serve(args) => block_on(serve::run(args)),
+    }
+}
+
+/// Runs a command on a multi-threaded runtime; an error is printed with its causes.
+fn block_on(command: impl Future<Output = anyhow::Result<ExitCode>>) -> ExitCode {
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -42,12 +56,7 @@ pub fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let result = runtime.block_on(async {
-        match cli.command {
-            Command::Serve(args) => serve::run(args).await,
-        }
-    });
-    match result {
+    match runtime.block_on(command) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");

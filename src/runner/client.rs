@@ -297,6 +297,17 @@ impl Device {
         self.inbox.lock().pushes.drain(..).collect()
     }
 
+    /// The texts of up to `n` buffered pushes, oldest first (for failure samples).
+    pub fn peek_pushes(&self, n: usize) -> Vec<String> {
+        self.inbox
+            .lock()
+            .pushes
+            .iter()
+            .take(n)
+            .map(|p| p.text.to_string())
+            .collect()
+    }
+
     /// Frames from the server that were not valid protocol frames, since last asked.
     pub fn take_malformed(&self) -> Vec<String> {
         std::mem::take(&mut self.inbox.lock().malformed)

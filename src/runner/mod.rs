@@ -1,6 +1,312 @@
 //! The runner: drives a validated plan's sessions concurrently against a target.
+//!
+//! Flow: [`accounts`] name the simulated accounts → every online device is connected and
+//! logged in at the plan's login rate ([`login`], [`client`]) → [`load`] starts sessions
+//! (closed or open model) on workers, each owning a [`slot`] of accounts and a metrics
+//! recorder → [`session`] executes the steps → the aggregator adds up [`crate::metrics`].
 
 pub mod accounts;
-pub mod arrivals;
 pub mod client;
+mod load;
 pub mod login;
+mod session;
+mod slot;
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use futures_util::StreamExt;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+pub use load::Punctuality;
+
+use self::accounts::AccountSource;
+use self::client::Target;
+use self::slot::{RoleSlot, WorkerSlot};
+use crate::metrics::{self, LiveStats, MetricId, MetricSet, Results};
+use crate::scenario::{MetricKind, Plan};
+
+/// Logins that may be in flight at once before the first session.
+const LOGIN_CONCURRENCY: usize = 256;
+
+/// What every session of a run shares.
+pub(crate) struct RunContext {
+    pub target: Target,
+    pub run_id: String,
+    /// Response timeout for connects and logins done by the runner itself.
+    pub timeout: Duration,
+    /// `metric_ids[i]` is the plan's metric `i`.
+    pub metric_ids: Vec<MetricId>,
+}
+
+/// How to run a plan.
+pub struct RunOptions {
+    pub target: Target,
+    /// Short id unique to this run; part of generated account names and `${run}`.
+    pub run_id: String,
+    pub accounts: AccountSource,
+    /// Source addresses to spread connections over (`--source-addrs`); empty: the OS picks.
+    pub sources: Vec<IpAddr>,
+    /// Cancelled on Ctrl-C: no new sessions; in-flight ones get `grace`.
+    pub interrupt: CancellationToken,
+    pub grace: Duration,
+}
+
+/// Why a run could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// Exit code 3: nothing could connect.
+    #[error("target unreachable: {0}")]
+    Unreachable(String),
+    /// Exit code 3: the server refused a login before any session ran.
+    #[error("login impossible: {0}")]
+    LoginImpossible(String),
+    /// Exit code 2: the accounts do not fit the plan.
+    #[error("{0}")]
+    Accounts(String),
+    #[error("{0}")]
+    Metrics(String),
+}
+
+/// A finished run.
+pub struct RunOutcome {
+    pub results: Results,
+    pub started_at: SystemTime,
+    pub duration: Duration,
+    pub interrupted: bool,
+    pub punctuality: Punctuality,
+    /// Sessions the plan wanted to start, when known.
+    pub planned_sessions: Option<u64>,
+}
+
+/// A run being prepared: the live counters are available before it starts, so a
+/// progress display can follow it.
+pub struct Run {
+    plan: Arc<Plan>,
+    options: RunOptions,
+    set: MetricSet,
+    collector: metrics::Collector,
+    aggregator: metrics::Aggregator,
+    origin: Instant,
+}
+
+impl Run {
+    pub fn new(plan: Plan, options: RunOptions) -> Result<Run, RunError> {
+        let set =
+            MetricSet::new(plan.metric_names()).map_err(|e| RunError::Metrics(e.to_string()))?;
+        let origin = Instant::now();
+        let (collector, mut aggregator) = metrics::collect(&set, origin.into_std());
+        // The progress display follows the first metric the scenario measures.
+        let live_metric = plan
+            .metrics
+            .iter()
+            .position(|m| !matches!(m.kind, MetricKind::Login | MetricKind::Session))
+            .and_then(|i| set.id(&plan.metrics[i].name));
+        aggregator.set_live_metric(live_metric);
+        Ok(Run {
+            plan: Arc::new(plan),
+            options,
+            set,
+            collector,
+            aggregator,
+            origin,
+        })
+    }
+
+    /// Live counters (sessions done, failures, recent p99) for a progress display.
+    pub fn live(&self) -> Arc<LiveStats> {
+        self.collector.live()
+    }
+
+    /// Connects and logs in every account, runs the load model, and adds up the results.
+    pub async fn execute(self) -> Result<RunOutcome, RunError> {
+        let Run {
+            plan,
+            options,
+            set,
+            collector,
+            aggregator,
+            origin,
+        } = self;
+        let started_at = SystemTime::now();
+        let metric_ids: Vec<MetricId> = plan
+            .metric_names()
+            .map(|name| set.id(name).expect("the set was built from these names"))
+            .collect();
+        let ctx = Arc::new(RunContext {
+            target: options.target.clone(),
+            run_id: options.run_id.clone(),
+            timeout: plan.timeout,
+            metric_ids,
+        });
+        let aggregating = tokio::spawn(aggregator.run());
+        let workers = usize::try_from(plan.load.max_concurrent())
+            .unwrap_or(usize::MAX)
+            .max(1);
+        let mut slots = build_slots(&plan, &options, workers)?;
+        let mut login_recorder = collector.recorder();
+        login_all(
+            &plan,
+            &ctx,
+            &mut slots,
+            &mut login_recorder,
+            &options.interrupt,
+        )
+        .await?;
+        login_recorder.finish().await;
+
+        let stop = load::Stop {
+            no_new: options.interrupt.child_token(),
+            abort: CancellationToken::new(),
+        };
+        let run_start = Instant::now();
+        // Max duration and Ctrl-C both stop new sessions; Ctrl-C also starts the grace period.
+        let guard = {
+            let (no_new, abort, interrupt) = (
+                stop.no_new.clone(),
+                stop.abort.clone(),
+                options.interrupt.clone(),
+            );
+            let max = plan.max_duration;
+            let grace = options.grace;
+            tokio::spawn(async move {
+                let limit = async {
+                    match max {
+                        Some(max) => tokio::time::sleep_until(run_start + max).await,
+                        None => std::future::pending().await,
+                    }
+                };
+                tokio::select! {
+                    _ = limit => no_new.cancel(),
+                    _ = interrupt.cancelled() => {}
+                }
+                tokio::time::sleep(grace).await;
+                abort.cancel();
+            })
+        };
+        let recorders = (0..slots.len()).map(|_| collector.recorder()).collect();
+        let punctuality = load::drive(plan.clone(), ctx, slots, recorders, &stop, run_start).await;
+        guard.abort();
+        drop(collector);
+        let duration = run_start.elapsed();
+        let aggregator = aggregating
+            .await
+            .map_err(|e| RunError::Metrics(format!("aggregator failed: {e}")))?;
+        let _ = origin;
+        Ok(RunOutcome {
+            results: aggregator.finish(duration),
+            started_at,
+            duration,
+            interrupted: options.interrupt.is_cancelled(),
+            punctuality,
+            planned_sessions: plan.load.planned_sessions(),
+        })
+    }
+}
+
+fn build_slots(
+    plan: &Plan,
+    options: &RunOptions,
+    workers: usize,
+) -> Result<Vec<WorkerSlot>, RunError> {
+    let roles = plan.roles.len();
+    if let Some(capacity) = options.accounts.capacity()
+        && capacity < workers * roles
+    {
+        return Err(RunError::Accounts(format!(
+            "the scenario needs {} accounts ({workers} concurrent sessions × {roles} roles) but the accounts file has {capacity}",
+            workers * roles
+        )));
+    }
+    let mut next_source = 0usize;
+    let mut slots = Vec::with_capacity(workers);
+    for w in 0..workers {
+        let mut role_slots = Vec::with_capacity(roles);
+        for (r, role) in plan.roles.iter().enumerate() {
+            let creds = options
+                .accounts
+                .credentials(&role.name, w, w * roles + r)
+                .ok_or_else(|| RunError::Accounts("not enough accounts".into()))?;
+            let source = (!options.sources.is_empty()).then(|| {
+                next_source += 1;
+                options.sources[(next_source - 1) % options.sources.len()]
+            });
+            role_slots.push(RoleSlot {
+                creds,
+                source,
+                devices: vec![None; role.devices],
+            });
+        }
+        slots.push(WorkerSlot { roles: role_slots });
+    }
+    Ok(slots)
+}
+
+/// Logs in every device of every online role, at the plan's login rate. The first
+/// connection is made alone so an unreachable target fails fast.
+async fn login_all(
+    plan: &Plan,
+    ctx: &RunContext,
+    slots: &mut [WorkerSlot],
+    recorder: &mut metrics::Recorder,
+    interrupt: &CancellationToken,
+) -> Result<(), RunError> {
+    let wanted: Vec<(usize, usize, usize)> = slots
+        .iter()
+        .enumerate()
+        .flat_map(|(w, slot)| {
+            slot.roles
+                .iter()
+                .enumerate()
+                .flat_map(move |(r, role)| (0..role.devices.len()).map(move |d| (w, r, d)))
+        })
+        .filter(|(_, r, _)| plan.roles[*r].online)
+        .collect();
+    let interval = Duration::from_secs_f64(1.0 / plan.login_rate.per_sec.max(0.001));
+    let start = Instant::now();
+    let login_metric = ctx.metric_ids[Plan::LOGIN_METRIC];
+    let slots_ref: &[WorkerSlot] = slots;
+    let mut results = futures_util::stream::iter(wanted.into_iter().enumerate())
+        .map(|(i, (w, r, d))| async move {
+            if i > 0 {
+                tokio::time::sleep_until(start + interval.mul_f64(i as f64)).await;
+            }
+            let result = session::initial_login(ctx, &slots_ref[w].roles[r], d).await;
+            (w, r, d, result)
+        })
+        .buffer_unordered(LOGIN_CONCURRENCY);
+    let mut done = Vec::new();
+    let mut first = true;
+    loop {
+        let next = tokio::select! {
+            _ = interrupt.cancelled() => return Err(RunError::Unreachable("interrupted while logging in".into())),
+            next = results.next() => next,
+        };
+        let Some((w, r, d, result)) = next else { break };
+        match result {
+            Ok((device, took)) => {
+                recorder.record(login_metric, took);
+                done.push((w, r, d, device));
+            }
+            Err(session_error) => {
+                let message = format!(
+                    "{} (account of role '{}')",
+                    session_error, plan.roles[r].name
+                );
+                return Err(match session_error {
+                    login::LoginError::Client(_) if first => RunError::Unreachable(message),
+                    login::LoginError::Client(_) => RunError::Unreachable(message),
+                    login::LoginError::Refused { .. } => RunError::LoginImpossible(message),
+                });
+            }
+        }
+        first = false;
+    }
+    drop(results);
+    for (w, r, d, device) in done {
+        slots[w].roles[r].devices[d] = Some(Arc::new(device));
+    }
+    Ok(())
+}

@@ -1,0 +1,354 @@
+//! `sigbench run` and `sigbench check`: scenarios from YAML to a validated plan, run
+//! against a target (the embedded reference server by default), reported for people
+//! and CI, with exit codes 0 (all held), 1 (something failed), 2 (usage or scenario
+//! error), 3 (target unreachable or login impossible), 130 (interrupted).
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Args;
+use tokio_util::sync::CancellationToken;
+
+use crate::report::{Goal, Progress, ProgressMode, RunMeta, RunReport, Shard, print_summary};
+use crate::runner::accounts::{AccountSource, read_csv};
+use crate::runner::client::Target;
+use crate::runner::{Run, RunError, RunOptions};
+use crate::scenario::{self, LoadModel, Plan};
+use crate::server::{Auth, ServerConfig, ServerHandle};
+
+pub const EXIT_FAILED: u8 = 1;
+pub const EXIT_USAGE: u8 = 2;
+pub const EXIT_UNREACHABLE: u8 = 3;
+pub const EXIT_INTERRUPTED: u8 = 130;
+
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    /// Scenario files to run, one after the other.
+    #[arg(required = true, value_name = "SCENARIO.yaml")]
+    pub scenarios: Vec<PathBuf>,
+    /// Server to test (ws://host:port/). Without it, the reference server runs in-process.
+    #[arg(long)]
+    pub target: Option<String>,
+    /// Secret the target derives login tokens from (HMAC-SHA256 of the account).
+    #[arg(
+        long,
+        env = "SIGBENCH_SECRET",
+        hide_env_values = true,
+        conflicts_with = "accounts"
+    )]
+    pub secret: Option<String>,
+    /// Accounts to use instead of generated ones: lines of account,token[,device].
+    #[arg(long, value_name = "FILE.csv")]
+    pub accounts: Option<PathBuf>,
+    /// Override a scenario value, e.g. --set load.sessions=10 (repeatable).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub sets: Vec<String>,
+    /// Folder for the JSON report.
+    #[arg(long, default_value = "reports")]
+    pub report_dir: PathBuf,
+    /// No progress display and no summary (the exit code and report still tell).
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct CheckArgs {
+    /// Scenario files to validate.
+    #[arg(required = true, value_name = "SCENARIO.yaml")]
+    pub scenarios: Vec<PathBuf>,
+    /// Override a scenario value, e.g. --set load.sessions=10 (repeatable).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub sets: Vec<String>,
+}
+
+/// `sigbench check`: validates without connecting.
+pub fn check(args: CheckArgs) -> ExitCode {
+    let overrides = match scenario::parse_overrides(&args.sets) {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
+    let mut failed = false;
+    for result in scenario::check_files(&args.scenarios, &overrides) {
+        match result.result {
+            Ok(plan) => println!(
+                "ok    {} ({}: {} steps, {} roles)",
+                result.path.display(),
+                plan.name,
+                plan.steps.len(),
+                plan.roles.len()
+            ),
+            Err(errors) => {
+                failed = true;
+                for e in errors {
+                    eprintln!("{e}");
+                }
+            }
+        }
+    }
+    if failed {
+        ExitCode::from(EXIT_USAGE)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+/// Loads every scenario first, so that a typo in the third file fails before the first runs.
+fn load_plans(paths: &[PathBuf], sets: &[String]) -> Result<Vec<(PathBuf, Plan)>, ExitCode> {
+    let overrides = scenario::parse_overrides(sets).map_err(|e| {
+        eprintln!("error: {e}");
+        ExitCode::from(EXIT_USAGE)
+    })?;
+    let mut plans = Vec::new();
+    let mut failed = false;
+    for result in scenario::check_files(paths, &overrides) {
+        match result.result {
+            Ok(plan) => plans.push((result.path, plan)),
+            Err(errors) => {
+                failed = true;
+                for e in errors {
+                    eprintln!("{e}");
+                }
+            }
+        }
+    }
+    if failed {
+        return Err(ExitCode::from(EXIT_USAGE));
+    }
+    Ok(plans)
+}
+
+/// A short random id for this run: part of account names, `${run}` and the report.
+fn run_id() -> String {
+    format!("{:06x}", rand::random::<u32>() & 0xff_ffff)
+}
+
+fn describe_load(load: &LoadModel) -> String {
+    match load {
+        LoadModel::Closed {
+            sessions,
+            duration,
+            concurrency,
+        } => {
+            let mut parts = vec![format!("closed, concurrency {concurrency}")];
+            if let Some(s) = sessions {
+                parts.push(format!("{s} sessions"));
+            }
+            if let Some(d) = duration {
+                parts.push(format!("for {}", scenario::format_duration(*d)));
+            }
+            parts.join(", ")
+        }
+        LoadModel::Open {
+            stages,
+            max_in_flight,
+        } => format!(
+            "open, {} stages, {} sessions planned, at most {max_in_flight} in flight",
+            stages.len(),
+            load.planned_sessions().unwrap_or(0)
+        ),
+    }
+}
+
+fn goal_of(plan: &Plan) -> Goal {
+    match (
+        &plan.load,
+        plan.load.planned_sessions(),
+        plan.load.planned_duration(),
+    ) {
+        (LoadModel::Closed { .. }, Some(n), _) => Goal::Sessions(n),
+        (_, _, Some(d)) => Goal::Duration(d),
+        _ => Goal::Unbounded,
+    }
+}
+
+/// The embedded default target: the reference server on a loopback port, with a
+/// secret made up for this run so that logins go through the real token check.
+async fn embedded_server() -> anyhow::Result<(ServerHandle, String)> {
+    let secret = format!("embedded-{:016x}", rand::random::<u64>());
+    let handle = crate::server::spawn(ServerConfig {
+        auth: Auth::Secret(secret.clone()),
+        ..ServerConfig::default()
+    })
+    .await?;
+    Ok((handle, secret))
+}
+
+/// `sigbench run`.
+pub async fn run(args: RunArgs) -> ExitCode {
+    let plans = match load_plans(&args.scenarios, &args.sets) {
+        Ok(plans) => plans,
+        Err(code) => return code,
+    };
+    let csv = match &args.accounts {
+        Some(path) => match read_csv(path) {
+            Ok(list) => Some(list),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::from(EXIT_USAGE);
+            }
+        },
+        None => None,
+    };
+    let (server, target_url, secret) = match &args.target {
+        Some(url) => (None, url.clone(), args.secret.clone()),
+        None => match embedded_server().await {
+            Ok((handle, secret)) => {
+                let url = handle.url();
+                (Some(handle), url, Some(secret))
+            }
+            Err(e) => {
+                eprintln!("error: cannot start the embedded server: {e:#}");
+                return ExitCode::from(EXIT_UNREACHABLE);
+            }
+        },
+    };
+    let target = match Target::resolve(&target_url).await {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
+    let interrupt = CancellationToken::new();
+    let watcher = {
+        let interrupt = interrupt.clone();
+        tokio::spawn(async move {
+            let _ = tokio::signal::ctrl_c().await;
+            eprintln!("interrupted: no new sessions; finishing the ones in flight");
+            interrupt.cancel();
+        })
+    };
+    let mut worst = 0u8;
+    for (path, plan) in plans {
+        let code = run_one(
+            &args,
+            &path,
+            plan,
+            &target,
+            secret.clone(),
+            csv.clone(),
+            &interrupt,
+        )
+        .await;
+        worst = worst.max(code);
+        if interrupt.is_cancelled() || code == EXIT_UNREACHABLE {
+            break;
+        }
+    }
+    watcher.abort();
+    if let Some(server) = server {
+        server.shutdown().await;
+    }
+    ExitCode::from(worst)
+}
+
+async fn run_one(
+    args: &RunArgs,
+    path: &Path,
+    plan: Plan,
+    target: &Target,
+    secret: Option<String>,
+    csv: Option<Vec<crate::runner::accounts::Credentials>>,
+    interrupt: &CancellationToken,
+) -> u8 {
+    let id = run_id();
+    let accounts = match csv {
+        Some(list) => AccountSource::List(list),
+        None => AccountSource::generated(&id, None, secret),
+    };
+    let meta = RunMeta {
+        scenario: plan.name.clone(),
+        scenario_file: path.display().to_string(),
+        target: target.url.clone(),
+        started_at: std::time::SystemTime::now(),
+        shard: Shard::WHOLE,
+        load: describe_load(&plan.load),
+        interrupted: false,
+    };
+    let checks = crate::checks::threshold_checks(&plan);
+    let goal = goal_of(&plan);
+    let options = RunOptions {
+        target: target.clone(),
+        run_id: id,
+        accounts,
+        sources: Vec::new(),
+        interrupt: interrupt.clone(),
+        grace: Duration::from_secs(5),
+    };
+    let run = match Run::new(plan, options) {
+        Ok(run) => run,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return EXIT_USAGE;
+        }
+    };
+    let mode = if args.quiet {
+        ProgressMode::Off
+    } else {
+        ProgressMode::Auto
+    };
+    let progress = Progress::start(run.live(), goal, mode);
+    let outcome = run.execute().await;
+    progress.stop().await;
+    let outcome = match outcome {
+        Ok(outcome) => outcome,
+        Err(e @ (RunError::Unreachable(_) | RunError::LoginImpossible(_))) => {
+            eprintln!("error: {e}");
+            return if interrupt.is_cancelled() {
+                EXIT_INTERRUPTED
+            } else {
+                EXIT_UNREACHABLE
+            };
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            return EXIT_USAGE;
+        }
+    };
+    let results = match crate::metrics::evaluate(&checks, &outcome.results) {
+        Ok(results) => results,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return EXIT_USAGE;
+        }
+    };
+    let meta = RunMeta {
+        started_at: outcome.started_at,
+        interrupted: outcome.interrupted,
+        ..meta
+    };
+    let mut report = match RunReport::new(meta, &outcome.results, &results) {
+        Ok(report) => report,
+        Err(e) => {
+            eprintln!("error: cannot build the report: {e}");
+            return EXIT_FAILED;
+        }
+    };
+    let p = &outcome.punctuality;
+    if p.dispatcher_late * 100 > p.arrivals.max(1) {
+        report.warnings.push(format!(
+            "the load generator is the bottleneck: its scheduler woke late for {} of {} arrivals (worst {:?}); numbers understate what the server can do",
+            p.dispatcher_late, p.arrivals, p.worst_wake_lag
+        ));
+    }
+    if p.no_idle_worker > 0 {
+        report.warnings.push(format!(
+            "{} of {} sessions started late because all workers were busy (raise load.max_in_flight, or the server is saturated)",
+            p.no_idle_worker, p.arrivals
+        ));
+    }
+    match report.write(&args.report_dir) {
+        Ok(file) => {
+            if !args.quiet {
+                let _ = print_summary(&report);
+                println!("report: {}", file.display());
+            }
+        }
+        Err(e) => eprintln!("error: cannot write the report: {e}"),
+    }
+    report.status().exit_code()
+}

@@ -1,0 +1,184 @@
+//! Load models: who starts sessions, when. Closed: `concurrency` workers each run
+//! sessions back to back. Open: a dispatcher starts sessions on the plan's timetable
+//! and hands each to an idle worker; a session that finds no idle worker starts late,
+//! is counted, and still measures its latency from the intended start (no
+//! coordinated omission).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use super::RunContext;
+use super::session::run_session;
+use super::slot::WorkerSlot;
+use crate::metrics::Recorder;
+use crate::scenario::{LoadModel, Plan};
+
+/// A start more than this after its intended time counts as late.
+pub(crate) const LATE: Duration = Duration::from_millis(10);
+
+/// What the dispatcher learned about its own punctuality.
+#[derive(Debug, Default, Clone)]
+pub struct Punctuality {
+    /// Arrivals whose dispatcher wake-up came later than [`LATE`]: the generator itself
+    /// could not keep up.
+    pub dispatcher_late: u64,
+    /// Arrivals that found no idle worker in time.
+    pub no_idle_worker: u64,
+    pub arrivals: u64,
+    pub worst_wake_lag: Duration,
+}
+
+/// How the workers stop.
+pub(crate) struct Stop {
+    /// No new sessions after this (Ctrl-C, max duration).
+    pub no_new: CancellationToken,
+    /// Abort in-flight sessions (grace period over).
+    pub abort: CancellationToken,
+}
+
+/// Runs the plan's load model on `slots` until done or stopped. Returns the recorders'
+/// slots back (for closing connections) and the dispatcher's punctuality.
+pub(crate) async fn drive(
+    plan: Arc<Plan>,
+    ctx: Arc<RunContext>,
+    slots: Vec<WorkerSlot>,
+    recorders: Vec<Recorder>,
+    stop: &Stop,
+    origin: Instant,
+) -> Punctuality {
+    match &plan.load {
+        LoadModel::Closed {
+            sessions, duration, ..
+        } => {
+            let deadline = duration.map(|d| origin + d);
+            closed(
+                plan.clone(),
+                ctx,
+                slots,
+                recorders,
+                stop,
+                *sessions,
+                deadline,
+            )
+            .await;
+            Punctuality::default()
+        }
+        LoadModel::Open { .. } => open(plan.clone(), ctx, slots, recorders, stop, origin).await,
+    }
+}
+
+async fn closed(
+    plan: Arc<Plan>,
+    ctx: Arc<RunContext>,
+    slots: Vec<WorkerSlot>,
+    recorders: Vec<Recorder>,
+    stop: &Stop,
+    sessions: Option<u64>,
+    deadline: Option<Instant>,
+) {
+    let next = Arc::new(AtomicU64::new(0));
+    let mut workers = JoinSet::new();
+    for (mut slot, mut recorder) in slots.into_iter().zip(recorders) {
+        let (plan, ctx, next) = (plan.clone(), ctx.clone(), next.clone());
+        let (no_new, abort) = (stop.no_new.clone(), stop.abort.clone());
+        workers.spawn(async move {
+            loop {
+                if no_new.is_cancelled() || deadline.is_some_and(|d| Instant::now() >= d) {
+                    break;
+                }
+                let n = next.fetch_add(1, Relaxed);
+                if sessions.is_some_and(|total| n >= total) {
+                    break;
+                }
+                let session = run_session(&plan, &ctx, &mut slot, &mut recorder, n, Instant::now());
+                tokio::select! {
+                    _ = session => {}
+                    _ = abort.cancelled() => break,
+                }
+                if !slot.is_ready(&plan) {
+                    // The target is failing: don't spin.
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            }
+            recorder.finish().await;
+            slot
+        });
+    }
+    while workers.join_next().await.is_some() {}
+}
+
+async fn open(
+    plan: Arc<Plan>,
+    ctx: Arc<RunContext>,
+    slots: Vec<WorkerSlot>,
+    recorders: Vec<Recorder>,
+    stop: &Stop,
+    origin: Instant,
+) -> Punctuality {
+    let (idle_tx, mut idle_rx) = mpsc::channel::<usize>(slots.len().max(1));
+    let mut jobs = Vec::new();
+    let mut workers = JoinSet::new();
+    for (index, (mut slot, mut recorder)) in slots.into_iter().zip(recorders).enumerate() {
+        let (job_tx, mut job_rx) = mpsc::channel::<(u64, Instant)>(1);
+        jobs.push(job_tx);
+        let (plan, ctx, idle) = (plan.clone(), ctx.clone(), idle_tx.clone());
+        let abort = stop.abort.clone();
+        workers.spawn(async move {
+            let _ = idle.send(index).await;
+            while let Some((n, intended)) = job_rx.recv().await {
+                let lag = Instant::now().saturating_duration_since(intended);
+                if lag > LATE {
+                    recorder.late_start(lag);
+                }
+                let session = run_session(&plan, &ctx, &mut slot, &mut recorder, n, intended);
+                tokio::select! {
+                    _ = session => {}
+                    _ = abort.cancelled() => break,
+                }
+                if idle.send(index).await.is_err() {
+                    break;
+                }
+            }
+            recorder.finish().await;
+            slot
+        });
+    }
+    drop(idle_tx);
+    let mut punctuality = Punctuality::default();
+    if let Some(arrivals) = plan.load.arrivals() {
+        for (n, offset) in arrivals.enumerate() {
+            let intended = origin + offset;
+            tokio::select! {
+                _ = stop.no_new.cancelled() => break,
+                _ = tokio::time::sleep_until(intended) => {}
+            }
+            punctuality.arrivals += 1;
+            let wake_lag = Instant::now().saturating_duration_since(intended);
+            punctuality.worst_wake_lag = punctuality.worst_wake_lag.max(wake_lag);
+            if wake_lag > LATE {
+                punctuality.dispatcher_late += 1;
+            }
+            let worker = tokio::select! {
+                _ = stop.no_new.cancelled() => break,
+                w = idle_rx.recv() => w,
+            };
+            let Some(worker) = worker else { break };
+            if Instant::now().saturating_duration_since(intended) > LATE && wake_lag <= LATE {
+                punctuality.no_idle_worker += 1;
+            }
+            if jobs[worker].send((n as u64, intended)).await.is_err() {
+                break;
+            }
+        }
+    }
+    // Closing the job channels lets every worker finish its session and stop.
+    drop(jobs);
+    while workers.join_next().await.is_some() {}
+    punctuality
+}

@@ -1,0 +1,573 @@
+//! One session: the plan's steps executed against one worker's accounts, with every
+//! latency, code and failure buffered in the session and handed to the worker's
+//! recorder when it ends.
+
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use futures_util::future::join_all;
+use serde_json::Value;
+use tokio::time::Instant;
+use tokio_tungstenite::tungstenite::Message;
+
+use super::RunContext;
+use super::client::{ClientError, Device, PushRecord, Received, truncate};
+use super::login::{connect_and_login, login_params};
+use super::slot::{RoleSlot, WorkerSlot};
+use crate::metrics::{FailureKind, FailureSample, Recorder};
+use crate::protocol::Op;
+use crate::protocol::frame::{PushKind, ResponseFrame};
+use crate::scenario::{
+    AwaitStep, Awaited, Expect, LoginStep, Mismatch, OpStep, Plan, PushMatcher, RawExpect,
+    RawPayload, RawStep, RefuteStep, Save, Since, Step, StepKind, Target, Vars,
+};
+
+/// A step failed; the rest of the session is skipped.
+#[derive(Debug)]
+struct Abort;
+
+type StepResult = Result<Option<ResponseFrame>, Abort>;
+
+/// What a session leaves behind in the session's buffer.
+struct SessionState {
+    vars: Vars,
+    /// Send instants by `StepId`, for awaits' latency origins.
+    sent: Vec<Option<Instant>>,
+    /// `[role][device]`; `None`: not connected.
+    devices: Vec<Vec<Option<Arc<Device>>>>,
+    records: Vec<(usize, Duration, Instant)>,
+    codes: Vec<(Op, u32)>,
+    failures: Vec<(FailureKind, FailureSample)>,
+}
+
+pub(crate) struct Session<'a> {
+    plan: &'a Plan,
+    ctx: &'a RunContext,
+    roles: &'a [RoleSlot],
+    number: u64,
+    started: Instant,
+    state: Mutex<SessionState>,
+}
+
+impl<'a> Session<'a> {
+    fn lock(&self) -> MutexGuard<'_, SessionState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn role_name(&self, target: Target) -> &str {
+        &self.plan.roles[target.role].name
+    }
+
+    fn fail(&self, step: &Step, target: Option<Target>, reason: String, sample: FailureSample) {
+        let role = target.map_or("-", |t| self.role_name(t)).to_string();
+        let kind = FailureKind::new(step.label(), role, reason);
+        self.lock().failures.push((kind, sample));
+    }
+
+    fn sample(&self, detail: impl Into<String>) -> FailureSample {
+        FailureSample::new(self.number, detail)
+    }
+
+    fn device(&self, target: Target) -> Option<Arc<Device>> {
+        self.lock()
+            .devices
+            .get(target.role)?
+            .get(target.device)?
+            .clone()
+            .filter(|d| !d.is_closed())
+    }
+
+    fn set_device(&self, target: Target, device: Option<Arc<Device>>) {
+        if let Some(slot) = self
+            .lock()
+            .devices
+            .get_mut(target.role)
+            .and_then(|r| r.get_mut(target.device))
+        {
+            *slot = device;
+        }
+    }
+
+    fn record(&self, metric: usize, latency: Duration, at: Instant) {
+        self.lock().records.push((metric, latency, at));
+    }
+
+    fn vars(&self) -> Vars {
+        self.lock().vars.clone()
+    }
+
+    /// The device a step acts on, or a failure saying it is not connected.
+    fn need_device(&self, step: &Step, target: Target) -> Result<Arc<Device>, Abort> {
+        self.device(target).ok_or_else(|| {
+            self.fail(
+                step,
+                Some(target),
+                "device not connected".into(),
+                self.sample(format!(
+                    "{} device {} has no open connection (disconnected, kicked or closed by the server)",
+                    self.role_name(target),
+                    target.device + 1
+                )),
+            );
+            Abort
+        })
+    }
+
+    fn steps<'s>(
+        &'s self,
+        steps: &'s [Step],
+    ) -> futures_util::future::BoxFuture<'s, Result<(), Abort>> {
+        Box::pin(async move {
+            for step in steps {
+                self.step(step).await?;
+            }
+            Ok(())
+        })
+    }
+
+    async fn step(&self, step: &Step) -> StepResult {
+        match &step.kind {
+            StepKind::Op(op) => self.op(step, op).await,
+            StepKind::Login(login) => self.login(step, login).await,
+            StepKind::Raw(raw) => self.raw(step, raw).await,
+            StepKind::Connect(target) => self.connect(step, *target).await.map(|_| None),
+            StepKind::Disconnect(target) => {
+                if let Some(device) = self.device(*target) {
+                    device.disconnect().await;
+                    device.closed(Instant::now() + Duration::from_secs(2)).await;
+                }
+                self.set_device(*target, None);
+                Ok(None)
+            }
+            StepKind::Await(a) => self.await_push(step, a).await.map(|_| None),
+            StepKind::Refute(r) => self.refute(step, r).await.map(|_| None),
+            StepKind::Pause(pause) => {
+                let d = pause.sample(&mut rand::rng());
+                tokio::time::sleep(d).await;
+                Ok(None)
+            }
+            StepKind::Parallel(par) => {
+                let results = join_all(par.branches.iter().map(|b| self.step(b))).await;
+                if results.iter().any(Result::is_err) {
+                    return Err(Abort);
+                }
+                if let Some(one) = &par.exactly_one {
+                    let responses: Vec<ResponseFrame> = results
+                        .into_iter()
+                        .filter_map(|r| r.ok().flatten())
+                        .collect();
+                    if let Err(m) = one.check(responses.iter()) {
+                        self.fail(step, None, m.to_string(), self.sample(m.to_string()));
+                        return Err(Abort);
+                    }
+                }
+                Ok(None)
+            }
+            StepKind::Repeat(rep) => {
+                for _ in 0..rep.count {
+                    self.steps(&rep.steps).await?;
+                }
+                Ok(None)
+            }
+        }
+    }
+
+    fn client_failure(&self, step: &Step, target: Target, e: &ClientError, request: &str) -> Abort {
+        let reason = match e {
+            ClientError::Timeout(_) => "no response".to_string(),
+            ClientError::Closed(_) => "connection closed".to_string(),
+            ClientError::Connect { .. } => "cannot connect".to_string(),
+        };
+        self.fail(
+            step,
+            Some(target),
+            reason,
+            self.sample(e.to_string())
+                .with_frame(format!("-> {}", truncate(request))),
+        );
+        Abort
+    }
+
+    /// Checks a response against an expectation and applies its saves.
+    fn check_response(
+        &self,
+        step: &Step,
+        target: Target,
+        request: &str,
+        response: &Received<ResponseFrame>,
+        expect: &Expect,
+        saves: &[Save],
+    ) -> Result<(), Abort> {
+        let mut state = self.lock();
+        let result = expect.check(&response.frame, &state.vars).and_then(|()| {
+            saves
+                .iter()
+                .try_for_each(|s| s.apply_response(&response.frame, &mut state.vars))
+        });
+        drop(state);
+        result.map_err(|m: Mismatch| {
+            self.fail(
+                step,
+                Some(target),
+                m.to_string(),
+                self.sample(m.to_string())
+                    .with_frame(format!("-> {}", truncate(request)))
+                    .with_frame(format!("<- {}", truncate(&response.text))),
+            );
+            Abort
+        })
+    }
+
+    async fn op(&self, step: &Step, op: &OpStep) -> StepResult {
+        let device = self.need_device(step, op.target)?;
+        let params = op.params.render(&self.lock().vars);
+        let request = crate::protocol::frame::request_text(0, op.op, &params);
+        let (sent, response) = device
+            .request(op.op, &params, op.timeout)
+            .await
+            .map_err(|e| self.client_failure(step, op.target, &e, &request))?;
+        {
+            let mut state = self.lock();
+            state.sent[op.id.0] = Some(sent);
+            state.codes.push((op.op, response.frame.code));
+        }
+        self.record(op.metric, response.at - sent, response.at);
+        self.check_response(step, op.target, &request, &response, &op.expect, &op.save)?;
+        Ok(Some(response.frame))
+    }
+
+    async fn connect(&self, step: &Step, target: Target) -> Result<Arc<Device>, Abort> {
+        if let Some(device) = self.device(target) {
+            return Ok(device);
+        }
+        match Device::connect(
+            &self.ctx.target,
+            self.roles[target.role].source,
+            self.ctx.timeout,
+        )
+        .await
+        {
+            Ok(device) => {
+                let device = Arc::new(device);
+                self.set_device(target, Some(device.clone()));
+                Ok(device)
+            }
+            Err(e) => Err(self.client_failure(step, target, &e, "(connect)")),
+        }
+    }
+
+    /// A `login` step always logs in on a fresh connection (a second login on one
+    /// connection is a 414, §P-3.1): an open connection of the slot is closed first.
+    async fn login(&self, step: &Step, login: &LoginStep) -> StepResult {
+        if let Some(old) = self.device(login.target) {
+            old.disconnect().await;
+            self.set_device(login.target, None);
+        }
+        let connect_started = Instant::now();
+        let device = self.connect(step, login.target).await?;
+        let role = &self.roles[login.target.role];
+        let extra = login.params.render(&self.lock().vars);
+        let params = login_params(
+            &role.creds,
+            &role.device_name(login.target.device),
+            extra.as_object(),
+        );
+        let request = crate::protocol::frame::request_text(0, Op::Login, &params);
+        let (sent, response) = device
+            .request(Op::Login, &params, login.timeout)
+            .await
+            .map_err(|e| self.client_failure(step, login.target, &e, &request))?;
+        {
+            let mut state = self.lock();
+            state.sent[login.id.0] = Some(sent);
+            state.codes.push((Op::Login, response.frame.code));
+        }
+        self.record(login.metric, response.at - connect_started, response.at);
+        self.check_response(
+            step,
+            login.target,
+            &request,
+            &response,
+            &login.expect,
+            &login.save,
+        )?;
+        Ok(Some(response.frame))
+    }
+
+    async fn raw(&self, step: &Step, raw: &RawStep) -> StepResult {
+        let device = self.connect(step, raw.target).await?;
+        let payload = raw.frame.render(&self.lock().vars);
+        let (message, shown) = match payload {
+            RawPayload::Text(text) => {
+                let shown = truncate(&text);
+                (Message::text(text), shown)
+            }
+            RawPayload::Binary(bytes) => {
+                let shown = format!("(binary, {} bytes)", bytes.len());
+                (Message::binary(bytes), shown)
+            }
+        };
+        let sent = device
+            .send_raw(message)
+            .await
+            .map_err(|e| self.client_failure(step, raw.target, &e, &shown))?;
+        self.lock().sent[raw.id.0] = Some(sent);
+        let deadline = sent + raw.timeout;
+        match &raw.expect {
+            RawExpect::Response(expect) => {
+                let response = device
+                    .next_unclaimed(deadline)
+                    .await
+                    .map_err(|e| self.client_failure(step, raw.target, &e, &shown))?;
+                self.record(raw.metric, response.at - sent, response.at);
+                self.check_response(step, raw.target, &shown, &response, expect, &[])?;
+                Ok(Some(response.frame))
+            }
+            RawExpect::Close(want) => match device.closed(deadline).await {
+                Some(code) if code == Some(*want) => {
+                    let now = Instant::now();
+                    self.record(raw.metric, now - sent, now);
+                    self.set_device(raw.target, None);
+                    Ok(None)
+                }
+                got => {
+                    let got = match got {
+                        None => format!("connection still open after {:?}", raw.timeout),
+                        Some(None) => "closed without a close code".into(),
+                        Some(Some(code)) => format!("close code {code}"),
+                    };
+                    let m = Mismatch::new(format!("close code {want}"), got);
+                    self.fail(
+                        step,
+                        Some(raw.target),
+                        m.to_string(),
+                        self.sample(m.to_string()).with_frame(format!("-> {shown}")),
+                    );
+                    Err(Abort)
+                }
+            },
+        }
+    }
+
+    fn origin(&self, since: Since) -> Instant {
+        match since {
+            Since::SessionStart => self.started,
+            Since::Step(id) => self
+                .lock()
+                .sent
+                .get(id.0)
+                .copied()
+                .flatten()
+                .unwrap_or(self.started),
+        }
+    }
+
+    async fn await_push(&self, step: &Step, a: &AwaitStep) -> Result<(), Abort> {
+        let device = self.need_device(step, a.target)?;
+        let vars = self.vars();
+        let deadline = Instant::now() + a.within;
+        let found = device
+            .take_push(deadline, |kind, body| a.matcher.matches(kind, body, &vars))
+            .await;
+        let Some(push) = found else {
+            let wanted = a.matcher.describe(&vars);
+            let mut sample = self.sample(format!("waited {:?} for {wanted}", a.within));
+            for other in device.peek_pushes(3) {
+                sample = sample.with_frame(format!("buffered: {}", truncate(&other)));
+            }
+            let reason = if device.is_closed() {
+                format!(
+                    "connection closed while awaiting {}",
+                    awaited_label(&a.matcher)
+                )
+            } else {
+                format!("no {} within {:?}", awaited_label(&a.matcher), a.within)
+            };
+            self.fail(step, Some(a.target), reason, sample);
+            return Err(Abort);
+        };
+        let origin = self.origin(a.since);
+        self.record(a.metric, push.at.saturating_duration_since(origin), push.at);
+        if !a.save.is_empty() {
+            let mut state = self.lock();
+            let root = a
+                .matcher
+                .find(push.kind, &push.body, &state.vars)
+                .cloned()
+                .unwrap_or(Value::Null);
+            let result = a
+                .save
+                .iter()
+                .try_for_each(|s| s.apply(&root, &mut state.vars));
+            drop(state);
+            if let Err(m) = result {
+                self.fail(
+                    step,
+                    Some(a.target),
+                    m.to_string(),
+                    self.sample(m.to_string())
+                        .with_frame(format!("<- {}", truncate(&push.text))),
+                );
+                return Err(Abort);
+            }
+        }
+        Ok(())
+    }
+
+    async fn refute(&self, step: &Step, r: &RefuteStep) -> Result<(), Abort> {
+        let Some(device) = self.device(r.target) else {
+            // Nothing can arrive on a connection that does not exist.
+            tokio::time::sleep(r.within).await;
+            return Ok(());
+        };
+        let vars = self.vars();
+        let deadline = Instant::now() + r.within;
+        let found: Option<PushRecord> = device
+            .take_push(deadline, |kind, body| r.matcher.matches(kind, body, &vars))
+            .await;
+        if let Some(push) = found {
+            let reason = format!("unexpected {}", awaited_label(&r.matcher));
+            self.fail(
+                step,
+                Some(r.target),
+                reason,
+                self.sample(format!(
+                    "{} arrived within {:?}",
+                    r.matcher.describe(&vars),
+                    r.within
+                ))
+                .with_frame(format!("<- {}", truncate(&push.text))),
+            );
+            return Err(Abort);
+        }
+        if device.is_closed() {
+            // The wait ended early because the connection closed: still wait out the window.
+            tokio::time::sleep_until(deadline).await;
+        }
+        Ok(())
+    }
+}
+
+/// `INVITE` or `kicked`: what a matcher waits for, for failure kinds (without the
+/// per-session match values, so failures group).
+fn awaited_label(m: &PushMatcher) -> String {
+    match m.awaited {
+        Awaited::Event { event, .. } => event.to_string(),
+        Awaited::Push(kind) => kind.to_string(),
+    }
+}
+
+/// Runs one session on a worker's accounts and hands its measurements to `recorder`.
+pub(crate) async fn run_session(
+    plan: &Plan,
+    ctx: &RunContext,
+    slot: &mut WorkerSlot,
+    recorder: &mut Recorder,
+    number: u64,
+    intended_start: Instant,
+) {
+    let accounts: Vec<&str> = slot
+        .roles
+        .iter()
+        .map(|r| r.creds.account.as_str())
+        .collect();
+    let session_id = format!("{}-{number}", ctx.run_id);
+    let vars = plan.new_vars(&ctx.run_id, &session_id, &accounts);
+    for role in &slot.roles {
+        for device in role.devices.iter().flatten() {
+            // Pushes left over from an earlier session must not satisfy this one's awaits.
+            device.drain_pushes();
+        }
+    }
+    let session = Session {
+        plan,
+        ctx,
+        roles: &slot.roles,
+        number,
+        started: intended_start,
+        state: Mutex::new(SessionState {
+            vars,
+            sent: vec![None; plan.timed_steps],
+            devices: slot.roles.iter().map(|r| r.devices.clone()).collect(),
+            records: Vec::new(),
+            codes: Vec::new(),
+            failures: Vec::new(),
+        }),
+    };
+    let mut ok = session.steps(&plan.steps).await.is_ok();
+    let ended = Instant::now();
+    let state = session
+        .state
+        .into_inner()
+        .unwrap_or_else(|p| p.into_inner());
+    let mut failures = state.failures;
+
+    // What the session's connections saw besides what the steps consumed.
+    for (role_index, devices) in state.devices.iter().enumerate() {
+        let role = &plan.roles[role_index].name;
+        for device in devices.iter().flatten() {
+            for bad in device.take_malformed() {
+                failures.push((
+                    FailureKind::new("session", role.clone(), "malformed server frame"),
+                    FailureSample::new(number, "a frame that breaks §P-2").with_frame(bad),
+                ));
+            }
+            let leftovers = device.drain_pushes();
+            if plan.strict {
+                for push in leftovers
+                    .iter()
+                    .filter(|p| matches!(p.kind, PushKind::Notify | PushKind::MultiClientSync))
+                {
+                    let what = push
+                        .body
+                        .pointer("/event/eventType")
+                        .and_then(Value::as_str)
+                        .unwrap_or("?");
+                    failures.push((
+                        FailureKind::new(
+                            "session",
+                            role.clone(),
+                            format!("unconsumed {} {what} (strict)", push.kind),
+                        ),
+                        FailureSample::new(number, "a push arrived that no step consumed")
+                            .with_frame(format!("<- {}", truncate(&push.text))),
+                    ));
+                }
+            }
+        }
+    }
+    ok &= failures.is_empty();
+
+    for (metric, latency, at) in state.records {
+        recorder.record_at(ctx.metric_ids[metric], latency, at.into_std());
+    }
+    for (op, code) in state.codes {
+        recorder.count_code(op, code);
+    }
+    for (kind, sample) in failures {
+        recorder.failure(kind, sample);
+    }
+    recorder.record_at(
+        ctx.metric_ids[Plan::SESSION_METRIC],
+        ended.saturating_duration_since(intended_start),
+        ended.into_std(),
+    );
+    recorder.session_done(ok);
+
+    // Give the devices back to the slot, then restore each role's starting state.
+    for (role, devices) in slot.roles.iter_mut().zip(state.devices) {
+        role.devices = devices;
+    }
+    slot.restore(plan, ctx, recorder).await;
+}
+
+/// Logs a device in as the runner does before sessions: connect + login + syncs.
+pub(crate) async fn initial_login(
+    ctx: &RunContext,
+    role: &RoleSlot,
+    device: usize,
+) -> Result<(Device, Duration), super::login::LoginError> {
+    let params = login_params(&role.creds, &role.device_name(device), None);
+    let logged = connect_and_login(&ctx.target, role.source, &params, ctx.timeout, true).await?;
+    Ok((logged.device, logged.logged_in - logged.connect_started))
+}

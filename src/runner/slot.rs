@@ -1,0 +1,83 @@
+//! A worker's accounts: one account per role, each with its devices' connections.
+//! Accounts stay connected across the worker's sessions; after each session the slot is
+//! put back in its starting state (online roles logged in, offline roles disconnected).
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use super::RunContext;
+use super::accounts::Credentials;
+use super::client::Device;
+use super::session::initial_login;
+use crate::metrics::{FailureKind, FailureSample, Recorder};
+use crate::scenario::Plan;
+
+/// One role's account in a worker slot.
+pub(crate) struct RoleSlot {
+    pub creds: Credentials,
+    /// Source address for this account's connections (`--source-addrs`).
+    pub source: Option<IpAddr>,
+    /// `None`: not connected.
+    pub devices: Vec<Option<Arc<Device>>>,
+}
+
+impl RoleSlot {
+    /// The device name used at login for device `index` (0-based).
+    pub fn device_name(&self, index: usize) -> String {
+        match (&self.creds.device, index) {
+            (Some(name), 0) => name.clone(),
+            (Some(name), i) => format!("{name}{}", i + 1),
+            (None, i) => format!("d{}", i + 1),
+        }
+    }
+}
+
+/// The accounts of one worker.
+pub(crate) struct WorkerSlot {
+    pub roles: Vec<RoleSlot>,
+}
+
+impl WorkerSlot {
+    /// Brings every online role's devices back online and takes offline roles'
+    /// devices down. Failures to reconnect are recorded as `login` failures.
+    pub async fn restore(&mut self, plan: &Plan, ctx: &RunContext, recorder: &mut Recorder) {
+        for (index, role) in self.roles.iter_mut().enumerate() {
+            let spec = &plan.roles[index];
+            for device in 0..role.devices.len() {
+                let open = role.devices[device]
+                    .as_ref()
+                    .is_some_and(|d| !d.is_closed());
+                if spec.online && !open {
+                    match initial_login(ctx, role, device).await {
+                        Ok((d, took)) => {
+                            recorder.record(ctx.metric_ids[Plan::LOGIN_METRIC], took);
+                            role.devices[device] = Some(Arc::new(d));
+                        }
+                        Err(e) => {
+                            role.devices[device] = None;
+                            recorder.failure(
+                                FailureKind::new("login", spec.name.clone(), "reconnect failed"),
+                                FailureSample::new(u64::MAX, e.to_string()),
+                            );
+                        }
+                    }
+                } else if !spec.online {
+                    if let Some(d) = role.devices[device].take() {
+                        d.disconnect().await;
+                    }
+                }
+            }
+        }
+    }
+
+    /// True when every online role has all its devices connected.
+    pub fn is_ready(&self, plan: &Plan) -> bool {
+        self.roles.iter().zip(&plan.roles).all(|(slot, spec)| {
+            !spec.online
+                || slot
+                    .devices
+                    .iter()
+                    .all(|d| d.as_ref().is_some_and(|d| !d.is_closed()))
+        })
+    }
+}
