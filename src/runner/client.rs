@@ -28,6 +28,8 @@ const OUTBOUND: usize = 64;
 /// Pushes kept for one connection while no step consumes them; past this the oldest
 /// go (and are counted), so a scenario that never awaits cannot grow memory forever.
 const MAX_BUFFERED_PUSHES: usize = 10_000;
+/// How long a closing handshake started by us may take.
+const CLOSE_WAIT: Duration = Duration::from_secs(2);
 
 /// Where to connect: a `ws://host:port/path` URL, resolved once.
 #[derive(Clone, Debug)]
@@ -344,6 +346,12 @@ async fn drive(
             out = rx.recv() => match out {
                 Some(Message::Close(frame)) => {
                     let _ = ws.close(frame).await;
+                    // Wait for the server to end the connection: once it has, the server
+                    // has also forgotten this device, so the next step sees it offline.
+                    let _ = tokio::time::timeout(CLOSE_WAIT, async {
+                        while let Some(Ok(_)) = ws.next().await {}
+                    })
+                    .await;
                     break None;
                 }
                 Some(message) => {

@@ -256,13 +256,9 @@ impl<'a> Session<'a> {
         }
     }
 
-    /// A `login` step always logs in on a fresh connection (a second login on one
-    /// connection is a 414, §P-3.1): an open connection of the slot is closed first.
+    /// A `login` step connects when the device has no open connection, then sends
+    /// `login` (on an open, logged-in connection that is a second login: 414, §P-3.1).
     async fn login(&self, step: &Step, login: &LoginStep) -> StepResult {
-        if let Some(old) = self.device(login.target) {
-            old.disconnect().await;
-            self.set_device(login.target, None);
-        }
         let connect_started = Instant::now();
         let device = self.connect(step, login.target).await?;
         let role = &self.roles[login.target.role];

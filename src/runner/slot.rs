@@ -4,6 +4,7 @@
 
 use std::net::IpAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use super::RunContext;
 use super::accounts::Credentials;
@@ -64,6 +65,8 @@ impl WorkerSlot {
                 } else if !spec.online {
                     if let Some(d) = role.devices[device].take() {
                         d.disconnect().await;
+                        d.closed(tokio::time::Instant::now() + Duration::from_secs(2))
+                            .await;
                     }
                 }
             }
