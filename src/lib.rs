@@ -2,7 +2,11 @@
 //!
 //! # Layout
 //! The modules follow the data flow.
+//! - [`cli`]: the command line; `main.rs` only calls [`cli::main`].
 //! - [`protocol`]: the wire protocol as types, shared by server and harness.
 //! - [`server`]: the reference server (`sigbench serve`), the embedded default target.
 
+pub mod cli;
 pub mod protocol;
+pub mod runner;
+pub mod server;

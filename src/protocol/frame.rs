@@ -124,6 +124,17 @@ pub fn response<D: Serialize>(id: u64, code: Code, data: Option<D>) -> String {
     })
 }
 
+/// A response without `data` whose id may be null (e.g. 416 for a frame without a valid id).
+pub fn code_response(id: Option<u64>, code: Code) -> String {
+    to_json(&ResponseOut::<()> {
+        id,
+        code: code.number(),
+        message: code.name(),
+        data: None,
+        error: None,
+    })
+}
+
 /// A response carrying an `error` explanation (400, 414, 500).
 pub fn error_response(id: Option<u64>, code: Code, error: &str) -> String {
     to_json(&ResponseOut::<()> {

@@ -1,0 +1,409 @@
+//! One simulated device: a WebSocket connection driven by its own task, which stamps
+//! every frame on arrival, routes responses to the request that awaits them, and
+//! buffers pushes until a step consumes them — so an event that arrives before its
+//! `await` starts still matches (no lost pushes).
+
+use std::collections::{HashMap, VecDeque};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use serde_json::Value;
+use tokio::net::{TcpSocket, TcpStream};
+use tokio::sync::{Notify, mpsc, oneshot};
+use tokio::time::Instant;
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
+
+use crate::protocol::Op;
+use crate::protocol::frame::{
+    PushKind, ResponseFrame, ServerFrame, decode_server_frame, request_text,
+};
+
+/// Frames a step may queue on one connection before `send` waits.
+const OUTBOUND: usize = 64;
+
+/// Where to connect: a `ws://host:port/path` URL, resolved once.
+#[derive(Clone, Debug)]
+pub struct Target {
+    pub url: String,
+    pub addr: SocketAddr,
+}
+
+/// Why a connection could not be made or used.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ClientError {
+    #[error("cannot connect to {url}: {why}")]
+    Connect { url: String, why: String },
+    #[error("connection closed{}", close_text(.0))]
+    Closed(Option<u16>),
+    #[error("no response within {0:?}")]
+    Timeout(Duration),
+}
+
+fn close_text(code: &Option<u16>) -> String {
+    code.map_or(String::new(), |c| format!(" (close code {c})"))
+}
+
+impl Target {
+    /// Parses and resolves a `ws://` URL. `wss://` is not supported yet.
+    pub async fn resolve(url: &str) -> Result<Target, String> {
+        let rest = url
+            .strip_prefix("ws://")
+            .ok_or_else(|| format!("target '{url}' must start with ws://"))?;
+        let authority = rest.split('/').next().unwrap_or_default();
+        if authority.is_empty() {
+            return Err(format!("target '{url}' has no host"));
+        }
+        let with_port = if authority
+            .rsplit_once(':')
+            .is_some_and(|(_, p)| p.parse::<u16>().is_ok())
+        {
+            authority.to_string()
+        } else {
+            format!("{authority}:80")
+        };
+        let addr = tokio::net::lookup_host(&with_port)
+            .await
+            .map_err(|e| format!("cannot resolve '{authority}': {e}"))?
+            .next()
+            .ok_or_else(|| format!("'{authority}' resolves to no address"))?;
+        Ok(Target {
+            url: url.to_string(),
+            addr,
+        })
+    }
+}
+
+/// A frame as received, stamped when the reader task got it.
+#[derive(Debug, Clone)]
+pub struct Received<T> {
+    pub at: Instant,
+    pub text: Utf8Bytes,
+    pub frame: T,
+}
+
+/// A buffered push.
+#[derive(Debug, Clone)]
+pub struct PushRecord {
+    pub at: Instant,
+    pub kind: PushKind,
+    pub body: Value,
+    pub text: Utf8Bytes,
+}
+
+/// A response nobody was waiting for (a raw step's reply, or one with a null id).
+pub type Unclaimed = Received<ResponseFrame>;
+
+/// What the reader task shares with the steps.
+#[derive(Default)]
+struct InboxState {
+    pending: HashMap<u64, oneshot::Sender<Received<ResponseFrame>>>,
+    pushes: VecDeque<PushRecord>,
+    unclaimed: VecDeque<Unclaimed>,
+    /// Frames the server sent that break §P-2 (kept for failure samples).
+    malformed: Vec<String>,
+    closed: Option<Option<u16>>,
+}
+
+#[derive(Default)]
+struct Inbox {
+    state: Mutex<InboxState>,
+    changed: Notify,
+}
+
+impl Inbox {
+    fn lock(&self) -> std::sync::MutexGuard<'_, InboxState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// A connected device. Cheap to share between the steps of one session.
+pub struct Device {
+    tx: mpsc::Sender<Message>,
+    inbox: Arc<Inbox>,
+    next_id: AtomicU64,
+}
+
+/// Small buffers: a harness holds thousands of idle connections.
+fn ws_config() -> WebSocketConfig {
+    WebSocketConfig::default()
+        .read_buffer_size(4 * 1024)
+        .write_buffer_size(0)
+}
+
+impl Device {
+    /// Connects (optionally from a given source address) and starts the reader task.
+    pub async fn connect(
+        target: &Target,
+        source: Option<IpAddr>,
+        timeout: Duration,
+    ) -> Result<Device, ClientError> {
+        let fail = |why: String| ClientError::Connect {
+            url: target.url.clone(),
+            why,
+        };
+        let connect = async {
+            let socket = if target.addr.is_ipv4() {
+                TcpSocket::new_v4()
+            } else {
+                TcpSocket::new_v6()
+            }
+            .map_err(|e| fail(e.to_string()))?;
+            if let Some(ip) = source {
+                socket
+                    .bind(SocketAddr::new(ip, 0))
+                    .map_err(|e| fail(format!("cannot bind source address {ip}: {e}")))?;
+            }
+            let stream: TcpStream = socket
+                .connect(target.addr)
+                .await
+                .map_err(|e| fail(e.to_string()))?;
+            let _ = stream.set_nodelay(true);
+            let (ws, _) = tokio_tungstenite::client_async_with_config(
+                target.url.as_str(),
+                stream,
+                Some(ws_config()),
+            )
+            .await
+            .map_err(|e| fail(e.to_string()))?;
+            Ok(ws)
+        };
+        let ws = tokio::time::timeout(timeout, connect)
+            .await
+            .map_err(|_| fail(format!("no WebSocket handshake within {timeout:?}")))??;
+        let (tx, rx) = mpsc::channel(OUTBOUND);
+        let inbox = Arc::new(Inbox::default());
+        tokio::spawn(drive(ws, rx, inbox.clone()));
+        Ok(Device {
+            tx,
+            inbox,
+            next_id: AtomicU64::new(1),
+        })
+    }
+
+    /// Sends a request and waits for its response. Returns the send instant with it.
+    pub async fn request(
+        &self,
+        op: Op,
+        params: &Value,
+        timeout: Duration,
+    ) -> Result<(Instant, Received<ResponseFrame>), ClientError> {
+        let id = self.next_id.fetch_add(1, Relaxed);
+        let (reply_tx, reply_rx) = oneshot::channel();
+        {
+            let mut state = self.inbox.lock();
+            if let Some(code) = state.closed {
+                return Err(ClientError::Closed(code));
+            }
+            state.pending.insert(id, reply_tx);
+        }
+        let sent = Instant::now();
+        let text = request_text(id, op, params);
+        if self.tx.send(Message::text(text)).await.is_err() {
+            return Err(ClientError::Closed(self.close_code()));
+        }
+        match tokio::time::timeout(timeout, reply_rx).await {
+            Ok(Ok(received)) => Ok((sent, received)),
+            Ok(Err(_)) => Err(ClientError::Closed(self.close_code())),
+            Err(_) => {
+                self.inbox.lock().pending.remove(&id);
+                Err(ClientError::Timeout(timeout))
+            }
+        }
+    }
+
+    /// Sends any frame as is (for bad-input tests); returns when it was queued.
+    pub async fn send_raw(&self, message: Message) -> Result<Instant, ClientError> {
+        let sent = Instant::now();
+        self.tx
+            .send(message)
+            .await
+            .map_err(|_| ClientError::Closed(self.close_code()))?;
+        Ok(sent)
+    }
+
+    /// Waits for the next response that no request claimed, or the close.
+    pub async fn next_unclaimed(&self, deadline: Instant) -> Result<Unclaimed, ClientError> {
+        loop {
+            let changed = self.inbox.changed.notified();
+            tokio::pin!(changed);
+            changed.as_mut().enable();
+            {
+                let mut state = self.inbox.lock();
+                if let Some(frame) = state.unclaimed.pop_front() {
+                    return Ok(frame);
+                }
+                if let Some(code) = state.closed {
+                    return Err(ClientError::Closed(code));
+                }
+            }
+            if tokio::time::timeout_at(deadline, changed).await.is_err() {
+                return Err(ClientError::Timeout(Duration::ZERO));
+            }
+        }
+    }
+
+    /// Takes the oldest buffered push that `matches`, waiting until `deadline`.
+    pub async fn take_push(
+        &self,
+        deadline: Instant,
+        mut matches: impl FnMut(PushKind, &Value) -> bool,
+    ) -> Option<PushRecord> {
+        loop {
+            let changed = self.inbox.changed.notified();
+            tokio::pin!(changed);
+            changed.as_mut().enable();
+            {
+                let mut state = self.inbox.lock();
+                if let Some(pos) = state.pushes.iter().position(|p| matches(p.kind, &p.body)) {
+                    return state.pushes.remove(pos);
+                }
+                if state.closed.is_some() {
+                    return None;
+                }
+            }
+            if tokio::time::timeout_at(deadline, changed).await.is_err() {
+                return None;
+            }
+        }
+    }
+
+    /// Waits until the server closes the connection; returns its close code.
+    pub async fn closed(&self, deadline: Instant) -> Option<Option<u16>> {
+        loop {
+            let changed = self.inbox.changed.notified();
+            tokio::pin!(changed);
+            changed.as_mut().enable();
+            if let Some(code) = self.inbox.lock().closed {
+                return Some(code);
+            }
+            if tokio::time::timeout_at(deadline, changed).await.is_err() {
+                return None;
+            }
+        }
+    }
+
+    /// Removes and returns every buffered push (strict mode, session boundaries).
+    pub fn drain_pushes(&self) -> Vec<PushRecord> {
+        self.inbox.lock().pushes.drain(..).collect()
+    }
+
+    /// Frames from the server that were not valid protocol frames, since last asked.
+    pub fn take_malformed(&self) -> Vec<String> {
+        std::mem::take(&mut self.inbox.lock().malformed)
+    }
+
+    /// `Some(code)` once the connection has ended (`None` inside: no close frame).
+    pub fn close_code(&self) -> Option<u16> {
+        self.inbox.lock().closed.flatten()
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.inbox.lock().closed.is_some()
+    }
+
+    /// Closes the connection normally; the reader task ends by itself.
+    pub async fn disconnect(&self) {
+        let _ = self.tx.send(Message::Close(None)).await;
+    }
+}
+
+/// The connection task: writes what steps queue, reads and routes what arrives.
+async fn drive(
+    mut ws: WebSocketStream<TcpStream>,
+    mut rx: mpsc::Receiver<Message>,
+    inbox: Arc<Inbox>,
+) {
+    let close_code = loop {
+        tokio::select! {
+            out = rx.recv() => match out {
+                Some(Message::Close(frame)) => {
+                    let _ = ws.close(frame).await;
+                    break None;
+                }
+                Some(message) => {
+                    if ws.send(message).await.is_err() {
+                        break None;
+                    }
+                }
+                // Every `Device` handle is gone: close politely.
+                None => {
+                    let _ = ws.close(None).await;
+                    break None;
+                }
+            },
+            incoming = ws.next() => match incoming {
+                Some(Ok(Message::Text(text))) => route(&inbox, text),
+                Some(Ok(Message::Close(frame))) => break frame.map(|f| u16::from(f.code)),
+                Some(Ok(Message::Binary(_))) => {
+                    inbox.lock().malformed.push("binary frame from server".into());
+                }
+                Some(Ok(_)) => {}
+                Some(Err(_)) | None => break None,
+            },
+        }
+    };
+    let mut state = inbox.lock();
+    state.closed = Some(close_code);
+    // Dropping the senders wakes every request still waiting.
+    state.pending.clear();
+    drop(state);
+    inbox.changed.notify_waiters();
+}
+
+fn route(inbox: &Inbox, text: Utf8Bytes) {
+    let at = Instant::now();
+    let frame = match decode_server_frame(&text) {
+        Ok(frame) => frame,
+        Err(e) => {
+            inbox
+                .lock()
+                .malformed
+                .push(format!("{e}: {}", truncate(&text)));
+            inbox.changed.notify_waiters();
+            return;
+        }
+    };
+    let mut state = inbox.lock();
+    match frame {
+        ServerFrame::Response(response) => {
+            let waiter = response.id.and_then(|id| state.pending.remove(&id));
+            let received = Received {
+                at,
+                text,
+                frame: response,
+            };
+            match waiter {
+                Some(waiter) => {
+                    let _ = waiter.send(received);
+                }
+                None => state.unclaimed.push_back(received),
+            }
+        }
+        ServerFrame::Push { kind, body } => state.pushes.push_back(PushRecord {
+            at,
+            kind,
+            body,
+            text,
+        }),
+    }
+    drop(state);
+    inbox.changed.notify_waiters();
+}
+
+/// At most ~1 KiB of a frame, for failure samples.
+pub fn truncate(text: &str) -> String {
+    const MAX: usize = 1024;
+    if text.len() <= MAX {
+        return text.to_string();
+    }
+    let mut end = MAX;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}… ({} bytes)", &text[..end], text.len())
+}

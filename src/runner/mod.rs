@@ -1,0 +1,5 @@
+//! The runner: drives a validated plan's sessions concurrently against a target.
+
+pub mod accounts;
+pub mod arrivals;
+pub mod client;

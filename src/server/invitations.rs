@@ -1,0 +1,316 @@
+//! Invitation ops (§P-6): invite, cancel, reject, accept, call, control.
+//!
+//! Every transition of an invitation happens under its channel's lock, so of a
+//! concurrent accept and cancel exactly one succeeds (§P-6).
+
+use std::sync::Arc;
+
+use super::ops::{Caller, Data, Reply};
+use super::shard::lock;
+use super::state::{
+    Channel, ChannelInner, EventParts, Invitation, InviteKey, InviteState, Shared, ms, now_ms,
+};
+use crate::protocol::params::{Accept, Call, Control, Create, Invite, InviteAction};
+use crate::protocol::{Code, EventType, PushInfo};
+
+/// The invite-specific params, shared by `invite` and `call`.
+pub(crate) struct InviteArgs {
+    pub invitee: String,
+    pub request_id: String,
+    pub offline_enabled: bool,
+    pub attach_ext: Option<String>,
+    pub push_info: Option<PushInfo>,
+}
+
+/// Moves a pending invitation to `to`, or says why it cannot (§P-6.2, §P-6.6).
+fn transition(
+    inner: &mut ChannelInner,
+    key: &InviteKey,
+    to: InviteState,
+    now: u64,
+) -> Result<(), Code> {
+    let Some(invitation) = inner.invitations.get_mut(key) else {
+        return Err(Code::InviteNotExists);
+    };
+    match invitation.state {
+        InviteState::Pending if invitation.expires_at < now => Err(Code::InviteNotExists),
+        InviteState::Pending => {
+            invitation.state = to;
+            Ok(())
+        }
+        InviteState::Cancelled => Err(Code::InviteNotExists),
+        InviteState::Rejected => Err(Code::InviteHasReject),
+        InviteState::Accepted => Err(Code::InviteHasAccept),
+    }
+}
+
+impl Shared {
+    /// Locks a valid channel, or answers 10404.
+    fn locked_channel<R>(
+        &self,
+        channel_id: &str,
+        f: impl FnOnce(&Arc<Channel>, &mut ChannelInner) -> R,
+    ) -> Result<R, Code> {
+        let now = now_ms();
+        let channel = self
+            .valid_channel(channel_id, now)
+            .ok_or(Code::RoomNotExists)?;
+        let mut inner = lock(&channel.inner);
+        if !channel.is_valid(now) {
+            return Err(Code::RoomNotExists);
+        }
+        Ok(f(&channel, &mut inner))
+    }
+
+    pub(crate) fn invite(&self, caller: &Caller, req: Invite) -> Reply {
+        let args = InviteArgs {
+            invitee: req.account,
+            request_id: req.request_id,
+            offline_enabled: req.offline_enabled,
+            attach_ext: req.attach_ext,
+            push_info: req.push_info,
+        };
+        self.locked_channel(&req.channel_id, |channel, inner| {
+            self.invite_locked(caller, channel, inner, args)
+        })
+        .map_or_else(Reply::code, Reply::code)
+    }
+
+    /// §P-6.1 on a locked, valid channel.
+    pub(crate) fn invite_locked(
+        &self,
+        caller: &Caller,
+        channel: &Arc<Channel>,
+        inner: &mut ChannelInner,
+        args: InviteArgs,
+    ) -> Code {
+        if channel.creator != caller.account
+            && !inner.members.iter().any(|m| m.account == caller.account)
+        {
+            return Code::RoomMemberNotExists;
+        }
+        if inner.members.iter().any(|m| m.account == args.invitee) {
+            return Code::RoomMemberHasExists;
+        }
+        if inner.members.len() >= self.config.max_members {
+            return Code::RoomMemberExceed;
+        }
+        let key = (
+            caller.account.clone(),
+            args.invitee.clone(),
+            args.request_id.clone(),
+        );
+        // A new invitation, a renewal of a pending one, or a fresh one after it ended:
+        // in every case it is pending again with a new expiry (§P-6.1).
+        inner.invitations.insert(
+            key,
+            Invitation {
+                state: InviteState::Pending,
+                expires_at: now_ms() + ms(self.config.invite_ttl),
+            },
+        );
+        let need_push = args.push_info.as_ref().is_some_and(|p| p.need_push);
+        let event = self.event(
+            EventType::Invite,
+            channel,
+            &caller.account,
+            EventParts {
+                to: Some(args.invitee.clone()),
+                request_id: Some(args.request_id),
+                attach_ext: args.attach_ext,
+                push_info: args.push_info,
+                member: None,
+            },
+        );
+        let delivery = self.deliver(&args.invitee, &event, args.offline_enabled);
+        if delivery.online {
+            Code::Ok
+        } else if need_push && !delivery.push_token {
+            Code::PeerPushOffline
+        } else {
+            Code::PeerNimOffline
+        }
+    }
+
+    pub(crate) fn cancel(&self, caller: &Caller, req: InviteAction) -> Reply {
+        self.locked_channel(&req.channel_id, |channel, inner| {
+            let key = (
+                caller.account.clone(),
+                req.account.clone(),
+                req.request_id.clone(),
+            );
+            if let Err(code) = transition(inner, &key, InviteState::Cancelled, now_ms()) {
+                return code;
+            }
+            let event = self.event(
+                EventType::CancelInvite,
+                channel,
+                &caller.account,
+                EventParts {
+                    to: Some(req.account.clone()),
+                    request_id: Some(req.request_id),
+                    attach_ext: req.attach_ext,
+                    ..Default::default()
+                },
+            );
+            self.deliver(&req.account, &event, req.offline_enabled);
+            Code::Ok
+        })
+        .map_or_else(Reply::code, Reply::code)
+    }
+
+    /// The common part of reject and accept: transition, notify the inviter, sync the
+    /// invitee's other devices. Returns 200 or 10201 (inviter offline).
+    fn answer_locked(
+        &self,
+        caller: &Caller,
+        channel: &Arc<Channel>,
+        inner: &mut ChannelInner,
+        req: InviteAction,
+        to: InviteState,
+    ) -> Result<Code, Code> {
+        let key = (
+            req.account.clone(),
+            caller.account.clone(),
+            req.request_id.clone(),
+        );
+        transition(inner, &key, to, now_ms())?;
+        let event_type = if to == InviteState::Accepted {
+            EventType::Accept
+        } else {
+            EventType::Reject
+        };
+        let event = self.event(
+            event_type,
+            channel,
+            &caller.account,
+            EventParts {
+                to: Some(req.account.clone()),
+                request_id: Some(req.request_id),
+                attach_ext: req.attach_ext,
+                ..Default::default()
+            },
+        );
+        let delivery = self.deliver(&req.account, &event, req.offline_enabled);
+        self.sync_other_devices(&caller.account, caller.conn_id, &event);
+        Ok(if delivery.online {
+            Code::Ok
+        } else {
+            Code::PeerNimOffline
+        })
+    }
+
+    pub(crate) fn reject(&self, caller: &Caller, req: InviteAction) -> Reply {
+        self.locked_channel(&req.channel_id.clone(), |channel, inner| {
+            self.answer_locked(caller, channel, inner, req, InviteState::Rejected)
+        })
+        .and_then(|r| r)
+        .map_or_else(Reply::code, Reply::code)
+    }
+
+    pub(crate) fn accept(&self, caller: &Caller, req: Accept) -> Reply {
+        let offline_enabled = req.action.offline_enabled;
+        let result = self.locked_channel(&req.action.channel_id.clone(), |channel, inner| {
+            let code =
+                self.answer_locked(caller, channel, inner, req.action, InviteState::Accepted)?;
+            if !req.auto_join {
+                return Ok(Reply::code(code));
+            }
+            let joined = self.join_locked(
+                caller,
+                channel,
+                inner,
+                req.uid,
+                req.join_attach_ext,
+                offline_enabled,
+            );
+            let data = Data::Full(channel.with_members(inner, now_ms()));
+            Ok(Reply {
+                code: joined.err().unwrap_or(code),
+                data: Some(data),
+            })
+        });
+        match result {
+            Ok(Ok(reply)) => reply,
+            Ok(Err(code)) | Err(code) => Reply::code(code),
+        }
+    }
+
+    pub(crate) fn call(&self, caller: &Caller, req: Call) -> Reply {
+        let create = Create {
+            kind: req.kind,
+            channel_name: req.channel_name,
+            ext: req.ext,
+        };
+        let channel = match self.create_channel(caller, create) {
+            Ok(channel) => channel,
+            Err(code) => return Reply::code(code),
+        };
+        let mut inner = lock(&channel.inner);
+        if let Err(code) = self.join_locked(
+            caller,
+            &channel,
+            &mut inner,
+            req.uid,
+            None,
+            req.offline_enabled,
+        ) {
+            self.roll_back(&channel, &inner);
+            return Reply::code(code);
+        }
+        let args = InviteArgs {
+            invitee: req.account,
+            request_id: req.request_id,
+            offline_enabled: req.offline_enabled,
+            attach_ext: req.attach_ext,
+            push_info: req.push_info,
+        };
+        let code = self.invite_locked(caller, &channel, &mut inner, args);
+        if !code.invitation_stands() {
+            self.roll_back(&channel, &inner);
+            return Reply::code(code);
+        }
+        Reply {
+            code,
+            data: Some(Data::Full(channel.with_members(&inner, now_ms()))),
+        }
+    }
+
+    pub(crate) fn control(&self, caller: &Caller, req: Control) -> Reply {
+        self.locked_channel(&req.channel_id, |channel, inner| {
+            let targets: Vec<&str> = match &req.account {
+                Some(target) => {
+                    if !inner.members.iter().any(|m| &m.account == target) {
+                        return Code::RoomMemberNotExists;
+                    }
+                    vec![target.as_str()]
+                }
+                None => inner
+                    .members
+                    .iter()
+                    .map(|m| m.account.as_str())
+                    .filter(|a| *a != caller.account)
+                    .collect(),
+            };
+            let event = self.event(
+                EventType::Control,
+                channel,
+                &caller.account,
+                EventParts {
+                    attach_ext: req.attach_ext.clone(),
+                    ..Default::default()
+                },
+            );
+            let mut online = false;
+            for target in targets {
+                online |= self.deliver(target, &event, false).online;
+            }
+            if req.account.is_some() && !online {
+                Code::PeerNimOffline
+            } else {
+                Code::Ok
+            }
+        })
+        .map_or_else(Reply::code, Reply::code)
+    }
+}
