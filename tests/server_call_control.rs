@@ -46,8 +46,7 @@ async fn call_creates_joins_and_invites_in_one_operation() {
     assert_eq!(ev["pushInfo"]["pushContent"], "hi");
     assert_eq!(ev["channel"]["channelId"], ch["channelId"]);
     // The caller's devices get nothing: no INVITE, no ROOM_JOIN.
-    a1.expect_no_frame(QUIET).await;
-    a2.expect_no_frame(QUIET).await;
+    all_quiet(&mut [&mut a1, &mut a2]).await;
 
     // It is an ordinary invitation and channel.
     let joined = b
@@ -185,16 +184,15 @@ async fn room(server: &TestServer) -> Room {
 
 impl Room {
     async fn quiet(&mut self) {
-        for x in [
+        all_quiet(&mut [
             &mut self.a1,
             &mut self.a2,
             &mut self.b1,
             &mut self.b2,
             &mut self.c,
             &mut self.d,
-        ] {
-            x.expect_no_frame(QUIET).await;
-        }
+        ])
+        .await;
     }
 }
 
@@ -278,8 +276,7 @@ async fn control_codes_and_their_order() {
         Code::PeerNimOffline,
     )
     .await;
-    a.expect_no_frame(QUIET).await;
-    d.expect_no_frame(QUIET).await;
+    all_quiet(&mut [&mut a, &mut d]).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

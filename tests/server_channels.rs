@@ -116,9 +116,7 @@ async fn join_returns_channel_and_members_and_notifies_other_members() {
         assert_eq!(ev["attachExt"], "hi");
         assert_eq!(ev["channel"]["channelId"], id(&ch));
     }
-    b1.expect_no_frame(QUIET).await;
-    b2.expect_no_frame(QUIET).await;
-    c.expect_no_frame(QUIET).await;
+    all_quiet(&mut [&mut b1, &mut b2, &mut c]).await;
 }
 
 #[tokio::test]
@@ -221,9 +219,7 @@ async fn join_codes_and_their_order() {
         Code::RoomNotExists,
     )
     .await;
-    for dev in [&mut a1, &mut a2, &mut b, &mut c] {
-        dev.expect_no_frame(QUIET).await;
-    }
+    all_quiet(&mut [&mut a1, &mut a2, &mut b, &mut c]).await;
 }
 
 #[tokio::test]
@@ -258,9 +254,7 @@ async fn leave_notifies_the_remaining_members_and_keeps_the_channel() {
     let ev = b.expect_event("LEAVE").await;
     assert_event(&ev, "LEAVE", &alice);
     assert_eq!(ev["attachExt"], "bye");
-    a1.expect_no_frame(QUIET).await;
-    a2.expect_no_frame(QUIET).await;
-    c.expect_no_frame(QUIET).await;
+    all_quiet(&mut [&mut a1, &mut a2, &mut c]).await;
     a1.expect_code(
         "leave",
         json!({"channelId": id(&ch)}),
@@ -315,9 +309,7 @@ async fn close_by_member_or_creator_notifies_others_and_frees_the_name() {
         ev["channel"]["invalid"], true,
         "rendered at delivery: closed"
     );
-    a1.expect_no_frame(QUIET).await;
-    a2.expect_no_frame(QUIET).await;
-    c.expect_no_frame(QUIET).await;
+    all_quiet(&mut [&mut a1, &mut a2, &mut c]).await;
 
     // Every later op naming it answers 10404.
     let cid = id(&ch);
@@ -483,8 +475,7 @@ async fn expired_channel_is_gone_silently_and_its_name_is_free() {
 
     tokio::time::sleep(Duration::from_millis(600)).await;
     // Expiry sends no event (P-5.7).
-    a.expect_no_frame(QUIET).await;
-    b.expect_no_frame(QUIET).await;
+    all_quiet(&mut [&mut a, &mut b]).await;
     for (op, params) in [
         ("query", json!({"channelId": id(&ch)})),
         ("query", json!({"channelName": name})),

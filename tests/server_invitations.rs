@@ -54,9 +54,7 @@ async fn pair(server: &TestServer) -> Pair {
 
 impl Pair {
     async fn quiet(&mut self) {
-        for c in [&mut self.a1, &mut self.a2, &mut self.b1, &mut self.b2] {
-            c.expect_no_frame(QUIET).await;
-        }
+        all_quiet(&mut [&mut self.a1, &mut self.a2, &mut self.b1, &mut self.b2]).await;
     }
 
     /// Alice invites bob with `request_id`; both bob devices receive the INVITE.

@@ -455,6 +455,11 @@ impl Client {
     }
 }
 
+/// None of `clients` receives anything within [`QUIET`] (listened to at the same time).
+pub async fn all_quiet(clients: &mut [&mut Client]) {
+    futures_util::future::join_all(clients.iter_mut().map(|c| c.expect_no_frame(QUIET))).await;
+}
+
 fn url_addr(url: &str) -> SocketAddr {
     url.trim_start_matches("ws://")
         .trim_end_matches('/')
