@@ -492,3 +492,30 @@ async fn expired_channel_is_gone_silently_and_its_name_is_free() {
     let s = again.login_on(&bob, "d2").await;
     assert!(s.channels.is_empty(), "{:?}", s.channels);
 }
+
+#[tokio::test]
+async fn absent_or_non_positive_uids_are_assigned_unique_by_the_server() {
+    let server = start_server().await;
+    let mut owner = server.online(&acct("owner")).await;
+    let ch = owner.ok("create", json!({"type": 1})).await["channel"].clone();
+    let mut uids = Vec::new();
+    for uid in [json!(null), json!(0), json!(-5), json!(i64::MIN)] {
+        let mut c = server.online(&acct("m")).await;
+        let joined = c
+            .ok("join", json!({"channelId": id(&ch), "uid": uid}))
+            .await;
+        let me = joined["members"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["account"] == c.account.as_str())
+            .unwrap()
+            .clone();
+        assert_member(&me);
+        uids.push(me["uid"].as_i64().unwrap());
+    }
+    let mut unique = uids.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), uids.len(), "unique in the channel: {uids:?}");
+}

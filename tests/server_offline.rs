@@ -350,3 +350,32 @@ async fn a_push_token_registration_outlives_the_connection() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn a_call_to_an_offline_account_stores_its_invite() {
+    let server = start_server().await;
+    let (alice, bob) = (acct("alice"), acct("bob"));
+    let mut a = server.online(&alice).await;
+    let r = a
+        .expect_code(
+            "call",
+            json!({"type": 2, "account": bob, "requestId": "call-1", "offlineEnabled": true,
+                   "attachExt": "ring"}),
+            Code::PeerNimOffline,
+        )
+        .await;
+    let cid = r["data"]["channel"]["channelId"].clone();
+    let mut b = server.connect().await;
+    let s = b.login(&bob).await;
+    assert_eq!(s.unread.len(), 1, "{:?}", s.unread);
+    assert_event(&s.unread[0], "INVITE", &alice);
+    assert_eq!(s.unread[0]["attachExt"], "ring");
+    assert_eq!(s.unread[0]["channel"]["channelId"], cid);
+    let joined = b
+        .ok(
+            "accept",
+            json!({"channelId": cid, "account": alice, "requestId": "call-1", "autoJoin": true}),
+        )
+        .await;
+    assert_eq!(joined["members"].as_array().unwrap().len(), 2);
+}

@@ -6,7 +6,14 @@
 // Every test binary compiles this module and uses a different part of it.
 #![allow(dead_code)]
 
-use std::collections::{BTreeMap, VecDeque};
+pub mod fixtures;
+mod http;
+mod shapes;
+
+pub use http::Metrics;
+pub use shapes::*;
+
+use std::collections::VecDeque;
 use std::fmt;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -17,7 +24,6 @@ use serde_json::{Value, json};
 use sigbench::protocol::Code;
 use sigbench::protocol::token::token_for;
 use sigbench::server::{Auth, ServerConfig, ServerHandle, spawn};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 use tokio::time::Instant;
 use tokio_tungstenite::WebSocketStream;
@@ -127,7 +133,7 @@ impl TestServer {
 
     /// `GET path` on the server's port: (status, body).
     pub async fn http_get(&self, path: &str) -> (u16, String) {
-        tokio::time::timeout(WAIT, http_get(self.addr(), path))
+        tokio::time::timeout(WAIT, http::http_get(self.addr(), path))
             .await
             .unwrap_or_else(|_| panic!("GET {path} timed out"))
     }
@@ -465,282 +471,4 @@ fn url_addr(url: &str) -> SocketAddr {
         .trim_end_matches('/')
         .parse()
         .unwrap_or_else(|e| panic!("url {url}: {e}"))
-}
-
-// ---------------------------------------------------------------------------------------
-// Shapes
-
-/// `resp` has `code` and its symbolic `message` (§P-2.2, §P-9).
-pub fn assert_code(resp: &Value, code: Code, context: &str) {
-    assert!(
-        resp["code"] == json!(code.number()) && resp["message"] == json!(code.name()),
-        "{context}: expected {code}, got {resp}"
-    );
-}
-
-/// `resp` is a 414 whose `error` names `param` (§P-2.5).
-pub fn assert_param_error(resp: &Value, param: &str) {
-    assert_code(resp, Code::ParamError, "param error");
-    let error = resp["error"].as_str().unwrap_or_default();
-    assert!(
-        error.contains(&format!("'{param}'")),
-        "414 error should name '{param}': {resp}"
-    );
-}
-
-fn is_ms_time(v: &Value) -> bool {
-    v.as_u64()
-        .is_some_and(|t| t.abs_diff(now_ms()) < 60 * 60 * 1000)
-}
-
-/// A channel as §P-4.1 describes it.
-pub fn assert_channel(ch: &Value) {
-    let ok = ch["channelId"].as_str().is_some_and(|s| !s.is_empty())
-        && ch["channelName"].as_str().is_some_and(|s| !s.is_empty())
-        && matches!(ch["type"].as_u64(), Some(1..=3))
-        && ch["ext"].is_string()
-        && ch["creator"].is_string()
-        && is_ms_time(&ch["createTime"])
-        && ch["expireTime"].is_u64()
-        && ch["invalid"].is_boolean();
-    assert!(ok, "not a channel (P-4.1): {ch}");
-}
-
-/// A member as §P-4.2 describes it.
-pub fn assert_member(m: &Value) {
-    let ok = m["account"].is_string()
-        && m["uid"].as_i64().is_some_and(|u| u > 0 && u <= 1 << 53)
-        && is_ms_time(&m["joinTime"])
-        && m["expireTime"].is_u64();
-    assert!(ok, "not a member (P-4.2): {m}");
-}
-
-/// `{channel, members}` with a valid channel, its members' `expireTime` the channel's.
-pub fn assert_channel_with_members(v: &Value) {
-    assert_channel(&v["channel"]);
-    let members = v["members"].as_array().expect("members is an array");
-    for m in members {
-        assert_member(m);
-        assert_eq!(m["expireTime"], v["channel"]["expireTime"], "P-4.2: {v}");
-    }
-}
-
-/// The accounts of `{members}`, sorted.
-pub fn member_accounts(v: &Value) -> Vec<String> {
-    let mut a: Vec<String> = v["members"]
-        .as_array()
-        .expect("members is an array")
-        .iter()
-        .map(|m| m["account"].as_str().unwrap_or_default().to_string())
-        .collect();
-    a.sort();
-    a
-}
-
-const EVENT_KEYS: [&str; 10] = [
-    "eventType",
-    "msgid",
-    "channel",
-    "from",
-    "to",
-    "requestId",
-    "attachExt",
-    "member",
-    "pushInfo",
-    "time",
-];
-
-/// An event of `event_type` from `from`, following the field rules of §P-4.3.
-pub fn assert_event(ev: &Value, event_type: &str, from: &str) {
-    assert_eq!(ev["eventType"], event_type, "{ev}");
-    assert_eq!(ev["from"], from, "P-4.3 from: {ev}");
-    assert!(
-        ev["msgid"].as_str().is_some_and(|s| !s.is_empty()),
-        "msgid is a string: {ev}"
-    );
-    assert!(is_ms_time(&ev["time"]), "time: {ev}");
-    assert_channel(&ev["channel"]);
-    let object = ev.as_object().expect("event is an object");
-    for key in object.keys() {
-        assert!(
-            EVENT_KEYS.contains(&key.as_str()),
-            "undocumented key {key}: {ev}"
-        );
-    }
-    let addressed = matches!(event_type, "INVITE" | "CANCEL_INVITE" | "REJECT" | "ACCEPT");
-    assert_eq!(object.contains_key("to"), addressed, "P-4.3 to: {ev}");
-    assert_eq!(
-        object.contains_key("requestId"),
-        addressed,
-        "P-4.3 requestId: {ev}"
-    );
-    assert_eq!(
-        object.contains_key("member"),
-        event_type == "ROOM_JOIN",
-        "P-4.3 member: {ev}"
-    );
-    if event_type == "ROOM_JOIN" {
-        assert_member(&ev["member"]);
-    }
-    if event_type != "INVITE" {
-        assert!(!object.contains_key("pushInfo"), "P-4.3 pushInfo: {ev}");
-    }
-}
-
-// ---------------------------------------------------------------------------------------
-// HTTP and metrics
-
-async fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
-    let mut stream = TcpStream::connect(addr).await.expect("TCP connect");
-    let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
-    stream
-        .write_all(request.as_bytes())
-        .await
-        .expect("write request");
-    let mut buf = Vec::new();
-    loop {
-        if let Some(done) = parse_http(&buf) {
-            return done;
-        }
-        let mut chunk = [0u8; 8192];
-        let n = stream.read(&mut chunk).await.expect("read response");
-        if n == 0 {
-            let (status, head_len) = parse_head(&buf).expect("complete response head");
-            return (
-                status,
-                String::from_utf8_lossy(&buf[head_len..]).into_owned(),
-            );
-        }
-        buf.extend_from_slice(&chunk[..n]);
-    }
-}
-
-fn parse_head(buf: &[u8]) -> Option<(u16, usize)> {
-    let mut headers = [httparse::EMPTY_HEADER; 32];
-    let mut resp = httparse::Response::new(&mut headers);
-    match resp.parse(buf) {
-        Ok(httparse::Status::Complete(n)) => Some((resp.code.unwrap_or(0), n)),
-        _ => None,
-    }
-}
-
-/// A complete response in `buf` (Content-Length or chunked), if there is one yet.
-fn parse_http(buf: &[u8]) -> Option<(u16, String)> {
-    let mut headers = [httparse::EMPTY_HEADER; 32];
-    let mut resp = httparse::Response::new(&mut headers);
-    let head_len = match resp.parse(buf) {
-        Ok(httparse::Status::Complete(n)) => n,
-        _ => return None,
-    };
-    let status = resp.code.unwrap_or(0);
-    let header = |name: &str| {
-        resp.headers
-            .iter()
-            .find(|h| h.name.eq_ignore_ascii_case(name))
-            .map(|h| String::from_utf8_lossy(h.value).trim().to_ascii_lowercase())
-    };
-    let body = &buf[head_len..];
-    if let Some(len) = header("content-length").and_then(|v| v.parse::<usize>().ok()) {
-        return (body.len() >= len)
-            .then(|| (status, String::from_utf8_lossy(&body[..len]).into_owned()));
-    }
-    if header("transfer-encoding").is_some_and(|v| v.contains("chunked")) {
-        let mut out = Vec::new();
-        let mut rest = body;
-        loop {
-            let line_end = rest.windows(2).position(|w| w == b"\r\n")?;
-            let size_text = String::from_utf8_lossy(&rest[..line_end]);
-            let size = usize::from_str_radix(size_text.split(';').next()?.trim(), 16).ok()?;
-            rest = &rest[line_end + 2..];
-            if size == 0 {
-                return Some((status, String::from_utf8_lossy(&out).into_owned()));
-            }
-            if rest.len() < size + 2 {
-                return None;
-            }
-            out.extend_from_slice(&rest[..size]);
-            rest = &rest[size + 2..];
-        }
-    }
-    None
-}
-
-/// One sample line of the Prometheus text format.
-#[derive(Debug, Clone)]
-pub struct Sample {
-    pub name: String,
-    pub labels: BTreeMap<String, String>,
-    pub value: f64,
-}
-
-/// A parsed `/metrics` page.
-#[derive(Debug, Clone)]
-pub struct Metrics {
-    pub text: String,
-    pub samples: Vec<Sample>,
-}
-
-impl Metrics {
-    pub fn parse(text: &str) -> Metrics {
-        let mut samples = Vec::new();
-        for line in text.lines() {
-            let line = line.trim();
-            if line.is_empty() || line.starts_with('#') {
-                continue;
-            }
-            let (series, value) = match line.rsplit_once(' ') {
-                Some(split) => split,
-                None => continue,
-            };
-            let Ok(value) = value.trim().parse::<f64>() else {
-                continue;
-            };
-            let (name, labels) = match series.split_once('{') {
-                None => (series.trim().to_string(), BTreeMap::new()),
-                Some((name, rest)) => {
-                    let inner = rest.trim_end().trim_end_matches('}');
-                    let labels = inner
-                        .split(',')
-                        .filter_map(|kv| kv.split_once('='))
-                        .map(|(k, v)| {
-                            (k.trim().to_string(), v.trim().trim_matches('"').to_string())
-                        })
-                        .collect();
-                    (name.to_string(), labels)
-                }
-            };
-            samples.push(Sample {
-                name,
-                labels,
-                value,
-            });
-        }
-        Metrics {
-            text: text.to_string(),
-            samples,
-        }
-    }
-
-    /// True when a sample or a `# TYPE` line names `name`.
-    pub fn has(&self, name: &str) -> bool {
-        self.samples.iter().any(|s| s.name == name)
-            || self
-                .text
-                .lines()
-                .any(|l| l.starts_with("# TYPE ") && l.split_whitespace().nth(2) == Some(name))
-    }
-
-    /// The sum of the samples of `name` that carry all of `labels` (0 when none).
-    pub fn get(&self, name: &str, labels: &[(&str, &str)]) -> f64 {
-        self.samples
-            .iter()
-            .filter(|s| s.name == name)
-            .filter(|s| {
-                labels
-                    .iter()
-                    .all(|(k, v)| s.labels.get(*k).map(String::as_str) == Some(*v))
-            })
-            .map(|s| s.value)
-            .sum()
-    }
 }
