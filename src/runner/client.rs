@@ -25,6 +25,9 @@ use crate::protocol::frame::{
 
 /// Frames a step may queue on one connection before `send` waits.
 const OUTBOUND: usize = 64;
+/// Pushes kept for one connection while no step consumes them; past this the oldest
+/// go (and are counted), so a scenario that never awaits cannot grow memory forever.
+const MAX_BUFFERED_PUSHES: usize = 10_000;
 
 /// Where to connect: a `ws://host:port/path` URL, resolved once.
 #[derive(Clone, Debug)]
@@ -106,6 +109,8 @@ struct InboxState {
     unclaimed: VecDeque<Unclaimed>,
     /// Frames the server sent that break §P-2 (kept for failure samples).
     malformed: Vec<String>,
+    /// Pushes dropped because the buffer was full.
+    overflowed: u64,
     closed: Option<Option<u16>>,
 }
 
@@ -297,6 +302,11 @@ impl Device {
         std::mem::take(&mut self.inbox.lock().malformed)
     }
 
+    /// Pushes lost to the buffer cap since last asked.
+    pub fn take_overflowed(&self) -> u64 {
+        std::mem::take(&mut self.inbox.lock().overflowed)
+    }
+
     /// `Some(code)` once the connection has ended (`None` inside: no close frame).
     pub fn close_code(&self) -> Option<u16> {
         self.inbox.lock().closed.flatten()
@@ -384,12 +394,18 @@ fn route(inbox: &Inbox, text: Utf8Bytes) {
                 None => state.unclaimed.push_back(received),
             }
         }
-        ServerFrame::Push { kind, body } => state.pushes.push_back(PushRecord {
-            at,
-            kind,
-            body,
-            text,
-        }),
+        ServerFrame::Push { kind, body } => {
+            if state.pushes.len() >= MAX_BUFFERED_PUSHES {
+                state.pushes.pop_front();
+                state.overflowed += 1;
+            }
+            state.pushes.push_back(PushRecord {
+                at,
+                kind,
+                body,
+                text,
+            });
+        }
     }
     drop(state);
     inbox.changed.notify_waiters();

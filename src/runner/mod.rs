@@ -3,3 +3,4 @@
 pub mod accounts;
 pub mod arrivals;
 pub mod client;
+pub mod login;

@@ -133,9 +133,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                     return;
                 }
                 Some(first) = rx.recv() => {
+                    // A client that does not read blocks this write: stay responsive to
+                    // the kill and shutdown signals meanwhile.
                     let written = tokio::select! {
                         r = self.write_queued(first, rx) => r,
                         _ = kill.cancelled() => Err(None),
+                        _ = shutdown.cancelled() => Err(None),
                     };
                     match written {
                         Ok(()) => {}
