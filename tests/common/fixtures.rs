@@ -1,8 +1,9 @@
-//! Fixtures shared by the invitation tests: request params and a two-account setup.
+//! Fixtures shared by several test files: invitation params, a two-account setup, and an
+//! observer client that must keep being served while others misbehave.
 
 use serde_json::{Value, json};
 
-use super::{Client, TestServer, acct, all_quiet};
+use super::{Client, TestServer, acct, all_quiet, assert_channel};
 
 /// `{channelId, account, requestId}` plus `extra`.
 pub fn inv(channel: &Value, account: &str, request_id: &str, extra: Value) -> Value {
@@ -58,5 +59,20 @@ impl Pair {
         let ev = self.b1.expect_event("INVITE").await;
         self.b2.expect_event("INVITE").await;
         ev
+    }
+}
+
+/// A logged-in client that must keep working while others misbehave.
+pub struct Observer(pub Client);
+
+impl Observer {
+    pub async fn new(server: &TestServer) -> Observer {
+        Observer(server.online(&acct("observer")).await)
+    }
+
+    pub async fn still_served(&mut self) {
+        let data = self.0.ok("create", json!({"type": 1})).await;
+        assert_channel(&data["channel"]);
+        self.0.expect_no_frame(std::time::Duration::ZERO).await;
     }
 }
