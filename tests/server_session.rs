@@ -177,6 +177,10 @@ async fn open_mode_accepts_any_token_but_requires_one() {
     let mut c = server.connect().await;
     let r = c.request("login", json!({"account": "alice"})).await;
     assert_param_error(&r, "token");
+    let r = c
+        .request("login", json!({"account": "alice", "token": ""}))
+        .await;
+    assert_param_error(&r, "token");
     c.login_with(json!({"account": acct("alice"), "token": "whatever"}))
         .await;
 }
