@@ -79,16 +79,17 @@ pub fn parse_request(value: Value) -> Result<RequestFrame, FrameError> {
             });
         }
     };
+    // The frame's shape is checked completely before the op name (§P-2.6).
+    if !matches!(map.get("params"), None | Some(Value::Null | Value::Object(_))) {
+        return Err(FrameError::BadFrame {
+            id: Some(id),
+            why: "params must be an object or null".into(),
+        });
+    }
     let op = Op::from_str(op).map_err(|e| FrameError::UnknownOp { id, op: e.0 })?;
     let params = match map.remove("params") {
-        None | Some(Value::Null) => Map::new(),
         Some(Value::Object(m)) => m,
-        Some(_) => {
-            return Err(FrameError::BadFrame {
-                id: Some(id),
-                why: "params must be an object or null".into(),
-            });
-        }
+        _ => Map::new(),
     };
     Ok(RequestFrame {
         id,
@@ -336,6 +337,10 @@ mod tests {
         assert!(matches!(
             frame(r#"{"id":7,"op":"login","params":[]}"#),
             Err(FrameError::BadFrame { id: Some(7), .. })
+        ));
+        assert!(matches!(
+            frame(r#"{"id":6,"op":"nope","params":[1]}"#),
+            Err(FrameError::BadFrame { id: Some(6), .. })
         ));
         assert_eq!(
             frame(r#"{"id":8,"op":"Login"}"#).unwrap_err(),

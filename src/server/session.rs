@@ -9,7 +9,7 @@ use super::metrics::Metrics;
 use super::ops::{Caller, Data, Reply};
 use super::shard::lock;
 use super::state::{ConnHandle, Device, Outbound, Shared, now_ms};
-use crate::protocol::frame::{Push, error_response, response};
+use crate::protocol::frame::{Push, code_response, response};
 use crate::protocol::params::Login;
 use crate::protocol::{ChannelWithMembers, Code, Event, token};
 
@@ -30,7 +30,7 @@ impl Shared {
             && !token::verify(secret, &req.account, &req.token)
         {
             conn.send(
-                Outbound::Text(error_response(Some(id), Code::AuthFailed, "bad token").into()),
+                Outbound::Text(code_response(Some(id), Code::AuthFailed).into()),
                 &self.metrics,
             );
             return LoginOutcome::AuthFailed;
