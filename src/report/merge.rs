@@ -9,7 +9,8 @@ use crate::metrics::{
     FailureEntry, FailureKind, Failures, Interval, IntervalMetric, MetricSet, Results, evaluate,
 };
 
-use super::json::{ReportError, RunMeta, RunReport, Shard};
+use super::json::{ReportError, RunMeta, RunReport};
+use super::shard::Shard;
 
 fn decoded(metric: &str, text: &str) -> Result<crate::metrics::LatencyHistogram, ReportError> {
     decode(text).map_err(|source| ReportError::Histogram {
