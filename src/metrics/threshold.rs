@@ -93,7 +93,10 @@ impl Stat {
     }
 
     const fn is_latency(self) -> bool {
-        matches!(self.unit().as_bytes(), b"us")
+        matches!(
+            self,
+            Stat::P50 | Stat::P90 | Stat::P95 | Stat::P99 | Stat::P999 | Stat::Max | Stat::Mean
+        )
     }
 }
 

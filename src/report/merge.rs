@@ -9,7 +9,8 @@ use crate::metrics::{
     FailureEntry, FailureKind, Failures, Interval, IntervalMetric, MetricSet, Results, evaluate,
 };
 
-use super::json::{ReportError, RunMeta, RunReport, Shard};
+use super::json::{ReportError, RunMeta, RunReport};
+use super::shard::Shard;
 
 fn decoded(metric: &str, text: &str) -> Result<crate::metrics::LatencyHistogram, ReportError> {
     decode(text).map_err(|source| ReportError::Histogram {
@@ -117,7 +118,12 @@ impl RunReport {
             MetricSet::new(Vec::<String>::new()).map_err(|e| ReportError::DuplicateMetric(e.0))?;
         let mut merged = Results::empty(&no_metrics, Duration::ZERO);
         for report in reports {
-            let offset = (report.meta.started_unix_ms - start_ms).saturating_add(500) / 1000;
+            let offset = report
+                .meta
+                .started_unix_ms
+                .saturating_sub(start_ms)
+                .saturating_add(500)
+                / 1000;
             merged
                 .merge(&report.results()?, offset)
                 .map_err(|source| ReportError::Histogram {

@@ -35,12 +35,14 @@
 mod json;
 mod merge;
 mod progress;
+mod shard;
 mod summary;
 
 pub use json::{
-    BOTTLENECK_LAG, BOTTLENECK_LATE_PERCENT, BadShard, CodeReport, FORMAT, FailureReport,
+    BOTTLENECK_LAG, BOTTLENECK_LATE_PERCENT, CodeReport, FORMAT, FailureReport,
     IntervalMetricReport, IntervalReport, LateStartsReport, Meta, MetricReport, ReportError,
-    RunMeta, RunReport, SessionsReport, Shard, Status, ThresholdReport, bottleneck_warning,
+    RunMeta, RunReport, SessionsReport, Status, ThresholdReport, bottleneck_warning,
 };
 pub use progress::{Goal, LINE_EVERY, Progress, ProgressMode, status_line};
+pub use shard::{BadShard, Shard};
 pub use summary::{code_label, print_summary, render_summary, verdict};

@@ -246,7 +246,7 @@ fn render_failures(out: &mut String, report: &RunReport, style: Style) {
             f.reason
         );
         if let Some(sample) = f.samples.first() {
-            let at = format_micros(sample.at_ms.saturating_mul(1000));
+            let at = format!("{:.3}s", sample.at_ms as f64 / 1000.0);
             let detail = if sample.detail.is_empty() {
                 String::new()
             } else {
