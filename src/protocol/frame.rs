@@ -80,7 +80,10 @@ pub fn parse_request(value: Value) -> Result<RequestFrame, FrameError> {
         }
     };
     // The frame's shape is checked completely before the op name (§P-2.6).
-    if !matches!(map.get("params"), None | Some(Value::Null | Value::Object(_))) {
+    if !matches!(
+        map.get("params"),
+        None | Some(Value::Null | Value::Object(_))
+    ) {
         return Err(FrameError::BadFrame {
             id: Some(id),
             why: "params must be an object or null".into(),
