@@ -13,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 use crate::report::{Goal, Progress, ProgressMode, RunMeta, RunReport, Shard, print_summary};
 use crate::runner::accounts::{AccountSource, read_csv};
 use crate::runner::client::Target;
+use crate::runner::shard::shard_load;
 use crate::runner::{Run, RunError, RunOptions};
 use crate::scenario::{self, LoadModel, Plan};
 use crate::server::{Auth, ServerConfig, ServerHandle};
@@ -50,6 +51,14 @@ pub struct RunArgs {
     /// No progress display and no summary (the exit code and report still tell).
     #[arg(long)]
     pub quiet: bool,
+    /// Run shard I of N: this generator's share of sessions, concurrency and arrival
+    /// rates, with account names no other shard uses. Merge the N reports afterwards.
+    #[arg(long, value_name = "I/N")]
+    pub shard: Option<Shard>,
+    /// Spread connections over these local source addresses (comma-separated), for more
+    /// connections than one address's ephemeral ports allow.
+    #[arg(long, value_name = "IP,IP,...", value_delimiter = ',')]
+    pub source_addrs: Vec<std::net::IpAddr>,
 }
 
 #[derive(Args, Debug)]
@@ -249,23 +258,25 @@ pub async fn run(args: RunArgs) -> ExitCode {
 async fn run_one(
     args: &RunArgs,
     path: &Path,
-    plan: Plan,
+    mut plan: Plan,
     target: &Target,
     secret: Option<String>,
     csv: Option<Vec<crate::runner::accounts::Credentials>>,
     interrupt: &CancellationToken,
 ) -> u8 {
     let id = run_id();
+    let shard = args.shard.unwrap_or(Shard::WHOLE);
+    plan.load = shard_load(&plan.load, shard.index, shard.count);
     let accounts = match csv {
         Some(list) => AccountSource::List(list),
-        None => AccountSource::generated(&id, None, secret),
+        None => AccountSource::generated(&id, Some((shard.index, shard.count)), secret),
     };
     let meta = RunMeta {
         scenario: plan.name.clone(),
         scenario_file: path.display().to_string(),
         target: target.url.clone(),
         started_at: std::time::SystemTime::now(),
-        shard: Shard::WHOLE,
+        shard,
         load: describe_load(&plan.load),
         interrupted: false,
     };
@@ -275,7 +286,7 @@ async fn run_one(
         target: target.clone(),
         run_id: id,
         accounts,
-        sources: Vec::new(),
+        sources: args.source_addrs.clone(),
         interrupt: interrupt.clone(),
         grace: Duration::from_secs(5),
     };

@@ -10,6 +10,7 @@ pub mod client;
 mod load;
 pub mod login;
 mod session;
+pub mod shard;
 mod slot;
 
 use std::net::IpAddr;
