@@ -640,10 +640,13 @@ impl Cx<'_> {
                 let f = self.map(node, "pause")?;
                 self.check_keys(&f, &["exp"], "pause");
                 let Some(mean) = f.get("exp") else {
-                    self.error(
-                        node.span,
-                        "pause: expected {exp: <mean>}, e.g. {exp: 200ms}",
-                    );
+                    // Any other key was reported as unknown already.
+                    if f.entries.is_empty() {
+                        self.error(
+                            node.span,
+                            "pause: expected {exp: <mean>}, e.g. {exp: 200ms}",
+                        );
+                    }
                     return None;
                 };
                 Some(Pause::Exponential {
@@ -789,11 +792,15 @@ impl Cx<'_> {
                 entries,
                 span: node.span,
             };
-            self.check_keys(
-                &f,
-                &["close"],
-                "expect (a close expectation has only 'close')",
-            );
+            for (key, _) in f.entries.iter().filter(|(k, _)| k.name != "close") {
+                self.error(
+                    key.span,
+                    format!(
+                        "'{}' cannot go with 'close': a closed connection sends no response to check",
+                        key.name
+                    ),
+                );
+            }
             let code = self.uint(f.get("close")?, "expect.close")?;
             return match u16::try_from(code) {
                 Ok(c) => Some(RawExpect::Close(c)),
