@@ -548,3 +548,28 @@ fn overrides_apply_before_validation() {
         "{e}"
     );
 }
+
+#[test]
+fn anchors_and_merge_keys_work() {
+    let p = plan(
+        r#"
+roles: {a: {}, b: {}}
+steps:
+  - &ring { name: ring, as: b, await: INVITE, within: 1s }
+  - { <<: *ring, name: ring again, within: 3s }
+"#,
+    );
+    let StepKind::Await(second) = &p.steps[1].kind else {
+        panic!()
+    };
+    assert_eq!(second.within, Duration::from_secs(3));
+    assert_eq!(p.steps[1].name.as_deref(), Some("ring again"));
+    // Errors inside merged values point at the merge.
+    let e = load_str(
+        "t.yaml",
+        "roles: {a: {}}\nsteps:\n  - &s { as: a, await: INVITE, within: 1s }\n  - { <<: *s, as: nobody, name: x }\n",
+        &[],
+    )
+    .unwrap_err();
+    assert_eq!(e.location.map(|l| l.0), Some(4), "{e}");
+}

@@ -70,6 +70,24 @@ impl Plan {
         self.metrics.iter().position(|m| m.name == name)
     }
 
+    /// Every step, depth first in document order (group and repeat steps before their
+    /// children).
+    pub fn all_steps(&self) -> Vec<&Step> {
+        fn walk<'a>(steps: &'a [Step], out: &mut Vec<&'a Step>) {
+            for step in steps {
+                out.push(step);
+                match &step.kind {
+                    StepKind::Parallel(p) => walk(&p.branches, out),
+                    StepKind::Repeat(r) => walk(&r.steps, out),
+                    _ => {}
+                }
+            }
+        }
+        let mut out = Vec::new();
+        walk(&self.steps, &mut out);
+        out
+    }
+
     /// The index of a role by name.
     pub fn role_id(&self, name: &str) -> Option<usize> {
         self.roles.iter().position(|r| r.name == name)
