@@ -281,6 +281,12 @@ fn pauses_parallel_and_repeat_are_checked() {
         "t.yaml:7:18: with `size`, the text must contain `${pad}` exactly once (found 0)"
     );
     assert_eq!(
+        error(
+            "  - as: caller\n    raw: { text: \"${pad}\", size: 99999999999 }\n    expect: 200\n"
+        ),
+        "t.yaml:7:34: raw.size is limited to 16777216 bytes (16 MiB)"
+    );
+    assert_eq!(
         error("  - as: caller\n    raw: { binary: \"0g\" }\n    expect: 200\n"),
         "t.yaml:7:20: bad hex: Invalid character 'g' at position 1"
     );
@@ -421,5 +427,28 @@ fn a_missing_file_is_an_io_error() {
         e.to_string()
             .starts_with("no/such/file.yaml: cannot read the scenario:"),
         "{e}"
+    );
+}
+
+#[test]
+fn hostile_input_is_an_error_not_a_crash() {
+    let deep = format!(
+        "roles: {{a: {{}}}}\nsteps: {}{}\n",
+        "[".repeat(500),
+        "]".repeat(500)
+    );
+    assert_eq!(
+        load_str("t.yaml", &deep, &[]).unwrap_err().kind,
+        ErrorKind::Syntax
+    );
+    let huge = format!(
+        "{HEAD}  - pause: {{ exp: 99999999999999999h }}\nload:\n  arrival:\n    - {{ hold: 1/s, for: 99999999999999999h }}\n    - {{ hold: 1/s, for: 99999999999999999h }}\n"
+    );
+    // Either rejected or accepted, but never a panic.
+    let _ = check_str("t.yaml", &huge, &[]);
+    assert!(
+        errors_of("")
+            .iter()
+            .any(|e| e.contains("a scenario must be a mapping"))
     );
 }

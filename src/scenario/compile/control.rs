@@ -8,6 +8,10 @@ use crate::scenario::node::{Key, Node, Value};
 use crate::scenario::plan::{MetricKind, ParallelStep, RawFrame, RawStep, RepeatStep, StepKind};
 use crate::scenario::timing::{Pause, parse_duration};
 
+/// Upper bound of a padded raw frame: far above any sane server limit, and small enough
+/// that building the frame cannot exhaust memory.
+const MAX_RAW_SIZE: u64 = 16 * 1024 * 1024;
+
 impl Cx<'_> {
     /// `100ms`, `100ms..500ms` or `{exp: 200ms}`.
     pub(super) fn pause(&mut self, node: &Node) -> Option<Pause> {
@@ -118,7 +122,15 @@ impl Cx<'_> {
             (Some(text), None) => {
                 let size = match f.get("size") {
                     Some(n) => {
-                        Some(usize::try_from(self.uint(n, "raw.size")?).unwrap_or(usize::MAX))
+                        let size = self.uint(n, "raw.size")?;
+                        if size > MAX_RAW_SIZE {
+                            self.error(
+                                n.span,
+                                format!("raw.size is limited to {MAX_RAW_SIZE} bytes (16 MiB)"),
+                            );
+                            return None;
+                        }
+                        Some(usize::try_from(size).unwrap_or(usize::MAX))
                     }
                     None => None,
                 };
