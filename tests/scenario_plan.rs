@@ -263,6 +263,16 @@ steps:
     let vars = p.new_vars("r", "s9", &["a", "b"]);
     assert_eq!(l.params.render(&vars), json!({"pushToken": "t-s9"}));
     assert_eq!(
+        l.render_params(&vars, "b", "tok", "d2"),
+        json!({"pushToken": "t-s9", "account": "b", "token": "tok", "device": "d2"})
+    );
+    let bad = plan("roles: {a: {}}\nsteps:\n  - { as: a, login: { token: wrong } }\n");
+    let StepKind::Login(l) = &bad.steps[0].kind else {
+        panic!()
+    };
+    let vars = bad.new_vars("r", "s", &["a"]);
+    assert_eq!(l.render_params(&vars, "a", "tok", "d1")["token"], "wrong");
+    assert_eq!(
         p.steps[1].kind,
         StepKind::Connect(Target { role: 1, device: 0 })
     );
