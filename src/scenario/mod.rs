@@ -1,8 +1,8 @@
 //! The scenario language: a YAML file describing one call flow between roles, turned
 //! into a validated, typed [`Plan`] that the runner executes. The runner never sees YAML.
 //!
-//! Loading goes text → located YAML tree ([`node`], serde-saphyr) → `--set` overrides
-//! ([`overrides`]) → compilation ([`compile`]): every key checked, names resolved to
+//! Loading goes text → located YAML tree (`node`, serde-saphyr) → `--set` overrides
+//! (`overrides`) → compilation (`compile`): every key checked, names resolved to
 //! indexes, templates compiled. Every error says `file:line:column: what was expected`.
 //! `docs/scenarios.md` is the user documentation of the language.
 //!

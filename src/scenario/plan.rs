@@ -8,7 +8,8 @@ use super::matcher::PushMatcher;
 use super::template::{StrTemplate, Template, VarLayout, Vars};
 use super::threshold::Threshold;
 use super::timing::{LoadModel, Pause, Rate};
-use crate::protocol::Op;
+use crate::protocol::{Op, PushKind};
+use serde_json::Value;
 
 /// A scenario ready to run.
 #[derive(Clone, Debug, PartialEq)]
@@ -47,6 +48,9 @@ impl Plan {
     pub const LOGIN_METRIC: usize = 0;
     /// Metric index of whole sessions (start → last step done).
     pub const SESSION_METRIC: usize = 1;
+    /// The push kinds that `strict` requires to be consumed. Login-time state
+    /// (`channelsSync`, `unreadSync`) and `kicked` are not counted.
+    pub const STRICT_KINDS: [PushKind; 2] = [PushKind::Notify, PushKind::MultiClientSync];
 
     /// A fresh variable store for one session. `accounts[i]` is the account name playing
     /// `roles[i]`; missing entries are left `null`.
@@ -68,6 +72,24 @@ impl Plan {
     /// The index of a metric by name.
     pub fn metric_id(&self, name: &str) -> Option<usize> {
         self.metrics.iter().position(|m| m.name == name)
+    }
+
+    /// Every step, depth first in document order (group and repeat steps before their
+    /// children).
+    pub fn all_steps(&self) -> Vec<&Step> {
+        fn walk<'a>(steps: &'a [Step], out: &mut Vec<&'a Step>) {
+            for step in steps {
+                out.push(step);
+                match &step.kind {
+                    StepKind::Parallel(p) => walk(&p.branches, out),
+                    StepKind::Repeat(r) => walk(&r.steps, out),
+                    _ => {}
+                }
+            }
+        }
+        let mut out = Vec::new();
+        walk(&self.steps, &mut out);
+        out
     }
 
     /// The index of a role by name.
@@ -219,6 +241,23 @@ pub struct LoginStep {
     pub timeout: Duration,
     pub metric: usize,
     pub id: StepId,
+}
+
+impl LoginStep {
+    /// The login params: the step's own, with `account`, `token` and `device` filled in
+    /// from the arguments where the step does not set them.
+    pub fn render_params(&self, ctx: &Vars, account: &str, token: &str, device: &str) -> Value {
+        let mut params = match self.params.render(ctx) {
+            Value::Object(m) => m,
+            _ => serde_json::Map::new(),
+        };
+        for (key, value) in [("account", account), ("token", token), ("device", device)] {
+            params
+                .entry(key)
+                .or_insert_with(|| Value::String(value.to_string()));
+        }
+        Value::Object(params)
+    }
 }
 
 /// The payload of a `raw` step.

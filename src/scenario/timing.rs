@@ -112,8 +112,8 @@ impl Pause {
             }
             Pause::Exponential { mean } => {
                 let u: f64 = rng.random();
-                let draw = -(1.0 - u).ln();
-                mean.mul_f64(draw.min(Self::EXP_CAP))
+                let draw = (-(1.0 - u).ln()).min(Self::EXP_CAP);
+                Duration::try_from_secs_f64(mean.as_secs_f64() * draw).unwrap_or(Duration::MAX)
             }
         }
     }
@@ -217,7 +217,11 @@ impl LoadModel {
     pub fn planned_sessions(&self) -> Option<u64> {
         match self {
             LoadModel::Closed { sessions, .. } => *sessions,
-            LoadModel::Open { .. } => self.arrivals().map(|a| a.count() as u64),
+            // Computed, not counted: a schedule may hold millions of arrivals.
+            LoadModel::Open { stages, .. } => {
+                let total: f64 = stages.iter().map(Stage::sessions).sum();
+                Some((total - 1e-9).max(0.0).ceil() as u64)
+            }
         }
     }
 
@@ -225,7 +229,11 @@ impl LoadModel {
     pub fn planned_duration(&self) -> Option<Duration> {
         match self {
             LoadModel::Closed { duration, .. } => *duration,
-            LoadModel::Open { stages, .. } => Some(stages.iter().map(Stage::duration).sum()),
+            LoadModel::Open { stages, .. } => Some(
+                stages
+                    .iter()
+                    .fold(Duration::ZERO, |acc, s| acc.saturating_add(s.duration())),
+            ),
         }
     }
 }
@@ -348,5 +356,6 @@ mod tests {
         assert!((times[8] - 4.0).abs() < 1e-6, "{}", times[8]);
         assert!((times[50] - 10.0).abs() < 1e-6, "{}", times[50]);
         assert_eq!(ramp.planned_duration(), Some(Duration::from_secs(11)));
+        assert_eq!(ramp.planned_sessions(), Some(60));
     }
 }

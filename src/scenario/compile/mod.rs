@@ -3,9 +3,13 @@
 //! the node it is about.
 //!
 //! - [`document`]: top level, roles, load model, thresholds.
-//! - [`steps`]: steps, variable scoping, `since` resolution, metrics.
+//! - [`steps`]: steps, their action and target, variable scoping, metrics.
+//! - [`awaits`]: `await` and `refute`, `via`, `match`, `since`.
+//! - [`control`]: `pause`, `connect`/`disconnect`, `raw`, `parallel`, `repeat`.
 //! - [`values`]: templates, codes, expectations, saves, match fields.
 
+mod awaits;
+mod control;
 mod document;
 mod steps;
 mod values;

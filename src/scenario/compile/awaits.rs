@@ -1,0 +1,175 @@
+//! `await` and `refute` steps: what is awaited, `via`, `match`, and `since`.
+
+use std::str::FromStr;
+
+use super::steps::Scope;
+use super::values::SaveFrom;
+use super::{Cx, Fields};
+use crate::protocol::{EventType, PushKind};
+use crate::scenario::error::did_you_mean;
+use crate::scenario::matcher::{Awaited, PushMatcher};
+use crate::scenario::node::{Key, Node};
+use crate::scenario::plan::{AwaitStep, MetricKind, RefuteStep, Since, StepKind};
+
+impl Cx<'_> {
+    /// The awaited thing of an `await`/`refute` plus its `via`.
+    pub(super) fn awaited(&mut self, fields: &Fields<'_>, value: &Node) -> Option<Awaited> {
+        let text = self.string(value, "the awaited event or push")?;
+        let via = match fields.get("via") {
+            Some(n) => {
+                let v = self.string(n, "via")?;
+                match PushKind::from_str(&v) {
+                    Ok(
+                        k @ (PushKind::Notify | PushKind::MultiClientSync | PushKind::UnreadSync),
+                    ) => Some((k, n.span)),
+                    _ => {
+                        self.error(
+                            n.span,
+                            format!("via must be notify, multiClientSync or unreadSync, got '{v}'"),
+                        );
+                        return None;
+                    }
+                }
+            }
+            None => None,
+        };
+        if let Ok(event) = EventType::from_str(&text) {
+            return Some(Awaited::Event {
+                event,
+                via: via.map_or(PushKind::Notify, |(k, _)| k),
+            });
+        }
+        match PushKind::from_str(&text) {
+            Ok(PushKind::Notify) => {
+                self.error(
+                    value.span,
+                    "await the event type instead of 'notify' (INVITE, ACCEPT, ...)",
+                );
+                None
+            }
+            Ok(kind) => {
+                if let Some((_, span)) = via {
+                    self.error(
+                        span,
+                        "via only applies to event types (INVITE, ...), not push kinds",
+                    );
+                    return None;
+                }
+                Some(Awaited::Push(kind))
+            }
+            Err(()) => {
+                let candidates = EventType::ALL.iter().map(|e| e.as_str()).chain(
+                    PushKind::ALL
+                        .iter()
+                        .map(|k| k.as_str())
+                        .filter(|k| *k != "notify"),
+                );
+                let all: Vec<&str> = candidates.clone().collect();
+                let hint = did_you_mean(&text, candidates);
+                self.error(
+                    value.span,
+                    format!(
+                        "unknown event '{text}'{hint} (expected one of {})",
+                        all.join(", ")
+                    ),
+                );
+                None
+            }
+        }
+    }
+
+    pub(super) fn matcher(
+        &mut self,
+        fields: &Fields<'_>,
+        value: &Node,
+        scope: &Scope,
+    ) -> Option<PushMatcher> {
+        let awaited = self.awaited(fields, value);
+        let matched = match fields.get("match") {
+            Some(n) => self.fields_match(n, scope, "match"),
+            None => Some(Vec::new()),
+        };
+        Some(PushMatcher {
+            awaited: awaited?,
+            fields: matched?,
+        })
+    }
+
+    pub(super) fn await_step(
+        &mut self,
+        fields: &Fields<'_>,
+        action: &Key,
+        value: &Node,
+        name: Option<&str>,
+        scope: &mut Scope,
+    ) -> Option<StepKind> {
+        let target = self.target(fields, action);
+        let matcher = self.matcher(fields, value, scope);
+        let within = self.within(fields);
+        let since = match fields.get("since") {
+            Some(n) => self.since(n, scope),
+            None => Some(scope.last_op.map_or(Since::SessionStart, Since::Step)),
+        };
+        let save = match fields.get("save") {
+            Some(n) => self.saves(n, SaveFrom::Push),
+            None => Some(Vec::new()),
+        };
+        let matcher = matcher?;
+        let default = crate::scenario::plan::awaited_name(&matcher);
+        let metric = self.step_metric(fields, name, &default, MetricKind::Await, action);
+        let save = save?;
+        scope.defined.extend(save.iter().map(|s| s.slot));
+        Some(StepKind::Await(AwaitStep {
+            target: target?,
+            matcher,
+            within: within?,
+            since: since?,
+            save,
+            metric: metric?,
+        }))
+    }
+
+    pub(super) fn since(&mut self, node: &Node, scope: &Scope) -> Option<Since> {
+        let name = self.string(node, "since")?;
+        if let Some((_, id)) = scope.done.iter().rev().find(|(n, _)| *n == name) {
+            return Some(Since::Step(*id));
+        }
+        let known = self.step_names.iter().any(|(n, _)| *n == name);
+        let message = if known {
+            format!(
+                "since: '{name}' is not a request step (op, login or raw) that runs before this await"
+            )
+        } else {
+            let hint = did_you_mean(&name, scope.done.iter().map(|(n, _)| n.as_str()));
+            format!("since: no step named '{name}' runs before this await{hint}")
+        };
+        self.error(node.span, message);
+        None
+    }
+
+    pub(super) fn refute_step(
+        &mut self,
+        fields: &Fields<'_>,
+        action: &Key,
+        value: &Node,
+        scope: &Scope,
+    ) -> Option<StepKind> {
+        let target = self.target(fields, action);
+        let matcher = self.matcher(fields, value, scope);
+        let within = match fields.get("within") {
+            Some(n) => self.nonzero_duration(n, "within"),
+            None => {
+                self.error(
+                    action.span,
+                    "refute needs 'within': how long the push must stay away",
+                );
+                None
+            }
+        };
+        Some(StepKind::Refute(RefuteStep {
+            target: target?,
+            matcher: matcher?,
+            within: within?,
+        }))
+    }
+}
