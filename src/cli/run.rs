@@ -339,6 +339,11 @@ async fn run_one(
             return EXIT_FAILED;
         }
     };
+    if outcome.target_lost {
+        report.warnings.push(
+            "the target stopped accepting connections during the run; the run ended early".into(),
+        );
+    }
     let p = &outcome.punctuality;
     if p.dispatcher_late * 100 > p.arrivals.max(1) {
         report.warnings.push(format!(

@@ -40,6 +40,10 @@ pub(crate) struct RunContext {
     pub timeout: Duration,
     /// `metric_ids[i]` is the plan's metric `i`.
     pub metric_ids: Vec<MetricId>,
+    /// Cancelled when no new session may start (Ctrl-C, max duration, target lost).
+    pub no_new: CancellationToken,
+    /// Set when the target stopped accepting connections during the run.
+    pub target_lost: std::sync::atomic::AtomicBool,
 }
 
 /// How to run a plan.
@@ -78,6 +82,8 @@ pub struct RunOutcome {
     pub duration: Duration,
     pub interrupted: bool,
     pub punctuality: Punctuality,
+    /// The target stopped accepting connections during the run (the run ended early).
+    pub target_lost: bool,
     /// Sessions the plan wanted to start, when known.
     pub planned_sessions: Option<u64>,
 }
@@ -136,11 +142,14 @@ impl Run {
             .metric_names()
             .map(|name| set.id(name).expect("the set was built from these names"))
             .collect();
+        let no_new = options.interrupt.child_token();
         let ctx = Arc::new(RunContext {
             target: options.target.clone(),
             run_id: options.run_id.clone(),
             timeout: plan.timeout,
             metric_ids,
+            no_new: no_new.clone(),
+            target_lost: std::sync::atomic::AtomicBool::new(false),
         });
         let aggregating = tokio::spawn(aggregator.run());
         let workers = usize::try_from(plan.load.max_concurrent())
@@ -159,7 +168,7 @@ impl Run {
         login_recorder.finish().await;
 
         let stop = load::Stop {
-            no_new: options.interrupt.child_token(),
+            no_new,
             abort: CancellationToken::new(),
         };
         let run_start = Instant::now();
@@ -188,7 +197,15 @@ impl Run {
             })
         };
         let recorders = (0..slots.len()).map(|_| collector.recorder()).collect();
-        let punctuality = load::drive(plan.clone(), ctx, slots, recorders, &stop, run_start).await;
+        let punctuality = load::drive(
+            plan.clone(),
+            ctx.clone(),
+            slots,
+            recorders,
+            &stop,
+            run_start,
+        )
+        .await;
         guard.abort();
         drop(collector);
         let duration = run_start.elapsed();
@@ -201,6 +218,7 @@ impl Run {
             started_at,
             duration,
             interrupted: options.interrupt.is_cancelled(),
+            target_lost: ctx.target_lost.load(std::sync::atomic::Ordering::Relaxed),
             punctuality,
             planned_sessions: plan.load.planned_sessions(),
         })
