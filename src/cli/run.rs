@@ -289,6 +289,7 @@ async fn run_one(
         sources: args.source_addrs.clone(),
         interrupt: interrupt.clone(),
         grace: Duration::from_secs(5),
+        server_in_process: args.target.is_none(),
     };
     let run = match Run::new(plan, options) {
         Ok(run) => run,

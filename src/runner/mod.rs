@@ -7,6 +7,7 @@
 
 pub mod accounts;
 pub mod client;
+pub mod limits;
 mod load;
 pub mod login;
 mod session;
@@ -57,6 +58,9 @@ pub struct RunOptions {
     /// Cancelled on Ctrl-C: no new sessions; in-flight ones get `grace`.
     pub interrupt: CancellationToken,
     pub grace: Duration,
+    /// The target server runs in this process (the embedded default): every connection
+    /// then costs two file descriptors here.
+    pub server_in_process: bool,
 }
 
 /// Why a run could not start.
@@ -71,6 +75,9 @@ pub enum RunError {
     /// Exit code 2: the accounts do not fit the plan.
     #[error("{0}")]
     Accounts(String),
+    /// Exit code 2: more connections than this process can hold.
+    #[error("{0}")]
+    Capacity(String),
     #[error("{0}")]
     Metrics(String),
 }
@@ -101,6 +108,16 @@ pub struct Run {
 
 impl Run {
     pub fn new(plan: Plan, options: RunOptions) -> Result<Run, RunError> {
+        let workers = plan.load.max_concurrent().max(1);
+        let devices: u64 = plan.roles.iter().map(|r| r.devices as u64).sum();
+        limits::check_capacity(
+            workers * devices,
+            if options.server_in_process { 2 } else { 1 },
+            limits::raise_fd_limit(),
+            limits::ephemeral_ports(),
+            options.sources.len(),
+        )
+        .map_err(RunError::Capacity)?;
         let set =
             MetricSet::new(plan.metric_names()).map_err(|e| RunError::Metrics(e.to_string()))?;
         let origin = Instant::now();
