@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures_util::{SinkExt, StreamExt};
+use futures_util::{FutureExt, SinkExt, StreamExt};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
@@ -33,9 +33,24 @@ const KICK_WAIT: Duration = Duration::from_secs(2);
 /// How long a closing handshake may take on a client that does not read.
 const CLOSE_WAIT: Duration = Duration::from_secs(1);
 
+/// Requests handled from one read before the replies are written. Each request queues
+/// at most a few frames for this client, so a batch stays far below [`QUEUE`].
+const READ_BATCH: usize = 64;
+
+/// The close code and reason when the connection is stopped from outside.
+fn stop_reason(shutdown: &CancellationToken) -> (u16, &'static str) {
+    if shutdown.is_cancelled() {
+        (1001, "server shutting down")
+    } else {
+        (close_code::POLICY, "slow consumer")
+    }
+}
+
 /// What the read side decided.
 enum Flow {
     Continue,
+    /// The client went away (or the read failed): stop without writing.
+    End,
     /// Write what is queued, then close with this code.
     CloseAfterFlush(u16, &'static str),
 }
@@ -91,7 +106,7 @@ pub(crate) async fn serve<S>(
     let conn = ConnHandle {
         id: shared.next_id(),
         tx,
-        kill: CancellationToken::new(),
+        kill: shutdown.child_token(),
         done: CancellationToken::new(),
     };
     Metrics::add(&shared.metrics.connections_total, 1);
@@ -120,16 +135,18 @@ pub(crate) async fn serve<S>(
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
     async fn run(&mut self, rx: &mut mpsc::Receiver<Outbound>, shutdown: &CancellationToken) {
+        // `kill` is a child of `shutdown`, so this one future watches both. It is made
+        // once: a cancellation future created on every turn of the loop costs a lock and
+        // a waiter-list insert and removal per frame.
         let kill = self.conn.kill.clone();
+        let stopped = kill.cancelled();
+        tokio::pin!(stopped);
         loop {
             tokio::select! {
                 biased;
-                _ = kill.cancelled() => {
-                    self.close(close_code::POLICY, "slow consumer").await;
-                    return;
-                }
-                _ = shutdown.cancelled() => {
-                    self.close(1001, "server shutting down").await;
+                _ = &mut stopped => {
+                    let (code, reason) = stop_reason(shutdown);
+                    self.close(code, reason).await;
                     return;
                 }
                 Some(first) = rx.recv() => {
@@ -137,8 +154,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                     // the kill and shutdown signals meanwhile.
                     let written = tokio::select! {
                         r = self.write_queued(first, rx) => r,
-                        _ = kill.cancelled() => Err(None),
-                        _ = shutdown.cancelled() => Err(None),
+                        _ = &mut stopped => Err(None),
                     };
                     match written {
                         Ok(()) => {}
@@ -147,7 +163,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                             return;
                         }
                         Err(None) => {
-                            if kill.is_cancelled() {
+                            if kill.is_cancelled() && !shutdown.is_cancelled() {
                                 self.close(close_code::POLICY, "slow consumer").await;
                             }
                             return;
@@ -155,31 +171,52 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                     }
                 }
                 message = self.ws.next() => {
-                    let flow = match message {
-                        Some(Ok(Message::Text(text))) => self.on_text(&text).await,
-                        Some(Ok(Message::Binary(_))) => {
-                            Flow::CloseAfterFlush(close_code::UNSUPPORTED_DATA, "binary frames are not supported")
-                        }
-                        Some(Ok(Message::Close(_))) | None => return,
-                        Some(Ok(_)) => Flow::Continue,
-                        Some(Err(WsError::Capacity(CapacityError::MessageTooLong { .. }))) => {
-                            Flow::CloseAfterFlush(close_code::TOO_BIG, "message too big")
-                        }
-                        Some(Err(e)) => {
-                            tracing::debug!(conn = self.conn.id, error = %e, "read failed");
+                    let mut flow = self.on_message(message).await;
+                    // Answer every request that is already here before writing: their
+                    // replies wait in the queue and leave in one write (one syscall)
+                    // instead of one each.
+                    let mut batch = 1;
+                    while matches!(flow, Flow::Continue) && batch < READ_BATCH {
+                        let Some(message) = self.ws.next().now_or_never() else {
+                            break;
+                        };
+                        flow = self.on_message(message).await;
+                        batch += 1;
+                    }
+                    match flow {
+                        Flow::Continue => {}
+                        Flow::End => return,
+                        Flow::CloseAfterFlush(code, reason) => {
+                            while let Ok(out) = rx.try_recv() {
+                                if let Err(Some(_)) | Err(None) = self.write_queued(out, rx).await {
+                                    break;
+                                }
+                            }
+                            self.close(code, reason).await;
                             return;
                         }
-                    };
-                    if let Flow::CloseAfterFlush(code, reason) = flow {
-                        while let Ok(out) = rx.try_recv() {
-                            if let Err(Some(_)) | Err(None) = self.write_queued(out, rx).await {
-                                break;
-                            }
-                        }
-                        self.close(code, reason).await;
-                        return;
                     }
                 }
+            }
+        }
+    }
+
+    /// One message (or the end of the stream) from the client.
+    async fn on_message(&mut self, message: Option<Result<Message, WsError>>) -> Flow {
+        match message {
+            Some(Ok(Message::Text(text))) => self.on_text(&text).await,
+            Some(Ok(Message::Binary(_))) => Flow::CloseAfterFlush(
+                close_code::UNSUPPORTED_DATA,
+                "binary frames are not supported",
+            ),
+            Some(Ok(Message::Close(_))) | None => Flow::End,
+            Some(Ok(_)) => Flow::Continue,
+            Some(Err(WsError::Capacity(CapacityError::MessageTooLong { .. }))) => {
+                Flow::CloseAfterFlush(close_code::TOO_BIG, "message too big")
+            }
+            Some(Err(e)) => {
+                tracing::debug!(conn = self.conn.id, error = %e, "read failed");
+                Flow::End
             }
         }
     }
