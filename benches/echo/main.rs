@@ -34,14 +34,13 @@ async fn echo(stream: TcpStream) {
         let mut next = Some(first);
         // Echo every frame that is already here, then flush once.
         while let Some(message) = next {
-            match message {
-                Message::Text(_) | Message::Binary(_) => {
-                    if ws.feed(message).await.is_err() {
-                        return;
-                    }
-                }
+            let echoed = match message {
                 Message::Close(_) => return,
-                _ => {}
+                Message::Text(_) | Message::Binary(_) => ws.feed(message).await,
+                _ => Ok(()),
+            };
+            if echoed.is_err() {
+                return;
             }
             next = match ws.next().now_or_never() {
                 Some(Some(Ok(message))) => Some(message),

@@ -151,11 +151,24 @@ async fn open(
     }
     drop(idle_tx);
     let mut punctuality = Punctuality::default();
-    if let Some(arrivals) = plan.load.arrivals() {
+    // The dispatcher is the open model's clock. It runs outside tokio's cooperative
+    // budget: once awake it hands out every arrival that is due, instead of yielding
+    // after a few dozen and queueing again behind thousands of connection tasks (near
+    // saturation that made it fall seconds behind and start most sessions late). It
+    // still yields whenever it waits for the next arrival or for an idle worker. Its
+    // stop signal is made once: a cancellation future per arrival costs a lock and a
+    // waiter-list insert and removal.
+    let stopped = stop.no_new.cancelled();
+    tokio::pin!(stopped);
+    tokio::task::unconstrained(async {
+        let Some(arrivals) = plan.load.arrivals() else {
+            return;
+        };
         for (n, offset) in arrivals.enumerate() {
             let intended = origin + offset;
             tokio::select! {
-                _ = stop.no_new.cancelled() => break,
+                biased;
+                _ = &mut stopped => break,
                 _ = tokio::time::sleep_until(intended) => {}
             }
             punctuality.arrivals += 1;
@@ -165,7 +178,8 @@ async fn open(
                 punctuality.dispatcher_late += 1;
             }
             let worker = tokio::select! {
-                _ = stop.no_new.cancelled() => break,
+                biased;
+                _ = &mut stopped => break,
                 w = idle_rx.recv() => w,
             };
             let Some(worker) = worker else { break };
@@ -176,7 +190,8 @@ async fn open(
                 break;
             }
         }
-    }
+    })
+    .await;
     // Closing the job channels lets every worker finish its session and stop.
     drop(jobs);
     while workers.join_next().await.is_some() {}
