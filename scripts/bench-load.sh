@@ -9,7 +9,8 @@ cd "$(dirname "$0")/.."
 scenario=${1:-scenarios/load/open-soak.yaml}
 shift || true
 cargo build --release --quiet
-bin=target/release/sigbench
+# Honour CARGO_TARGET_DIR: the binary is where cargo put it.
+bin="$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')/release/sigbench"
 work=$(mktemp -d)
 trap 'kill "${server_pid:-}" 2>/dev/null || true; rm -rf "$work"' EXIT
 

@@ -22,7 +22,8 @@
 // response codes are checked and mismatches counted in `failures`.
 //
 // Run: k6 run -e TARGET=ws://127.0.0.1:PORT/ -e SECRET=s [-e SESSIONS=1000]
-//      [-e CONCURRENCY=100] benches/peers/call-accept.js
+//      [-e CONCURRENCY=100] [-e PAUSE_MIN_MS=100 -e PAUSE_MAX_MS=500]
+//      benches/peers/call-accept.js
 // SECRET is the server's --secret (tokens are HMAC-SHA256(secret, account) in lowercase
 // hex, protocol P-3.3); against `sigbench serve --open` any value works.
 
@@ -36,6 +37,10 @@ const SECRET = __ENV.SECRET || 'secret';
 const SESSIONS = parseInt(__ENV.SESSIONS || '1000', 10);
 const CONCURRENCY = parseInt(__ENV.CONCURRENCY || '100', 10);
 const WITHIN_MS = 2000;
+// The think time before hanging up, uniform in [PAUSE_MIN_MS, PAUSE_MAX_MS] (the
+// scenario's 100ms..500ms; 0 and 0 for the no-think-time flow of closed-max.yaml).
+const PAUSE_MIN_MS = parseFloat(__ENV.PAUSE_MIN_MS || '100');
+const PAUSE_MAX_MS = parseFloat(__ENV.PAUSE_MAX_MS || '500');
 const RUN = __ENV.RUN || Date.now().toString(36);
 
 export const options = {
@@ -173,7 +178,10 @@ async function session(caller, callee, n) {
   if (accepted === null) return failures.add(1, { step: 'accept delivered' }), false;
   trends.accepted.add(Date.now() - t1);
 
-  await new Promise((resolve) => setTimeout(resolve, 100 + Math.random() * 400));
+  if (PAUSE_MAX_MS > 0) {
+    const pause = PAUSE_MIN_MS + Math.random() * (PAUSE_MAX_MS - PAUSE_MIN_MS);
+    await new Promise((resolve) => setTimeout(resolve, pause));
+  }
 
   const t2 = Date.now();
   const close = await caller.request('close', { channelId: cid });
