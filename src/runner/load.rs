@@ -150,19 +150,21 @@ async fn open(
         });
     }
     drop(idle_tx);
-    let mut punctuality = Punctuality::default();
-    // The dispatcher is the open model's clock. It runs outside tokio's cooperative
-    // budget: once awake it hands out every arrival that is due, instead of yielding
-    // after a few dozen and queueing again behind thousands of connection tasks (near
-    // saturation that made it fall seconds behind and start most sessions late). It
-    // still yields whenever it waits for the next arrival or for an idle worker. Its
-    // stop signal is made once: a cancellation future per arrival costs a lock and a
-    // waiter-list insert and removal.
-    let stopped = stop.no_new.cancelled();
-    tokio::pin!(stopped);
-    tokio::task::unconstrained(async {
+    // The dispatcher is the open model's clock. It runs as a task of the worker pool, so
+    // that handing a job to a worker and hearing back from it are wake-ups on the same
+    // threads rather than cross-thread hand-offs to the caller's thread, and outside
+    // tokio's cooperative budget: once awake it hands out every arrival that is due
+    // instead of yielding after a few dozen and queueing again behind thousands of
+    // connection tasks. It still yields whenever it waits for the next arrival or for an
+    // idle worker. Its stop signal is made once, not per arrival (each one costs a lock
+    // and a waiter-list insert and removal).
+    let no_new = stop.no_new.clone();
+    let dispatcher = tokio::spawn(tokio::task::unconstrained(async move {
+        let mut punctuality = Punctuality::default();
+        let stopped = no_new.cancelled();
+        tokio::pin!(stopped);
         let Some(arrivals) = plan.load.arrivals() else {
-            return;
+            return punctuality;
         };
         for (n, offset) in arrivals.enumerate() {
             let intended = origin + offset;
@@ -190,10 +192,12 @@ async fn open(
                 break;
             }
         }
-    })
-    .await;
-    // Closing the job channels lets every worker finish its session and stop.
-    drop(jobs);
+        punctuality
+    }));
+    // A dispatcher that panicked reports nothing; the workers still finish.
+    let punctuality = dispatcher.await.unwrap_or_default();
+    // The dispatcher has dropped the job channels: every worker finishes its session
+    // and stops.
     while workers.join_next().await.is_some() {}
     punctuality
 }
