@@ -15,8 +15,8 @@ use tokio::net::{TcpSocket, TcpStream};
 use tokio::sync::{Notify, mpsc, oneshot};
 use tokio::time::Instant;
 use tokio_tungstenite::WebSocketStream;
-use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
-use tokio_tungstenite::tungstenite::{Error as WsError, Message, Utf8Bytes};
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 
 use crate::protocol::Op;
 use crate::protocol::frame::{
@@ -345,17 +345,20 @@ async fn drive(
         tokio::select! {
             out = rx.recv() => match out {
                 Some(Message::Close(frame)) => {
-                    close_and_wait(&mut ws, frame).await;
+                    let _ = ws.close(frame).await;
+                    // Wait for the server to end the connection: once it has, the server
+                    // has also forgotten this device, so the next step sees it offline.
+                    let _ = tokio::time::timeout(CLOSE_WAIT, async {
+                        while let Some(Ok(_)) = ws.next().await {}
+                    })
+                    .await;
                     break None;
                 }
-                Some(message) => match write_batch(&mut ws, &mut rx, message).await {
-                    Ok(None) => {}
-                    Ok(Some(frame)) => {
-                        close_and_wait(&mut ws, frame).await;
+                Some(message) => {
+                    if ws.send(message).await.is_err() {
                         break None;
                     }
-                    Err(_) => break None,
-                },
+                }
                 // Every `Device` handle is gone: close politely.
                 None => {
                     let _ = ws.close(None).await;
@@ -379,37 +382,6 @@ async fn drive(
     state.pending.clear();
     drop(state);
     inbox.changed.notify_waiters();
-}
-
-/// Writes `first` and every other frame already queued, then flushes once: frames that
-/// steps queue together leave in one write. A close request met on the way is returned,
-/// not written, for the caller to carry out.
-async fn write_batch(
-    ws: &mut WebSocketStream<TcpStream>,
-    rx: &mut mpsc::Receiver<Message>,
-    first: Message,
-) -> Result<Option<Option<CloseFrame>>, WsError> {
-    ws.feed(first).await?;
-    let mut close = None;
-    while let Ok(next) = rx.try_recv() {
-        if let Message::Close(frame) = next {
-            close = Some(frame);
-            break;
-        }
-        ws.feed(next).await?;
-    }
-    ws.flush().await?;
-    Ok(close)
-}
-
-/// Closes the connection and waits for the server to end it: once it has, the server has
-/// also forgotten this device, so the next step sees it offline.
-async fn close_and_wait(ws: &mut WebSocketStream<TcpStream>, frame: Option<CloseFrame>) {
-    let _ = ws.close(frame).await;
-    let _ = tokio::time::timeout(CLOSE_WAIT, async {
-        while let Some(Ok(_)) = ws.next().await {}
-    })
-    .await;
 }
 
 fn route(inbox: &Inbox, text: Utf8Bytes) {
@@ -436,11 +408,7 @@ fn route(inbox: &Inbox, text: Utf8Bytes) {
             };
             match waiter {
                 Some(waiter) => {
-                    // Only the request waits for its response: no need to wake the
-                    // steps that wait for pushes.
-                    drop(state);
                     let _ = waiter.send(received);
-                    return;
                 }
                 None => state.unclaimed.push_back(received),
             }
