@@ -1,6 +1,7 @@
 //! The command line: flags become typed arguments, then one of the commands runs.
 //! `main.rs` only calls [`main`].
 
+pub mod conformance;
 pub mod run;
 mod serve;
 pub mod units;
@@ -28,6 +29,8 @@ enum Command {
     Check(run::CheckArgs),
     /// Run the reference signaling server.
     Serve(serve::ServeArgs),
+    /// Check a server against the protocol, rule by rule (the built-in suite).
+    Conformance(conformance::ConformanceArgs),
 }
 
 /// Exit code for usage and input errors.
@@ -41,6 +44,7 @@ pub fn main() -> ExitCode {
         Command::Check(args) => run::check(args),
         Command::Run(args) => block_on(async { Ok(run::run(args).await) }),
         Command::Serve(args) => block_on(serve::run(args)),
+        Command::Conformance(args) => block_on(async { Ok(conformance::run(args).await) }),
     }
 }
 

@@ -16,11 +16,14 @@
 mod compile;
 mod error;
 mod expect;
+mod field;
 mod matcher;
 pub(crate) mod node;
 mod overrides;
 mod path;
 mod plan;
+mod settings;
+mod suite;
 mod template;
 mod threshold;
 mod timing;
@@ -29,12 +32,15 @@ use std::path::{Path, PathBuf};
 
 pub use error::{ErrorKind, ScenarioError};
 pub use expect::{CodeMatch, ExactlyOne, Expect, Mismatch, RawExpect, Save};
+pub use field::{FieldCheck, JsonType, Pred};
 pub use matcher::{Awaited, PushMatcher};
 pub use path::JsonPath;
 pub use plan::{
     AwaitStep, LoginStep, Metric, MetricKind, OpStep, ParallelStep, Plan, RawFrame, RawPayload,
     RawStep, RefuteStep, RepeatStep, Role, Since, Step, StepId, StepKind, Target,
 };
+pub use settings::{Requirement, Setting, SettingKind, SettingValues};
+pub use suite::{Case, Suite, check_suite_str};
 pub use template::{Slot, StrTemplate, Template, VarLayout, Vars};
 pub use threshold::{MetricRef, Stat, Threshold};
 pub use timing::{Arrivals, LoadModel, Pause, Rate, Stage, format_duration, parse_duration};

@@ -120,7 +120,7 @@ impl Shared {
             }
             _ => 0,
         };
-        if inner.members.len() >= self.config.max_members {
+        if inner.members.len() >= self.config.max_members && !fault!(self, NoMemberLimit) {
             return Err(Code::RoomMemberExceed);
         }
         let uid = if uid > 0 {
@@ -222,7 +222,7 @@ impl Shared {
                 },
             );
             for member in &inner.members {
-                if member.account != caller.account {
+                if member.account != caller.account || fault!(self, CloseEcho) {
                     self.deliver(&member.account, &event, req.offline_enabled);
                 }
                 self.set_membership(&member.account, &channel, false);

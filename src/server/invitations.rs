@@ -89,10 +89,11 @@ impl Shared {
         {
             return Code::RoomMemberNotExists;
         }
-        if inner.members.iter().any(|m| m.account == args.invitee) {
+        if inner.members.iter().any(|m| m.account == args.invitee) && !fault!(self, InviteMemberOk)
+        {
             return Code::RoomMemberHasExists;
         }
-        if inner.members.len() >= self.config.max_members {
+        if inner.members.len() >= self.config.max_members && !fault!(self, NoMemberLimit) {
             return Code::RoomMemberExceed;
         }
         let key = (
@@ -106,7 +107,11 @@ impl Shared {
             key,
             Invitation {
                 state: InviteState::Pending,
-                expires_at: now_ms() + ms(self.config.invite_ttl),
+                expires_at: if fault!(self, InvitesNeverExpire) {
+                    u64::MAX
+                } else {
+                    now_ms() + ms(self.config.invite_ttl)
+                },
             },
         );
         let need_push = args.push_info.as_ref().is_some_and(|p| p.need_push);
@@ -125,7 +130,7 @@ impl Shared {
         let delivery = self.deliver(&args.invitee, &event, args.offline_enabled);
         if delivery.online {
             Code::Ok
-        } else if need_push && !delivery.push_token {
+        } else if need_push && !delivery.push_token && !fault!(self, No10202) {
             Code::PeerPushOffline
         } else {
             Code::PeerNimOffline
@@ -133,12 +138,24 @@ impl Shared {
     }
 
     pub(crate) fn cancel(&self, caller: &Caller, req: InviteAction) -> Reply {
+        #[cfg(feature = "faults")]
+        if let Some(reply) = self.racy_cancel(caller, &req) {
+            return reply;
+        }
         self.locked_channel(&req.channel_id, |channel, inner| {
             let key = (
                 caller.account.clone(),
                 req.account.clone(),
                 req.request_id.clone(),
             );
+            if fault!(self, CancelAfterAcceptOk)
+                && inner
+                    .invitations
+                    .get(&key)
+                    .is_some_and(|i| i.state == InviteState::Accepted)
+            {
+                return Code::Ok;
+            }
             if let Err(code) = transition(inner, &key, InviteState::Cancelled, now_ms()) {
                 return code;
             }
@@ -153,7 +170,9 @@ impl Shared {
                     ..Default::default()
                 },
             );
-            self.deliver(&req.account, &event, req.offline_enabled);
+            if !fault!(self, CancelSilent) {
+                self.deliver(&req.account, &event, req.offline_enabled);
+            }
             Code::Ok
         })
         .map_or_else(Reply::code, Reply::code)
@@ -209,6 +228,10 @@ impl Shared {
     }
 
     pub(crate) fn accept(&self, caller: &Caller, req: Accept) -> Reply {
+        #[cfg(feature = "faults")]
+        if let Some(reply) = self.racy_accept(caller, &req) {
+            return reply;
+        }
         let offline_enabled = req.action.offline_enabled;
         let result = self.locked_channel(&req.action.channel_id.clone(), |channel, inner| {
             let code =
@@ -255,7 +278,9 @@ impl Shared {
             None,
             req.offline_enabled,
         ) {
-            self.roll_back(&channel, &inner);
+            if !fault!(self, CallNoRollback) {
+                self.roll_back(&channel, &inner);
+            }
             return Reply::code(code);
         }
         let args = InviteArgs {
@@ -267,7 +292,9 @@ impl Shared {
         };
         let code = self.invite_locked(caller, &channel, &mut inner, args);
         if !code.invitation_stands() {
-            self.roll_back(&channel, &inner);
+            if !fault!(self, CallNoRollback) {
+                self.roll_back(&channel, &inner);
+            }
             return Reply::code(code);
         }
         Reply {
@@ -303,7 +330,9 @@ impl Shared {
             );
             let mut online = false;
             for target in targets {
-                online |= self.deliver(target, &event, false).online;
+                online |= self
+                    .deliver(target, &event, fault!(self, ControlStored))
+                    .online;
             }
             if req.account.is_some() && !online {
                 Code::PeerNimOffline

@@ -308,6 +308,9 @@ impl Shared {
     }
 
     fn store(&self, state: &mut AccountState, out: &Outgoing) {
+        if fault!(self, OfflineDrop) {
+            return;
+        }
         state.offline.push_back(StoredEvent {
             event: out.event.clone(),
             channel: out.channel.clone(),
@@ -322,6 +325,9 @@ impl Shared {
     /// Sends the event as `multiClientSync` to the acting account's other online
     /// devices (§P-8.2); never stored.
     pub(crate) fn sync_other_devices(&self, account: &str, acting_conn: u64, out: &Outgoing) {
+        if fault!(self, NoMultiClientSync) {
+            return;
+        }
         let shard = self.accounts.lock(account);
         let Some(state) = shard.get(account) else {
             return;

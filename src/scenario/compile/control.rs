@@ -6,7 +6,7 @@ use super::{Cx, Fields, describe};
 use crate::scenario::expect::{ExactlyOne, RawExpect};
 use crate::scenario::node::{Key, Node, Value};
 use crate::scenario::plan::{MetricKind, ParallelStep, RawFrame, RawStep, RepeatStep, StepKind};
-use crate::scenario::timing::{Pause, parse_duration};
+use crate::scenario::timing::Pause;
 
 /// Upper bound of a padded raw frame: far above any sane server limit, and small enough
 /// that building the frame cannot exhaust memory.
@@ -18,15 +18,15 @@ impl Cx<'_> {
         match &node.value {
             Value::Str(s) => {
                 let parsed = match s.split_once("..") {
-                    Some((a, b)) => parse_duration(a).and_then(|min| {
-                        let max = parse_duration(b)?;
+                    Some((a, b)) => self.duration_text(a).and_then(|min| {
+                        let max = self.duration_text(b)?;
                         if min > max {
                             Err(format!("the range {s} runs backwards"))
                         } else {
                             Ok(Pause::Uniform { min, max })
                         }
                     }),
-                    None => parse_duration(s).map(Pause::Fixed),
+                    None => self.duration_text(s).map(Pause::Fixed),
                 };
                 parsed
                     .map_err(|e| self.error(node.span, format!("pause: {e}")))
