@@ -65,7 +65,7 @@ pub struct ConformanceArgs {
     #[arg(long, value_name = "FILE.xml")]
     pub junit: Option<PathBuf>,
     /// Cases run at once.
-    #[arg(long, default_value_t = 8, value_name = "N")]
+    #[arg(long, default_value_t = 16, value_name = "N")]
     pub jobs: usize,
     /// List the cases (rule, name, description, needs) and exit.
     #[arg(long)]

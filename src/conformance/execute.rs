@@ -101,16 +101,23 @@ pub async fn run(
         let settings = &settings;
         let interrupt = &options.interrupt;
         let run_base = &run_base;
+        // Run as many cases at once as allowed, in whatever order they finish, but
+        // report them in suite order.
         let mut results = futures_util::stream::iter(entries.iter().enumerate())
             .map(|(index, entry)| async move {
                 let run_id = format!("{run_base}c{index:03}");
-                run_case(entry, targets, settings, run_id, interrupt).await
+                (index, run_case(entry, targets, settings, run_id, interrupt).await)
             })
-            .buffered(jobs);
-        while let Some((entry, mut result)) = results.next().await {
-            options.deviations.apply(entry, &mut result);
-            on_case(&result);
-            cases.push(result);
+            .buffer_unordered(jobs);
+        let mut done: std::collections::BTreeMap<usize, (&CatalogEntry, CaseResult)> =
+            std::collections::BTreeMap::new();
+        while let Some((index, finished)) = results.next().await {
+            done.insert(index, finished);
+            while let Some((entry, mut result)) = done.remove(&cases.len()) {
+                options.deviations.apply(entry, &mut result);
+                on_case(&result);
+                cases.push(result);
+            }
         }
     }
     targets.shutdown().await;
