@@ -88,12 +88,10 @@ async fn every_fault_is_caught_and_a_correct_server_passes() {
     let mut caught: BTreeMap<&'static str, Vec<String>> = BTreeMap::new();
     for chunk in Fault::ALL.chunks(CONCURRENT_SUITES) {
         let runs = chunk.iter().map(|fault| async move {
-            let outcome = tokio::time::timeout(
-                Duration::from_secs(180),
-                run_suite(Faults::new([*fault])),
-            )
-            .await
-            .expect("a faulty suite finishes");
+            let outcome =
+                tokio::time::timeout(Duration::from_secs(180), run_suite(Faults::new([*fault])))
+                    .await
+                    .expect("a faulty suite finishes");
             (*fault, failing(&outcome))
         });
         for (fault, cases) in futures_util::future::join_all(runs).await {
@@ -103,7 +101,14 @@ async fn every_fault_is_caught_and_a_correct_server_passes() {
 
     println!("fault matrix (fault → failing cases):");
     for (fault, cases) in &caught {
-        println!("| `{fault}` | {} |", cases.iter().map(|c| format!("`{c}`")).collect::<Vec<_>>().join(", "));
+        println!(
+            "| `{fault}` | {} |",
+            cases
+                .iter()
+                .map(|c| format!("`{c}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
     }
 
     let documented = documented_matrix();
@@ -136,7 +141,15 @@ fn outcome_lines(outcome: &SuiteOutcome) -> Vec<String> {
             let d = c
                 .difference
                 .as_ref()
-                .map(|d| format!("{} [{}]: {} {}", d.step, d.role, d.reason, d.frames.join(" ")))
+                .map(|d| {
+                    format!(
+                        "{} [{}]: {} {}",
+                        d.step,
+                        d.role,
+                        d.reason,
+                        d.frames.join(" ")
+                    )
+                })
                 .or_else(|| c.note.clone())
                 .unwrap_or_default();
             format!("{} {}: {d}", c.spec, c.name)

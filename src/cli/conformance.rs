@@ -29,7 +29,7 @@ pub struct ConformanceArgs {
     #[arg(long, env = "SIGBENCH_SECRET", hide_env_values = true)]
     pub secret: Option<String>,
     /// Run only the cases whose rule id or name matches one of these patterns
-    /// (comma-separated or repeated; `*` and `?` wildcards), e.g. P-6.*,kick-*.
+    /// (comma-separated or repeated; `*` and `?` wildcards), e.g. P-6.*,invite-*.
     #[arg(long, value_delimiter = ',', value_name = "PATTERN")]
     pub only: Vec<String>,
     /// The target's invite TTL. Expiry cases run only when it is known (the embedded
@@ -70,6 +70,9 @@ pub struct ConformanceArgs {
     /// List the cases (rule, name, description, needs) and exit.
     #[arg(long)]
     pub list: bool,
+    /// With --list: print the Markdown table that docs/conformance.md embeds.
+    #[arg(long, requires = "list")]
+    pub markdown: bool,
 }
 
 impl ConformanceArgs {
@@ -116,8 +119,7 @@ pub async fn run(args: ConformanceArgs) -> ExitCode {
         }
     };
     if args.list {
-        print_list(&listed, &args.only);
-        return ExitCode::SUCCESS;
+        return print_list(&listed, &args.only, args.markdown);
     }
     let deviations = match &args.expect_file {
         Some(path) => match Deviations::read(path) {
@@ -253,14 +255,18 @@ pub fn case_details(case: &CaseResult) -> Vec<String> {
     lines
 }
 
-fn print_list(entries: &[catalog::CatalogEntry], only: &[String]) {
+fn print_list(entries: &[catalog::CatalogEntry], only: &[String], markdown: bool) -> ExitCode {
     let chosen = match catalog::select(entries.to_vec(), only) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("error: {e}");
-            return;
+            return ExitCode::from(EXIT_USAGE);
         }
     };
+    if markdown {
+        print!("{}", catalog::markdown_table(&chosen));
+        return ExitCode::SUCCESS;
+    }
     for e in &chosen {
         let needs: Vec<String> = e.case.requires.iter().map(ToString::to_string).collect();
         let needs = if needs.is_empty() {
@@ -274,4 +280,5 @@ fn print_list(entries: &[catalog::CatalogEntry], only: &[String]) {
         );
     }
     println!("{} cases", chosen.len());
+    ExitCode::SUCCESS
 }

@@ -105,6 +105,34 @@ pub fn select(
     Ok(chosen)
 }
 
+/// The Markdown table of cases that docs/conformance.md embeds (`sigbench conformance
+/// --list --markdown`): rule, case, what it checks, what it needs of the target.
+pub fn markdown_table(entries: &[CatalogEntry]) -> String {
+    let mut out = String::from("| rule | case | checks | needs |\n|---|---|---|---|\n");
+    for e in entries {
+        let needs: Vec<String> = e
+            .case
+            .requires
+            .iter()
+            .filter(|r| {
+                !matches!(
+                    r,
+                    crate::scenario::Requirement::Known(crate::scenario::Setting::ResponseBudget)
+                )
+            })
+            .map(|r| format!("`{r}`"))
+            .collect();
+        out.push_str(&format!(
+            "| {} | `{}` | {} | {} |\n",
+            e.case.spec,
+            e.case.name,
+            e.case.description.replace('|', "\\|"),
+            needs.join(", ")
+        ));
+    }
+    out
+}
+
 /// Glob matching with `*` and `?` (iterative, no backtracking blow-up).
 pub fn glob(pattern: &str, text: &str) -> bool {
     let p: Vec<char> = pattern.chars().collect();

@@ -117,7 +117,7 @@ impl Deviations {
     }
 
     /// Entries that match no case of the suite (probably misspelt).
-    pub fn unmatched<'a>(&'a self, suite: &[CatalogEntry]) -> Vec<String> {
+    pub fn unmatched(&self, suite: &[CatalogEntry]) -> Vec<String> {
         self.entries
             .iter()
             .filter(|d| !suite.iter().any(|e| d.matches(e)))

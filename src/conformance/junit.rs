@@ -11,9 +11,9 @@ use super::{CaseResult, SuiteOutcome, Verdict};
 pub fn to_xml(outcome: &SuiteOutcome) -> String {
     let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
     let counts = outcome.counts();
-    let _ = write!(
+    let _ = writeln!(
         out,
-        "<testsuites name=\"sigbench conformance\" tests=\"{}\" failures=\"{}\" errors=\"{}\" skipped=\"{}\" time=\"{:.3}\">\n",
+        "<testsuites name=\"sigbench conformance\" tests=\"{}\" failures=\"{}\" errors=\"{}\" skipped=\"{}\" time=\"{:.3}\">",
         outcome.cases.len(),
         counts.fail,
         counts.error,
@@ -37,9 +37,9 @@ pub fn to_xml(outcome: &SuiteOutcome) -> String {
         let time: f64 = cases.iter().map(|c| c.duration.as_secs_f64()).sum();
         out.push_str("  <testsuite name=\"");
         push_escaped(&mut out, suite);
-        let _ = write!(
+        let _ = writeln!(
             out,
-            "\" tests=\"{}\" failures=\"{}\" errors=\"{}\" skipped=\"{}\" time=\"{time:.3}\" timestamp=\"{timestamp}\">\n",
+            "\" tests=\"{}\" failures=\"{}\" errors=\"{}\" skipped=\"{}\" time=\"{time:.3}\" timestamp=\"{timestamp}\">",
             cases.len(),
             count(&[Verdict::Fail]),
             count(&[Verdict::Error]),
@@ -62,7 +62,7 @@ fn push_case(out: &mut String, suite: &str, case: &CaseResult) {
     push_escaped(out, suite);
     out.push_str("\" name=\"");
     push_escaped(out, &format!("{} {}", case.spec, case.name));
-    let _ = write!(out, "\" time=\"{:.3}\">\n", case.duration.as_secs_f64());
+    let _ = writeln!(out, "\" time=\"{:.3}\">", case.duration.as_secs_f64());
     let details = details(case);
     let message = case
         .difference

@@ -32,6 +32,13 @@ pub(crate) fn compile(mut cx: Cx<'_>, root: &Node, stem: &str) -> Result<Plan, V
     let Some(top) = cx.map(root, "a scenario") else {
         return Err(cx.into_errors());
     };
+    if let Some(k) = top.key("cases") {
+        cx.error(
+            k.span,
+            "this is a suite of conformance cases (it has 'cases'), not a scenario; suites run with `sigbench conformance`",
+        );
+        return Err(cx.into_errors());
+    }
     cx.check_keys(&top, &TOP_KEYS, "the scenario");
 
     let name = top
