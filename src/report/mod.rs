@@ -32,17 +32,23 @@
 //! # }
 //! ```
 
+mod escape;
+mod html;
 mod json;
+pub mod junit;
 mod merge;
 mod progress;
 mod shard;
 mod summary;
 
+pub use html::{render_html, write_html};
 pub use json::{
     BOTTLENECK_LAG, BOTTLENECK_LATE_PERCENT, CodeReport, FORMAT, FailureReport,
     IntervalMetricReport, IntervalReport, LateStartsReport, Meta, MetricReport, ReportError,
     RunMeta, RunReport, SessionsReport, Status, ThresholdReport, bottleneck_warning,
 };
+pub use junit::{JunitCase, JunitReport, JunitSuite, Outcome};
+pub use merge::{ConflictKind, MergeConflict};
 pub use progress::{Goal, LINE_EVERY, Progress, ProgressMode, status_line};
 pub use shard::{BadShard, Shard};
 pub use summary::{code_label, print_summary, render_summary, verdict};
