@@ -9,6 +9,9 @@ use sigbench::report::RunReport;
 
 use procs::{TempDir, call_scenario, sigbench};
 
+/// An edit that makes a report drift from the schema.
+type Drift = Box<dyn Fn(&mut Value)>;
+
 fn schema() -> Value {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/report.schema.json");
     let text = std::fs::read_to_string(path).expect("docs/report.schema.json exists");
@@ -89,7 +92,7 @@ fn real_and_merged_reports_match_the_schema_and_drift_does_not() {
     assert_eq!(errors(&validator, &merged), "", "a merged report is valid");
 
     // Drift the schema must catch: each edit makes the report invalid.
-    let drifts: Vec<(&str, Box<dyn Fn(&mut Value)>)> = vec![
+    let drifts: Vec<(&str, Drift)> = vec![
         (
             "unknown top-level field",
             Box::new(|r| r["extra"] = json!(1)),
