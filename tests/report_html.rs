@@ -143,3 +143,84 @@ fn report_on_a_missing_or_broken_file_exits_2_naming_it() {
     assert_eq!(out.code, Some(2));
     assert!(out.stderr.contains("broken.json"), "{}", out.text());
 }
+
+/// A report built in-process: `values` (µs) for `call`, spread over `secs` seconds.
+fn synthetic(values: &[u64], secs: u64, interrupted: bool) -> RunReport {
+    use std::time::{Duration, Instant, UNIX_EPOCH};
+
+    use sigbench::metrics::{self, Aggregator, MetricSet, Recorder};
+    use sigbench::report::{RunMeta, Shard};
+
+    let set = MetricSet::new(["call", "never reached", metrics::SESSION]).unwrap();
+    let call = set.id("call").unwrap();
+    let origin = Instant::now();
+    let mut rec = Recorder::detached(&set, origin);
+    for (i, &us) in values.iter().enumerate() {
+        let at = origin + Duration::from_millis(i as u64 * secs * 1000 / values.len() as u64);
+        rec.record_at(call, Duration::from_micros(us), at);
+        rec.session_done(true);
+    }
+    let mut aggregator = Aggregator::new(&set);
+    for sample in rec.take_samples() {
+        aggregator.add(sample);
+    }
+    let results = aggregator.finish(Duration::from_secs(secs));
+    let meta = RunMeta {
+        scenario: "synthetic".into(),
+        scenario_file: "synthetic.yaml".into(),
+        target: "ws://127.0.0.1:9000/".into(),
+        started_at: UNIX_EPOCH + Duration::from_secs(1_764_094_560),
+        shard: Shard::WHOLE,
+        load: "closed, concurrency 1".into(),
+        interrupted,
+    };
+    RunReport::new(meta, &results, &[]).unwrap()
+}
+
+#[test]
+fn an_empty_interrupted_run_renders_and_says_so() {
+    let report = synthetic(&[], 0, true);
+    let html = render_html(&report).unwrap();
+    assert!(html.contains("<span class=\"badge interrupted\">interrupted</span>"));
+    assert_eq!(
+        occurrences(&html, ">no data</text>"),
+        3,
+        "one per metric chart"
+    );
+    assert_eq!(occurrences(&html, "<svg"), 3 + 2);
+    assert!(
+        !html.contains("NaN") && !html.contains("inf"),
+        "no broken numbers"
+    );
+
+    let junit = sigbench::report::JunitReport::of_runs("t", std::slice::from_ref(&report));
+    let xml = junit.to_xml();
+    let doc = roxmltree::Document::parse(&xml).unwrap();
+    let suite = doc.root_element().first_element_child().unwrap();
+    assert_eq!(suite.attribute("skipped"), Some("3"), "{xml}");
+    assert_eq!(
+        suite.attribute("failures"),
+        Some("1"),
+        "the interrupted run: {xml}"
+    );
+}
+
+#[test]
+fn a_long_run_is_drawn_in_buckets_with_exact_percentiles() {
+    // 20 minutes, one value a second: 1 ms, but 500 ms in the first second of each minute.
+    let values: Vec<u64> = (0..1200u64)
+        .map(|s| if s % 60 == 0 { 500_000 } else { 1_000 })
+        .collect();
+    let report = synthetic(&values, 1200, false);
+    assert_eq!(report.timeline.len(), 1200);
+    let html = render_html(&report).unwrap();
+    assert!(
+        html.contains("in 5 s buckets"),
+        "1200 s / 240 bars → 5 s buckets"
+    );
+    let bars = occurrences(&html, "<rect class=\"bar ok\"");
+    assert_eq!(bars, 240);
+    assert!(!html.contains("NaN"));
+    // Re-rendering is deterministic.
+    assert_eq!(render_html(&report).unwrap(), html);
+}

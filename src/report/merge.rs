@@ -277,7 +277,7 @@ impl RunReport {
             target: targets.join(", "),
             started_at: UNIX_EPOCH + Duration::from_millis(start_ms),
             shard: Shard::WHOLE,
-            load: first.meta.load.clone(),
+            load: merged_load(reports),
             interrupted: reports.iter().any(|r| r.meta.interrupted),
         };
         let mut report = RunReport::new(meta, &merged, &thresholds)?;
@@ -318,4 +318,24 @@ fn missing_shards(shards: &[Shard]) -> Option<String> {
             missing.join(", ")
         )
     })
+}
+
+/// The load of merged reports: `3 × (closed, concurrency 50, 1000 sessions)` when every
+/// input describes the same load (the usual split), else the distinct ones joined by `+`.
+fn merged_load(reports: &[RunReport]) -> String {
+    let mut loads: Vec<(&str, usize)> = Vec::new();
+    for r in reports {
+        match loads.iter_mut().find(|(load, _)| *load == r.meta.load) {
+            Some((_, n)) => *n += 1,
+            None => loads.push((&r.meta.load, 1)),
+        }
+    }
+    match loads.as_slice() {
+        [(load, 1)] => (*load).to_owned(),
+        _ => loads
+            .iter()
+            .map(|(load, n)| format!("{n} × ({load})"))
+            .collect::<Vec<_>>()
+            .join(" + "),
+    }
 }

@@ -74,7 +74,9 @@ pub(super) fn percentile_chart(name: &str, h: &LatencyHistogram, decades: u32) -
     let d = f64::from(decades.max(1));
     let x_of = |nines: f64| plot.px(nines / d);
     let axis = Axis::up_to(h.max() as f64, 5, 1.0);
-    horizontal_grid(&mut svg, &plot, &axis, |t| latency_tick(t, &axis));
+    if !h.is_empty() {
+        horizontal_grid(&mut svg, &plot, &axis, |t| latency_tick(t, &axis));
+    }
     let mut x_ticks: Vec<(f64, String)> = (0..=decades)
         .map(|k| (f64::from(k), percentile_label(k)))
         .collect();
@@ -82,7 +84,10 @@ pub(super) fn percentile_chart(name: &str, h: &LatencyHistogram, decades: u32) -
     for (nines, label) in &x_ticks {
         let x = x_of(*nines);
         svg.line("grid vertical", (x, plot.y1()), (x, plot.y0()));
-        svg.text("tick", (x, plot.y0() + 16.0), "middle", label);
+        // The last label ends at the right edge instead of running past it.
+        let anchor = if *nines >= d { "end" } else { "middle" };
+        let x = if *nines >= d { x + 4.0 } else { x };
+        svg.text("tick", (x, plot.y0() + 16.0), anchor, label);
     }
     svg.text(
         "axis-title",
@@ -129,12 +134,20 @@ pub(super) fn percentile_chart(name: &str, h: &LatencyHistogram, decades: u32) -
     svg.finish()
 }
 
+/// Steps of a time axis in seconds: round numbers of seconds, minutes and hours.
+const TIME_STEPS: [u64; 17] = [
+    1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200,
+];
+
 fn time_axis(svg: &mut Svg, plot: &Plot, span: u64) {
-    let axis = Axis::up_to(span as f64, 10, 1.0);
-    for tick in axis.ticks() {
-        if tick > span as f64 {
-            break;
-        }
+    let raw = span.div_ceil(10).max(1);
+    let step = TIME_STEPS
+        .iter()
+        .copied()
+        .find(|&s| s >= raw)
+        .unwrap_or_else(|| raw.div_ceil(86400) * 86400);
+    for tick in (0..=span).step_by(usize::try_from(step).unwrap_or(usize::MAX)) {
+        let tick = tick as f64;
         let x = plot.px(tick / span.max(1) as f64);
         svg.line("tick-mark", (x, plot.y0()), (x, plot.y0() + 4.0));
         svg.text("tick", (x, plot.y0() + 17.0), "middle", &seconds_tick(tick));
