@@ -358,7 +358,7 @@ mod tests {
     fn tick_labels_pick_a_unit() {
         let ms = Axis::up_to(21_500.0, 5, 1.0);
         assert_eq!(latency_tick(5_000.0, &ms), "5ms");
-        let us = Axis::up_to(900.0, 5, 1.0);
+        let us = Axis::up_to(700.0, 5, 1.0);
         assert_eq!(latency_tick(200.0, &us), "200µs");
         let fine = Axis::up_to(2_300.0, 5, 1.0);
         assert_eq!(latency_tick(500.0, &fine), "0.5ms");
