@@ -21,7 +21,7 @@ pub struct MergeArgs {
     #[arg(required = true, value_name = "REPORT.json")]
     pub reports: Vec<PathBuf>,
     /// Where to write the merged JSON report [default: next to the first report, named
-    /// <scenario>-<start>-merged.json].
+    /// after the scenario and start time, ending in -merged.json].
     #[arg(long, value_name = "FILE.json")]
     pub out: Option<PathBuf>,
     /// Where to write the HTML page [default: next to the merged JSON, .html].
