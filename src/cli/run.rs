@@ -31,6 +31,9 @@ pub struct RunArgs {
     /// Server to test (ws://host:port/). Without it, the reference server runs in-process.
     #[arg(long)]
     pub target: Option<String>,
+    /// Extra CA certificate (PEM) to trust for a wss:// target.
+    #[arg(long, value_name = "FILE.pem")]
+    pub ca_cert: Option<PathBuf>,
     /// Secret the target derives login tokens from (HMAC-SHA256 of the account).
     #[arg(
         long,
@@ -215,7 +218,17 @@ pub async fn run(args: RunArgs) -> ExitCode {
             }
         },
     };
-    let target = match Target::resolve(&target_url).await {
+    let ca_cert = match &args.ca_cert {
+        Some(path) => match std::fs::read(path) {
+            Ok(pem) => Some(pem),
+            Err(e) => {
+                eprintln!("error: cannot read --ca-cert {}: {e}", path.display());
+                return ExitCode::from(EXIT_USAGE);
+            }
+        },
+        None => None,
+    };
+    let target = match Target::resolve(&target_url, ca_cert.as_deref()).await {
         Ok(t) => t,
         Err(e) => {
             eprintln!("error: {e}");
