@@ -33,6 +33,9 @@ pub struct RunArgs {
     /// Server to test (ws://host:port/). Without it, the reference server runs in-process.
     #[arg(long)]
     pub target: Option<String>,
+    /// Extra CA certificate (PEM) to trust for a wss:// target.
+    #[arg(long, value_name = "FILE.pem")]
+    pub ca_cert: Option<PathBuf>,
     /// Secret the target derives login tokens from (HMAC-SHA256 of the account).
     #[arg(
         long,
@@ -223,7 +226,17 @@ pub async fn run(args: RunArgs) -> ExitCode {
             }
         },
     };
-    let target = match Target::resolve(&target_url).await {
+    let ca_cert = match &args.ca_cert {
+        Some(path) => match std::fs::read(path) {
+            Ok(pem) => Some(pem),
+            Err(e) => {
+                eprintln!("error: cannot read --ca-cert {}: {e}", path.display());
+                return ExitCode::from(EXIT_USAGE);
+            }
+        },
+        None => None,
+    };
+    let target = match Target::resolve(&target_url, ca_cert.as_deref()).await {
         Ok(t) => t,
         Err(e) => {
             eprintln!("error: {e}");
@@ -312,6 +325,7 @@ async fn run_one(
         sources: args.source_addrs.clone(),
         interrupt: interrupt.clone(),
         grace: Duration::from_secs(5),
+        server_in_process: args.target.is_none(),
     };
     let run = match Run::new(plan, options) {
         Ok(run) => run,
@@ -363,6 +377,11 @@ async fn run_one(
             return (EXIT_FAILED, None);
         }
     };
+    if outcome.target_lost {
+        report.warnings.push(
+            "the target stopped accepting connections during the run; the run ended early".into(),
+        );
+    }
     let p = &outcome.punctuality;
     if p.dispatcher_late * 100 > p.arrivals.max(1) {
         report.warnings.push(format!(

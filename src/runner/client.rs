@@ -14,9 +14,9 @@ use serde_json::Value;
 use tokio::net::{TcpSocket, TcpStream};
 use tokio::sync::{Notify, mpsc, oneshot};
 use tokio::time::Instant;
-use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
+use tokio_tungstenite::{Connector, MaybeTlsStream, WebSocketStream};
 
 use crate::protocol::Op;
 use crate::protocol::frame::{
@@ -31,11 +31,23 @@ const MAX_BUFFERED_PUSHES: usize = 10_000;
 /// How long a closing handshake started by us may take.
 const CLOSE_WAIT: Duration = Duration::from_secs(2);
 
-/// Where to connect: a `ws://host:port/path` URL, resolved once.
-#[derive(Clone, Debug)]
+/// Where to connect: a `ws://` or `wss://` URL, resolved once, with its TLS settings.
+#[derive(Clone)]
 pub struct Target {
     pub url: String,
     pub addr: SocketAddr,
+    /// `Some` for `wss://`.
+    tls: Option<Connector>,
+}
+
+impl std::fmt::Debug for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Target")
+            .field("url", &self.url)
+            .field("addr", &self.addr)
+            .field("tls", &self.tls.is_some())
+            .finish()
+    }
 }
 
 /// Why a connection could not be made or used.
@@ -54,31 +66,51 @@ fn close_text(code: &Option<u16>) -> String {
 }
 
 impl Target {
-    /// Parses and resolves a `ws://` URL. `wss://` is not supported yet.
-    pub async fn resolve(url: &str) -> Result<Target, String> {
-        let rest = url
-            .strip_prefix("ws://")
-            .ok_or_else(|| format!("target '{url}' must start with ws://"))?;
+    /// Parses and resolves a `ws://` or `wss://` URL. For `wss://`, `ca_cert` (PEM) is
+    /// trusted in addition to the system's roots, for servers with a private CA.
+    pub async fn resolve(url: &str, ca_cert: Option<&[u8]>) -> Result<Target, String> {
+        let (rest, secure) = if let Some(rest) = url.strip_prefix("ws://") {
+            (rest, false)
+        } else if let Some(rest) = url.strip_prefix("wss://") {
+            (rest, true)
+        } else {
+            return Err(format!("target '{url}' must start with ws:// or wss://"));
+        };
         let authority = rest.split('/').next().unwrap_or_default();
         if authority.is_empty() {
             return Err(format!("target '{url}' has no host"));
         }
-        let with_port = if authority
+        let has_port = authority
             .rsplit_once(':')
-            .is_some_and(|(_, p)| p.parse::<u16>().is_ok())
-        {
+            .is_some_and(|(_, p)| p.parse::<u16>().is_ok());
+        let with_port = if has_port {
             authority.to_string()
         } else {
-            format!("{authority}:80")
+            format!("{authority}:{}", if secure { 443 } else { 80 })
         };
         let addr = tokio::net::lookup_host(&with_port)
             .await
             .map_err(|e| format!("cannot resolve '{authority}': {e}"))?
             .next()
             .ok_or_else(|| format!("'{authority}' resolves to no address"))?;
+        let tls = if secure {
+            let mut builder = native_tls::TlsConnector::builder();
+            if let Some(pem) = ca_cert {
+                let cert = native_tls::Certificate::from_pem(pem)
+                    .map_err(|e| format!("--ca-cert is not a PEM certificate: {e}"))?;
+                builder.add_root_certificate(cert);
+            }
+            let connector = builder
+                .build()
+                .map_err(|e| format!("cannot set up TLS: {e}"))?;
+            Some(Connector::NativeTls(connector))
+        } else {
+            None
+        };
         Ok(Target {
             url: url.to_string(),
             addr,
+            tls,
         })
     }
 }
@@ -170,10 +202,11 @@ impl Device {
                 .await
                 .map_err(|e| fail(e.to_string()))?;
             let _ = stream.set_nodelay(true);
-            let (ws, _) = tokio_tungstenite::client_async_with_config(
+            let (ws, _) = tokio_tungstenite::client_async_tls_with_config(
                 target.url.as_str(),
                 stream,
                 Some(ws_config()),
+                Some(target.tls.clone().unwrap_or(Connector::Plain)),
             )
             .await
             .map_err(|e| fail(e.to_string()))?;
@@ -337,7 +370,7 @@ impl Device {
 
 /// The connection task: writes what steps queue, reads and routes what arrives.
 async fn drive(
-    mut ws: WebSocketStream<TcpStream>,
+    mut ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
     mut rx: mpsc::Receiver<Message>,
     inbox: Arc<Inbox>,
 ) {

@@ -4,7 +4,7 @@
 use std::net::IpAddr;
 use std::time::Duration;
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 use tokio::time::Instant;
 
 use super::accounts::Credentials;
@@ -33,22 +33,13 @@ pub struct LoggedIn {
     pub logged_in: Instant,
 }
 
-/// The login params for `creds` on `device_name`, plus any extra params (pushToken…).
-pub fn login_params(
-    creds: &Credentials,
-    device_name: &str,
-    extra: Option<&Map<String, Value>>,
-) -> Value {
-    let mut params = Map::new();
-    params.insert("account".into(), Value::String(creds.account.clone()));
-    params.insert("token".into(), Value::String(creds.token.clone()));
-    params.insert("device".into(), Value::String(device_name.to_string()));
-    if let Some(extra) = extra {
-        for (k, v) in extra {
-            params.insert(k.clone(), v.clone());
-        }
-    }
-    Value::Object(params)
+/// The login params the runner sends for `creds` on `device_name`.
+pub fn login_params(creds: &Credentials, device_name: &str) -> Value {
+    serde_json::json!({
+        "account": creds.account,
+        "token": creds.token,
+        "device": device_name,
+    })
 }
 
 /// Connects, sends `login` and waits for its response. The `channelsSync` and

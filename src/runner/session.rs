@@ -16,7 +16,7 @@ use super::login::{connect_and_login, login_params};
 use super::slot::{RoleSlot, WorkerSlot};
 use crate::metrics::{FailureKind, FailureSample, Recorder};
 use crate::protocol::Op;
-use crate::protocol::frame::{PushKind, ResponseFrame};
+use crate::protocol::frame::ResponseFrame;
 use crate::scenario::{
     AwaitStep, Awaited, Expect, LoginStep, Mismatch, OpStep, Plan, PushMatcher, RawExpect,
     RawPayload, RawStep, RefuteStep, Save, Since, Step, StepKind, Target, Vars,
@@ -262,11 +262,11 @@ impl<'a> Session<'a> {
         let connect_started = Instant::now();
         let device = self.connect(step, login.target).await?;
         let role = &self.roles[login.target.role];
-        let extra = login.params.render(&self.lock().vars);
-        let params = login_params(
-            &role.creds,
+        let params = login.render_params(
+            &self.lock().vars,
+            &role.creds.account,
+            &role.creds.token,
             &role.device_name(login.target.device),
-            extra.as_object(),
         );
         let request = crate::protocol::frame::request_text(0, Op::Login, &params);
         let (sent, response) = device
@@ -512,7 +512,7 @@ pub(crate) async fn run_session(
             if plan.strict {
                 for push in leftovers
                     .iter()
-                    .filter(|p| matches!(p.kind, PushKind::Notify | PushKind::MultiClientSync))
+                    .filter(|p| Plan::STRICT_KINDS.contains(&p.kind))
                 {
                     let what = push
                         .body
@@ -563,7 +563,7 @@ pub(crate) async fn initial_login(
     role: &RoleSlot,
     device: usize,
 ) -> Result<(Device, Duration), super::login::LoginError> {
-    let params = login_params(&role.creds, &role.device_name(device), None);
+    let params = login_params(&role.creds, &role.device_name(device));
     let logged = connect_and_login(&ctx.target, role.source, &params, ctx.timeout, true).await?;
     Ok((logged.device, logged.logged_in - logged.connect_started))
 }
