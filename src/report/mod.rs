@@ -4,6 +4,10 @@
 //!   [`crate::metrics::Results`]; read back with [`RunReport::read`], turned back into
 //!   exact results with [`RunReport::results`], merged across shards with
 //!   [`RunReport::merge`]. `docs/report.md` documents its shape.
+//! - [`render_html`] / [`write_html`]: the self-contained HTML report (inline CSS and SVG
+//!   charts, no script), deterministic for a given JSON report.
+//! - [`junit`]: JUnit XML for CI ([`JunitReport`], [`JunitSuite::of_run`]).
+//! - [`RunReport::merge`] / [`RunReport::mergeable`]: exact merging of shard reports.
 //! - [`render_summary`] / [`print_summary`]: the end-of-run table on the terminal.
 //! - [`Progress`]: the live progress bar or status lines while the run goes on.
 //!
