@@ -123,6 +123,23 @@ pub struct Received<T> {
     pub frame: T,
 }
 
+/// A request and its response.
+#[derive(Debug, Clone)]
+pub struct Exchange {
+    /// When the request was handed to the connection.
+    pub sent: Instant,
+    /// The request frame as sent.
+    pub request: Utf8Bytes,
+    pub response: Received<ResponseFrame>,
+}
+
+/// A request that got no response, with the frame that was (or would have been) sent.
+#[derive(Debug, Clone)]
+pub struct Failed {
+    pub request: Utf8Bytes,
+    pub error: ClientError,
+}
+
 /// A buffered push.
 #[derive(Debug, Clone)]
 pub struct PushRecord {
@@ -225,33 +242,41 @@ impl Device {
         })
     }
 
-    /// Sends a request and waits for its response. Returns the send instant with it.
+    /// Sends a request and waits for its response.
     pub async fn request(
         &self,
         op: Op,
         params: &Value,
         timeout: Duration,
-    ) -> Result<(Instant, Received<ResponseFrame>), ClientError> {
+    ) -> Result<Exchange, Failed> {
         let id = self.next_id.fetch_add(1, Relaxed);
+        let request: Utf8Bytes = request_text(id, op, params).into();
+        let failed = |error| Failed {
+            request: request.clone(),
+            error,
+        };
         let (reply_tx, reply_rx) = oneshot::channel();
         {
             let mut state = self.inbox.lock();
             if let Some(code) = state.closed {
-                return Err(ClientError::Closed(code));
+                return Err(failed(ClientError::Closed(code)));
             }
             state.pending.insert(id, reply_tx);
         }
         let sent = Instant::now();
-        let text = request_text(id, op, params);
-        if self.tx.send(Message::text(text)).await.is_err() {
-            return Err(ClientError::Closed(self.close_code()));
+        if self.tx.send(Message::Text(request.clone())).await.is_err() {
+            return Err(failed(ClientError::Closed(self.close_code())));
         }
         match tokio::time::timeout(timeout, reply_rx).await {
-            Ok(Ok(received)) => Ok((sent, received)),
-            Ok(Err(_)) => Err(ClientError::Closed(self.close_code())),
+            Ok(Ok(response)) => Ok(Exchange {
+                sent,
+                request,
+                response,
+            }),
+            Ok(Err(_)) => Err(failed(ClientError::Closed(self.close_code()))),
             Err(_) => {
                 self.inbox.lock().pending.remove(&id);
-                Err(ClientError::Timeout(timeout))
+                Err(failed(ClientError::Timeout(timeout)))
             }
         }
     }
