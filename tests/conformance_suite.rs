@@ -37,7 +37,7 @@ fn cases_load_with_unique_names_and_valid_rules() {
             "case name {} is used twice",
             e.case.name
         );
-        assert!(e.case.plan.steps.len() > 0);
+        assert!(!e.case.plan.steps.is_empty());
     }
     // Loading without known TTLs works too (TTL cases compile with placeholders).
     catalog::load(&TargetSettings::default().values()).expect("the suite loads for a remote");

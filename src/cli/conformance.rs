@@ -21,9 +21,12 @@ use crate::server::ServerConfig;
 
 #[derive(Args, Debug)]
 pub struct ConformanceArgs {
-    /// Server to test (ws://host:port/). Without it, the reference server runs in-process.
+    /// Server to test (ws://host:port/ or wss://…). Without it, the reference server runs in-process.
     #[arg(long)]
     pub target: Option<String>,
+    /// Extra CA certificate (PEM) to trust for a wss:// target.
+    #[arg(long, value_name = "FILE.pem", requires = "target")]
+    pub ca_cert: Option<PathBuf>,
     /// Secret the target derives login tokens from (HMAC-SHA256 of the account); leave it
     /// out for a target in open mode.
     #[arg(long, env = "SIGBENCH_SECRET", hide_env_values = true)]
@@ -141,6 +144,16 @@ pub async fn run(args: ConformanceArgs) -> ExitCode {
         Some(url) => TargetSpec::Remote {
             url: url.clone(),
             secret: args.secret.clone(),
+            ca_cert: match &args.ca_cert {
+                Some(path) => match std::fs::read(path) {
+                    Ok(pem) => Some(pem),
+                    Err(e) => {
+                        eprintln!("error: cannot read --ca-cert {}: {e}", path.display());
+                        return ExitCode::from(EXIT_USAGE);
+                    }
+                },
+                None => None,
+            },
         },
         None => {
             for flag in args.ignored_for_embedded() {

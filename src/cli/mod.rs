@@ -2,6 +2,8 @@
 //! `main.rs` only calls [`main`].
 
 pub mod conformance;
+pub mod merge;
+pub mod report;
 pub mod run;
 mod serve;
 pub mod units;
@@ -27,6 +29,10 @@ enum Command {
     Run(run::RunArgs),
     /// Validate scenarios without connecting.
     Check(run::CheckArgs),
+    /// Merge the JSON reports of a run's shards (run --shard I/N) into one, exactly.
+    Merge(merge::MergeArgs),
+    /// Re-render a JSON report as HTML (and JUnit XML), and print its summary.
+    Report(report::ReportArgs),
     /// Run the reference signaling server.
     Serve(serve::ServeArgs),
     /// Check a server against the protocol, rule by rule (the built-in suite).
@@ -42,6 +48,8 @@ pub fn main() -> ExitCode {
     init_tracing();
     match cli.command {
         Command::Check(args) => run::check(args),
+        Command::Merge(args) => merge::merge(args),
+        Command::Report(args) => report::report(args),
         Command::Run(args) => block_on(async { Ok(run::run(args).await) }),
         Command::Serve(args) => block_on(serve::run(args)),
         Command::Conformance(args) => block_on(async { Ok(conformance::run(args).await) }),

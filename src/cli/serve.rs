@@ -79,6 +79,9 @@ impl ServeArgs {
 pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let config = args.config()?;
     let listen = config.listen;
+    // Every client is a file descriptor: allow as many as the hard limit does.
+    let fd_limit = crate::runner::limits::raise_fd_limit();
+    tracing::info!(fd_limit, "file descriptor limit");
     let handle = crate::server::spawn(config)
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;

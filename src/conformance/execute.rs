@@ -29,8 +29,12 @@ pub enum TargetSpec {
     /// The reference server in this process, configured from `base` plus what each
     /// case needs. Logins use a secret made up for the run.
     Embedded { base: ServerConfig },
-    /// A server started by someone else.
-    Remote { url: String, secret: Option<String> },
+    /// A server started by someone else; `ca_cert` (PEM) is trusted for `wss://`.
+    Remote {
+        url: String,
+        secret: Option<String>,
+        ca_cert: Option<Vec<u8>>,
+    },
 }
 
 /// How to run the suite.
@@ -139,8 +143,12 @@ async fn start_targets(
     entries: &[CatalogEntry],
 ) -> Result<Targets, ConformanceError> {
     match spec {
-        TargetSpec::Remote { url, secret } => {
-            let target = Target::resolve(url)
+        TargetSpec::Remote {
+            url,
+            secret,
+            ca_cert,
+        } => {
+            let target = Target::resolve(url, ca_cert.as_deref())
                 .await
                 .map_err(ConformanceError::Usage)?;
             // Fail fast, once, rather than once per case.
@@ -181,7 +189,7 @@ async fn start_targets(
                 let server = crate::server::spawn(config).await.map_err(|e| {
                     ConformanceError::Unreachable(format!("cannot start the embedded server: {e}"))
                 })?;
-                let target = Target::resolve(&server.url())
+                let target = Target::resolve(&server.url(), None)
                     .await
                     .map_err(ConformanceError::Unreachable)?;
                 targets.servers.push(server);
@@ -234,6 +242,7 @@ async fn run_case<'e>(
         sources: Vec::new(),
         interrupt: interrupt.child_token(),
         grace: Duration::from_secs(2),
+        server_in_process: targets.remote.is_none(),
     };
     let started = tokio::time::Instant::now();
     let outcome = match Run::new(case.plan.clone(), options) {

@@ -1,25 +1,16 @@
-//! JUnit XML of a conformance run, in the Ant/Surefire format that Jenkins, GitLab and
-//! GitHub test reporters read: one `<testsuite>` per suite file, one `<testcase>` per
-//! case named `P-6.1 invite-online`. `FAIL` is a `<failure>`, `ERROR` an `<error>`,
-//! `SKIP` and `XFAIL` are `<skipped>` (with the reason), `XPASS` passes with a note.
+//! A conformance run as JUnit XML, through the generic writer of
+//! [`crate::report::junit`]: one `<testsuite>` per suite file, one `<testcase>` per case
+//! named `P-6.1 invite-online`. `FAIL` is a `<failure>` whose message is the first
+//! difference, `ERROR` an `<error>`, `SKIP` and `XFAIL` are `<skipped>` (with the reason),
+//! `XPASS` passes with its note in `<system-out>`.
 
 use std::fmt::Write as _;
 
 use super::{CaseResult, SuiteOutcome, Verdict};
+use crate::report::{JunitCase, JunitReport, JunitSuite, Outcome};
 
-/// The XML document.
-pub fn to_xml(outcome: &SuiteOutcome) -> String {
-    let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
-    let counts = outcome.counts();
-    let _ = writeln!(
-        out,
-        "<testsuites name=\"sigbench conformance\" tests=\"{}\" failures=\"{}\" errors=\"{}\" skipped=\"{}\" time=\"{:.3}\">",
-        outcome.cases.len(),
-        counts.fail,
-        counts.error,
-        counts.skip + counts.xfail,
-        outcome.duration.as_secs_f64()
-    );
+/// The JUnit document of a run.
+pub fn report(outcome: &SuiteOutcome) -> JunitReport {
     let mut files: Vec<&str> = Vec::new();
     for case in &outcome.cases {
         if !files.contains(&case.file.as_str()) {
@@ -30,80 +21,62 @@ pub fn to_xml(outcome: &SuiteOutcome) -> String {
         .to_string()
         .trim_end_matches('Z')
         .to_string();
-    for file in files {
-        let cases: Vec<&CaseResult> = outcome.cases.iter().filter(|c| c.file == file).collect();
-        let suite = file.trim_end_matches(".yaml");
-        let count = |v: &[Verdict]| cases.iter().filter(|c| v.contains(&c.verdict)).count();
-        let time: f64 = cases.iter().map(|c| c.duration.as_secs_f64()).sum();
-        out.push_str("  <testsuite name=\"");
-        push_escaped(&mut out, suite);
-        let _ = writeln!(
-            out,
-            "\" tests=\"{}\" failures=\"{}\" errors=\"{}\" skipped=\"{}\" time=\"{time:.3}\" timestamp=\"{timestamp}\">",
-            cases.len(),
-            count(&[Verdict::Fail]),
-            count(&[Verdict::Error]),
-            count(&[Verdict::Skip, Verdict::Xfail]),
-        );
-        out.push_str("    <properties>\n      <property name=\"target\" value=\"");
-        push_escaped(&mut out, &outcome.target);
-        out.push_str("\"/>\n    </properties>\n");
-        for case in cases {
-            push_case(&mut out, suite, case);
-        }
-        out.push_str("  </testsuite>\n");
+    let suites = files
+        .into_iter()
+        .map(|file| {
+            let suite = file.trim_end_matches(".yaml");
+            let cases: Vec<&CaseResult> = outcome.cases.iter().filter(|c| c.file == file).collect();
+            JunitSuite {
+                name: suite.to_string(),
+                timestamp: Some(timestamp.clone()),
+                time: Some(cases.iter().map(|c| c.duration.as_secs_f64()).sum()),
+                properties: vec![("target".to_string(), outcome.target.clone())],
+                cases: cases.iter().map(|c| case(suite, c)).collect(),
+                system_out: None,
+                system_err: None,
+            }
+        })
+        .collect();
+    JunitReport {
+        name: "sigbench conformance".into(),
+        suites,
     }
-    out.push_str("</testsuites>");
-    out
 }
 
-fn push_case(out: &mut String, suite: &str, case: &CaseResult) {
-    out.push_str("    <testcase classname=\"conformance.");
-    push_escaped(out, suite);
-    out.push_str("\" name=\"");
-    push_escaped(out, &format!("{} {}", case.spec, case.name));
-    let _ = writeln!(out, "\" time=\"{:.3}\">", case.duration.as_secs_f64());
-    let details = details(case);
-    let message = case
+/// The XML text of [`report`].
+pub fn to_xml(outcome: &SuiteOutcome) -> String {
+    report(outcome).to_xml()
+}
+
+fn case(suite: &str, c: &CaseResult) -> JunitCase {
+    let details = details(c);
+    let message = c
         .difference
         .as_ref()
         .map(|d| format!("{} [{}]: {}", d.step, d.role, d.reason))
-        .or_else(|| case.note.clone())
+        .or_else(|| c.note.clone())
         .unwrap_or_default();
-    match case.verdict {
-        Verdict::Pass => {}
-        Verdict::Fail | Verdict::Error => {
-            let tag = if case.verdict == Verdict::Fail {
-                "failure"
-            } else {
-                "error"
-            };
-            let _ = write!(out, "      <{tag} message=\"");
-            push_escaped(out, &message);
-            out.push_str("\">");
-            push_escaped(out, &details);
-            let _ = writeln!(out, "</{tag}>");
-        }
-        Verdict::Skip | Verdict::Xfail => {
-            out.push_str("      <skipped message=\"");
-            push_escaped(out, case.note.as_deref().unwrap_or_default());
-            out.push_str("\"/>\n");
-        }
-        Verdict::Xpass => {
-            out.push_str("      <system-out>");
-            push_escaped(out, case.note.as_deref().unwrap_or_default());
-            out.push_str("</system-out>\n");
-        }
+    let note = c.note.clone().unwrap_or_default();
+    let (outcome, output) = match c.verdict {
+        Verdict::Pass => (Outcome::Pass, None),
+        Verdict::Fail => (Outcome::Fail { message, details }, None),
+        Verdict::Error => (Outcome::Error { message, details }, None),
+        Verdict::Skip => (Outcome::Skip { reason: note }, None),
+        Verdict::Xfail => (Outcome::Skip { reason: note }, Some(details)),
+        Verdict::Xpass => (Outcome::Pass, Some(note)),
+    };
+    JunitCase {
+        time: Some(c.duration.as_secs_f64()),
+        output,
+        ..JunitCase::new(
+            format!("conformance.{suite}"),
+            format!("{} {}", c.spec, c.name),
+            outcome,
+        )
     }
-    if case.verdict == Verdict::Xfail && !details.is_empty() {
-        out.push_str("      <system-out>");
-        push_escaped(out, &details);
-        out.push_str("</system-out>\n");
-    }
-    out.push_str("    </testcase>\n");
 }
 
-/// The description, the first difference and its frames, as text.
+/// The description, the note, the first difference and its frames, as text.
 fn details(case: &CaseResult) -> String {
     let mut text = case.description.clone();
     if let Some(note) = &case.note {
@@ -122,25 +95,6 @@ fn details(case: &CaseResult) -> String {
         }
     }
     text
-}
-
-/// XML-escapes text for attributes and element content; drops characters XML 1.0
-/// cannot carry.
-fn push_escaped(out: &mut String, text: &str) {
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            '\n' | '\t' | '\r' => {
-                let _ = write!(out, "&#{};", c as u32);
-            }
-            c if (c as u32) < 0x20 || c == '\u{FFFE}' || c == '\u{FFFF}' => {}
-            c => out.push(c),
-        }
-    }
 }
 
 #[cfg(test)]
@@ -186,18 +140,24 @@ mod tests {
             ],
         };
         let xml = to_xml(&outcome);
-        assert!(xml.contains("<testsuites name=\"sigbench conformance\" tests=\"5\" failures=\"1\" errors=\"0\" skipped=\"2\""));
         assert!(
-            xml.contains("<testcase classname=\"conformance.p6-invitations\" name=\"P-6.2 b\"")
+            xml.contains("<testsuites name=\"sigbench conformance\" tests=\"5\" failures=\"1\" errors=\"0\" skipped=\"2\""),
+            "{xml}"
         );
         assert!(
-            xml.contains(
-                "<failure message=\"cancel delivered [bob]: no CANCEL_INVITE within 2s\">"
-            )
+            xml.contains("<testcase classname=\"conformance.p6-invitations\" name=\"P-6.2 b\""),
+            "{xml}"
         );
-        assert!(xml.contains("Cancel &lt;notifies&gt; &quot;the&quot; invitee."));
-        assert!(xml.contains("<skipped message=\"why &amp; how\"/>"));
+        assert!(
+            xml.contains("<failure message=\"cancel delivered [bob]: no CANCEL_INVITE within 2s\""),
+            "{xml}"
+        );
+        assert!(xml.contains("Cancel &lt;notifies&gt;"), "{xml}");
+        assert!(
+            xml.contains("<skipped message=\"why &amp; how\"/>"),
+            "{xml}"
+        );
         assert_eq!(xml.matches("<testcase ").count(), 5);
-        assert_eq!(xml.matches("</testcase>").count(), 5);
+        assert!(xml.contains("<property name=\"target\" value=\"ws://x/\"/>"));
     }
 }

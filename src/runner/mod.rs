@@ -7,6 +7,7 @@
 
 pub mod accounts;
 pub mod client;
+pub mod limits;
 mod load;
 pub mod login;
 mod session;
@@ -40,6 +41,10 @@ pub(crate) struct RunContext {
     pub timeout: Duration,
     /// `metric_ids[i]` is the plan's metric `i`.
     pub metric_ids: Vec<MetricId>,
+    /// Cancelled when no new session may start (Ctrl-C, max duration, target lost).
+    pub no_new: CancellationToken,
+    /// Set when the target stopped accepting connections during the run.
+    pub target_lost: std::sync::atomic::AtomicBool,
 }
 
 /// How to run a plan.
@@ -53,6 +58,9 @@ pub struct RunOptions {
     /// Cancelled on Ctrl-C: no new sessions; in-flight ones get `grace`.
     pub interrupt: CancellationToken,
     pub grace: Duration,
+    /// The target server runs in this process (the embedded default): every connection
+    /// then costs two file descriptors here.
+    pub server_in_process: bool,
 }
 
 /// Why a run could not start.
@@ -67,6 +75,9 @@ pub enum RunError {
     /// Exit code 2: the accounts do not fit the plan.
     #[error("{0}")]
     Accounts(String),
+    /// Exit code 2: more connections than this process can hold.
+    #[error("{0}")]
+    Capacity(String),
     #[error("{0}")]
     Metrics(String),
 }
@@ -78,6 +89,8 @@ pub struct RunOutcome {
     pub duration: Duration,
     pub interrupted: bool,
     pub punctuality: Punctuality,
+    /// The target stopped accepting connections during the run (the run ended early).
+    pub target_lost: bool,
     /// Sessions the plan wanted to start, when known.
     pub planned_sessions: Option<u64>,
 }
@@ -95,6 +108,16 @@ pub struct Run {
 
 impl Run {
     pub fn new(plan: Plan, options: RunOptions) -> Result<Run, RunError> {
+        let workers = plan.load.max_concurrent().max(1);
+        let devices: u64 = plan.roles.iter().map(|r| r.devices as u64).sum();
+        limits::check_capacity(
+            workers * devices,
+            if options.server_in_process { 2 } else { 1 },
+            limits::raise_fd_limit(),
+            limits::ephemeral_ports(),
+            options.sources.len(),
+        )
+        .map_err(RunError::Capacity)?;
         let set =
             MetricSet::new(plan.metric_names()).map_err(|e| RunError::Metrics(e.to_string()))?;
         let origin = Instant::now();
@@ -136,11 +159,14 @@ impl Run {
             .metric_names()
             .map(|name| set.id(name).expect("the set was built from these names"))
             .collect();
+        let no_new = options.interrupt.child_token();
         let ctx = Arc::new(RunContext {
             target: options.target.clone(),
             run_id: options.run_id.clone(),
             timeout: plan.timeout,
             metric_ids,
+            no_new: no_new.clone(),
+            target_lost: std::sync::atomic::AtomicBool::new(false),
         });
         let aggregating = tokio::spawn(aggregator.run());
         let workers = usize::try_from(plan.load.max_concurrent())
@@ -159,7 +185,7 @@ impl Run {
         login_recorder.finish().await;
 
         let stop = load::Stop {
-            no_new: options.interrupt.child_token(),
+            no_new,
             abort: CancellationToken::new(),
         };
         let run_start = Instant::now();
@@ -188,7 +214,15 @@ impl Run {
             })
         };
         let recorders = (0..slots.len()).map(|_| collector.recorder()).collect();
-        let punctuality = load::drive(plan.clone(), ctx, slots, recorders, &stop, run_start).await;
+        let punctuality = load::drive(
+            plan.clone(),
+            ctx.clone(),
+            slots,
+            recorders,
+            &stop,
+            run_start,
+        )
+        .await;
         guard.abort();
         drop(collector);
         let duration = run_start.elapsed();
@@ -201,6 +235,7 @@ impl Run {
             started_at,
             duration,
             interrupted: options.interrupt.is_cancelled(),
+            target_lost: ctx.target_lost.load(std::sync::atomic::Ordering::Relaxed),
             punctuality,
             planned_sessions: plan.load.planned_sessions(),
         })

@@ -221,19 +221,26 @@ impl<'a> Session<'a> {
     async fn op(&self, step: &Step, op: &OpStep) -> StepResult {
         let device = self.need_device(step, op.target)?;
         let params = op.params.render(&self.lock().vars);
-        let request = crate::protocol::frame::request_text(0, op.op, &params);
-        let (sent, response) = device
+        let exchange = device
             .request(op.op, &params, op.timeout)
             .await
-            .map_err(|e| self.client_failure(step, op.target, &e, &request))?;
+            .map_err(|f| self.client_failure(step, op.target, &f.error, &f.request))?;
+        let response = &exchange.response;
         {
             let mut state = self.lock();
-            state.sent[op.id.0] = Some(sent);
+            state.sent[op.id.0] = Some(exchange.sent);
             state.codes.push((op.op, response.frame.code));
         }
-        self.record(op.metric, response.at - sent, response.at);
-        self.check_response(step, op.target, &request, &response, &op.expect, &op.save)?;
-        Ok(Some(response.frame))
+        self.record(op.metric, response.at - exchange.sent, response.at);
+        self.check_response(
+            step,
+            op.target,
+            &exchange.request,
+            response,
+            &op.expect,
+            &op.save,
+        )?;
+        Ok(Some(exchange.response.frame))
     }
 
     async fn connect(&self, step: &Step, target: Target) -> Result<Arc<Device>, Abort> {
@@ -268,26 +275,26 @@ impl<'a> Session<'a> {
             &role.creds.token,
             &role.device_name(login.target.device),
         );
-        let request = crate::protocol::frame::request_text(0, Op::Login, &params);
-        let (sent, response) = device
+        let exchange = device
             .request(Op::Login, &params, login.timeout)
             .await
-            .map_err(|e| self.client_failure(step, login.target, &e, &request))?;
+            .map_err(|f| self.client_failure(step, login.target, &f.error, &f.request))?;
+        let response = &exchange.response;
         {
             let mut state = self.lock();
-            state.sent[login.id.0] = Some(sent);
+            state.sent[login.id.0] = Some(exchange.sent);
             state.codes.push((Op::Login, response.frame.code));
         }
         self.record(login.metric, response.at - connect_started, response.at);
         self.check_response(
             step,
             login.target,
-            &request,
-            &response,
+            &exchange.request,
+            response,
             &login.expect,
             &login.save,
         )?;
-        Ok(Some(response.frame))
+        Ok(Some(exchange.response.frame))
     }
 
     async fn raw(&self, step: &Step, raw: &RawStep) -> StepResult {

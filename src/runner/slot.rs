@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use super::RunContext;
 use super::accounts::Credentials;
-use super::client::Device;
+use super::client::{ClientError, Device};
+use super::login::LoginError;
 use super::session::initial_login;
 use crate::metrics::{FailureKind, FailureSample, Recorder};
 use crate::scenario::Plan;
@@ -56,6 +57,13 @@ impl WorkerSlot {
                         }
                         Err(e) => {
                             role.devices[device] = None;
+                            if matches!(e, LoginError::Client(ClientError::Connect { .. })) {
+                                // The target is gone: end the run instead of failing
+                                // session after session until the planned end.
+                                ctx.target_lost
+                                    .store(true, std::sync::atomic::Ordering::Relaxed);
+                                ctx.no_new.cancel();
+                            }
                             recorder.failure(
                                 FailureKind::new("login", spec.name.clone(), "reconnect failed"),
                                 FailureSample::new(u64::MAX, e.to_string()),

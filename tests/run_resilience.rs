@@ -1,0 +1,250 @@
+//! `sigbench run` when things go wrong: Ctrl-C, a target that dies mid-run, a server
+//! that sends malformed frames, and pushes nobody consumed under `strict`. Every case
+//! must end by itself, write its report and exit with the documented code.
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use futures_util::{SinkExt, StreamExt};
+use tokio_tungstenite::tungstenite::Message;
+
+fn reports_dir(name: &str) -> PathBuf {
+    std::env::temp_dir().join(format!("sigbench-resilience-{}-{name}", std::process::id()))
+}
+
+fn scenario(name: &str, yaml: &str) -> PathBuf {
+    let path =
+        std::env::temp_dir().join(format!("sigbench-res-{}-{name}.yaml", std::process::id()));
+    std::fs::write(&path, yaml).unwrap();
+    path
+}
+
+fn spawn_run(args: &[&str], reports: &PathBuf) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_sigbench"))
+        .arg("run")
+        .args(args)
+        .arg("--report-dir")
+        .arg(reports)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the binary runs")
+}
+
+/// Waits for a child with a deadline; kills it (and fails) when it does not end.
+fn wait_bounded(mut child: Child, limit: Duration) -> Output {
+    let started = Instant::now();
+    loop {
+        if child.try_wait().unwrap().is_some() {
+            return child.wait_with_output().unwrap();
+        }
+        if started.elapsed() > limit {
+            let _ = child.kill();
+            let out = child.wait_with_output().unwrap();
+            panic!(
+                "still running after {limit:?}:\n{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+fn the_report(dir: &PathBuf) -> serde_json::Value {
+    let entry = std::fs::read_dir(dir)
+        .expect("a report folder")
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "json"))
+        .expect("a JSON report");
+    serde_json::from_str(&std::fs::read_to_string(entry).unwrap()).unwrap()
+}
+
+fn signal(child: &Child, sig: &str) {
+    let status = Command::new("kill")
+        .args([sig, &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+const LONG_CALLS: &str = r#"
+name: long-calls
+roles:
+  caller: {}
+  callee: {}
+load:
+  duration: 60s
+  concurrency: 4
+steps:
+  - name: call
+    as: caller
+    call: { type: 1, account: "${callee}", requestId: "${session}" }
+    save: { cid: data.channel.channelId }
+  - name: invite delivered
+    as: callee
+    await: INVITE
+    match: { requestId: "${session}" }
+    within: 2s
+  - pause: 50ms
+  - name: hang up
+    as: caller
+    close: { channelId: "${cid}" }
+"#;
+
+#[test]
+fn ctrl_c_stops_new_sessions_writes_an_interrupted_report_and_exits_130() {
+    let path = scenario("ctrl-c", LONG_CALLS);
+    let reports = reports_dir("ctrl-c");
+    let child = spawn_run(&[path.to_str().unwrap(), "--quiet"], &reports);
+    std::thread::sleep(Duration::from_millis(1500));
+    signal(&child, "-INT");
+    let out = wait_bounded(child, Duration::from_secs(15));
+    assert_eq!(out.status.code(), Some(130), "{}", text(&out));
+    let report = the_report(&reports);
+    assert_eq!(report["meta"]["interrupted"], true);
+    assert!(report["sessions"]["done"].as_u64().unwrap() > 0);
+}
+
+#[test]
+fn a_target_that_dies_mid_run_ends_the_run_with_failures_and_a_report() {
+    let mut server = Command::new(env!("CARGO_BIN_EXE_sigbench"))
+        .args(["serve", "--open", "--listen", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(server.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let url = line
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap()
+        .to_string();
+    let path = scenario("target-dies", LONG_CALLS);
+    let reports = reports_dir("target-dies");
+    let child = spawn_run(
+        &[
+            path.to_str().unwrap(),
+            "--target",
+            &url,
+            "--secret",
+            "any",
+            "--quiet",
+        ],
+        &reports,
+    );
+    std::thread::sleep(Duration::from_millis(1500));
+    server.kill().unwrap();
+    server.wait().unwrap();
+    let out = wait_bounded(child, Duration::from_secs(20));
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let report = the_report(&reports);
+    assert!(!report["failures"].as_array().unwrap().is_empty());
+    let warnings = report["warnings"].to_string();
+    assert!(
+        warnings.contains("stopped accepting connections"),
+        "{warnings}"
+    );
+}
+
+/// A server that logs anyone in and then answers every request with a frame that is
+/// not valid JSON before the real response.
+async fn garbling_server() -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("ws://{}/", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let Ok(mut ws) = tokio_tungstenite::accept_async(stream).await else {
+                    return;
+                };
+                while let Some(Ok(Message::Text(text))) = ws.next().await {
+                    let req: serde_json::Value = serde_json::from_str(&text).unwrap();
+                    let id = req["id"].as_u64().unwrap();
+                    if req["op"] == "login" {
+                        let p = &req["params"];
+                        let data = serde_json::json!({"account": p["account"], "device": p["device"], "serverTime": 1});
+                        for frame in [
+                            serde_json::json!({"id": id, "code": 200, "message": "OK", "data": data}),
+                            serde_json::json!({"push": "channelsSync", "channels": []}),
+                            serde_json::json!({"push": "unreadSync", "events": []}),
+                        ] {
+                            let _ = ws.send(Message::text(frame.to_string())).await;
+                        }
+                    } else {
+                        let _ = ws.send(Message::text("{not json")).await;
+                        let ok =
+                            serde_json::json!({"id": id, "code": 200, "message": "OK", "data": {}});
+                        let _ = ws.send(Message::text(ok.to_string())).await;
+                    }
+                }
+            });
+        }
+    });
+    url
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_server_frames_are_failures_with_samples_not_crashes() {
+    let url = garbling_server().await;
+    let path = scenario(
+        "malformed",
+        "name: malformed\nroles:\n  a: {}\nload: { sessions: 3, concurrency: 1 }\nsteps:\n  - name: make\n    as: a\n    create: { type: 1 }\n",
+    );
+    let reports = reports_dir("malformed");
+    let child = spawn_run(
+        &[path.to_str().unwrap(), "--target", &url, "--secret", "s"],
+        &reports,
+    );
+    let out = tokio::task::spawn_blocking(move || wait_bounded(child, Duration::from_secs(20)))
+        .await
+        .unwrap();
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{all}");
+    assert!(all.contains("malformed server frame"), "{all}");
+    assert!(
+        all.contains("{not json"),
+        "the sample shows the frame: {all}"
+    );
+}
+
+#[test]
+fn strict_fails_a_session_whose_pushes_were_not_consumed() {
+    let path = scenario(
+        "strict",
+        r#"
+name: strict-leftover
+strict: true
+roles:
+  caller: {}
+  callee: {}
+load: { sessions: 2, concurrency: 1 }
+steps:
+  - name: call
+    as: caller
+    call: { type: 1, account: "${callee}", requestId: "${session}" }
+  - pause: 100ms
+"#,
+    );
+    let reports = reports_dir("strict");
+    let out = wait_bounded(
+        spawn_run(&[path.to_str().unwrap()], &reports),
+        Duration::from_secs(20),
+    );
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{all}");
+    assert!(all.contains("unconsumed notify INVITE"), "{all}");
+}
