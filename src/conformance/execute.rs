@@ -97,7 +97,7 @@ pub async fn run(
         TargetSpec::Embedded { .. } => "embedded reference server".to_string(),
         TargetSpec::Remote { url, .. } => url.clone(),
     };
-    let run_base = format!("{:04x}", rand::random::<u16>());
+    let run_base = format!("{:08x}", rand::random::<u32>());
     let jobs = options.jobs.max(1);
     let mut cases = Vec::with_capacity(entries.len());
     {

@@ -6,6 +6,10 @@
 //! indexes, templates compiled. Every error says `file:line:column: what was expected`.
 //! `docs/scenarios.md` is the user documentation of the language.
 //!
+//! Conformance cases use the same language in *suite files* ([`check_suite_str`]): many
+//! cases per file, each with a rule id and the server settings it requires
+//! ([`Requirement`]), whose values may appear in durations ([`SettingValues`]).
+//!
 //! Run-time pieces the runner uses per session:
 //! - [`Vars`]: the session's variables, created by [`Plan::new_vars`].
 //! - [`Template::render`]: op params; [`Expect::check`]: responses;
