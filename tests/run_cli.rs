@@ -235,3 +235,24 @@ fn check_accepts_every_shipped_scenario() {
     let out = check(&args);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
 }
+
+#[test]
+fn an_await_finds_a_push_that_arrived_before_the_server_closed_the_connection() {
+    // Device 2 logs in as device 1: the server kicks device 1 (kicked push, close 4001)
+    // before the await on device 1 starts; the buffered push still matches.
+    let path = scenario(
+        "kicked",
+        r#"
+name: kicked
+roles:
+  u: { devices: 2 }
+load: { sessions: 3, concurrency: 1 }
+steps:
+  - { as: "u#2", disconnect: ~ }
+  - { name: relogin, as: "u#2", login: { device: d1 } }
+  - { name: kicked, as: "u#1", await: kicked, match: { reason: LOGIN_ELSEWHERE }, within: 2s }
+"#,
+    );
+    let out = sigbench(&["run", path.to_str().unwrap(), "--no-html"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+}

@@ -68,13 +68,19 @@ impl<'a> Session<'a> {
         FailureSample::new(self.number, detail)
     }
 
-    fn device(&self, target: Target) -> Option<Arc<Device>> {
+    /// The device's connection, open or already closed by the server (whose buffered
+    /// pushes can still be awaited: a `kicked` push arrives right before the close).
+    fn slot_device(&self, target: Target) -> Option<Arc<Device>> {
         self.lock()
             .devices
             .get(target.role)?
             .get(target.device)?
             .clone()
-            .filter(|d| !d.is_closed())
+    }
+
+    /// The device's open connection.
+    fn device(&self, target: Target) -> Option<Arc<Device>> {
+        self.slot_device(target).filter(|d| !d.is_closed())
     }
 
     fn set_device(&self, target: Target, device: Option<Arc<Device>>) {
@@ -98,7 +104,16 @@ impl<'a> Session<'a> {
 
     /// The device a step acts on, or a failure saying it is not connected.
     fn need_device(&self, step: &Step, target: Target) -> Result<Arc<Device>, Abort> {
-        self.device(target).ok_or_else(|| {
+        self.need(step, target, self.device(target))
+    }
+
+    fn need(
+        &self,
+        step: &Step,
+        target: Target,
+        device: Option<Arc<Device>>,
+    ) -> Result<Arc<Device>, Abort> {
+        device.ok_or_else(|| {
             self.fail(
                 step,
                 Some(target),
@@ -366,7 +381,7 @@ impl<'a> Session<'a> {
     }
 
     async fn await_push(&self, step: &Step, a: &AwaitStep) -> Result<(), Abort> {
-        let device = self.need_device(step, a.target)?;
+        let device = self.need(step, a.target, self.slot_device(a.target))?;
         let vars = self.vars();
         let deadline = Instant::now() + a.within;
         let found = device
