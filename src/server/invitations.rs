@@ -45,23 +45,6 @@ fn transition(
 }
 
 impl Shared {
-    /// Locks a valid channel, or answers 10404.
-    fn locked_channel<R>(
-        &self,
-        channel_id: &str,
-        f: impl FnOnce(&Arc<Channel>, &mut ChannelInner) -> R,
-    ) -> Result<R, Code> {
-        let now = now_ms();
-        let channel = self
-            .valid_channel(channel_id, now)
-            .ok_or(Code::RoomNotExists)?;
-        let mut inner = lock(&channel.inner);
-        if !channel.is_valid(now) {
-            return Err(Code::RoomNotExists);
-        }
-        Ok(f(&channel, &mut inner))
-    }
-
     pub(crate) fn invite(&self, caller: &Caller, req: Invite) -> Reply {
         let args = InviteArgs {
             invitee: req.account,
@@ -84,9 +67,7 @@ impl Shared {
         inner: &mut ChannelInner,
         args: InviteArgs,
     ) -> Code {
-        if channel.creator != caller.account
-            && !inner.members.iter().any(|m| m.account == caller.account)
-        {
+        if !channel.may_manage(inner, &caller.account) {
             return Code::RoomMemberNotExists;
         }
         if inner.members.iter().any(|m| m.account == args.invitee) && !fault!(self, InviteMemberOk)
