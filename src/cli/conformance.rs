@@ -144,15 +144,12 @@ pub async fn run(args: ConformanceArgs) -> ExitCode {
         Some(url) => TargetSpec::Remote {
             url: url.clone(),
             secret: args.secret.clone(),
-            ca_cert: match &args.ca_cert {
-                Some(path) => match std::fs::read(path) {
-                    Ok(pem) => Some(pem),
-                    Err(e) => {
-                        eprintln!("error: cannot read --ca-cert {}: {e}", path.display());
-                        return ExitCode::from(EXIT_USAGE);
-                    }
-                },
-                None => None,
+            ca_cert: match super::read_ca_cert(args.ca_cert.as_deref()) {
+                Ok(pem) => pem,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return ExitCode::from(EXIT_USAGE);
+                }
             },
         },
         None => {

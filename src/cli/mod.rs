@@ -77,6 +77,14 @@ fn block_on(command: impl Future<Output = anyhow::Result<ExitCode>>) -> ExitCode
     }
 }
 
+/// Reads the PEM file of `--ca-cert`, if given; the error names the file.
+pub(crate) fn read_ca_cert(path: Option<&std::path::Path>) -> Result<Option<Vec<u8>>, String> {
+    path.map(|path| {
+        std::fs::read(path).map_err(|e| format!("cannot read --ca-cert {}: {e}", path.display()))
+    })
+    .transpose()
+}
+
 fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));

@@ -226,15 +226,12 @@ pub async fn run(args: RunArgs) -> ExitCode {
             }
         },
     };
-    let ca_cert = match &args.ca_cert {
-        Some(path) => match std::fs::read(path) {
-            Ok(pem) => Some(pem),
-            Err(e) => {
-                eprintln!("error: cannot read --ca-cert {}: {e}", path.display());
-                return ExitCode::from(EXIT_USAGE);
-            }
-        },
-        None => None,
+    let ca_cert = match super::read_ca_cert(args.ca_cert.as_deref()) {
+        Ok(pem) => pem,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(EXIT_USAGE);
+        }
     };
     let target = match Target::resolve(&target_url, ca_cert.as_deref()).await {
         Ok(t) => t,
