@@ -281,13 +281,16 @@ impl Device {
         }
     }
 
-    /// Sends any frame as is (for bad-input tests); returns when it was queued.
-    pub async fn send_raw(&self, message: Message) -> Result<Instant, ClientError> {
+    /// Sends frames as they are (for bad-input tests: garbage, binary, fragments);
+    /// returns when the first was queued.
+    pub async fn send_raw(&self, messages: Vec<Message>) -> Result<Instant, ClientError> {
         let sent = Instant::now();
-        self.tx
-            .send(message)
-            .await
-            .map_err(|_| ClientError::Closed(self.close_code()))?;
+        for message in messages {
+            self.tx
+                .send(message)
+                .await
+                .map_err(|_| ClientError::Closed(self.close_code()))?;
+        }
         Ok(sent)
     }
 

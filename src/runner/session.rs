@@ -9,6 +9,8 @@ use futures_util::future::join_all;
 use serde_json::Value;
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::frame::Frame;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
 
 use super::RunContext;
 use super::client::{ClientError, Device, PushRecord, Received, truncate};
@@ -315,18 +317,18 @@ impl<'a> Session<'a> {
     async fn raw(&self, step: &Step, raw: &RawStep) -> StepResult {
         let device = self.connect(step, raw.target).await?;
         let payload = raw.frame.render(&self.lock().vars);
-        let (message, shown) = match payload {
+        let (messages, shown) = match payload {
             RawPayload::Text(text) => {
                 let shown = truncate(&text);
-                (Message::text(text), shown)
+                (fragment(text, raw.frame.fragments()), shown)
             }
             RawPayload::Binary(bytes) => {
                 let shown = format!("(binary, {} bytes)", bytes.len());
-                (Message::binary(bytes), shown)
+                (vec![Message::binary(bytes)], shown)
             }
         };
         let sent = device
-            .send_raw(message)
+            .send_raw(messages)
             .await
             .map_err(|e| self.client_failure(step, raw.target, &e, &shown))?;
         self.lock().sent[raw.id.0] = Some(sent);
@@ -464,6 +466,38 @@ impl<'a> Session<'a> {
         }
         Ok(())
     }
+}
+
+/// A text message as one frame, or split into `parts` frames (a text frame, then
+/// continuations) at character boundaries.
+fn fragment(text: String, parts: usize) -> Vec<Message> {
+    if parts <= 1 {
+        return vec![Message::text(text)];
+    }
+    let step = text.len().div_ceil(parts).max(1);
+    let mut pieces = Vec::with_capacity(parts);
+    let mut start = 0;
+    while start < text.len() {
+        let mut end = (start + step).min(text.len());
+        while !text.is_char_boundary(end) {
+            end += 1;
+        }
+        pieces.push(&text[start..end]);
+        start = end;
+    }
+    let last = pieces.len().saturating_sub(1);
+    pieces
+        .iter()
+        .enumerate()
+        .map(|(i, piece)| {
+            let opcode = if i == 0 {
+                OpCode::Data(Data::Text)
+            } else {
+                OpCode::Data(Data::Continue)
+            };
+            Message::Frame(Frame::message(piece.to_string(), opcode, i == last))
+        })
+        .collect()
 }
 
 /// `INVITE` or `kicked`: what a matcher waits for, for failure kinds (without the
