@@ -10,10 +10,12 @@
 //! - [`metrics`]: per-worker recording, aggregation, thresholds.
 //! - [`checks`]: thresholds turned into checks after a run.
 //! - [`report`]: terminal summary, JSON report, progress display.
+//! - [`conformance`]: the built-in per-rule suite (`sigbench conformance`).
 //! - [`cli`]: the command line; `main.rs` only calls [`cli::main`].
 
 pub mod checks;
 pub mod cli;
+pub mod conformance;
 pub mod metrics;
 pub mod protocol;
 pub mod report;

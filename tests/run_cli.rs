@@ -84,21 +84,60 @@ fn shipped_scenarios() -> Vec<PathBuf> {
     yaml_files("scenarios")
 }
 
+/// Every shipped scenario's expectations hold against the embedded server. Their latency
+/// thresholds are not judged here: on a shared, noisy machine a debug build may miss a
+/// 50 ms p99 without anything being wrong (performance is measured by scripts instead).
 #[test]
 fn every_shipped_scenario_passes_against_the_embedded_server() {
     let files = shipped_scenarios();
     assert!(!files.is_empty());
     for file in files {
-        let out = sigbench(&[
-            "run",
-            file.to_str().unwrap(),
-            "--set",
-            "load.sessions=20",
-            "--quiet",
-        ]);
+        let reports = std::env::temp_dir().join(format!(
+            "sigbench-shipped-{}-{}",
+            std::process::id(),
+            file.file_stem().unwrap().to_string_lossy()
+        ));
+        let out = Command::new(env!("CARGO_BIN_EXE_sigbench"))
+            .args([
+                "run",
+                file.to_str().unwrap(),
+                "--set",
+                "load.sessions=20",
+                "--quiet",
+            ])
+            .arg("--report-dir")
+            .arg(&reports)
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .output()
+            .expect("the binary runs");
+        let report = std::fs::read_dir(&reports)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .find(|p| p.extension().is_some_and(|e| e == "json"))
+            .unwrap_or_else(|| panic!("{}: no report:\n{}", file.display(), text(&out)));
+        let json: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(report).unwrap()).unwrap();
         assert_eq!(
-            out.status.code(),
-            Some(0),
+            json["sessions"]["failed"],
+            0,
+            "{}: {json:#}",
+            file.display()
+        );
+        assert_eq!(
+            json["failures"],
+            serde_json::json!([]),
+            "{}",
+            file.display()
+        );
+        let broken: Vec<&serde_json::Value> = json["thresholds"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|t| t["pass"] == false && t["unit"] != "us")
+            .collect();
+        assert!(broken.is_empty(), "{}: {broken:?}", file.display());
+        assert!(
+            matches!(out.status.code(), Some(0 | 1)),
             "{}:\n{}",
             file.display(),
             text(&out)
@@ -194,5 +233,26 @@ fn check_accepts_every_shipped_scenario() {
         .collect();
     let args: Vec<&str> = files.iter().map(String::as_str).collect();
     let out = check(&args);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+}
+
+#[test]
+fn an_await_finds_a_push_that_arrived_before_the_server_closed_the_connection() {
+    // Device 2 logs in as device 1: the server kicks device 1 (kicked push, close 4001)
+    // before the await on device 1 starts; the buffered push still matches.
+    let path = scenario(
+        "kicked",
+        r#"
+name: kicked
+roles:
+  u: { devices: 2 }
+load: { sessions: 3, concurrency: 1 }
+steps:
+  - { as: "u#2", disconnect: ~ }
+  - { name: relogin, as: "u#2", login: { device: d1 } }
+  - { name: kicked, as: "u#1", await: kicked, match: { reason: LOGIN_ELSEWHERE }, within: 2s }
+"#,
+    );
+    let out = sigbench(&["run", path.to_str().unwrap(), "--no-html"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
 }

@@ -2,29 +2,17 @@
 //! (Per-step expectations are checked while sessions run, in the runner.)
 
 use crate::metrics::{Comparison, Quantity, Stat, ThresholdCheck};
-use crate::scenario::{self, Plan, Threshold};
+use crate::scenario::{Plan, Threshold};
 
 /// The plan's thresholds as checks the metrics module evaluates.
 pub fn threshold_checks(plan: &Plan) -> Vec<ThresholdCheck> {
     plan.thresholds.iter().map(check_of).collect()
 }
 
-fn stat_of(stat: scenario::Stat) -> Stat {
-    match stat {
-        scenario::Stat::P50 => Stat::P50,
-        scenario::Stat::P90 => Stat::P90,
-        scenario::Stat::P95 => Stat::P95,
-        scenario::Stat::P99 => Stat::P99,
-        scenario::Stat::P999 => Stat::P999,
-        scenario::Stat::Max => Stat::Max,
-        scenario::Stat::Mean => Stat::Mean,
-    }
-}
-
 fn check_of(threshold: &Threshold) -> ThresholdCheck {
     match threshold {
         Threshold::Latency { metric, stat, max } => {
-            ThresholdCheck::latency(&metric.name, stat_of(*stat), *max)
+            ThresholdCheck::latency(&metric.name, *stat, *max)
         }
         Threshold::Rate { metric, min } => ThresholdCheck::new(
             Some(&metric.name),

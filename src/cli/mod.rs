@@ -1,6 +1,9 @@
 //! The command line: flags become typed arguments, then one of the commands runs.
 //! `main.rs` only calls [`main`].
 
+pub mod conformance;
+pub mod merge;
+pub mod report;
 pub mod run;
 mod serve;
 pub mod units;
@@ -26,8 +29,14 @@ enum Command {
     Run(run::RunArgs),
     /// Validate scenarios without connecting.
     Check(run::CheckArgs),
+    /// Merge the JSON reports of a run's shards (run --shard I/N) into one, exactly.
+    Merge(merge::MergeArgs),
+    /// Re-render a JSON report as HTML (and JUnit XML), and print its summary.
+    Report(report::ReportArgs),
     /// Run the reference signaling server.
     Serve(serve::ServeArgs),
+    /// Check a server against the protocol, rule by rule (the built-in suite).
+    Conformance(conformance::ConformanceArgs),
 }
 
 /// Exit code for usage and input errors.
@@ -39,8 +48,11 @@ pub fn main() -> ExitCode {
     init_tracing();
     match cli.command {
         Command::Check(args) => run::check(args),
+        Command::Merge(args) => merge::merge(args),
+        Command::Report(args) => report::report(args),
         Command::Run(args) => block_on(async { Ok(run::run(args).await) }),
         Command::Serve(args) => block_on(serve::run(args)),
+        Command::Conformance(args) => block_on(async { Ok(conformance::run(args).await) }),
     }
 }
 
@@ -63,6 +75,14 @@ fn block_on(command: impl Future<Output = anyhow::Result<ExitCode>>) -> ExitCode
             ExitCode::from(EXIT_USAGE)
         }
     }
+}
+
+/// Reads the PEM file of `--ca-cert`, if given; the error names the file.
+pub(crate) fn read_ca_cert(path: Option<&std::path::Path>) -> Result<Option<Vec<u8>>, String> {
+    path.map(|path| {
+        std::fs::read(path).map_err(|e| format!("cannot read --ca-cert {}: {e}", path.display()))
+    })
+    .transpose()
 }
 
 fn init_tracing() {

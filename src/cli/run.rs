@@ -10,7 +10,9 @@ use std::time::Duration;
 use clap::Args;
 use tokio_util::sync::CancellationToken;
 
-use crate::report::{Goal, Progress, ProgressMode, RunMeta, RunReport, Shard, print_summary};
+use crate::report::{
+    Goal, JunitReport, JunitSuite, Progress, ProgressMode, RunMeta, RunReport, Shard, print_summary,
+};
 use crate::runner::accounts::{AccountSource, read_csv};
 use crate::runner::client::Target;
 use crate::runner::shard::shard_load;
@@ -31,6 +33,9 @@ pub struct RunArgs {
     /// Server to test (ws://host:port/). Without it, the reference server runs in-process.
     #[arg(long)]
     pub target: Option<String>,
+    /// Extra CA certificate (PEM) to trust for a wss:// target.
+    #[arg(long, value_name = "FILE.pem")]
+    pub ca_cert: Option<PathBuf>,
     /// Secret the target derives login tokens from (HMAC-SHA256 of the account).
     #[arg(
         long,
@@ -45,9 +50,15 @@ pub struct RunArgs {
     /// Override a scenario value, e.g. --set load.sessions=10 (repeatable).
     #[arg(long = "set", value_name = "KEY=VALUE")]
     pub sets: Vec<String>,
-    /// Folder for the JSON report.
+    /// Folder for the JSON report (and the HTML page written next to it).
     #[arg(long, default_value = "reports")]
     pub report_dir: PathBuf,
+    /// Write no HTML page next to the JSON report.
+    #[arg(long)]
+    pub no_html: bool,
+    /// Also write JUnit XML (a testsuite per scenario) to this file.
+    #[arg(long, value_name = "FILE.xml")]
+    pub junit: Option<PathBuf>,
     /// No progress display and no summary (the exit code and report still tell).
     #[arg(long)]
     pub quiet: bool,
@@ -215,7 +226,14 @@ pub async fn run(args: RunArgs) -> ExitCode {
             }
         },
     };
-    let target = match Target::resolve(&target_url).await {
+    let ca_cert = match super::read_ca_cert(args.ca_cert.as_deref()) {
+        Ok(pem) => pem,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
+    let target = match Target::resolve(&target_url, ca_cert.as_deref()).await {
         Ok(t) => t,
         Err(e) => {
             eprintln!("error: {e}");
@@ -232,8 +250,10 @@ pub async fn run(args: RunArgs) -> ExitCode {
         })
     };
     let mut worst = 0u8;
+    let mut suites = Vec::new();
     for (path, plan) in plans {
-        let code = run_one(
+        let name = plan.name.clone();
+        let (code, report) = run_one(
             &args,
             &path,
             plan,
@@ -244,6 +264,10 @@ pub async fn run(args: RunArgs) -> ExitCode {
         )
         .await;
         worst = worst.max(code);
+        suites.push(match &report {
+            Some(report) => JunitSuite::of_run(report),
+            None => JunitSuite::not_run(&name, code),
+        });
         if interrupt.is_cancelled() || code == EXIT_UNREACHABLE {
             break;
         }
@@ -251,6 +275,15 @@ pub async fn run(args: RunArgs) -> ExitCode {
     watcher.abort();
     if let Some(server) = server {
         server.shutdown().await;
+    }
+    if let Some(path) = &args.junit {
+        let junit = JunitReport {
+            name: "sigbench run".to_owned(),
+            suites,
+        };
+        if !super::report::write_junit(&junit, path, args.quiet) {
+            worst = worst.max(EXIT_USAGE);
+        }
     }
     ExitCode::from(worst)
 }
@@ -263,7 +296,7 @@ async fn run_one(
     secret: Option<String>,
     csv: Option<Vec<crate::runner::accounts::Credentials>>,
     interrupt: &CancellationToken,
-) -> u8 {
+) -> (u8, Option<RunReport>) {
     let id = run_id();
     let shard = args.shard.unwrap_or(Shard::WHOLE);
     plan.load = shard_load(&plan.load, shard.index, shard.count);
@@ -295,7 +328,7 @@ async fn run_one(
         Ok(run) => run,
         Err(e) => {
             eprintln!("error: {e}");
-            return EXIT_USAGE;
+            return (EXIT_USAGE, None);
         }
     };
     let mode = if args.quiet {
@@ -310,22 +343,23 @@ async fn run_one(
         Ok(outcome) => outcome,
         Err(e @ (RunError::Unreachable(_) | RunError::LoginImpossible(_))) => {
             eprintln!("error: {e}");
-            return if interrupt.is_cancelled() {
+            let code = if interrupt.is_cancelled() {
                 EXIT_INTERRUPTED
             } else {
                 EXIT_UNREACHABLE
             };
+            return (code, None);
         }
         Err(e) => {
             eprintln!("error: {e}");
-            return EXIT_USAGE;
+            return (EXIT_USAGE, None);
         }
     };
     let results = match crate::metrics::evaluate(&checks, &outcome.results) {
         Ok(results) => results,
         Err(e) => {
             eprintln!("error: {e}");
-            return EXIT_USAGE;
+            return (EXIT_USAGE, None);
         }
     };
     let meta = RunMeta {
@@ -337,7 +371,7 @@ async fn run_one(
         Ok(report) => report,
         Err(e) => {
             eprintln!("error: cannot build the report: {e}");
-            return EXIT_FAILED;
+            return (EXIT_FAILED, None);
         }
     };
     if outcome.target_lost {
@@ -364,8 +398,12 @@ async fn run_one(
                 let _ = print_summary(&report);
                 println!("report: {}", file.display());
             }
+            if !args.no_html {
+                let html = super::report::html_path_for(&file);
+                super::report::write_html_page(&report, &html, args.quiet);
+            }
         }
         Err(e) => eprintln!("error: cannot write the report: {e}"),
     }
-    report.status().exit_code()
+    (report.status().exit_code(), Some(report))
 }

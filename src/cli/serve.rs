@@ -44,6 +44,11 @@ pub struct ServeArgs {
     /// Requests per second per connection (off unless given), e.g. 100/s.
     #[arg(long, value_parser = parse_rate)]
     pub rate_limit: Option<u32>,
+    /// Break one protocol rule on purpose (repeatable), to see the conformance suite
+    /// catch it. Test builds only (feature `faults`).
+    #[cfg(feature = "faults")]
+    #[arg(long = "fault", value_name = "NAME")]
+    pub faults: Vec<crate::server::faults::Fault>,
 }
 
 impl ServeArgs {
@@ -64,6 +69,8 @@ impl ServeArgs {
             max_offline: self.max_offline,
             max_frame: self.max_frame,
             rate_limit: self.rate_limit,
+            #[cfg(feature = "faults")]
+            faults: crate::server::faults::Faults::new(self.faults.iter().copied()),
             ..ServerConfig::default()
         })
     }
@@ -79,6 +86,10 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;
     println!("listening on {}", handle.url());
+    #[cfg(feature = "faults")]
+    for fault in &args.faults {
+        eprintln!("warning: deliberate fault {fault}: {}", fault.description());
+    }
     super::shutdown_signal().await;
     tracing::info!("shutting down");
     handle.shutdown().await;

@@ -92,7 +92,19 @@ impl Stat {
         }
     }
 
-    const fn is_latency(self) -> bool {
+    /// The latency statistics, which limit a metric's histogram.
+    pub const LATENCY: [Stat; 7] = [
+        Stat::P50,
+        Stat::P90,
+        Stat::P95,
+        Stat::P99,
+        Stat::P999,
+        Stat::Max,
+        Stat::Mean,
+    ];
+
+    /// True for the statistics of a latency histogram (percentiles, max, mean).
+    pub const fn is_latency(self) -> bool {
         matches!(
             self,
             Stat::P50 | Stat::P90 | Stat::P95 | Stat::P99 | Stat::P999 | Stat::Max | Stat::Mean

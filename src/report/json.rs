@@ -48,6 +48,8 @@ pub enum ReportError {
     NothingToMerge,
     #[error("cannot merge reports of different scenarios: '{0}' and '{1}'")]
     DifferentScenarios(String, String),
+    #[error("cannot merge report {} and report {}: {}", .0.first + 1, .0.other + 1, .0)]
+    Conflict(#[from] super::merge::MergeConflict),
     #[error(transparent)]
     Threshold(#[from] crate::metrics::ThresholdError),
 }
@@ -495,6 +497,20 @@ impl RunReport {
         out.write_all(b"\n").map_err(io(&path))?;
         out.flush().map_err(io(&path))?;
         Ok(path)
+    }
+
+    /// Writes the report to exactly `path`, replacing a file that is there (for an output
+    /// name the user chose, e.g. `sigbench merge --out`).
+    pub fn write_to(&self, path: &Path) -> Result<(), ReportError> {
+        let mut text = serde_json::to_string_pretty(self).map_err(|source| ReportError::Json {
+            path: path.to_owned(),
+            source,
+        })?;
+        text.push('\n');
+        fs::write(path, text).map_err(|source| ReportError::Io {
+            path: path.to_owned(),
+            source,
+        })
     }
 
     /// Reads a report written by [`RunReport::write`] (any `sigbench-report/1.x`).

@@ -1,5 +1,10 @@
 //! Reading a report back into exact [`Results`], and merging the reports of several
 //! shards (or runs) into one — histograms added, counts summed, thresholds re-evaluated.
+//!
+//! Reports merge when they are of the same scenario, with the same thresholds, and their
+//! shards fit together ([`RunReport::mergeable`]): shards of one split (`I/N` with the
+//! same `N`), none twice; or whole runs (`1/1`), which add up as independent runs. A
+//! merge of some shards of a split but not all of them works and says so in a warning.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, UNIX_EPOCH};
@@ -9,7 +14,7 @@ use crate::metrics::{
     FailureEntry, FailureKind, Failures, Interval, IntervalMetric, MetricSet, Results, evaluate,
 };
 
-use super::json::{ReportError, RunMeta, RunReport};
+use super::json::{ReportError, RunMeta, RunReport, ThresholdReport};
 use super::shard::Shard;
 
 fn decoded(metric: &str, text: &str) -> Result<crate::metrics::LatencyHistogram, ReportError> {
@@ -19,7 +24,119 @@ fn decoded(metric: &str, text: &str) -> Result<crate::metrics::LatencyHistogram,
     })
 }
 
+/// Why two of the reports given to [`RunReport::merge`] cannot be merged: which two (by
+/// position, 0-based) and what differs. The `Display` text is only the difference, for
+/// callers to prefix with the reports' names.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{what}")]
+pub struct MergeConflict {
+    pub first: usize,
+    pub other: usize,
+    pub kind: ConflictKind,
+    pub what: String,
+}
+
+/// What differs between two reports that cannot be merged.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConflictKind {
+    Scenario,
+    Thresholds,
+    Shards,
+}
+
+/// A threshold as a comparable key: `(metric, stat, op, unit, limit bits)`.
+fn threshold_key(t: &ThresholdReport) -> (Option<String>, String, String, String, u64) {
+    (
+        t.metric.clone(),
+        t.stat.to_string(),
+        t.op.symbol().to_owned(),
+        t.unit.clone(),
+        t.limit.to_bits(),
+    )
+}
+
+fn threshold_names(r: &RunReport) -> String {
+    let names: Vec<&str> = r.thresholds.iter().map(|t| t.name.as_str()).collect();
+    if names.is_empty() {
+        "none".to_owned()
+    } else {
+        names.join(", ")
+    }
+}
+
+fn sorted_keys(r: &RunReport) -> Vec<(Option<String>, String, String, String, u64)> {
+    let mut keys: Vec<_> = r.thresholds.iter().map(threshold_key).collect();
+    keys.sort();
+    keys
+}
+
 impl RunReport {
+    /// Checks that `reports` can be merged: same scenario, same thresholds (in any order),
+    /// and shards that fit together — all `1/1` (independent runs), or shards `I/N` of
+    /// one `N` with no shard twice.
+    pub fn mergeable(reports: &[RunReport]) -> Result<(), MergeConflict> {
+        let Some(first) = reports.first() else {
+            return Ok(());
+        };
+        let conflict = |other: usize, kind: ConflictKind, what: String| MergeConflict {
+            first: 0,
+            other,
+            kind,
+            what,
+        };
+        let keys = sorted_keys(first);
+        for (i, r) in reports.iter().enumerate().skip(1) {
+            if r.meta.scenario != first.meta.scenario {
+                return Err(conflict(
+                    i,
+                    ConflictKind::Scenario,
+                    format!(
+                        "different scenarios: '{}' and '{}'",
+                        first.meta.scenario, r.meta.scenario
+                    ),
+                ));
+            }
+            if sorted_keys(r) != keys {
+                return Err(conflict(
+                    i,
+                    ConflictKind::Thresholds,
+                    format!(
+                        "different thresholds (run every shard with the same scenario file \
+                         and --set values): [{}] and [{}]",
+                        threshold_names(first),
+                        threshold_names(r)
+                    ),
+                ));
+            }
+        }
+        let mut seen: Vec<(Shard, usize)> = Vec::new();
+        for (i, r) in reports.iter().enumerate() {
+            for &shard in &r.meta.shards {
+                for &(earlier, at) in &seen {
+                    let both_whole = shard.count == 1 && earlier.count == 1;
+                    let what = if shard.count != earlier.count && !both_whole {
+                        format!(
+                            "shards of different splits: {earlier} and {shard} (every \
+                             generator of one run uses the same N in --shard I/N)"
+                        )
+                    } else if shard == earlier && !both_whole {
+                        format!("shard {shard} appears twice; its data would count double")
+                    } else {
+                        continue;
+                    };
+                    return Err(MergeConflict {
+                        first: at,
+                        other: i,
+                        kind: ConflictKind::Shards,
+                        what,
+                    });
+                }
+                seen.push((shard, i));
+            }
+        }
+        Ok(())
+    }
+
     /// The report's measurements in exact form: every histogram decoded.
     pub fn results(&self) -> Result<Results, ReportError> {
         let metrics = MetricSet::new(self.metrics.iter().map(|m| m.name.clone()))
@@ -109,6 +226,16 @@ impl RunReport {
                 other.meta.scenario.clone(),
             ));
         }
+        Self::mergeable(reports).map_err(|c| {
+            if c.kind == ConflictKind::Scenario {
+                ReportError::DifferentScenarios(
+                    first.meta.scenario.clone(),
+                    reports[c.other].meta.scenario.clone(),
+                )
+            } else {
+                ReportError::Conflict(c)
+            }
+        })?;
         let start_ms = reports
             .iter()
             .map(|r| r.meta.started_unix_ms)
@@ -150,13 +277,16 @@ impl RunReport {
             target: targets.join(", "),
             started_at: UNIX_EPOCH + Duration::from_millis(start_ms),
             shard: Shard::WHOLE,
-            load: first.meta.load.clone(),
+            load: merged_load(reports),
             interrupted: reports.iter().any(|r| r.meta.interrupted),
         };
         let mut report = RunReport::new(meta, &merged, &thresholds)?;
         let mut shards: Vec<Shard> = reports.iter().flat_map(|r| r.meta.shards.clone()).collect();
         shards.sort_unstable();
         report.meta.shards = shards;
+        if let Some(missing) = missing_shards(&report.meta.shards) {
+            report.warnings.push(missing);
+        }
         for r in reports {
             let label = r
                 .meta
@@ -170,5 +300,42 @@ impl RunReport {
                 .extend(r.warnings.iter().map(|w| format!("[shard {label}] {w}")));
         }
         Ok(report)
+    }
+}
+
+/// The warning for a merge of an incomplete split, e.g. shards 1/3 and 2/3 without 3/3.
+fn missing_shards(shards: &[Shard]) -> Option<String> {
+    let count = shards.iter().map(|s| s.count).max().filter(|&n| n > 1)?;
+    let missing: Vec<String> = (1..=count)
+        .filter(|&i| !shards.iter().any(|s| s.index == i))
+        .map(|i| Shard { index: i, count }.to_string())
+        .collect();
+    (!missing.is_empty()).then(|| {
+        format!(
+            "merged {} of {count} shards; missing {}: the numbers cover only part of the \
+             planned load",
+            usize::try_from(count).unwrap_or(usize::MAX) - missing.len(),
+            missing.join(", ")
+        )
+    })
+}
+
+/// The load of merged reports: `3 × (closed, concurrency 50, 1000 sessions)` when every
+/// input describes the same load (the usual split), else the distinct ones joined by `+`.
+fn merged_load(reports: &[RunReport]) -> String {
+    let mut loads: Vec<(&str, usize)> = Vec::new();
+    for r in reports {
+        match loads.iter_mut().find(|(load, _)| *load == r.meta.load) {
+            Some((_, n)) => *n += 1,
+            None => loads.push((&r.meta.load, 1)),
+        }
+    }
+    match loads.as_slice() {
+        [(load, 1)] => (*load).to_owned(),
+        _ => loads
+            .iter()
+            .map(|(load, n)| format!("{n} × ({load})"))
+            .collect::<Vec<_>>()
+            .join(" + "),
     }
 }

@@ -4,6 +4,10 @@
 //!   [`crate::metrics::Results`]; read back with [`RunReport::read`], turned back into
 //!   exact results with [`RunReport::results`], merged across shards with
 //!   [`RunReport::merge`]. `docs/report.md` documents its shape.
+//! - [`render_html`] / [`write_html`]: the self-contained HTML report (inline CSS and SVG
+//!   charts, no script), deterministic for a given JSON report.
+//! - [`junit`]: JUnit XML for CI ([`JunitReport`], [`JunitSuite::of_run`]).
+//! - [`RunReport::merge`] / [`RunReport::mergeable`]: exact merging of shard reports.
 //! - [`render_summary`] / [`print_summary`]: the end-of-run table on the terminal.
 //! - [`Progress`]: the live progress bar or status lines while the run goes on.
 //!
@@ -32,17 +36,23 @@
 //! # }
 //! ```
 
+mod escape;
+mod html;
 mod json;
+pub mod junit;
 mod merge;
 mod progress;
 mod shard;
 mod summary;
 
+pub use html::{render_html, write_html};
 pub use json::{
     BOTTLENECK_LAG, BOTTLENECK_LATE_PERCENT, CodeReport, FORMAT, FailureReport,
     IntervalMetricReport, IntervalReport, LateStartsReport, Meta, MetricReport, ReportError,
     RunMeta, RunReport, SessionsReport, Status, ThresholdReport, bottleneck_warning,
 };
+pub use junit::{JunitCase, JunitReport, JunitSuite, Outcome};
+pub use merge::{ConflictKind, MergeConflict};
 pub use progress::{Goal, LINE_EVERY, Progress, ProgressMode, status_line};
 pub use shard::{BadShard, Shard};
 pub use summary::{code_label, print_summary, render_summary, verdict};

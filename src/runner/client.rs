@@ -14,9 +14,9 @@ use serde_json::Value;
 use tokio::net::{TcpSocket, TcpStream};
 use tokio::sync::{Notify, mpsc, oneshot};
 use tokio::time::Instant;
-use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
+use tokio_tungstenite::{Connector, MaybeTlsStream, WebSocketStream};
 
 use crate::protocol::Op;
 use crate::protocol::frame::{
@@ -31,11 +31,23 @@ const MAX_BUFFERED_PUSHES: usize = 10_000;
 /// How long a closing handshake started by us may take.
 const CLOSE_WAIT: Duration = Duration::from_secs(2);
 
-/// Where to connect: a `ws://host:port/path` URL, resolved once.
-#[derive(Clone, Debug)]
+/// Where to connect: a `ws://` or `wss://` URL, resolved once, with its TLS settings.
+#[derive(Clone)]
 pub struct Target {
     pub url: String,
     pub addr: SocketAddr,
+    /// `Some` for `wss://`.
+    tls: Option<Connector>,
+}
+
+impl std::fmt::Debug for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Target")
+            .field("url", &self.url)
+            .field("addr", &self.addr)
+            .field("tls", &self.tls.is_some())
+            .finish()
+    }
 }
 
 /// Why a connection could not be made or used.
@@ -54,31 +66,51 @@ fn close_text(code: &Option<u16>) -> String {
 }
 
 impl Target {
-    /// Parses and resolves a `ws://` URL. `wss://` is not supported yet.
-    pub async fn resolve(url: &str) -> Result<Target, String> {
-        let rest = url
-            .strip_prefix("ws://")
-            .ok_or_else(|| format!("target '{url}' must start with ws://"))?;
+    /// Parses and resolves a `ws://` or `wss://` URL. For `wss://`, `ca_cert` (PEM) is
+    /// trusted in addition to the system's roots, for servers with a private CA.
+    pub async fn resolve(url: &str, ca_cert: Option<&[u8]>) -> Result<Target, String> {
+        let (rest, secure) = if let Some(rest) = url.strip_prefix("ws://") {
+            (rest, false)
+        } else if let Some(rest) = url.strip_prefix("wss://") {
+            (rest, true)
+        } else {
+            return Err(format!("target '{url}' must start with ws:// or wss://"));
+        };
         let authority = rest.split('/').next().unwrap_or_default();
         if authority.is_empty() {
             return Err(format!("target '{url}' has no host"));
         }
-        let with_port = if authority
+        let has_port = authority
             .rsplit_once(':')
-            .is_some_and(|(_, p)| p.parse::<u16>().is_ok())
-        {
+            .is_some_and(|(_, p)| p.parse::<u16>().is_ok());
+        let with_port = if has_port {
             authority.to_string()
         } else {
-            format!("{authority}:80")
+            format!("{authority}:{}", if secure { 443 } else { 80 })
         };
         let addr = tokio::net::lookup_host(&with_port)
             .await
             .map_err(|e| format!("cannot resolve '{authority}': {e}"))?
             .next()
             .ok_or_else(|| format!("'{authority}' resolves to no address"))?;
+        let tls = if secure {
+            let mut builder = native_tls::TlsConnector::builder();
+            if let Some(pem) = ca_cert {
+                let cert = native_tls::Certificate::from_pem(pem)
+                    .map_err(|e| format!("--ca-cert is not a PEM certificate: {e}"))?;
+                builder.add_root_certificate(cert);
+            }
+            let connector = builder
+                .build()
+                .map_err(|e| format!("cannot set up TLS: {e}"))?;
+            Some(Connector::NativeTls(connector))
+        } else {
+            None
+        };
         Ok(Target {
             url: url.to_string(),
             addr,
+            tls,
         })
     }
 }
@@ -89,6 +121,23 @@ pub struct Received<T> {
     pub at: Instant,
     pub text: Utf8Bytes,
     pub frame: T,
+}
+
+/// A request and its response.
+#[derive(Debug, Clone)]
+pub struct Exchange {
+    /// When the request was handed to the connection.
+    pub sent: Instant,
+    /// The request frame as sent.
+    pub request: Utf8Bytes,
+    pub response: Received<ResponseFrame>,
+}
+
+/// A request that got no response, with the frame that was (or would have been) sent.
+#[derive(Debug, Clone)]
+pub struct Failed {
+    pub request: Utf8Bytes,
+    pub error: ClientError,
 }
 
 /// A buffered push.
@@ -170,10 +219,11 @@ impl Device {
                 .await
                 .map_err(|e| fail(e.to_string()))?;
             let _ = stream.set_nodelay(true);
-            let (ws, _) = tokio_tungstenite::client_async_with_config(
+            let (ws, _) = tokio_tungstenite::client_async_tls_with_config(
                 target.url.as_str(),
                 stream,
                 Some(ws_config()),
+                Some(target.tls.clone().unwrap_or(Connector::Plain)),
             )
             .await
             .map_err(|e| fail(e.to_string()))?;
@@ -192,44 +242,55 @@ impl Device {
         })
     }
 
-    /// Sends a request and waits for its response. Returns the send instant with it.
+    /// Sends a request and waits for its response.
     pub async fn request(
         &self,
         op: Op,
         params: &Value,
         timeout: Duration,
-    ) -> Result<(Instant, Received<ResponseFrame>), ClientError> {
+    ) -> Result<Exchange, Failed> {
         let id = self.next_id.fetch_add(1, Relaxed);
+        let request: Utf8Bytes = request_text(id, op, params).into();
+        let failed = |error| Failed {
+            request: request.clone(),
+            error,
+        };
         let (reply_tx, reply_rx) = oneshot::channel();
         {
             let mut state = self.inbox.lock();
             if let Some(code) = state.closed {
-                return Err(ClientError::Closed(code));
+                return Err(failed(ClientError::Closed(code)));
             }
             state.pending.insert(id, reply_tx);
         }
         let sent = Instant::now();
-        let text = request_text(id, op, params);
-        if self.tx.send(Message::text(text)).await.is_err() {
-            return Err(ClientError::Closed(self.close_code()));
+        if self.tx.send(Message::Text(request.clone())).await.is_err() {
+            return Err(failed(ClientError::Closed(self.close_code())));
         }
         match tokio::time::timeout(timeout, reply_rx).await {
-            Ok(Ok(received)) => Ok((sent, received)),
-            Ok(Err(_)) => Err(ClientError::Closed(self.close_code())),
+            Ok(Ok(response)) => Ok(Exchange {
+                sent,
+                request,
+                response,
+            }),
+            Ok(Err(_)) => Err(failed(ClientError::Closed(self.close_code()))),
             Err(_) => {
                 self.inbox.lock().pending.remove(&id);
-                Err(ClientError::Timeout(timeout))
+                Err(failed(ClientError::Timeout(timeout)))
             }
         }
     }
 
-    /// Sends any frame as is (for bad-input tests); returns when it was queued.
-    pub async fn send_raw(&self, message: Message) -> Result<Instant, ClientError> {
+    /// Sends frames as they are (for bad-input tests: garbage, binary, fragments);
+    /// returns when the first was queued.
+    pub async fn send_raw(&self, messages: Vec<Message>) -> Result<Instant, ClientError> {
         let sent = Instant::now();
-        self.tx
-            .send(message)
-            .await
-            .map_err(|_| ClientError::Closed(self.close_code()))?;
+        for message in messages {
+            self.tx
+                .send(message)
+                .await
+                .map_err(|_| ClientError::Closed(self.close_code()))?;
+        }
         Ok(sent)
     }
 
@@ -337,7 +398,7 @@ impl Device {
 
 /// The connection task: writes what steps queue, reads and routes what arrives.
 async fn drive(
-    mut ws: WebSocketStream<TcpStream>,
+    mut ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
     mut rx: mpsc::Receiver<Message>,
     inbox: Arc<Inbox>,
 ) {

@@ -54,7 +54,11 @@ pub async fn connect_and_login(
 ) -> Result<LoggedIn, LoginError> {
     let connect_started = Instant::now();
     let device = Device::connect(target, source, timeout).await?;
-    let (_, response) = device.request(Op::Login, params, timeout).await?;
+    let response = device
+        .request(Op::Login, params, timeout)
+        .await
+        .map_err(|f| f.error)?
+        .response;
     let logged_in = response.at;
     if response.frame.code != Code::Ok.number() {
         return Err(LoginError::Refused {

@@ -9,6 +9,8 @@ use futures_util::future::join_all;
 use serde_json::Value;
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::frame::Frame;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
 
 use super::RunContext;
 use super::client::{ClientError, Device, PushRecord, Received, truncate};
@@ -68,13 +70,19 @@ impl<'a> Session<'a> {
         FailureSample::new(self.number, detail)
     }
 
-    fn device(&self, target: Target) -> Option<Arc<Device>> {
+    /// The device's connection, open or already closed by the server (whose buffered
+    /// pushes can still be awaited: a `kicked` push arrives right before the close).
+    fn slot_device(&self, target: Target) -> Option<Arc<Device>> {
         self.lock()
             .devices
             .get(target.role)?
             .get(target.device)?
             .clone()
-            .filter(|d| !d.is_closed())
+    }
+
+    /// The device's open connection.
+    fn device(&self, target: Target) -> Option<Arc<Device>> {
+        self.slot_device(target).filter(|d| !d.is_closed())
     }
 
     fn set_device(&self, target: Target, device: Option<Arc<Device>>) {
@@ -98,7 +106,16 @@ impl<'a> Session<'a> {
 
     /// The device a step acts on, or a failure saying it is not connected.
     fn need_device(&self, step: &Step, target: Target) -> Result<Arc<Device>, Abort> {
-        self.device(target).ok_or_else(|| {
+        self.need(step, target, self.device(target))
+    }
+
+    fn need(
+        &self,
+        step: &Step,
+        target: Target,
+        device: Option<Arc<Device>>,
+    ) -> Result<Arc<Device>, Abort> {
+        device.ok_or_else(|| {
             self.fail(
                 step,
                 Some(target),
@@ -221,19 +238,26 @@ impl<'a> Session<'a> {
     async fn op(&self, step: &Step, op: &OpStep) -> StepResult {
         let device = self.need_device(step, op.target)?;
         let params = op.params.render(&self.lock().vars);
-        let request = crate::protocol::frame::request_text(0, op.op, &params);
-        let (sent, response) = device
+        let exchange = device
             .request(op.op, &params, op.timeout)
             .await
-            .map_err(|e| self.client_failure(step, op.target, &e, &request))?;
+            .map_err(|f| self.client_failure(step, op.target, &f.error, &f.request))?;
+        let response = &exchange.response;
         {
             let mut state = self.lock();
-            state.sent[op.id.0] = Some(sent);
+            state.sent[op.id.0] = Some(exchange.sent);
             state.codes.push((op.op, response.frame.code));
         }
-        self.record(op.metric, response.at - sent, response.at);
-        self.check_response(step, op.target, &request, &response, &op.expect, &op.save)?;
-        Ok(Some(response.frame))
+        self.record(op.metric, response.at - exchange.sent, response.at);
+        self.check_response(
+            step,
+            op.target,
+            &exchange.request,
+            response,
+            &op.expect,
+            &op.save,
+        )?;
+        Ok(Some(exchange.response.frame))
     }
 
     async fn connect(&self, step: &Step, target: Target) -> Result<Arc<Device>, Abort> {
@@ -268,43 +292,43 @@ impl<'a> Session<'a> {
             &role.creds.token,
             &role.device_name(login.target.device),
         );
-        let request = crate::protocol::frame::request_text(0, Op::Login, &params);
-        let (sent, response) = device
+        let exchange = device
             .request(Op::Login, &params, login.timeout)
             .await
-            .map_err(|e| self.client_failure(step, login.target, &e, &request))?;
+            .map_err(|f| self.client_failure(step, login.target, &f.error, &f.request))?;
+        let response = &exchange.response;
         {
             let mut state = self.lock();
-            state.sent[login.id.0] = Some(sent);
+            state.sent[login.id.0] = Some(exchange.sent);
             state.codes.push((Op::Login, response.frame.code));
         }
         self.record(login.metric, response.at - connect_started, response.at);
         self.check_response(
             step,
             login.target,
-            &request,
-            &response,
+            &exchange.request,
+            response,
             &login.expect,
             &login.save,
         )?;
-        Ok(Some(response.frame))
+        Ok(Some(exchange.response.frame))
     }
 
     async fn raw(&self, step: &Step, raw: &RawStep) -> StepResult {
         let device = self.connect(step, raw.target).await?;
         let payload = raw.frame.render(&self.lock().vars);
-        let (message, shown) = match payload {
+        let (messages, shown) = match payload {
             RawPayload::Text(text) => {
                 let shown = truncate(&text);
-                (Message::text(text), shown)
+                (fragment(text, raw.frame.fragments()), shown)
             }
             RawPayload::Binary(bytes) => {
                 let shown = format!("(binary, {} bytes)", bytes.len());
-                (Message::binary(bytes), shown)
+                (vec![Message::binary(bytes)], shown)
             }
         };
         let sent = device
-            .send_raw(message)
+            .send_raw(messages)
             .await
             .map_err(|e| self.client_failure(step, raw.target, &e, &shown))?;
         self.lock().sent[raw.id.0] = Some(sent);
@@ -359,7 +383,7 @@ impl<'a> Session<'a> {
     }
 
     async fn await_push(&self, step: &Step, a: &AwaitStep) -> Result<(), Abort> {
-        let device = self.need_device(step, a.target)?;
+        let device = self.need(step, a.target, self.slot_device(a.target))?;
         let vars = self.vars();
         let deadline = Instant::now() + a.within;
         let found = device
@@ -442,6 +466,38 @@ impl<'a> Session<'a> {
         }
         Ok(())
     }
+}
+
+/// A text message as one frame, or split into `parts` frames (a text frame, then
+/// continuations) at character boundaries.
+fn fragment(text: String, parts: usize) -> Vec<Message> {
+    if parts <= 1 {
+        return vec![Message::text(text)];
+    }
+    let step = text.len().div_ceil(parts).max(1);
+    let mut pieces = Vec::with_capacity(parts);
+    let mut start = 0;
+    while start < text.len() {
+        let mut end = (start + step).min(text.len());
+        while !text.is_char_boundary(end) {
+            end += 1;
+        }
+        pieces.push(&text[start..end]);
+        start = end;
+    }
+    let last = pieces.len().saturating_sub(1);
+    pieces
+        .iter()
+        .enumerate()
+        .map(|(i, piece)| {
+            let opcode = if i == 0 {
+                OpCode::Data(Data::Text)
+            } else {
+                OpCode::Data(Data::Continue)
+            };
+            Message::Frame(Frame::message(piece.to_string(), opcode, i == last))
+        })
+        .collect()
 }
 
 /// `INVITE` or `kicked`: what a matcher waits for, for failure kinds (without the

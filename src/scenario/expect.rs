@@ -5,8 +5,9 @@ use serde_json::Value;
 use std::borrow::Cow;
 use std::fmt;
 
+use super::field::FieldCheck;
 use super::path::JsonPath;
-use super::template::{Slot, Template, Vars};
+use super::template::{Slot, Vars};
 use crate::protocol::Code;
 use crate::protocol::frame::ResponseFrame;
 
@@ -84,9 +85,15 @@ pub struct Expect {
     pub message: Option<String>,
     /// Text the `error` field must contain.
     pub error_contains: Option<String>,
+    /// `error: null`: the response must have no `error` field.
+    pub no_error: bool,
+    /// `id: N` or `id: null` (`Some(None)`): the response's `id`.
+    pub id: Option<Option<u64>>,
+    /// `data: null`: the response must have no `data`.
+    pub no_data: bool,
     /// Assertions on `data`: path relative to `data` → expected value. A `null`
     /// expectation also accepts an absent field.
-    pub data: Vec<(JsonPath, Template)>,
+    pub data: Vec<(JsonPath, FieldCheck)>,
 }
 
 impl Expect {
@@ -105,6 +112,9 @@ impl Expect {
             codes,
             message: None,
             error_contains: None,
+            no_error: false,
+            id: None,
+            no_data: false,
             data: Vec::new(),
         }
     }
@@ -143,6 +153,25 @@ impl Expect {
                     .map_or_else(|| "no error field".to_string(), |e| format!("error '{e}'")),
             ));
         }
+        if self.no_error
+            && let Some(e) = &resp.error
+        {
+            return Err(Mismatch::new("no error field", format!("error '{e}'")));
+        }
+        if let Some(want) = self.id
+            && want != resp.id
+        {
+            let show = |id: Option<u64>| id.map_or_else(|| "null".to_string(), |i| i.to_string());
+            return Err(Mismatch::new(
+                format!("id {}", show(want)),
+                format!("id {}", show(resp.id)),
+            ));
+        }
+        if self.no_data
+            && let Some(d) = &resp.data
+        {
+            return Err(Mismatch::new("no data", format!("data {d}")));
+        }
         for (path, want) in &self.data {
             let got = resp.data.as_ref().and_then(|d| path.get(d));
             check_field(&format!("data.{path}"), want, got, ctx)?;
@@ -151,22 +180,18 @@ impl Expect {
     }
 }
 
-/// Checks one field against a template; `null` also accepts an absent field.
+/// Checks one field; an expected `null` also accepts an absent field.
 pub(crate) fn check_field(
     label: &str,
-    want: &Template,
+    want: &FieldCheck,
     got: Option<&Value>,
     ctx: &Vars,
 ) -> Result<(), Mismatch> {
-    let ok = match got {
-        Some(v) => want.matches(v, ctx),
-        None => want.as_const() == Some(&Value::Null),
-    };
-    if ok {
+    if want.holds(got, ctx) {
         Ok(())
     } else {
         Err(Mismatch::new(
-            format!("{label} = {}", want.render(ctx)),
+            format!("{label} {}", want.describe(ctx)),
             got.map_or_else(|| "nothing (field absent)".to_string(), |v| v.to_string()),
         ))
     }
@@ -225,6 +250,9 @@ pub struct Save {
     /// On op steps the path starts at the response frame (`data.channel.channelId`,
     /// `code`); on awaits at the matched event (event awaits) or push (push awaits).
     pub path: JsonPath,
+    /// An order guard (`before:` on an await) rather than a user's save: the
+    /// (expected, got) texts of the failure when there is no value.
+    pub guard: Option<(String, String)>,
 }
 
 /// The top-level fields of a response that a save path may start with.
@@ -256,6 +284,9 @@ impl Save {
     }
 
     fn missing(&self) -> Mismatch {
+        if let Some((expected, got)) = &self.guard {
+            return Mismatch::new(expected.clone(), got.clone());
+        }
         Mismatch::new(
             format!("a value at '{}' to save as '{}'", self.path, self.var),
             "nothing there",
@@ -330,16 +361,16 @@ mod tests {
         let mut e = Expect::ok();
         e.data.push((
             JsonPath::parse("channel.type").unwrap(),
-            Template::constant(json!(2)),
+            FieldCheck::equals(json!(2)),
         ));
         e.data.push((
             JsonPath::parse("channel.gone").unwrap(),
-            Template::constant(Value::Null),
+            FieldCheck::equals(Value::Null),
         ));
         assert!(e.check(&r, &v).is_ok());
         e.data.push((
             JsonPath::parse("members[0]").unwrap(),
-            Template::constant(json!(1)),
+            FieldCheck::equals(json!(1)),
         ));
         assert_eq!(
             e.check(&r, &v).unwrap_err().to_string(),
@@ -351,6 +382,7 @@ mod tests {
             var: "t".into(),
             slot: Slot(0),
             path: JsonPath::parse("data.channel.type").unwrap(),
+            guard: None,
         };
         s.apply_response(&r, &mut vars).unwrap();
         assert_eq!(vars.get(Slot(0)), &json!(2));
@@ -358,12 +390,14 @@ mod tests {
             var: "c".into(),
             slot: Slot(0),
             path: JsonPath::parse("code").unwrap(),
+            guard: None,
         };
         assert_eq!(code.extract_response(&r), Some(json!(200)));
         let missing = Save {
             var: "x".into(),
             slot: Slot(0),
             path: JsonPath::parse("data.nope").unwrap(),
+            guard: None,
         };
         assert!(missing.apply_response(&r, &mut vars).is_err());
     }

@@ -5,12 +5,18 @@
 //! list may match). `match` paths are relative to the event. `await: multiClientSync` (or
 //! `unreadSync`, `channelsSync`, `kicked`) waits for a push of that kind; its `match`
 //! paths are relative to the whole push body, e.g. `event.eventType` or `reason`.
+//!
+//! `before: [unreadSync]` makes an await an order check: it takes the oldest push that
+//! is either the awaited one or one of the `before` kinds, and if a `before` push came
+//! first the step fails (through a guard save, see [`PushMatcher::order_guard`]).
 
 use serde_json::Value;
 use std::fmt::Write as _;
 
+use super::expect::Save;
+use super::field::FieldCheck;
 use super::path::JsonPath;
-use super::template::{Template, Vars};
+use super::template::{Slot, Vars};
 use crate::protocol::{EventType, PushKind};
 
 /// What is awaited.
@@ -27,14 +33,18 @@ pub enum Awaited {
 #[derive(Clone, Debug, PartialEq)]
 pub struct PushMatcher {
     pub awaited: Awaited,
-    /// Field assertions: path (relative to the event, or to the push body) → value.
-    pub fields: Vec<(JsonPath, Template)>,
+    /// Field assertions: path (relative to the event, or to the push body) → check.
+    pub fields: Vec<(JsonPath, FieldCheck)>,
+    /// `before:` — pushes that must not arrive before the awaited one. They match too
+    /// (so the oldest of all is taken), but [`PushMatcher::find`] does not return them.
+    pub before: Vec<Awaited>,
 }
 
 impl PushMatcher {
-    /// True if the push satisfies the matcher.
+    /// True if the push satisfies the matcher (or is one of its `before` pushes).
     pub fn matches(&self, kind: PushKind, body: &Value, ctx: &Vars) -> bool {
         self.find(kind, body, ctx).is_some()
+            || self.before.iter().any(|b| awaited_matches(*b, kind, body))
     }
 
     /// The matched object: the event for event awaits (for `unreadSync`, the first
@@ -67,9 +77,31 @@ impl PushMatcher {
     }
 
     fn fields_match(&self, root: &Value, ctx: &Vars) -> bool {
-        self.fields.iter().all(|(path, want)| match path.get(root) {
-            Some(v) => want.matches(v, ctx),
-            None => want.as_const() == Some(&Value::Null),
+        self.fields
+            .iter()
+            .all(|(path, want)| want.holds(path.get(root), ctx))
+    }
+
+    /// For an await with `before`: a save into `slot` that every awaited push satisfies
+    /// and no `before` push does (`find` returns nothing for those), so the runner fails
+    /// the step with "expected X before Y, got Y first" when the order is wrong.
+    pub fn order_guard(&self, slot: Slot, var: &str) -> Option<Save> {
+        if self.before.is_empty() {
+            return None;
+        }
+        let path = match self.awaited {
+            Awaited::Event { .. } => "eventType",
+            Awaited::Push(_) => "push",
+        };
+        let first: Vec<String> = self.before.iter().map(|b| label(*b)).collect();
+        Some(Save {
+            var: var.to_string(),
+            slot,
+            path: JsonPath::parse(path).ok()?,
+            guard: Some((
+                format!("{} before {}", label(self.awaited), first.join(" or ")),
+                format!("{} first", first.join(" or ")),
+            )),
         })
     }
 
@@ -81,9 +113,46 @@ impl PushMatcher {
         };
         for (i, (path, want)) in self.fields.iter().enumerate() {
             s.push_str(if i == 0 { " with " } else { ", " });
-            let _ = write!(s, "{path}={}", want.render(ctx));
+            match want {
+                FieldCheck::Equals(t) => {
+                    let _ = write!(s, "{path}={}", t.render(ctx));
+                }
+                preds => {
+                    let _ = write!(s, "{path} {}", preds.describe(ctx));
+                }
+            }
+        }
+        if !self.before.is_empty() {
+            let first: Vec<String> = self.before.iter().map(|b| label(*b)).collect();
+            let _ = write!(s, ", before any {}", first.join(" or "));
         }
         s
+    }
+}
+
+/// `INVITE` or `unreadSync`.
+fn label(a: Awaited) -> String {
+    match a {
+        Awaited::Event { event, .. } => event.to_string(),
+        Awaited::Push(kind) => kind.to_string(),
+    }
+}
+
+/// Any push of this kind, or any event of this type on its carrier (fields not checked).
+fn awaited_matches(a: Awaited, kind: PushKind, body: &Value) -> bool {
+    match a {
+        Awaited::Push(want) => kind == want,
+        Awaited::Event { event, via } if kind == via => {
+            let is = |e: &Value| e.get("eventType").and_then(Value::as_str) == Some(event.as_str());
+            match via {
+                PushKind::UnreadSync => body
+                    .get("events")
+                    .and_then(Value::as_array)
+                    .is_some_and(|events| events.iter().any(is)),
+                _ => body.get("event").is_some_and(is),
+            }
+        }
+        Awaited::Event { .. } => false,
     }
 }
 
@@ -92,8 +161,8 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn field(path: &str, v: Value) -> (JsonPath, Template) {
-        (JsonPath::parse(path).unwrap(), Template::constant(v))
+    fn field(path: &str, v: Value) -> (JsonPath, FieldCheck) {
+        (JsonPath::parse(path).unwrap(), FieldCheck::equals(v))
     }
 
     #[test]
@@ -105,6 +174,7 @@ mod tests {
                 via: PushKind::Notify,
             },
             fields: vec![field("from", json!("alice"))],
+            before: Vec::new(),
         };
         let body = json!({"push": "notify", "event": {"eventType": "INVITE", "from": "alice"}});
         assert!(m.matches(PushKind::Notify, &body, &v));
@@ -126,6 +196,7 @@ mod tests {
                 via: PushKind::UnreadSync,
             },
             fields: vec![field("requestId", json!("r2"))],
+            before: Vec::new(),
         };
         let body = json!({"push": "unreadSync", "events": [
             {"eventType": "INVITE", "requestId": "r1", "msgid": "m1"},
@@ -142,6 +213,7 @@ mod tests {
         let m = PushMatcher {
             awaited: Awaited::Push(PushKind::MultiClientSync),
             fields: vec![field("event.eventType", json!("ACCEPT"))],
+            before: Vec::new(),
         };
         let body = json!({"push": "multiClientSync", "event": {"eventType": "ACCEPT"}});
         assert!(m.matches(PushKind::MultiClientSync, &body, &v));
@@ -149,8 +221,49 @@ mod tests {
         let kicked = PushMatcher {
             awaited: Awaited::Push(PushKind::Kicked),
             fields: vec![field("reason", json!("LOGIN_ELSEWHERE"))],
+            before: Vec::new(),
         };
         let body = json!({"push": "kicked", "reason": "LOGIN_ELSEWHERE"});
         assert!(kicked.matches(PushKind::Kicked, &body, &v));
+    }
+
+    #[test]
+    fn before_pushes_match_but_are_not_found_and_the_guard_fails_on_them() {
+        let v = Vars::with_len(1);
+        let m = PushMatcher {
+            awaited: Awaited::Push(PushKind::ChannelsSync),
+            fields: Vec::new(),
+            before: vec![Awaited::Push(PushKind::UnreadSync)],
+        };
+        let unread = json!({"push": "unreadSync", "events": []});
+        let channels = json!({"push": "channelsSync", "channels": []});
+        assert!(m.matches(PushKind::UnreadSync, &unread, &v));
+        assert!(m.find(PushKind::UnreadSync, &unread, &v).is_none());
+        assert!(m.find(PushKind::ChannelsSync, &channels, &v).is_some());
+        let guard = m.order_guard(Slot(0), "order").unwrap();
+        let mut vars = Vars::with_len(1);
+        assert!(guard.apply(&channels, &mut vars).is_ok());
+        assert_eq!(
+            guard
+                .apply(&Value::Null, &mut vars)
+                .unwrap_err()
+                .to_string(),
+            "expected channelsSync before unreadSync, got unreadSync first"
+        );
+        assert_eq!(m.describe(&v), "a channelsSync push, before any unreadSync");
+        let join_first = PushMatcher {
+            awaited: Awaited::Event {
+                event: EventType::Accept,
+                via: PushKind::Notify,
+            },
+            fields: Vec::new(),
+            before: vec![Awaited::Event {
+                event: EventType::RoomJoin,
+                via: PushKind::Notify,
+            }],
+        };
+        let join = json!({"push": "notify", "event": {"eventType": "ROOM_JOIN"}});
+        assert!(join_first.matches(PushKind::Notify, &join, &v));
+        assert!(!join_first.matches(PushKind::MultiClientSync, &join, &v));
     }
 }

@@ -6,6 +6,10 @@
 //! indexes, templates compiled. Every error says `file:line:column: what was expected`.
 //! `docs/scenarios.md` is the user documentation of the language.
 //!
+//! Conformance cases use the same language in *suite files* ([`check_suite_str`]): many
+//! cases per file, each with a rule id and the server settings it requires
+//! ([`Requirement`]), whose values may appear in durations ([`SettingValues`]).
+//!
 //! Run-time pieces the runner uses per session:
 //! - [`Vars`]: the session's variables, created by [`Plan::new_vars`].
 //! - [`Template::render`]: op params; [`Expect::check`]: responses;
@@ -16,11 +20,14 @@
 mod compile;
 mod error;
 mod expect;
+mod field;
 mod matcher;
 pub(crate) mod node;
 mod overrides;
 mod path;
 mod plan;
+mod settings;
+mod suite;
 mod template;
 mod threshold;
 mod timing;
@@ -29,12 +36,15 @@ use std::path::{Path, PathBuf};
 
 pub use error::{ErrorKind, ScenarioError};
 pub use expect::{CodeMatch, ExactlyOne, Expect, Mismatch, RawExpect, Save};
+pub use field::{FieldCheck, JsonType, Pred};
 pub use matcher::{Awaited, PushMatcher};
 pub use path::JsonPath;
 pub use plan::{
     AwaitStep, LoginStep, Metric, MetricKind, OpStep, ParallelStep, Plan, RawFrame, RawPayload,
     RawStep, RefuteStep, RepeatStep, Role, Since, Step, StepId, StepKind, Target,
 };
+pub use settings::{Requirement, Setting, SettingKind, SettingValues};
+pub use suite::{Case, Suite, check_suite_str};
 pub use template::{Slot, StrTemplate, Template, VarLayout, Vars};
 pub use threshold::{MetricRef, Stat, Threshold};
 pub use timing::{Arrivals, LoadModel, Pause, Rate, Stage, format_duration, parse_duration};

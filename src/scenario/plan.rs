@@ -264,10 +264,12 @@ impl LoginStep {
 #[derive(Clone, Debug, PartialEq)]
 pub enum RawFrame {
     /// A text frame. With `size`, the `${pad}` hole is filled with `x` so that the
-    /// rendered frame is exactly `size` bytes.
+    /// rendered frame is exactly `size` bytes. With `fragments` above 1 the message is
+    /// sent as that many WebSocket frames (a text frame and continuations, §P-1.3).
     Text {
         text: StrTemplate,
         size: Option<usize>,
+        fragments: usize,
     },
     /// A binary frame.
     Binary(Vec<u8>),
@@ -281,11 +283,19 @@ pub enum RawPayload {
 }
 
 impl RawFrame {
+    /// How many WebSocket frames the message is split into (1: not fragmented).
+    pub fn fragments(&self) -> usize {
+        match self {
+            RawFrame::Text { fragments, .. } => *fragments,
+            RawFrame::Binary(_) => 1,
+        }
+    }
+
     /// The frame to send.
     pub fn render(&self, ctx: &Vars) -> RawPayload {
         match self {
             RawFrame::Binary(b) => RawPayload::Binary(b.clone()),
-            RawFrame::Text { text, size } => {
+            RawFrame::Text { text, size, .. } => {
                 let rendered = text.render(ctx);
                 let Some(size) = size else {
                     return RawPayload::Text(rendered);

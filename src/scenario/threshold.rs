@@ -4,59 +4,7 @@ use std::fmt;
 use std::time::Duration;
 
 use super::timing::{Rate, format_duration};
-
-/// A latency statistic of a metric's histogram.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Stat {
-    P50,
-    P90,
-    P95,
-    P99,
-    P999,
-    Max,
-    Mean,
-}
-
-impl Stat {
-    pub const ALL: [Stat; 7] = [
-        Stat::P50,
-        Stat::P90,
-        Stat::P95,
-        Stat::P99,
-        Stat::P999,
-        Stat::Max,
-        Stat::Mean,
-    ];
-
-    /// The key in a scenario (`p99`).
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Stat::P50 => "p50",
-            Stat::P90 => "p90",
-            Stat::P95 => "p95",
-            Stat::P99 => "p99",
-            Stat::P999 => "p999",
-            Stat::Max => "max",
-            Stat::Mean => "mean",
-        }
-    }
-
-    /// The quantile for percentile stats (`0.99` for p99), `None` for max and mean.
-    pub const fn quantile(self) -> Option<f64> {
-        match self {
-            Stat::P50 => Some(0.50),
-            Stat::P90 => Some(0.90),
-            Stat::P95 => Some(0.95),
-            Stat::P99 => Some(0.99),
-            Stat::P999 => Some(0.999),
-            Stat::Max | Stat::Mean => None,
-        }
-    }
-
-    pub fn from_name(name: &str) -> Option<Stat> {
-        Stat::ALL.into_iter().find(|s| s.as_str() == name)
-    }
-}
+pub use crate::metrics::Stat;
 
 /// A metric a threshold refers to: its index in [`super::Plan::metrics`] and its name.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -128,6 +76,6 @@ mod tests {
             "failure_rate <= 0.1%"
         );
         assert_eq!(Stat::from_name("p999"), Some(Stat::P999));
-        assert_eq!(Stat::P999.quantile(), Some(0.999));
+        assert!(Stat::P999.is_latency() && !Stat::Failures.is_latency());
     }
 }

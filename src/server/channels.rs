@@ -72,25 +72,21 @@ impl Shared {
     }
 
     pub(crate) fn join(&self, caller: &Caller, req: Join) -> Reply {
-        let now = now_ms();
-        let Some(channel) = self.valid_channel(&req.channel_id, now) else {
-            return Reply::code(Code::RoomNotExists);
-        };
-        let mut inner = super::shard::lock(&channel.inner);
-        if !channel.is_valid(now) {
-            return Reply::code(Code::RoomNotExists);
-        }
-        match self.join_locked(
-            caller,
-            &channel,
-            &mut inner,
-            req.uid,
-            req.attach_ext,
-            req.offline_enabled,
-        ) {
-            Ok(()) => Reply::data(Data::Full(channel.with_members(&inner, now_ms()))),
-            Err(code) => Reply::code(code),
-        }
+        self.locked_channel(&req.channel_id, |channel, inner| {
+            self.join_locked(
+                caller,
+                channel,
+                inner,
+                req.uid,
+                req.attach_ext,
+                req.offline_enabled,
+            )?;
+            Ok(Reply::data(Data::Full(
+                channel.with_members(inner, now_ms()),
+            )))
+        })
+        .and_then(|r| r)
+        .unwrap_or_else(Reply::code)
     }
 
     /// The join of §P-5.2 on a locked, valid channel; also used by accept's autoJoin
@@ -120,7 +116,7 @@ impl Shared {
             }
             _ => 0,
         };
-        if inner.members.len() >= self.config.max_members {
+        if inner.members.len() >= self.config.max_members && !fault!(self, NoMemberLimit) {
             return Err(Code::RoomMemberExceed);
         }
         let uid = if uid > 0 {
@@ -164,57 +160,42 @@ impl Shared {
     }
 
     pub(crate) fn leave(&self, caller: &Caller, req: ChannelAction) -> Reply {
-        let now = now_ms();
-        let Some(channel) = self.valid_channel(&req.channel_id, now) else {
-            return Reply::code(Code::RoomNotExists);
-        };
-        let mut inner = super::shard::lock(&channel.inner);
-        if !channel.is_valid(now) {
-            return Reply::code(Code::RoomNotExists);
-        }
-        let Some(pos) = inner
-            .members
-            .iter()
-            .position(|m| m.account == caller.account)
-        else {
-            return Reply::code(Code::RoomMemberNotExists);
-        };
-        inner.members.remove(pos);
-        self.set_membership(&caller.account, &channel, false);
-        let event = self.event(
-            EventType::Leave,
-            &channel,
-            &caller.account,
-            EventParts {
-                attach_ext: req.attach_ext,
-                ..Default::default()
-            },
-        );
-        for other in &inner.members {
-            self.deliver(&other.account, &event, req.offline_enabled);
-        }
-        Reply::code(Code::Ok)
+        self.locked_channel(&req.channel_id, |channel, inner| {
+            let Some(pos) = inner
+                .members
+                .iter()
+                .position(|m| m.account == caller.account)
+            else {
+                return Code::RoomMemberNotExists;
+            };
+            inner.members.remove(pos);
+            self.set_membership(&caller.account, channel, false);
+            let event = self.event(
+                EventType::Leave,
+                channel,
+                &caller.account,
+                EventParts {
+                    attach_ext: req.attach_ext,
+                    ..Default::default()
+                },
+            );
+            for other in &inner.members {
+                self.deliver(&other.account, &event, req.offline_enabled);
+            }
+            Code::Ok
+        })
+        .map_or_else(Reply::code, Reply::code)
     }
 
     pub(crate) fn close(&self, caller: &Caller, req: ChannelAction) -> Reply {
-        let now = now_ms();
-        let Some(channel) = self.valid_channel(&req.channel_id, now) else {
-            return Reply::code(Code::RoomNotExists);
-        };
-        {
-            let inner = super::shard::lock(&channel.inner);
-            if !channel.is_valid(now) {
-                return Reply::code(Code::RoomNotExists);
-            }
-            if channel.creator != caller.account
-                && !inner.members.iter().any(|m| m.account == caller.account)
-            {
-                return Reply::code(Code::RoomMemberNotExists);
+        let closed = self.locked_channel(&req.channel_id, |channel, inner| {
+            if !channel.may_manage(inner, &caller.account) {
+                return Err(Code::RoomMemberNotExists);
             }
             channel.closed.store(true, Relaxed);
             let event = self.event(
                 EventType::RoomClose,
-                &channel,
+                channel,
                 &caller.account,
                 EventParts {
                     attach_ext: req.attach_ext,
@@ -222,14 +203,21 @@ impl Shared {
                 },
             );
             for member in &inner.members {
-                if member.account != caller.account {
+                if member.account != caller.account || fault!(self, CloseEcho) {
                     self.deliver(&member.account, &event, req.offline_enabled);
                 }
-                self.set_membership(&member.account, &channel, false);
+                self.set_membership(&member.account, channel, false);
             }
+            Ok(channel.clone())
+        });
+        match closed.and_then(|r| r) {
+            Ok(channel) => {
+                // Outside the channel lock: the name index is locked before channels.
+                self.forget_channel(&channel);
+                Reply::code(Code::Ok)
+            }
+            Err(code) => Reply::code(code),
         }
-        self.forget_channel(&channel);
-        Reply::code(Code::Ok)
     }
 
     /// Closes a channel that `call` created, without events: nobody else is in it.
@@ -260,24 +248,18 @@ impl Shared {
     }
 
     pub(crate) fn delay(&self, caller: &Caller, channel_id: &str) -> Reply {
-        let now = now_ms();
-        let Some(channel) = self.valid_channel(channel_id, now) else {
-            return Reply::code(Code::RoomNotExists);
-        };
-        let inner = super::shard::lock(&channel.inner);
-        if !channel.is_valid(now) {
-            return Reply::code(Code::RoomNotExists);
-        }
-        if channel.creator != caller.account
-            && !inner.members.iter().any(|m| m.account == caller.account)
-        {
-            return Reply::code(Code::RoomMemberNotExists);
-        }
-        channel
-            .expire_time
-            .store(now + ms(self.config.channel_ttl), Relaxed);
-        Reply::data(Data::Channel {
-            channel: channel.info(now),
+        self.locked_channel(channel_id, |channel, inner| {
+            if !channel.may_manage(inner, &caller.account) {
+                return Reply::code(Code::RoomMemberNotExists);
+            }
+            let now = now_ms();
+            channel
+                .expire_time
+                .store(now + ms(self.config.channel_ttl), Relaxed);
+            Reply::data(Data::Channel {
+                channel: channel.info(now),
+            })
         })
+        .unwrap_or_else(Reply::code)
     }
 }

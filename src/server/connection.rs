@@ -268,6 +268,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
 
     /// One text frame, checked in the order of §P-2.6.
     async fn on_text(&mut self, text: &str) -> Flow {
+        if fault!(self.shared, Slow50ms) {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
         let value = match parse_json(text) {
             Ok(value) => value,
             Err(e) => {

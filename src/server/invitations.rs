@@ -45,23 +45,6 @@ fn transition(
 }
 
 impl Shared {
-    /// Locks a valid channel, or answers 10404.
-    fn locked_channel<R>(
-        &self,
-        channel_id: &str,
-        f: impl FnOnce(&Arc<Channel>, &mut ChannelInner) -> R,
-    ) -> Result<R, Code> {
-        let now = now_ms();
-        let channel = self
-            .valid_channel(channel_id, now)
-            .ok_or(Code::RoomNotExists)?;
-        let mut inner = lock(&channel.inner);
-        if !channel.is_valid(now) {
-            return Err(Code::RoomNotExists);
-        }
-        Ok(f(&channel, &mut inner))
-    }
-
     pub(crate) fn invite(&self, caller: &Caller, req: Invite) -> Reply {
         let args = InviteArgs {
             invitee: req.account,
@@ -84,15 +67,14 @@ impl Shared {
         inner: &mut ChannelInner,
         args: InviteArgs,
     ) -> Code {
-        if channel.creator != caller.account
-            && !inner.members.iter().any(|m| m.account == caller.account)
-        {
+        if !channel.may_manage(inner, &caller.account) {
             return Code::RoomMemberNotExists;
         }
-        if inner.members.iter().any(|m| m.account == args.invitee) {
+        if inner.members.iter().any(|m| m.account == args.invitee) && !fault!(self, InviteMemberOk)
+        {
             return Code::RoomMemberHasExists;
         }
-        if inner.members.len() >= self.config.max_members {
+        if inner.members.len() >= self.config.max_members && !fault!(self, NoMemberLimit) {
             return Code::RoomMemberExceed;
         }
         let key = (
@@ -106,7 +88,11 @@ impl Shared {
             key,
             Invitation {
                 state: InviteState::Pending,
-                expires_at: now_ms() + ms(self.config.invite_ttl),
+                expires_at: if fault!(self, InvitesNeverExpire) {
+                    u64::MAX
+                } else {
+                    now_ms() + ms(self.config.invite_ttl)
+                },
             },
         );
         let need_push = args.push_info.as_ref().is_some_and(|p| p.need_push);
@@ -125,7 +111,7 @@ impl Shared {
         let delivery = self.deliver(&args.invitee, &event, args.offline_enabled);
         if delivery.online {
             Code::Ok
-        } else if need_push && !delivery.push_token {
+        } else if need_push && !delivery.push_token && !fault!(self, No10202) {
             Code::PeerPushOffline
         } else {
             Code::PeerNimOffline
@@ -133,12 +119,24 @@ impl Shared {
     }
 
     pub(crate) fn cancel(&self, caller: &Caller, req: InviteAction) -> Reply {
+        #[cfg(feature = "faults")]
+        if let Some(reply) = self.racy_cancel(caller, &req) {
+            return reply;
+        }
         self.locked_channel(&req.channel_id, |channel, inner| {
             let key = (
                 caller.account.clone(),
                 req.account.clone(),
                 req.request_id.clone(),
             );
+            if fault!(self, CancelAfterAcceptOk)
+                && inner
+                    .invitations
+                    .get(&key)
+                    .is_some_and(|i| i.state == InviteState::Accepted)
+            {
+                return Code::Ok;
+            }
             if let Err(code) = transition(inner, &key, InviteState::Cancelled, now_ms()) {
                 return code;
             }
@@ -153,7 +151,9 @@ impl Shared {
                     ..Default::default()
                 },
             );
-            self.deliver(&req.account, &event, req.offline_enabled);
+            if !fault!(self, CancelSilent) {
+                self.deliver(&req.account, &event, req.offline_enabled);
+            }
             Code::Ok
         })
         .map_or_else(Reply::code, Reply::code)
@@ -209,6 +209,10 @@ impl Shared {
     }
 
     pub(crate) fn accept(&self, caller: &Caller, req: Accept) -> Reply {
+        #[cfg(feature = "faults")]
+        if let Some(reply) = self.racy_accept(caller, &req) {
+            return reply;
+        }
         let offline_enabled = req.action.offline_enabled;
         let result = self.locked_channel(&req.action.channel_id.clone(), |channel, inner| {
             let code =
@@ -255,7 +259,9 @@ impl Shared {
             None,
             req.offline_enabled,
         ) {
-            self.roll_back(&channel, &inner);
+            if !fault!(self, CallNoRollback) {
+                self.roll_back(&channel, &inner);
+            }
             return Reply::code(code);
         }
         let args = InviteArgs {
@@ -267,7 +273,9 @@ impl Shared {
         };
         let code = self.invite_locked(caller, &channel, &mut inner, args);
         if !code.invitation_stands() {
-            self.roll_back(&channel, &inner);
+            if !fault!(self, CallNoRollback) {
+                self.roll_back(&channel, &inner);
+            }
             return Reply::code(code);
         }
         Reply {
@@ -303,7 +311,9 @@ impl Shared {
             );
             let mut online = false;
             for target in targets {
-                online |= self.deliver(target, &event, false).online;
+                online |= self
+                    .deliver(target, &event, fault!(self, ControlStored))
+                    .online;
             }
             if req.account.is_some() && !online {
                 Code::PeerNimOffline

@@ -6,8 +6,28 @@
 //! [`ops`] → [`channels`] / [`invitations`] → [`state`] (sharded channels and accounts,
 //! delivery, offline store). [`metrics`] counts for `GET /metrics`.
 
+/// `fault!(shared, Name)`: true when the server was started with that deliberate
+/// deviation (cargo feature `faults`); without the feature, the constant `false`.
+#[cfg(feature = "faults")]
+macro_rules! fault {
+    ($shared:expr, $name:ident) => {
+        $shared
+            .config
+            .faults
+            .has($crate::server::faults::Fault::$name)
+    };
+}
+#[cfg(not(feature = "faults"))]
+macro_rules! fault {
+    ($shared:expr, $name:ident) => {
+        false
+    };
+}
+
 mod channels;
 mod connection;
+#[cfg(feature = "faults")]
+pub mod faults;
 mod invitations;
 mod listener;
 mod metrics;
@@ -52,6 +72,9 @@ pub struct ServerConfig {
     pub rate_limit: Option<u32>,
     /// How often expired channels and invitations are swept away.
     pub sweep_interval: Duration,
+    /// Deliberate protocol deviations, to prove the conformance suite catches them.
+    #[cfg(feature = "faults")]
+    pub faults: faults::Faults,
 }
 
 impl Default for ServerConfig {
@@ -66,6 +89,8 @@ impl Default for ServerConfig {
             max_frame: 64 * 1024,
             rate_limit: None,
             sweep_interval: Duration::from_secs(1),
+            #[cfg(feature = "faults")]
+            faults: faults::Faults::default(),
         }
     }
 }

@@ -43,7 +43,9 @@ impl Shared {
             state.push_token = true;
         }
         let mut kicked = None;
-        if let Some(pos) = state.devices.iter().position(|d| d.name == req.device) {
+        if let Some(pos) = state.devices.iter().position(|d| d.name == req.device)
+            && !fault!(self, NoKick)
+        {
             let old = state.devices.remove(pos);
             old.conn.send(Outbound::Kicked, &self.metrics);
             Metrics::add(&self.metrics.kicks, 1);
@@ -53,14 +55,24 @@ impl Shared {
             name: req.device.clone(),
             conn: conn.clone(),
         });
-        let unread: Vec<Event> = state
+        let mut unread: Vec<Event> = state
             .offline
             .iter()
             .map(|stored| Event {
-                channel: stored.channel.info(now),
+                channel: if fault!(self, StaleStoredChannel) {
+                    stored.event.channel.clone()
+                } else {
+                    stored.channel.info(now)
+                },
                 ..stored.event.clone()
             })
             .collect();
+        if fault!(self, UnreadNewestFirst) {
+            unread.reverse();
+        }
+        if fault!(self, OfflineOnce) {
+            state.offline.clear();
+        }
         let data = Data::Login {
             account: req.account.clone(),
             device: req.device.clone(),

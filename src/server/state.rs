@@ -20,7 +20,7 @@ use super::ServerConfig;
 use super::metrics::Metrics;
 use super::shard::{Sharded, lock};
 use crate::protocol::frame::Push;
-use crate::protocol::{ChannelInfo, ChannelWithMembers, Event, EventType, MemberInfo};
+use crate::protocol::{ChannelInfo, ChannelWithMembers, Code, Event, EventType, MemberInfo};
 
 /// Milliseconds since the Unix epoch (§P-1.4).
 pub(crate) fn now_ms() -> u64 {
@@ -134,6 +134,12 @@ pub(crate) struct ChannelInner {
     pub invitations: HashMap<InviteKey, Invitation>,
 }
 
+impl ChannelInner {
+    pub(crate) fn is_member(&self, account: &str) -> bool {
+        self.members.iter().any(|m| m.account == account)
+    }
+}
+
 pub(crate) struct Channel {
     pub id: String,
     pub name: String,
@@ -173,6 +179,11 @@ impl Channel {
             join_time: member.join_time,
             expire_time: self.expire_time.load(Relaxed),
         }
+    }
+
+    /// The creator and every member may close, delay and invite (§P-5.4, §P-5.6, §P-6.1).
+    pub(crate) fn may_manage(&self, inner: &ChannelInner, account: &str) -> bool {
+        self.creator == account || inner.is_member(account)
     }
 
     pub(crate) fn with_members(&self, inner: &ChannelInner, now: u64) -> ChannelWithMembers {
@@ -308,6 +319,9 @@ impl Shared {
     }
 
     fn store(&self, state: &mut AccountState, out: &Outgoing) {
+        if fault!(self, OfflineDrop) {
+            return;
+        }
         state.offline.push_back(StoredEvent {
             event: out.event.clone(),
             channel: out.channel.clone(),
@@ -322,6 +336,9 @@ impl Shared {
     /// Sends the event as `multiClientSync` to the acting account's other online
     /// devices (§P-8.2); never stored.
     pub(crate) fn sync_other_devices(&self, account: &str, acting_conn: u64, out: &Outgoing) {
+        if fault!(self, NoMultiClientSync) {
+            return;
+        }
         let shard = self.accounts.lock(account);
         let Some(state) = shard.get(account) else {
             return;
@@ -370,6 +387,24 @@ impl Shared {
     pub(crate) fn valid_channel(&self, id: &str, now: u64) -> Option<Arc<Channel>> {
         let channel = self.channels.lock(id).get(id).cloned()?;
         channel.is_valid(now).then_some(channel)
+    }
+
+    /// Runs `f` on a valid channel under its lock, or answers 10404. Validity is checked
+    /// again under the lock: a concurrent close may have won the race.
+    pub(crate) fn locked_channel<R>(
+        &self,
+        channel_id: &str,
+        f: impl FnOnce(&Arc<Channel>, &mut ChannelInner) -> R,
+    ) -> Result<R, Code> {
+        let now = now_ms();
+        let channel = self
+            .valid_channel(channel_id, now)
+            .ok_or(Code::RoomNotExists)?;
+        let mut inner = lock(&channel.inner);
+        if !channel.is_valid(now) {
+            return Err(Code::RoomNotExists);
+        }
+        Ok(f(&channel, &mut inner))
     }
 
     /// Frees a closed or expired channel's id and name.

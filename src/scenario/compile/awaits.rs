@@ -89,10 +89,40 @@ impl Cx<'_> {
             Some(n) => self.fields_match(n, scope, "match"),
             None => Some(Vec::new()),
         };
+        let before = match fields.get("before") {
+            Some(n) => self.before(n),
+            None => Some(Vec::new()),
+        };
         Some(PushMatcher {
             awaited: awaited?,
             fields: matched?,
+            before: before?,
         })
+    }
+
+    /// `before: unreadSync` or `before: [ROOM_JOIN, LEAVE]`: event types (on `notify`)
+    /// or push kinds that must not arrive before the awaited push.
+    fn before(&mut self, node: &Node) -> Option<Vec<Awaited>> {
+        let items: Vec<&Node> = match &node.value {
+            crate::scenario::node::Value::Seq(items) if !items.is_empty() => items.iter().collect(),
+            crate::scenario::node::Value::Seq(_) => {
+                self.error(
+                    node.span,
+                    "before: list at least one event type or push kind",
+                );
+                return None;
+            }
+            _ => vec![node],
+        };
+        let mut out = Vec::new();
+        let no_via = Fields {
+            entries: &[],
+            span: node.span,
+        };
+        for item in items {
+            out.push(self.awaited(&no_via, item)?);
+        }
+        Some(out)
     }
 
     pub(super) fn await_step(
@@ -117,7 +147,13 @@ impl Cx<'_> {
         let matcher = matcher?;
         let default = crate::scenario::plan::awaited_name(&matcher);
         let metric = self.step_metric(fields, name, &default, MetricKind::Await, action);
-        let save = save?;
+        let mut save = save?;
+        if !matcher.before.is_empty() {
+            self.order_guards += 1;
+            let var = format!("__order{}", self.order_guards);
+            let slot = self.layout.saved_slot(&var);
+            save.extend(matcher.order_guard(slot, &var));
+        }
         scope.defined.extend(save.iter().map(|s| s.slot));
         Some(StepKind::Await(AwaitStep {
             target: target?,
@@ -155,6 +191,12 @@ impl Cx<'_> {
         scope: &Scope,
     ) -> Option<StepKind> {
         let target = self.target(fields, action);
+        if let Some(k) = fields.key("before") {
+            self.error(
+                k.span,
+                "'before' is not allowed on a 'refute' step (it orders an await)",
+            );
+        }
         let matcher = self.matcher(fields, value, scope);
         let within = match fields.get("within") {
             Some(n) => self.nonzero_duration(n, "within"),

@@ -6,11 +6,13 @@ use super::{Cx, Fields, describe};
 use crate::scenario::expect::{ExactlyOne, RawExpect};
 use crate::scenario::node::{Key, Node, Value};
 use crate::scenario::plan::{MetricKind, ParallelStep, RawFrame, RawStep, RepeatStep, StepKind};
-use crate::scenario::timing::{Pause, parse_duration};
+use crate::scenario::timing::Pause;
 
 /// Upper bound of a padded raw frame: far above any sane server limit, and small enough
 /// that building the frame cannot exhaust memory.
 const MAX_RAW_SIZE: u64 = 16 * 1024 * 1024;
+/// Most WebSocket frames one `raw` text message may be split into.
+const MAX_FRAGMENTS: u64 = 64;
 
 impl Cx<'_> {
     /// `100ms`, `100ms..500ms` or `{exp: 200ms}`.
@@ -18,15 +20,15 @@ impl Cx<'_> {
         match &node.value {
             Value::Str(s) => {
                 let parsed = match s.split_once("..") {
-                    Some((a, b)) => parse_duration(a).and_then(|min| {
-                        let max = parse_duration(b)?;
+                    Some((a, b)) => self.duration_text(a).and_then(|min| {
+                        let max = self.duration_text(b)?;
                         if min > max {
                             Err(format!("the range {s} runs backwards"))
                         } else {
                             Ok(Pause::Uniform { min, max })
                         }
                     }),
-                    None => parse_duration(s).map(Pause::Fixed),
+                    None => self.duration_text(s).map(Pause::Fixed),
                 };
                 parsed
                     .map_err(|e| self.error(node.span, format!("pause: {e}")))
@@ -117,7 +119,7 @@ impl Cx<'_> {
 
     pub(super) fn raw_frame(&mut self, node: &Node, scope: &Scope) -> Option<RawFrame> {
         let f = self.map(node, "raw")?;
-        self.check_keys(&f, &["text", "binary", "size"], "raw");
+        self.check_keys(&f, &["text", "binary", "size", "fragments"], "raw");
         match (f.get("text"), f.get("binary")) {
             (Some(text), None) => {
                 let size = match f.get("size") {
@@ -134,14 +136,31 @@ impl Cx<'_> {
                     }
                     None => None,
                 };
+                let fragments = match f.get("fragments") {
+                    Some(n) => {
+                        let count = self.uint(n, "raw.fragments")?;
+                        if !(2..=MAX_FRAGMENTS).contains(&count) {
+                            self.error(
+                                n.span,
+                                format!("raw.fragments must be 2 to {MAX_FRAGMENTS}"),
+                            );
+                            return None;
+                        }
+                        usize::try_from(count).unwrap_or(1)
+                    }
+                    None => 1,
+                };
                 Some(RawFrame::Text {
                     text: self.raw_text(text, scope, size.is_some())?,
                     size,
+                    fragments,
                 })
             }
             (None, Some(bin)) => {
-                if let Some(k) = f.key("size") {
-                    self.error(k.span, "size applies to text frames only");
+                for key in ["size", "fragments"] {
+                    if let Some(k) = f.key(key) {
+                        self.error(k.span, format!("{key} applies to text frames only"));
+                    }
                 }
                 self.binary(bin).map(RawFrame::Binary)
             }

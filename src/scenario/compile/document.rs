@@ -32,6 +32,13 @@ pub(crate) fn compile(mut cx: Cx<'_>, root: &Node, stem: &str) -> Result<Plan, V
     let Some(top) = cx.map(root, "a scenario") else {
         return Err(cx.into_errors());
     };
+    if let Some(k) = top.key("cases") {
+        cx.error(
+            k.span,
+            "this is a suite of conformance cases (it has 'cases'), not a scenario; suites run with `sigbench conformance`",
+        );
+        return Err(cx.into_errors());
+    }
     cx.check_keys(&top, &TOP_KEYS, "the scenario");
 
     let name = top
@@ -376,7 +383,7 @@ impl Cx<'_> {
                 "a metric threshold needs a limit, e.g. {p99: 50ms}",
             );
         }
-        let mut keys: Vec<&str> = Stat::ALL.iter().map(|s| s.as_str()).collect();
+        let mut keys: Vec<&str> = Stat::LATENCY.iter().map(|s| s.as_str()).collect();
         keys.push("rate");
         self.check_keys(&f, &keys, &format!("thresholds of '{}'", metric.name));
         for (key, value) in f.entries {
@@ -387,7 +394,7 @@ impl Cx<'_> {
                         min,
                     });
                 }
-            } else if let Some(stat) = Stat::from_name(&key.name)
+            } else if let Some(stat) = Stat::from_name(&key.name).filter(|s| s.is_latency())
                 && let Some(max) = self.duration(value, &key.name)
             {
                 out.push(Threshold::Latency {

@@ -19,10 +19,17 @@ use std::time::Duration;
 use super::error::{ErrorKind, ScenarioError, did_you_mean};
 use super::node::{Key, Node, Span, Value};
 use super::plan::{Metric, Plan, Role};
+use super::settings::{PLACEHOLDER, Setting, SettingValues, eval_duration};
 use super::template::VarLayout;
-use super::timing::{Rate, parse_duration};
+use super::timing::Rate;
 
 pub(crate) use document::compile;
+
+/// The setting values a suite case is compiled with, and the settings it requires.
+pub(crate) struct CaseSettings<'a> {
+    pub values: &'a SettingValues,
+    pub required: Vec<Setting>,
+}
 
 /// Compilation state shared by all passes.
 pub(crate) struct Cx<'a> {
@@ -36,6 +43,10 @@ pub(crate) struct Cx<'a> {
     step_names: Vec<(String, Span)>,
     timed_steps: usize,
     timeout: Duration,
+    /// Order guards made so far (hidden variables `__order1`, …).
+    order_guards: usize,
+    /// Set when compiling a case of a conformance suite: durations may name settings.
+    case: Option<CaseSettings<'a>>,
 }
 
 impl<'a> Cx<'a> {
@@ -50,7 +61,32 @@ impl<'a> Cx<'a> {
             step_names: Vec::new(),
             timed_steps: 0,
             timeout: Duration::from_secs(5),
+            order_guards: 0,
+            case: None,
         }
+    }
+
+    /// A context for one case of a suite.
+    pub(crate) fn for_case(file: &'a str, case: CaseSettings<'a>) -> Cx<'a> {
+        Cx {
+            case: Some(case),
+            ..Cx::new(file, &[])
+        }
+    }
+
+    /// Parses a duration, or in suite cases a duration expression over settings
+    /// (`invite_ttl + 300ms`).
+    pub(crate) fn duration_text(&self, text: &str) -> Result<Duration, String> {
+        let case = &self.case;
+        eval_duration(text, &mut |setting| match case {
+            None => Err(format!(
+                "'{setting}' is a server setting; settings can only be used in the cases of a conformance suite"
+            )),
+            Some(c) if !c.required.contains(&setting) => Err(format!(
+                "'{setting}' is used but not required: add it to the case's requires"
+            )),
+            Some(c) => Ok(c.values.get(setting).unwrap_or(PLACEHOLDER)),
+        })
     }
 
     /// Records an error about the node at `span`.
@@ -171,7 +207,7 @@ impl<'a> Cx<'a> {
 
     pub(crate) fn duration(&mut self, node: &Node, what: &str) -> Option<Duration> {
         let parsed = match &node.value {
-            Value::Str(s) => parse_duration(s),
+            Value::Str(s) => self.duration_text(s),
             other => Err(format!(
                 "expected a duration like 500ms or 2s, found {}",
                 describe(other)

@@ -38,7 +38,7 @@ const OTHER_ACTIONS: [&str; 8] = [
 ];
 
 /// Every non-action key a step may have.
-const STEP_KEYS: [&str; 11] = [
+const STEP_KEYS: [&str; 12] = [
     "name",
     "as",
     "metric",
@@ -50,6 +50,7 @@ const STEP_KEYS: [&str; 11] = [
     "via",
     "allow_unknown_params",
     "exactly_one",
+    "before",
 ];
 
 /// Names that thresholds give a special meaning.
@@ -64,7 +65,7 @@ fn allowed_keys(action: &str) -> &'static [&'static str] {
         "raw" => &["name", "as", "metric", "expect", "within"],
         "connect" | "disconnect" => &["name", "as"],
         "await" => &[
-            "name", "as", "metric", "match", "via", "within", "since", "save",
+            "name", "as", "metric", "match", "via", "within", "since", "save", "before",
         ],
         "refute" => &["name", "as", "match", "via", "within"],
         "pause" | "repeat" => &["name"],

@@ -6,7 +6,8 @@ use super::{Cx, describe};
 use crate::protocol::Code;
 use crate::scenario::error::did_you_mean;
 use crate::scenario::expect::{CodeMatch, Expect, RESPONSE_FIELDS, Save};
-use crate::scenario::node::{Node, Span, Value};
+use crate::scenario::field::{FieldCheck, JsonType, PRED_KEYS, Pred};
+use crate::scenario::node::{Key, Node, Span, Value};
 use crate::scenario::path::JsonPath;
 use crate::scenario::plan::PAD_MARKER;
 use crate::scenario::template::{
@@ -193,7 +194,11 @@ impl Cx<'_> {
         }) else {
             return self.codes(node).map(Expect::codes);
         };
-        self.check_keys(&fields, &["code", "message", "error", "data"], "expect");
+        self.check_keys(
+            &fields,
+            &["code", "message", "error", "data", "id"],
+            "expect",
+        );
         let mut expect = Expect::any();
         let mut ok = true;
         match fields.get("code") {
@@ -216,15 +221,39 @@ impl Cx<'_> {
             }
         }
         if let Some(n) = fields.get("error") {
-            match self.string(n, "expect.error") {
-                Some(e) => expect.error_contains = Some(e),
-                None => ok = false,
+            if matches!(n.value, Value::Null) {
+                expect.no_error = true;
+            } else {
+                match self.string(n, "expect.error") {
+                    Some(e) => expect.error_contains = Some(e),
+                    None => ok = false,
+                }
+            }
+        }
+        if let Some(n) = fields.get("id") {
+            match &n.value {
+                Value::Null => expect.id = Some(None),
+                Value::UInt(id) => expect.id = Some(Some(*id)),
+                other => {
+                    self.error(
+                        n.span,
+                        format!(
+                            "expect.id must be an id (0 to 2^64-1) or null, found {}",
+                            describe(other)
+                        ),
+                    );
+                    ok = false;
+                }
             }
         }
         if let Some(n) = fields.get("data") {
-            match self.fields_match(n, scope, "expect.data") {
-                Some(d) => expect.data = d,
-                None => ok = false,
+            if matches!(n.value, Value::Null) {
+                expect.no_data = true;
+            } else {
+                match self.fields_match(n, scope, "expect.data") {
+                    Some(d) => expect.data = d,
+                    None => ok = false,
+                }
             }
         }
         ok.then_some(expect)
@@ -236,19 +265,100 @@ impl Cx<'_> {
         node: &Node,
         scope: &Scope,
         what: &str,
-    ) -> Option<Vec<(JsonPath, Template)>> {
+    ) -> Option<Vec<(JsonPath, FieldCheck)>> {
         let fields = self.map(node, what)?;
         let mut out = Vec::new();
         let mut ok = true;
         for (key, value) in fields.entries {
             let path = JsonPath::parse(&key.name).map_err(|e| self.error(key.span, e));
-            let tmpl = self.template(value, scope);
-            match (path, tmpl) {
-                (Ok(p), Some(t)) => out.push((p, t)),
+            let check = self.field_check(value, scope);
+            match (path, check) {
+                (Ok(p), Some(c)) => out.push((p, c)),
                 _ => ok = false,
             }
         }
         ok.then_some(out)
+    }
+
+    /// A value to compare with, or a mapping of `$` predicates.
+    fn field_check(&mut self, node: &Node, scope: &Scope) -> Option<FieldCheck> {
+        let Value::Map(entries) = &node.value else {
+            return self.template(node, scope).map(FieldCheck::Equals);
+        };
+        let dollars = entries
+            .iter()
+            .filter(|(k, _)| k.name.starts_with('$'))
+            .count();
+        if dollars == 0 || entries.is_empty() {
+            return self.template(node, scope).map(FieldCheck::Equals);
+        }
+        if dollars != entries.len() {
+            self.error(
+                node.span,
+                format!(
+                    "a value mixes predicates ($ keys: {}) with plain keys; write the plain keys as paths instead",
+                    PRED_KEYS.join(", ")
+                ),
+            );
+            return None;
+        }
+        let mut preds = Vec::new();
+        let mut ok = true;
+        for (key, value) in entries {
+            match self.pred(key, value, scope) {
+                Some(p) => preds.push(p),
+                None => ok = false,
+            }
+        }
+        ok.then_some(FieldCheck::Preds(preds))
+    }
+
+    fn pred(&mut self, key: &Key, value: &Node, scope: &Scope) -> Option<Pred> {
+        let number = |cx: &mut Self| match &value.value {
+            Value::UInt(n) => Some(serde_json::Number::from(*n)),
+            Value::Int(n) => Some(serde_json::Number::from(*n)),
+            Value::Float(f) => serde_json::Number::from_f64(*f),
+            other => {
+                cx.error(
+                    value.span,
+                    format!("{} needs a number, found {}", key.name, describe(other)),
+                );
+                None
+            }
+        };
+        match key.name.as_str() {
+            "$type" => {
+                let name = self.string(value, "$type")?;
+                match JsonType::from_name(&name) {
+                    Some(t) => Some(Pred::Type(t)),
+                    None => {
+                        let names: Vec<&str> = JsonType::ALL.iter().map(|t| t.as_str()).collect();
+                        let hint = did_you_mean(&name, names.iter().copied());
+                        self.error(
+                            value.span,
+                            format!("unknown type '{name}'{hint} (types: {})", names.join(", ")),
+                        );
+                        None
+                    }
+                }
+            }
+            "$exists" => self.bool(value, "$exists").map(Pred::Exists),
+            "$ne" => self.template(value, scope).map(Pred::Ne),
+            "$min" => number(self).map(Pred::Min),
+            "$max" => number(self).map(Pred::Max),
+            "$len" => self.uint(value, "$len").map(Pred::Len),
+            other => {
+                let hint = did_you_mean(other, PRED_KEYS.iter().copied());
+                self.error(
+                    key.span,
+                    format!(
+                        "unknown predicate '{other}'{hint} (predicates: {})",
+                        PRED_KEYS.join(", ")
+                    ),
+                );
+                None
+            }
+        }
     }
 
     /// `save: {var: path}`. The caller makes the variables visible after the step.
@@ -308,6 +418,7 @@ impl Cx<'_> {
                 var: var.to_string(),
                 slot,
                 path,
+                guard: None,
             });
         }
         ok.then_some(out)

@@ -1,0 +1,294 @@
+//! `sigbench conformance`: runs the built-in conformance suite against a target (the
+//! embedded reference server by default) and prints one line per case, the first
+//! difference of each failure, and `conformance: N/M cases pass` last. Exit codes: 0
+//! nothing failed, 1 a case failed or could not run, 2 usage error, 3 target
+//! unreachable, 130 interrupted.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Args;
+use tokio_util::sync::CancellationToken;
+
+use super::run::{EXIT_FAILED, EXIT_INTERRUPTED, EXIT_UNREACHABLE, EXIT_USAGE};
+use super::units::{parse_duration, parse_rate, parse_size};
+use crate::conformance::{
+    self, CaseResult, ConformanceError, Deviations, Options, TargetSettings, TargetSpec, Verdict,
+    catalog, junit, report,
+};
+use crate::server::ServerConfig;
+
+#[derive(Args, Debug)]
+pub struct ConformanceArgs {
+    /// Server to test (ws://host:port/ or wss://…). Without it, the reference server runs in-process.
+    #[arg(long)]
+    pub target: Option<String>,
+    /// Extra CA certificate (PEM) to trust for a wss:// target.
+    #[arg(long, value_name = "FILE.pem", requires = "target")]
+    pub ca_cert: Option<PathBuf>,
+    /// Secret the target derives login tokens from (HMAC-SHA256 of the account); leave it
+    /// out for a target in open mode.
+    #[arg(long, env = "SIGBENCH_SECRET", hide_env_values = true)]
+    pub secret: Option<String>,
+    /// Run only the cases whose rule id or name matches one of these patterns
+    /// (comma-separated or repeated; `*` and `?` wildcards), e.g. P-6.*,invite-*.
+    #[arg(long, value_delimiter = ',', value_name = "PATTERN")]
+    pub only: Vec<String>,
+    /// The target's invite TTL. Expiry cases run only when it is known (the embedded
+    /// server uses 1s); give the target a short one, e.g. 2s.
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    pub invite_ttl: Option<Duration>,
+    /// The target's channel TTL (the embedded server uses 1.5s); expiry cases need it.
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    pub channel_ttl: Option<Duration>,
+    /// The remote target's member limit (member-limit cases need 3, or 1 for call).
+    #[arg(long, default_value_t = 100, value_name = "N")]
+    pub max_members: u64,
+    /// The remote target's offline store cap (the cap case needs 3).
+    #[arg(long, default_value_t = 1000, value_name = "N")]
+    pub max_offline: u64,
+    /// The remote target's message size limit.
+    #[arg(long, default_value = "64KiB", value_parser = parse_size, value_name = "SIZE")]
+    pub max_frame: usize,
+    /// The remote target's per-connection rate limit (the rate cases need 10/s).
+    #[arg(long, value_parser = parse_rate, value_name = "N/s")]
+    pub rate_limit: Option<u32>,
+    /// Median time allowed for an answer; raise it for a distant target.
+    #[arg(long, default_value = "30ms", value_parser = parse_duration, value_name = "DURATION")]
+    pub response_budget: Duration,
+    /// Expected deviations: YAML list of {case or spec, reason}. Listed failures are
+    /// reported XFAIL and do not fail the run; listed passes are reported XPASS.
+    #[arg(long, value_name = "FILE.yaml")]
+    pub expect_file: Option<PathBuf>,
+    /// Folder for the JSON report (and the JUnit XML unless --junit is given).
+    #[arg(long, default_value = "reports")]
+    pub report_dir: PathBuf,
+    /// Where to write the JUnit XML (default: in --report-dir).
+    #[arg(long, value_name = "FILE.xml")]
+    pub junit: Option<PathBuf>,
+    /// Cases run at once.
+    #[arg(long, default_value_t = 16, value_name = "N")]
+    pub jobs: usize,
+    /// List the cases (rule, name, description, needs) and exit.
+    #[arg(long)]
+    pub list: bool,
+    /// With --list: print the Markdown table that docs/conformance.md embeds.
+    #[arg(long, requires = "list")]
+    pub markdown: bool,
+}
+
+impl ConformanceArgs {
+    fn settings(&self) -> TargetSettings {
+        TargetSettings {
+            invite_ttl: self.invite_ttl,
+            channel_ttl: self.channel_ttl,
+            response_budget: self.response_budget,
+            max_members: self.max_members,
+            max_offline: self.max_offline,
+            max_frame: self.max_frame as u64,
+            rate_limit: self.rate_limit.map(u64::from),
+        }
+    }
+
+    /// Count flags describe a remote target; the embedded server is configured per case.
+    fn ignored_for_embedded(&self) -> Vec<&'static str> {
+        let defaults = TargetSettings::default();
+        let mut ignored = Vec::new();
+        if self.max_members != defaults.max_members {
+            ignored.push("--max-members");
+        }
+        if self.max_offline != defaults.max_offline {
+            ignored.push("--max-offline");
+        }
+        if self.max_frame as u64 != defaults.max_frame {
+            ignored.push("--max-frame");
+        }
+        if self.rate_limit.is_some() {
+            ignored.push("--rate-limit");
+        }
+        ignored
+    }
+}
+
+/// `sigbench conformance`.
+pub async fn run(args: ConformanceArgs) -> ExitCode {
+    let settings = args.settings();
+    let listed = match catalog::load(&settings.clone().for_embedded().values()) {
+        Ok(all) => all,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
+    if args.list {
+        return print_list(&listed, &args.only, args.markdown);
+    }
+    let deviations = match &args.expect_file {
+        Some(path) => match Deviations::read(path) {
+            Ok(d) => d,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::from(EXIT_USAGE);
+            }
+        },
+        None => Deviations::default(),
+    };
+    for label in deviations.unmatched(&listed) {
+        eprintln!(
+            "warning: {}: '{label}' matches no case of the suite",
+            deviations.source
+        );
+    }
+    let target = match &args.target {
+        Some(url) => TargetSpec::Remote {
+            url: url.clone(),
+            secret: args.secret.clone(),
+            ca_cert: match super::read_ca_cert(args.ca_cert.as_deref()) {
+                Ok(pem) => pem,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return ExitCode::from(EXIT_USAGE);
+                }
+            },
+        },
+        None => {
+            for flag in args.ignored_for_embedded() {
+                eprintln!(
+                    "warning: {flag} describes a remote --target; the embedded server is configured per case"
+                );
+            }
+            TargetSpec::Embedded {
+                base: ServerConfig::default(),
+            }
+        }
+    };
+    let interrupt = CancellationToken::new();
+    let watcher = {
+        let interrupt = interrupt.clone();
+        tokio::spawn(async move {
+            let _ = tokio::signal::ctrl_c().await;
+            eprintln!("interrupted: no new cases; finishing the ones running");
+            interrupt.cancel();
+        })
+    };
+    let options = Options {
+        target,
+        settings,
+        only: args.only.clone(),
+        jobs: args.jobs,
+        deviations,
+        interrupt: interrupt.clone(),
+    };
+    let outcome = conformance::run(options, print_case).await;
+    watcher.abort();
+    let outcome = match outcome {
+        Ok(outcome) => outcome,
+        Err(e @ ConformanceError::Unreachable(_)) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(EXIT_UNREACHABLE);
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
+    let stem = report::file_stem(&outcome);
+    match report::write_new(&args.report_dir, &stem, "json", &report::to_json(&outcome)) {
+        Ok(path) => println!("report: {}", path.display()),
+        Err(e) => eprintln!("error: {e}"),
+    }
+    let xml = junit::to_xml(&outcome);
+    let written = match &args.junit {
+        Some(path) => report::write_at(path, &xml),
+        None => report::write_new(&args.report_dir, &stem, "xml", &xml),
+    };
+    match written {
+        Ok(path) => println!("junit: {}", path.display()),
+        Err(e) => eprintln!("error: {e}"),
+    }
+    println!("{}", outcome.counts().summary_line());
+    if interrupt.is_cancelled() {
+        ExitCode::from(EXIT_INTERRUPTED)
+    } else if outcome.ok() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(EXIT_FAILED)
+    }
+}
+
+/// `PASS   P-6.1   invite-online`, with the first difference under a failure.
+fn print_case(case: &CaseResult) {
+    println!("{}", case_line(case));
+    for line in case_details(case) {
+        println!("        {line}");
+    }
+}
+
+/// The one line of a case.
+pub fn case_line(case: &CaseResult) -> String {
+    let mut line = format!(
+        "{:<5}  {:<6}  {}",
+        case.verdict.label(),
+        case.spec,
+        case.name
+    );
+    if matches!(
+        case.verdict,
+        Verdict::Skip | Verdict::Xfail | Verdict::Xpass | Verdict::Error
+    ) && let Some(note) = &case.note
+    {
+        line.push_str(&format!("  ({note})"));
+    }
+    line
+}
+
+/// The lines under a failed case: the step, expected vs received, the frames.
+pub fn case_details(case: &CaseResult) -> Vec<String> {
+    if !matches!(case.verdict, Verdict::Fail | Verdict::Error) {
+        return Vec::new();
+    }
+    let Some(d) = &case.difference else {
+        return Vec::new();
+    };
+    let mut lines = vec![format!("step '{}' [{}]: {}", d.step, d.role, d.reason)];
+    if !d.detail.is_empty() && d.detail != d.reason {
+        lines.push(d.detail.clone());
+    }
+    lines.extend(d.frames.iter().cloned());
+    if case.sessions > 1 {
+        lines.push(format!(
+            "{} of {} sessions failed",
+            case.sessions_failed, case.sessions
+        ));
+    }
+    lines
+}
+
+fn print_list(entries: &[catalog::CatalogEntry], only: &[String], markdown: bool) -> ExitCode {
+    let chosen = match catalog::select(entries.to_vec(), only) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(EXIT_USAGE);
+        }
+    };
+    if markdown {
+        print!("{}", catalog::markdown_table(&chosen));
+        return ExitCode::SUCCESS;
+    }
+    for e in &chosen {
+        let needs: Vec<String> = e.case.requires.iter().map(ToString::to_string).collect();
+        let needs = if needs.is_empty() {
+            String::new()
+        } else {
+            format!("  [needs {}]", needs.join(", "))
+        };
+        println!(
+            "{:<6}  {:<40}  {}{needs}",
+            e.case.spec, e.case.name, e.case.description
+        );
+    }
+    println!("{} cases", chosen.len());
+    ExitCode::SUCCESS
+}

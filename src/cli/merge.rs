@@ -1,0 +1,105 @@
+//! `sigbench merge`: adds the JSON reports of the shards of one run (`run --shard I/N` on
+//! several generators) into one report — histograms added exactly, counts summed,
+//! thresholds re-evaluated on the merged data — and writes it as JSON and HTML (JUnit on
+//! request). Exit codes as `run`: 0 every expectation and threshold held, 1 something
+//! failed, 130 a shard was interrupted, 2 unreadable reports or reports that do not
+//! belong together (different scenarios or thresholds, a shard twice, different splits).
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::Args;
+
+use crate::report::{JunitReport, RunReport, print_summary};
+
+use super::EXIT_USAGE;
+use super::report::{html_path_for, write_html_page, write_junit};
+
+#[derive(Args, Debug)]
+pub struct MergeArgs {
+    /// The shards' JSON reports.
+    #[arg(required = true, value_name = "REPORT.json")]
+    pub reports: Vec<PathBuf>,
+    /// Where to write the merged JSON report [default: next to the first report, named
+    /// after the scenario and start time, ending in -merged.json].
+    #[arg(long, value_name = "FILE.json")]
+    pub out: Option<PathBuf>,
+    /// Where to write the HTML page [default: next to the merged JSON, .html].
+    #[arg(long, value_name = "FILE.html", conflicts_with = "no_html")]
+    pub html: Option<PathBuf>,
+    /// Write no HTML page.
+    #[arg(long)]
+    pub no_html: bool,
+    /// Also write JUnit XML to this file.
+    #[arg(long, value_name = "FILE.xml")]
+    pub junit: Option<PathBuf>,
+    /// Do not print the summary (the exit code and files still tell).
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+/// Reads every report, and decodes its histograms once so that a damaged one is reported
+/// with its file name.
+fn read_all(paths: &[PathBuf]) -> Result<Vec<RunReport>, String> {
+    paths
+        .iter()
+        .map(|path| {
+            let report = RunReport::read(path).map_err(|e| e.to_string())?;
+            report
+                .results()
+                .map_err(|e| format!("{}: {e}", path.display()))?;
+            Ok(report)
+        })
+        .collect()
+}
+
+/// `sigbench merge`.
+pub fn merge(args: MergeArgs) -> ExitCode {
+    let usage = |message: String| {
+        eprintln!("error: {message}");
+        ExitCode::from(EXIT_USAGE)
+    };
+    let reports = match read_all(&args.reports) {
+        Ok(reports) => reports,
+        Err(message) => return usage(message),
+    };
+    if let Err(c) = RunReport::mergeable(&reports) {
+        return usage(format!(
+            "cannot merge {} and {}: {c}",
+            args.reports[c.first].display(),
+            args.reports[c.other].display()
+        ));
+    }
+    let merged = match RunReport::merge(&reports) {
+        Ok(merged) => merged,
+        Err(e) => return usage(e.to_string()),
+    };
+    let json = match &args.out {
+        Some(path) => merged.write_to(path).map(|()| path.clone()),
+        None => {
+            let dir = args.reports[0].parent().unwrap_or(Path::new("."));
+            merged.write(dir)
+        }
+    };
+    let json = match json {
+        Ok(path) => path,
+        Err(e) => return usage(format!("cannot write the merged report: {e}")),
+    };
+    if !args.quiet {
+        let _ = print_summary(&merged);
+        println!("report: {}", json.display());
+    }
+    let mut written = true;
+    if !args.no_html {
+        let html = args.html.clone().unwrap_or_else(|| html_path_for(&json));
+        written &= write_html_page(&merged, &html, args.quiet);
+    }
+    if let Some(path) = &args.junit {
+        let junit = JunitReport::of_runs("sigbench merge", std::slice::from_ref(&merged));
+        written &= write_junit(&junit, path, args.quiet);
+    }
+    if !written {
+        return ExitCode::from(EXIT_USAGE);
+    }
+    ExitCode::from(merged.status().exit_code())
+}

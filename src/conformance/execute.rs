@@ -1,0 +1,351 @@
+//! Running the selected cases: each case is one run of the runner with its own accounts,
+//! several at a time; its verdict comes from the run's failures (the first one, by time,
+//! is the case's first difference) and thresholds.
+
+use std::collections::HashMap;
+use std::time::{Duration, SystemTime};
+
+use futures_util::StreamExt;
+use tokio_util::sync::CancellationToken;
+
+use super::catalog::{self, CatalogEntry};
+use super::deviations::Deviations;
+use super::target::{ConfigKey, TargetSettings, embedded_config};
+use super::{CaseResult, ConformanceError, Difference, SuiteOutcome, Verdict};
+use crate::metrics::Results;
+use crate::runner::accounts::AccountSource;
+use crate::runner::client::{Device, Target};
+use crate::runner::{Run, RunError, RunOptions};
+use crate::scenario::Plan;
+use crate::server::{Auth, ServerConfig, ServerHandle};
+
+/// Longest a single case may take before it is abandoned as an error (the race case,
+/// the slowest, takes a few seconds).
+const CASE_LIMIT: Duration = Duration::from_secs(120);
+
+/// Where the suite runs.
+#[derive(Clone, Debug)]
+pub enum TargetSpec {
+    /// The reference server in this process, configured from `base` plus what each
+    /// case needs. Logins use a secret made up for the run.
+    Embedded { base: ServerConfig },
+    /// A server started by someone else; `ca_cert` (PEM) is trusted for `wss://`.
+    Remote {
+        url: String,
+        secret: Option<String>,
+        ca_cert: Option<Vec<u8>>,
+    },
+}
+
+/// How to run the suite.
+pub struct Options {
+    pub target: TargetSpec,
+    /// What is known of the target (flags); for the embedded server, missing TTLs are
+    /// replaced by short ones.
+    pub settings: TargetSettings,
+    /// `--only` patterns; empty: every case.
+    pub only: Vec<String>,
+    /// Cases run at once.
+    pub jobs: usize,
+    pub deviations: Deviations,
+    /// Cancelled on Ctrl-C: cases not yet started are not started.
+    pub interrupt: CancellationToken,
+}
+
+/// One target per distinct embedded configuration, or the remote target.
+struct Targets {
+    remote: Option<(Target, Option<String>)>,
+    embedded: HashMap<ConfigKey, Target>,
+    secret: Option<String>,
+    servers: Vec<ServerHandle>,
+    base: Option<ServerConfig>,
+    settings: TargetSettings,
+}
+
+impl Targets {
+    fn for_case(&self, entry: &CatalogEntry) -> Option<(Target, Option<String>)> {
+        if let Some(remote) = &self.remote {
+            return Some(remote.clone());
+        }
+        let base = self.base.as_ref()?;
+        let config = embedded_config(base, &self.settings, &entry.case.requires);
+        let target = self.embedded.get(&ConfigKey::of(&config))?.clone();
+        Some((target, self.secret.clone()))
+    }
+
+    async fn shutdown(self) {
+        for server in self.servers {
+            server.shutdown().await;
+        }
+    }
+}
+
+/// Runs the suite; `on_case` sees each result as soon as it is known, in suite order.
+pub async fn run(
+    options: Options,
+    mut on_case: impl FnMut(&CaseResult),
+) -> Result<SuiteOutcome, ConformanceError> {
+    let started_at = SystemTime::now();
+    let clock = tokio::time::Instant::now();
+    let settings = match options.target {
+        TargetSpec::Embedded { .. } => options.settings.clone().for_embedded(),
+        TargetSpec::Remote { .. } => options.settings.clone(),
+    };
+    let entries = catalog::select(catalog::load(&settings.values())?, &options.only)?;
+    let targets = start_targets(&options.target, &settings, &entries).await?;
+    let target_label = match &options.target {
+        TargetSpec::Embedded { .. } => "embedded reference server".to_string(),
+        TargetSpec::Remote { url, .. } => url.clone(),
+    };
+    let run_base = format!("{:08x}", rand::random::<u32>());
+    let jobs = options.jobs.max(1);
+    let mut cases = Vec::with_capacity(entries.len());
+    {
+        let targets = &targets;
+        let settings = &settings;
+        let interrupt = &options.interrupt;
+        let run_base = &run_base;
+        // Run as many cases at once as allowed, in whatever order they finish, but
+        // report them in suite order.
+        let mut results = futures_util::stream::iter(entries.iter().enumerate())
+            .map(|(index, entry)| async move {
+                let run_id = format!("{run_base}c{index:03}");
+                (
+                    index,
+                    run_case(entry, targets, settings, run_id, interrupt).await,
+                )
+            })
+            .buffer_unordered(jobs);
+        let mut done: std::collections::BTreeMap<usize, (&CatalogEntry, CaseResult)> =
+            std::collections::BTreeMap::new();
+        while let Some((index, finished)) = results.next().await {
+            done.insert(index, finished);
+            while let Some((entry, mut result)) = done.remove(&cases.len()) {
+                options.deviations.apply(entry, &mut result);
+                on_case(&result);
+                cases.push(result);
+            }
+        }
+    }
+    targets.shutdown().await;
+    Ok(SuiteOutcome {
+        target: target_label,
+        started_at,
+        duration: clock.elapsed(),
+        settings,
+        cases,
+    })
+}
+
+async fn start_targets(
+    spec: &TargetSpec,
+    settings: &TargetSettings,
+    entries: &[CatalogEntry],
+) -> Result<Targets, ConformanceError> {
+    match spec {
+        TargetSpec::Remote {
+            url,
+            secret,
+            ca_cert,
+        } => {
+            let target = Target::resolve(url, ca_cert.as_deref())
+                .await
+                .map_err(ConformanceError::Usage)?;
+            // Fail fast, once, rather than once per case.
+            Device::connect(&target, None, Duration::from_secs(5))
+                .await
+                .map_err(|e| ConformanceError::Unreachable(e.to_string()))?
+                .disconnect()
+                .await;
+            Ok(Targets {
+                remote: Some((target, secret.clone())),
+                embedded: HashMap::new(),
+                secret: secret.clone(),
+                servers: Vec::new(),
+                base: None,
+                settings: settings.clone(),
+            })
+        }
+        TargetSpec::Embedded { base } => {
+            let secret = format!("conformance-{:016x}", rand::random::<u64>());
+            let base = ServerConfig {
+                auth: Auth::Secret(secret.clone()),
+                ..base.clone()
+            };
+            let mut targets = Targets {
+                remote: None,
+                embedded: HashMap::new(),
+                secret: Some(secret),
+                servers: Vec::new(),
+                base: Some(base.clone()),
+                settings: settings.clone(),
+            };
+            for entry in entries {
+                let config = embedded_config(&base, settings, &entry.case.requires);
+                let key = ConfigKey::of(&config);
+                if targets.embedded.contains_key(&key) {
+                    continue;
+                }
+                let server = crate::server::spawn(config).await.map_err(|e| {
+                    ConformanceError::Unreachable(format!("cannot start the embedded server: {e}"))
+                })?;
+                let target = Target::resolve(&server.url(), None)
+                    .await
+                    .map_err(ConformanceError::Unreachable)?;
+                targets.servers.push(server);
+                targets.embedded.insert(key, target);
+            }
+            Ok(targets)
+        }
+    }
+}
+
+async fn run_case<'e>(
+    entry: &'e CatalogEntry,
+    targets: &Targets,
+    settings: &TargetSettings,
+    run_id: String,
+    interrupt: &CancellationToken,
+) -> (&'e CatalogEntry, CaseResult) {
+    let case = &entry.case;
+    let mut result = CaseResult {
+        spec: case.spec.clone(),
+        name: case.name.clone(),
+        file: entry.file.to_string(),
+        description: case.description.clone(),
+        verdict: Verdict::Skip,
+        note: None,
+        difference: None,
+        sessions_failed: 0,
+        sessions: 0,
+        duration: Duration::ZERO,
+    };
+    if targets.remote.is_some()
+        && let Some(why) = settings.unmet(&case.requires)
+    {
+        result.note = Some(why);
+        return (entry, result);
+    }
+    if interrupt.is_cancelled() {
+        result.note = Some("interrupted before it ran".into());
+        return (entry, result);
+    }
+    let Some((target, secret)) = targets.for_case(entry) else {
+        result.verdict = Verdict::Error;
+        result.note = Some("no target for this case".into());
+        return (entry, result);
+    };
+    let options = RunOptions {
+        target,
+        accounts: AccountSource::generated(&run_id, None, secret),
+        run_id,
+        sources: Vec::new(),
+        interrupt: interrupt.child_token(),
+        grace: Duration::from_secs(2),
+        server_in_process: targets.remote.is_none(),
+    };
+    let started = tokio::time::Instant::now();
+    let outcome = match Run::new(case.plan.clone(), options) {
+        Ok(run) => tokio::time::timeout(CASE_LIMIT, run.execute()).await,
+        Err(e) => Ok(Err(e)),
+    };
+    result.duration = started.elapsed();
+    match outcome {
+        Err(_) => {
+            result.verdict = Verdict::Error;
+            result.note = Some(format!("did not finish within {CASE_LIMIT:?}"));
+        }
+        Ok(Err(e)) => {
+            result.verdict = Verdict::Error;
+            result.note = Some(match e {
+                RunError::LoginImpossible(why) => format!(
+                    "its accounts could not log in ({why}); is --secret the target's secret?"
+                ),
+                other => other.to_string(),
+            });
+        }
+        Ok(Ok(outcome)) => {
+            let results = &outcome.results;
+            result.sessions = results.sessions_ok + results.sessions_failed;
+            result.sessions_failed = results.sessions_failed;
+            let (verdict, difference) = judge(&case.plan, results);
+            result.verdict = verdict;
+            result.difference = difference;
+            if result.sessions == 0 {
+                result.verdict = Verdict::Error;
+                result.note = Some("no session ran".into());
+            }
+        }
+    }
+    (entry, result)
+}
+
+/// The verdict from a finished run: the earliest failure, else the first threshold
+/// that does not hold, else a pass.
+fn judge(plan: &Plan, results: &Results) -> (Verdict, Option<Difference>) {
+    let earliest = results
+        .failures
+        .sorted()
+        .into_iter()
+        .flat_map(|(kind, entry)| entry.samples.iter().map(move |s| (kind, s)))
+        // Failures of one session are recorded together, when it ends: at equal times a
+        // failed step comes before what the session's end found (strict leftovers).
+        .min_by_key(|(kind, sample)| (sample.at_ms, kind.step == "session"));
+    if let Some((kind, sample)) = earliest {
+        return (
+            Verdict::Fail,
+            Some(Difference {
+                step: kind.step.clone(),
+                role: kind.role.clone(),
+                reason: kind.reason.clone(),
+                detail: sample.detail.clone(),
+                frames: sample.frames.clone(),
+            }),
+        );
+    }
+    if !results.failures.is_empty() {
+        let (kind, _) = results.failures.sorted()[0];
+        return (
+            Verdict::Fail,
+            Some(Difference {
+                step: kind.step.clone(),
+                role: kind.role.clone(),
+                reason: kind.reason.clone(),
+                ..Difference::default()
+            }),
+        );
+    }
+    let checks = crate::checks::threshold_checks(plan);
+    match crate::metrics::evaluate(&checks, results) {
+        Ok(evaluated) => match evaluated.into_iter().find(|r| !r.pass) {
+            Some(r) => (
+                Verdict::Fail,
+                Some(Difference {
+                    step: r
+                        .check
+                        .metric
+                        .clone()
+                        .unwrap_or_else(|| "thresholds".into()),
+                    role: "-".into(),
+                    reason: format!(
+                        "expected {}, got {}",
+                        r.name,
+                        r.observed
+                            .map_or_else(|| "no measurement".to_string(), |o| o.to_string())
+                    ),
+                    ..Difference::default()
+                }),
+            ),
+            None => (Verdict::Pass, None),
+        },
+        Err(e) => (
+            Verdict::Error,
+            Some(Difference {
+                step: "thresholds".into(),
+                role: "-".into(),
+                reason: e.to_string(),
+                ..Difference::default()
+            }),
+        ),
+    }
+}

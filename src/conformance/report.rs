@@ -1,0 +1,98 @@
+//! The JSON report of a conformance run (`conformance-<UTC time>.json` in the report
+//! folder, format `sigbench-conformance/1`) and the file naming shared with the JUnit XML.
+
+use std::fs::{self, OpenOptions};
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Serialize;
+
+use super::{CaseResult, Counts, SuiteOutcome, TargetSettings};
+
+/// The `format` field of the report.
+pub const FORMAT: &str = "sigbench-conformance/1";
+
+/// Durations as whole milliseconds.
+pub(crate) fn millis<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_u64(u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+#[derive(Serialize)]
+struct Report<'a> {
+    format: &'static str,
+    sigbench_version: &'static str,
+    target: &'a str,
+    started_at: String,
+    #[serde(serialize_with = "millis")]
+    duration_ms: Duration,
+    settings: &'a TargetSettings,
+    /// True when no case failed or could not run (the exit code is 0).
+    ok: bool,
+    counts: Counts,
+    summary: String,
+    cases: &'a [CaseResult],
+}
+
+/// The JSON text of the report.
+pub fn to_json(outcome: &SuiteOutcome) -> String {
+    let counts = outcome.counts();
+    let report = Report {
+        format: FORMAT,
+        sigbench_version: env!("CARGO_PKG_VERSION"),
+        target: &outcome.target,
+        started_at: humantime::format_rfc3339_millis(outcome.started_at).to_string(),
+        duration_ms: outcome.duration,
+        settings: &outcome.settings,
+        ok: outcome.ok(),
+        counts,
+        summary: counts.summary_line(),
+        cases: &outcome.cases,
+    };
+    // Serializing plain structs of strings and numbers cannot fail.
+    serde_json::to_string_pretty(&report).unwrap_or_default()
+}
+
+/// `conformance-20250101T120000Z`: the stem of the report files of this run.
+pub fn file_stem(outcome: &SuiteOutcome) -> String {
+    let stamp: String = humantime::format_rfc3339_seconds(outcome.started_at)
+        .to_string()
+        .chars()
+        .filter(|c| !matches!(c, '-' | ':'))
+        .collect();
+    format!("conformance-{stamp}")
+}
+
+/// Writes `text` to `dir/<stem>.<ext>` (or `<stem>-2.<ext>`, … if taken); returns the path.
+pub fn write_new(dir: &Path, stem: &str, ext: &str, text: &str) -> Result<PathBuf, String> {
+    fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    let mut attempt = 1;
+    loop {
+        let path = match attempt {
+            1 => dir.join(format!("{stem}.{ext}")),
+            n => dir.join(format!("{stem}-{n}.{ext}")),
+        };
+        match OpenOptions::new().write(true).create_new(true).open(&path) {
+            Ok(mut file) => {
+                file.write_all(text.as_bytes())
+                    .and_then(|()| file.write_all(b"\n"))
+                    .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+                return Ok(path);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && attempt < 1000 => {
+                attempt += 1;
+            }
+            Err(e) => return Err(format!("cannot write {}: {e}", path.display())),
+        }
+    }
+}
+
+/// Writes `text` to exactly `path` (for `--junit FILE`), creating its folder.
+pub fn write_at(path: &Path, text: &str) -> Result<PathBuf, String> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    }
+    fs::write(path, format!("{text}\n"))
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    Ok(path.to_path_buf())
+}

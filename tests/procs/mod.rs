@@ -1,0 +1,195 @@
+//! Running the `sigbench` binary from tests: temporary folders, and child processes that
+//! are bounded in time and killed when a test fails (a test fails, it never hangs or
+//! leaves a process behind).
+
+// Every test binary uses a different part of this module.
+#![allow(dead_code)]
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// How long any one sigbench process may take in these tests.
+pub const PROCESS_LIMIT: Duration = Duration::from_secs(30);
+
+static NEXT: AtomicU64 = AtomicU64::new(0);
+
+/// A fresh folder under the system temp dir, removed on drop.
+pub struct TempDir(PathBuf);
+
+impl TempDir {
+    pub fn new(name: &str) -> TempDir {
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!(
+            "sigbench-{name}-{}-{nanos}-{n}",
+            std::process::id()
+        ));
+        std::fs::create_dir_all(&dir).expect("create the temp dir");
+        TempDir(dir)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+
+    /// `name` inside the folder.
+    pub fn join(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+
+    /// Writes `text` to `name` in the folder and returns its path.
+    pub fn write(&self, name: &str, text: &str) -> PathBuf {
+        let path = self.join(name);
+        std::fs::write(&path, text).expect("write a temp file");
+        path
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// What a finished process left.
+#[derive(Debug)]
+pub struct Output {
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Output {
+    /// stdout and stderr, for assertion messages.
+    pub fn text(&self) -> String {
+        format!("{}{}", self.stdout, self.stderr)
+    }
+
+    /// The path after `prefix` (`report: `, `html: `, `junit: `) on a stdout line.
+    pub fn path_after(&self, prefix: &str) -> PathBuf {
+        self.stdout
+            .lines()
+            .find_map(|l| l.strip_prefix(prefix))
+            .map(PathBuf::from)
+            .unwrap_or_else(|| panic!("no '{prefix}' line in:\n{}", self.text()))
+    }
+}
+
+/// A running sigbench process; killed if dropped before [`Child::wait`] returns.
+pub struct Child {
+    child: Option<std::process::Child>,
+    stdout: PathBuf,
+    stderr: PathBuf,
+    what: String,
+}
+
+impl Child {
+    /// Waits up to `limit`; kills the process and panics if it takes longer.
+    pub fn wait(mut self, limit: Duration) -> Output {
+        let started = Instant::now();
+        let mut child = self.child.take().expect("waited once");
+        let status = loop {
+            match child.try_wait().expect("poll the child") {
+                Some(status) => break status,
+                None if started.elapsed() > limit => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    panic!(
+                        "`{}` took over {limit:?}; killed it. Output so far:\n{}{}",
+                        self.what,
+                        read(&self.stdout),
+                        read(&self.stderr)
+                    );
+                }
+                None => std::thread::sleep(Duration::from_millis(20)),
+            }
+        };
+        Output {
+            code: status.code(),
+            stdout: read(&self.stdout),
+            stderr: read(&self.stderr),
+        }
+    }
+}
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+fn read(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_default()
+}
+
+/// Starts `sigbench args…` in the crate's folder; its output goes to files in `dir`.
+pub fn spawn(dir: &TempDir, args: &[&str]) -> Child {
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    let stdout = dir.join(&format!("proc-{n}.out"));
+    let stderr = dir.join(&format!("proc-{n}.err"));
+    let child = Command::new(env!("CARGO_BIN_EXE_sigbench"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .stdout(File::create(&stdout).expect("create stdout file"))
+        .stderr(File::create(&stderr).expect("create stderr file"))
+        .spawn()
+        .expect("the binary starts");
+    Child {
+        child: Some(child),
+        stdout,
+        stderr,
+        what: format!("sigbench {}", args.join(" ")),
+    }
+}
+
+/// Runs `sigbench args…` to completion within [`PROCESS_LIMIT`].
+pub fn sigbench(dir: &TempDir, args: &[&str]) -> Output {
+    spawn(dir, args).wait(PROCESS_LIMIT)
+}
+
+/// A small call scenario: `sessions` calls, a wrong expectation on hang-up when
+/// `wrong_hangup` (so the report has failures with sample frames), and `thresholds`
+/// (YAML lines under `thresholds:`, may be empty).
+pub fn call_scenario(name: &str, sessions: u32, wrong_hangup: bool, thresholds: &str) -> String {
+    let hangup = if wrong_hangup { "10404" } else { "200" };
+    let thresholds = if thresholds.is_empty() {
+        String::new()
+    } else {
+        format!("thresholds:\n{thresholds}")
+    };
+    format!(
+        r#"name: {name}
+roles:
+  caller: {{}}
+  callee: {{}}
+load:
+  sessions: {sessions}
+  concurrency: 6
+steps:
+  - name: call
+    as: caller
+    call: {{ type: 1, account: "${{callee}}", requestId: "${{session}}" }}
+    expect: 200
+    save: {{ cid: data.channel.channelId }}
+  - name: invite delivered
+    as: callee
+    await: INVITE
+    match: {{ from: "${{caller}}", requestId: "${{session}}" }}
+    within: 2s
+  - name: hang up
+    as: caller
+    close: {{ channelId: "${{cid}}" }}
+    expect: {hangup}
+{thresholds}"#
+    )
+}
