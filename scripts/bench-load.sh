@@ -19,7 +19,7 @@ cpu_of() { awk -v clk="$clk" '{ printf "%.2f", ($14 + $15) / clk }' "/proc/$1/st
 
 echo "== embedded server: $scenario" >&2
 /usr/bin/time -f "%U %S %M %e" -o "$work/time-embedded" \
-  "$bin" run "$scenario" --report-dir "$work/embedded" --quiet "$@" || true
+  "$bin" run "$scenario" --report-dir "$work/embedded" --quiet --no-html "$@" || true
 
 echo "== separate server process: $scenario" >&2
 "$bin" serve --open --listen 127.0.0.1:0 > "$work/serve.out" 2>/dev/null &
@@ -28,7 +28,7 @@ for _ in $(seq 100); do grep -q listening "$work/serve.out" && break; sleep 0.1;
 url=$(sed 's/^listening on //' "$work/serve.out")
 server_cpu_before=$(cpu_of "$server_pid")
 /usr/bin/time -f "%U %S %M %e" -o "$work/time-separate" \
-  "$bin" run "$scenario" --target "$url" --secret unused --report-dir "$work/separate" --quiet "$@" || true
+  "$bin" run "$scenario" --target "$url" --secret unused --report-dir "$work/separate" --quiet --no-html "$@" || true
 server_cpu_after=$(cpu_of "$server_pid")
 server_rss=$(awk '/VmHWM/ { print $2 }' "/proc/$server_pid/status")
 

@@ -71,6 +71,7 @@ fn the_open_model_runs_its_whole_timetable_at_the_planned_rate() {
             "run",
             "scenarios/load/open-rate.yaml",
             "--quiet",
+            "--no-html",
             "--set",
             "load.arrival=[{hold: 200/s, for: 2s}]",
             "--set",
@@ -90,7 +91,7 @@ fn the_open_model_runs_its_whole_timetable_at_the_planned_rate() {
         .unwrap()
         .filter_map(Result::ok)
         .map(|e| e.path())
-        .find(|p| p.to_string_lossy().contains("open-rate"))
+        .find(|p| p.extension().is_some_and(|e| e == "json"))
         .expect("a report");
     let report: Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
     let _ = std::fs::remove_dir_all(&dir);
