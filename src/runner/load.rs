@@ -166,6 +166,21 @@ async fn open(
         let Some(arrivals) = plan.load.arrivals() else {
             return punctuality;
         };
+        // Every worker says it is idle once when it starts. The clock starts when all of
+        // them have: otherwise the first arrivals wait for a thousand tasks to be polled
+        // for the first time, and start late for a reason that is not the server's.
+        let mut ready = Vec::with_capacity(jobs.len());
+        while ready.len() < jobs.len() {
+            tokio::select! {
+                biased;
+                _ = &mut stopped => return punctuality,
+                w = idle_rx.recv() => match w {
+                    Some(w) => ready.push(w),
+                    None => break,
+                },
+            }
+        }
+        let origin = origin.max(Instant::now());
         for (n, offset) in arrivals.enumerate() {
             let intended = origin + offset;
             tokio::select! {
@@ -179,10 +194,13 @@ async fn open(
             if wake_lag > LATE {
                 punctuality.dispatcher_late += 1;
             }
-            let worker = tokio::select! {
-                biased;
-                _ = &mut stopped => break,
-                w = idle_rx.recv() => w,
+            let worker = match ready.pop() {
+                Some(w) => Some(w),
+                None => tokio::select! {
+                    biased;
+                    _ = &mut stopped => break,
+                    w = idle_rx.recv() => w,
+                },
             };
             let Some(worker) = worker else { break };
             if Instant::now().saturating_duration_since(intended) > LATE && wake_lag <= LATE {
