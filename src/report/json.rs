@@ -427,6 +427,18 @@ impl RunReport {
         self.meta.status
     }
 
+    /// The response codes grouped by op, ops in report order.
+    pub fn codes_by_op(&self) -> Vec<(&str, Vec<&CodeReport>)> {
+        let mut groups: Vec<(&str, Vec<&CodeReport>)> = Vec::new();
+        for c in &self.codes {
+            match groups.iter_mut().find(|(op, _)| *op == c.op) {
+                Some((_, codes)) => codes.push(c),
+                None => groups.push((&c.op, vec![c])),
+            }
+        }
+        groups
+    }
+
     /// Total failures over all kinds.
     pub fn failure_count(&self) -> u64 {
         self.failures.iter().map(|f| f.count).sum()

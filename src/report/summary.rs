@@ -188,17 +188,9 @@ fn render_codes(out: &mut String, report: &RunReport, style: Style) {
         .map(|c| c.op.chars().count())
         .max()
         .unwrap_or(0);
-    let mut ops: Vec<&str> = Vec::new();
-    for c in &report.codes {
-        if !ops.contains(&c.op.as_str()) {
-            ops.push(&c.op);
-        }
-    }
-    for op in ops {
-        let codes: Vec<String> = report
-            .codes
+    for (op, codes) in report.codes_by_op() {
+        let codes: Vec<String> = codes
             .iter()
-            .filter(|c| c.op == op)
             .map(|c| {
                 let text = format!("{} ×{}", code_label(c.code), c.count);
                 if c.code == Code::Ok.number() {

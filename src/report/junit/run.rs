@@ -129,17 +129,9 @@ fn step_output(report: &RunReport, name: &str) -> Option<String> {
 /// The verdict line and the response codes per op.
 fn suite_output(report: &RunReport) -> String {
     let mut text = verdict(report);
-    let mut ops: Vec<&str> = Vec::new();
-    for c in &report.codes {
-        if !ops.contains(&c.op.as_str()) {
-            ops.push(&c.op);
-        }
-    }
-    for op in ops {
-        let codes: Vec<String> = report
-            .codes
+    for (op, codes) in report.codes_by_op() {
+        let codes: Vec<String> = codes
             .iter()
-            .filter(|c| c.op == op)
             .map(|c| format!("{} ×{}", code_label(c.code), c.count))
             .collect();
         let _ = write!(text, "\ncodes of {op}: {}", codes.join(", "));
