@@ -101,11 +101,8 @@ impl Shared {
             channel,
             &caller.account,
             EventParts {
-                to: Some(args.invitee.clone()),
-                request_id: Some(args.request_id),
-                attach_ext: args.attach_ext,
                 push_info: args.push_info,
-                member: None,
+                ..EventParts::invitation(&args.invitee, args.request_id, args.attach_ext)
             },
         );
         let delivery = self.deliver(&args.invitee, &event, args.offline_enabled);
@@ -144,12 +141,7 @@ impl Shared {
                 EventType::CancelInvite,
                 channel,
                 &caller.account,
-                EventParts {
-                    to: Some(req.account.clone()),
-                    request_id: Some(req.request_id),
-                    attach_ext: req.attach_ext,
-                    ..Default::default()
-                },
+                EventParts::invitation(&req.account, req.request_id, req.attach_ext),
             );
             if !fault!(self, CancelSilent) {
                 self.deliver(&req.account, &event, req.offline_enabled);
@@ -184,12 +176,7 @@ impl Shared {
             event_type,
             channel,
             &caller.account,
-            EventParts {
-                to: Some(req.account.clone()),
-                request_id: Some(req.request_id),
-                attach_ext: req.attach_ext,
-                ..Default::default()
-            },
+            EventParts::invitation(&req.account, req.request_id, req.attach_ext),
         );
         let delivery = self.deliver(&req.account, &event, req.offline_enabled);
         self.sync_other_devices(&caller.account, caller.conn_id, &event);

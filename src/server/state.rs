@@ -204,6 +204,19 @@ pub(crate) struct EventParts {
     pub push_info: Option<crate::protocol::PushInfo>,
 }
 
+impl EventParts {
+    /// The parts of an invitation event (§P-4.3): `to` and `requestId`, `attachExt` when
+    /// the op gave one.
+    pub(crate) fn invitation(to: &str, request_id: String, attach_ext: Option<String>) -> Self {
+        EventParts {
+            to: Some(to.to_string()),
+            request_id: Some(request_id),
+            attach_ext,
+            ..Default::default()
+        }
+    }
+}
+
 /// An event on its way out: serialized at most once, however many devices get it.
 pub(crate) struct Outgoing {
     pub event: Event,
