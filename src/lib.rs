@@ -9,7 +9,7 @@
 //! - [`runner`]: drives a plan's sessions concurrently against a target.
 //! - [`metrics`]: per-worker recording, aggregation, thresholds.
 //! - [`checks`]: thresholds turned into checks after a run.
-//! - [`report`]: terminal summary, JSON report, progress display.
+//! - [`report`]: terminal summary, JSON, HTML and JUnit reports, merging, progress.
 //! - [`conformance`]: the built-in per-rule suite (`sigbench conformance`).
 //! - [`cli`]: the command line; `main.rs` only calls [`cli::main`].
 
