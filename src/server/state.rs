@@ -46,7 +46,8 @@ pub(crate) enum Outbound {
 pub(crate) struct ConnHandle {
     pub id: u64,
     pub tx: mpsc::Sender<Outbound>,
-    /// Cancelled when the connection must go away at once (slow consumer).
+    /// Cancelled when the connection must go away at once: a slow consumer, or (as a
+    /// child of the server's shutdown token) a server shutdown.
     pub kill: CancellationToken,
     /// Cancelled by the connection task when it has finished closing.
     pub done: CancellationToken,
