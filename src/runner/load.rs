@@ -42,8 +42,8 @@ pub(crate) struct Stop {
     pub abort: CancellationToken,
 }
 
-/// Runs the plan's load model on `slots` until done or stopped. Returns the recorders'
-/// slots back (for closing connections) and the dispatcher's punctuality.
+/// Runs the plan's load model on `slots` until done or stopped; the slots' connections
+/// close when their workers end. Returns the dispatcher's punctuality (open model).
 pub(crate) async fn drive(
     plan: Arc<Plan>,
     ctx: Arc<RunContext>,

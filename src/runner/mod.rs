@@ -103,7 +103,6 @@ pub struct Run {
     set: MetricSet,
     collector: metrics::Collector,
     aggregator: metrics::Aggregator,
-    origin: Instant,
 }
 
 impl Run {
@@ -120,8 +119,7 @@ impl Run {
         .map_err(RunError::Capacity)?;
         let set =
             MetricSet::new(plan.metric_names()).map_err(|e| RunError::Metrics(e.to_string()))?;
-        let origin = Instant::now();
-        let (collector, mut aggregator) = metrics::collect(&set, origin.into_std());
+        let (collector, mut aggregator) = metrics::collect(&set, std::time::Instant::now());
         // The progress display follows the first metric the scenario measures.
         let live_metric = plan
             .metrics
@@ -135,7 +133,6 @@ impl Run {
             set,
             collector,
             aggregator,
-            origin,
         })
     }
 
@@ -152,7 +149,6 @@ impl Run {
             set,
             collector,
             aggregator,
-            origin,
         } = self;
         let started_at = SystemTime::now();
         let metric_ids: Vec<MetricId> = plan
@@ -229,7 +225,6 @@ impl Run {
         let aggregator = aggregating
             .await
             .map_err(|e| RunError::Metrics(format!("aggregator failed: {e}")))?;
-        let _ = origin;
         Ok(RunOutcome {
             results: aggregator.finish(duration),
             started_at,
