@@ -26,7 +26,7 @@ pub(super) struct Scope {
 }
 
 /// Step kinds other than ops (`login` is an op).
-const OTHER_ACTIONS: [&str; 8] = [
+const OTHER_ACTIONS: [&str; 9] = [
     "await",
     "refute",
     "pause",
@@ -35,10 +35,11 @@ const OTHER_ACTIONS: [&str; 8] = [
     "raw",
     "parallel",
     "repeat",
+    "eventually",
 ];
 
 /// Every non-action key a step may have.
-const STEP_KEYS: [&str; 12] = [
+const STEP_KEYS: [&str; 13] = [
     "name",
     "as",
     "metric",
@@ -51,6 +52,7 @@ const STEP_KEYS: [&str; 12] = [
     "allow_unknown_params",
     "exactly_one",
     "before",
+    "every",
 ];
 
 /// Names that thresholds give a special meaning.
@@ -70,6 +72,7 @@ fn allowed_keys(action: &str) -> &'static [&'static str] {
         "refute" => &["name", "as", "match", "via", "within"],
         "pause" | "repeat" => &["name"],
         "parallel" => &["name", "exactly_one"],
+        "eventually" => &["name", "within", "every"],
         _ => &[
             "name",
             "as",
@@ -186,6 +189,7 @@ impl Cx<'_> {
             "raw" => self.raw_step(&fields, action, value, name.as_deref(), scope),
             "parallel" => self.parallel(&fields, value, scope),
             "repeat" => self.repeat(value, scope),
+            "eventually" => self.eventually(&fields, value, scope),
             op => {
                 let op = Op::from_str(op).ok()?;
                 self.op_step(&fields, action, op, value, name.as_deref(), scope)
