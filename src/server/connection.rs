@@ -127,6 +127,13 @@ pub(crate) async fn serve<S>(
     };
     connection.run(&mut rx, &shutdown).await;
     let caller = connection.caller.take();
+    if shared.config.presence_lag.is_zero()
+        && !fault!(shared, PresenceNever)
+        && let Some(caller) = &caller
+    {
+        // Before the socket closes: see `Connection::leave_presence`.
+        shared.unregister(&caller.account, conn.id);
+    }
     // The socket closes here; what is still queued for this client is lost.
     drop(connection);
     drop(rx);
@@ -135,7 +142,9 @@ pub(crate) async fn serve<S>(
         .connections
         .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
     conn.done.cancel();
-    if let Some(caller) = caller {
+    if let Some(caller) = caller
+        && !shared.config.presence_lag.is_zero()
+    {
         forget_after_lag(&shared, &caller.account, conn.id, &shutdown).await;
     }
 }
@@ -152,12 +161,9 @@ async fn forget_after_lag(
     if fault!(shared, PresenceNever) {
         return;
     }
-    let lag = shared.config.presence_lag;
-    if !lag.is_zero() {
-        tokio::select! {
-            _ = tokio::time::sleep(lag) => {}
-            _ = shutdown.cancelled() => {}
-        }
+    tokio::select! {
+        _ = tokio::time::sleep(shared.config.presence_lag) => {}
+        _ = shutdown.cancelled() => {}
     }
     shared.unregister(account, conn_id);
 }
@@ -216,6 +222,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                         Flow::Continue => {}
                         Flow::End => return,
                         Flow::PeerClosed => {
+                            self.leave_presence();
                             if !fault!(self.shared, NoCloseReply) {
                                 // Writes the Close reply tungstenite queued on reading
                                 // the client's Close; the TCP connection ends after it.
@@ -290,6 +297,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
     /// read (and drop) what the client still sends until its Close reply, so that the
     /// TCP connection ends cleanly rather than with a reset (RFC 6455 §7.1.1).
     async fn close(&mut self, code: u16, reason: &'static str) {
+        self.leave_presence();
         let frame = CloseFrame {
             code: CloseCode::from(code),
             reason: reason.into(),
@@ -300,6 +308,18 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
             }
         })
         .await;
+    }
+
+    /// Without a presence lag, the device goes offline before its Close frame leaves:
+    /// a client that saw the close finds the account offline. (With a lag, [`serve`]
+    /// takes it out of presence later.)
+    fn leave_presence(&mut self) {
+        if !self.shared.config.presence_lag.is_zero() || fault!(self.shared, PresenceNever) {
+            return;
+        }
+        if let Some(caller) = self.caller.take() {
+            self.shared.unregister(&caller.account, self.conn.id);
+        }
     }
 
     fn reply(&self, text: String) {
