@@ -122,8 +122,10 @@ async fn run_against(config: ServerConfig, yaml: &str) -> Vec<String> {
     let server = spawn(config).await.unwrap();
     let target = Target::resolve(&server.url(), None).await.unwrap();
     let run_id = format!("ev{:06x}", rand::random::<u32>() & 0xffffff);
+    let driver = sigbench::drivers::driver_for(plan.vocabulary).expect("the native driver");
     let options = RunOptions {
         target,
+        driver,
         accounts: AccountSource::generated(&run_id, None, None),
         run_id,
         sources: Vec::new(),
