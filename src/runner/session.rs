@@ -20,8 +20,8 @@ use super::slot::{RoleSlot, WorkerSlot};
 use crate::drivers::{Login, Reply as ResponseFrame};
 use crate::metrics::{FailureKind, FailureSample, Recorder};
 use crate::scenario::{
-    AwaitStep, EventuallyStep, Expect, LoginStep, Mismatch, OpStep, Plan, PushMatcher,
-    RawExpect, RawPayload, RawStep, RefuteStep, Save, Since, Step, StepKind, Target, Vars,
+    AwaitStep, EventuallyStep, Expect, LoginStep, Mismatch, OpStep, Plan, PushMatcher, RawExpect,
+    RawPayload, RawStep, RefuteStep, Save, Since, Step, StepKind, Target, Vars,
 };
 
 /// A step failed; the rest of the session is skipped.
