@@ -11,7 +11,7 @@ use tokio_util::sync::CancellationToken;
 use super::catalog::{self, CatalogEntry};
 use super::deviations::Deviations;
 use super::target::{ConfigKey, TargetSettings, embedded_config};
-use super::{CaseResult, ConformanceError, Difference, SuiteOutcome, Verdict};
+use super::{CaseResult, ConformanceError, Difference, NegativeCheck, SuiteOutcome, Tier, Verdict};
 use crate::metrics::Results;
 use crate::runner::accounts::AccountSource;
 use crate::runner::client::{Device, Target};
@@ -50,6 +50,10 @@ pub struct Options {
     pub deviations: Deviations,
     /// Cancelled on Ctrl-C: cases not yet started are not started.
     pub interrupt: CancellationToken,
+    /// `--timeout-scale`: multiplies every wait, quiet window and eventually-deadline.
+    pub timeout_scale: f64,
+    /// `--strict`: failures of non-strict cases are `FAIL`, not `NON-STRICT`.
+    pub strict: bool,
 }
 
 /// One target per distinct embedded configuration, or the remote target.
@@ -105,6 +109,10 @@ pub async fn run(
         let settings = &settings;
         let interrupt = &options.interrupt;
         let run_base = &run_base;
+        let rules = CaseRules {
+            timeout_scale: options.timeout_scale,
+            strict: options.strict,
+        };
         // Run as many cases at once as allowed, in whatever order they finish, but
         // report them in suite order.
         let mut results = futures_util::stream::iter(entries.iter().enumerate())
@@ -112,7 +120,7 @@ pub async fn run(
                 let run_id = format!("{run_base}c{index:03}");
                 (
                     index,
-                    run_case(entry, targets, settings, run_id, interrupt).await,
+                    run_case(entry, targets, settings, run_id, interrupt, rules).await,
                 )
             })
             .buffer_unordered(jobs);
@@ -133,6 +141,8 @@ pub async fn run(
         started_at,
         duration: clock.elapsed(),
         settings,
+        timeout_scale: options.timeout_scale,
+        strict: options.strict,
         cases,
     })
 }
@@ -211,12 +221,20 @@ async fn start_targets(
     }
 }
 
+/// How every case of a run is judged.
+#[derive(Clone, Copy)]
+struct CaseRules {
+    timeout_scale: f64,
+    strict: bool,
+}
+
 async fn run_case<'e>(
     entry: &'e CatalogEntry,
     targets: &Targets,
     settings: &TargetSettings,
     run_id: String,
     interrupt: &CancellationToken,
+    rules: CaseRules,
 ) -> (&'e CatalogEntry, CaseResult) {
     let case = &entry.case;
     let mut result = CaseResult {
@@ -224,9 +242,11 @@ async fn run_case<'e>(
         name: case.name.clone(),
         file: entry.file.to_string(),
         description: case.description.clone(),
+        tier: case.tier,
         verdict: Verdict::Skip,
         note: None,
         difference: None,
+        negative_checks: Vec::new(),
         sessions_failed: 0,
         sessions: 0,
         duration: Duration::ZERO,
@@ -264,16 +284,19 @@ async fn run_case<'e>(
         grace: Duration::from_secs(2),
         server_in_process: targets.remote.is_none(),
     };
+    let mut plan = case.plan.clone();
+    plan.scale_waits(rules.timeout_scale);
+    let limit = CASE_LIMIT.mul_f64(rules.timeout_scale.max(1.0));
     let started = tokio::time::Instant::now();
-    let outcome = match Run::new(case.plan.clone(), options) {
-        Ok(run) => tokio::time::timeout(CASE_LIMIT, run.execute()).await,
+    let outcome = match Run::new(plan.clone(), options) {
+        Ok(run) => tokio::time::timeout(limit, run.execute()).await,
         Err(e) => Ok(Err(e)),
     };
     result.duration = started.elapsed();
     match outcome {
         Err(_) => {
             result.verdict = Verdict::Error;
-            result.note = Some(format!("did not finish within {CASE_LIMIT:?}"));
+            result.note = Some(format!("did not finish within {limit:?}"));
         }
         Ok(Err(e)) => {
             result.verdict = Verdict::Error;
@@ -288,12 +311,32 @@ async fn run_case<'e>(
             let results = &outcome.results;
             result.sessions = results.sessions_ok + results.sessions_failed;
             result.sessions_failed = results.sessions_failed;
-            let (verdict, difference) = judge(&case.plan, results);
+            let (verdict, difference) = judge(&plan, results);
             result.verdict = verdict;
             result.difference = difference;
             if result.sessions == 0 {
                 result.verdict = Verdict::Error;
                 result.note = Some("no session ran".into());
+            }
+            if result.verdict == Verdict::Fail && case.tier == Tier::NonStrict && !rules.strict {
+                result.verdict = Verdict::NonStrict;
+                result.note = Some(
+                    "this rule is a choice of docs/protocol.md, not of the signaling model; --strict fails it"
+                        .into(),
+                );
+            }
+            if result.verdict == Verdict::Pass {
+                let runs = result.sessions;
+                result.negative_checks = plan
+                    .negative_checks()
+                    .into_iter()
+                    .map(|(step, role, waited, times)| NegativeCheck {
+                        step,
+                        role,
+                        waited,
+                        times: times.saturating_mul(runs),
+                    })
+                    .collect();
             }
         }
     }

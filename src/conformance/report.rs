@@ -27,6 +27,10 @@ struct Report<'a> {
     #[serde(serialize_with = "millis")]
     duration_ms: Duration,
     settings: &'a TargetSettings,
+    /// `--timeout-scale`: every wait of the suite was multiplied by this.
+    timeout_scale: f64,
+    /// `--strict`: failures of non-strict cases count as `FAIL`.
+    strict: bool,
     /// True when no case failed or could not run (the exit code is 0).
     ok: bool,
     counts: Counts,
@@ -44,6 +48,8 @@ pub fn to_json(outcome: &SuiteOutcome) -> String {
         started_at: humantime::format_rfc3339_millis(outcome.started_at).to_string(),
         duration_ms: outcome.duration,
         settings: &outcome.settings,
+        timeout_scale: outcome.timeout_scale,
+        strict: outcome.strict,
         ok: outcome.ok(),
         counts,
         summary: counts.summary_line(),

@@ -43,7 +43,41 @@ pub enum AccountSource {
     List(Vec<Credentials>),
 }
 
+/// How to get the token of an account a `login` step names itself.
+#[derive(Clone, Debug)]
+pub enum TokenRule {
+    /// HMAC-SHA256 under this secret (§P-3.3).
+    Secret(String),
+    /// A server in open mode: any token.
+    Open,
+    /// Accounts from a file: other accounts' tokens are unknown.
+    Unknown,
+}
+
+impl TokenRule {
+    /// The token of `account`, when it can be derived.
+    pub fn token(&self, account: &str) -> Option<String> {
+        match self {
+            TokenRule::Secret(secret) => Some(token_for(secret, account)),
+            TokenRule::Open => Some("open".to_string()),
+            TokenRule::Unknown => None,
+        }
+    }
+}
+
 impl AccountSource {
+    /// How tokens of accounts outside the source are found.
+    pub fn token_rule(&self) -> TokenRule {
+        match self {
+            AccountSource::Generated {
+                secret: Some(secret),
+                ..
+            } => TokenRule::Secret(secret.clone()),
+            AccountSource::Generated { secret: None, .. } => TokenRule::Open,
+            AccountSource::List(_) => TokenRule::Unknown,
+        }
+    }
+
     /// A short prefix unique to this run (and shard), e.g. `sb7f3a-s2`.
     pub fn generated(run_id: &str, shard: Option<(u32, u32)>, secret: Option<String>) -> Self {
         let prefix = match shard {

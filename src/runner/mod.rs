@@ -48,6 +48,8 @@ pub(crate) struct RunContext {
     pub no_new: CancellationToken,
     /// Set when the target stopped accepting connections during the run.
     pub target_lost: std::sync::atomic::AtomicBool,
+    /// Tokens for accounts that `login` steps name themselves.
+    pub tokens: accounts::TokenRule,
 }
 
 /// How to run a plan.
@@ -169,6 +171,7 @@ impl Run {
             metric_ids,
             no_new: no_new.clone(),
             target_lost: std::sync::atomic::AtomicBool::new(false),
+            tokens: options.accounts.token_rule(),
         });
         let aggregating = tokio::spawn(aggregator.run());
         let workers = usize::try_from(plan.load.max_concurrent())
