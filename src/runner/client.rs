@@ -3,21 +3,22 @@
 //! buffers pushes until a step consumes them — so an event that arrives before its
 //! `await` starts still matches (no lost pushes).
 
-use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
 use serde_json::Value;
 use tokio::net::{TcpSocket, TcpStream};
-use tokio::sync::{Notify, mpsc, oneshot};
+use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 use tokio_tungstenite::{Connector, MaybeTlsStream, WebSocketStream};
 
+use super::inbox::{Counters, WaitEnd};
+use super::pulse::Pulse;
 use crate::protocol::Op;
 use crate::protocol::frame::{
     PushKind, ResponseFrame, ServerFrame, decode_server_frame, request_text,
@@ -25,9 +26,6 @@ use crate::protocol::frame::{
 
 /// Frames a step may queue on one connection before `send` waits.
 const OUTBOUND: usize = 64;
-/// Pushes kept for one connection while no step consumes them; past this the oldest
-/// go (and are counted), so a scenario that never awaits cannot grow memory forever.
-const MAX_BUFFERED_PUSHES: usize = 10_000;
 /// How long a closing handshake started by us may take.
 const CLOSE_WAIT: Duration = Duration::from_secs(2);
 
@@ -38,6 +36,8 @@ pub struct Target {
     pub addr: SocketAddr,
     /// `Some` for `wss://`.
     tls: Option<Connector>,
+    /// Whether the target still answers, over all connections made to it.
+    pub pulse: Arc<Pulse>,
 }
 
 impl std::fmt::Debug for Target {
@@ -55,9 +55,12 @@ impl std::fmt::Debug for Target {
 pub enum ClientError {
     #[error("cannot connect to {url}: {why}")]
     Connect { url: String, why: String },
+    /// The target accepted the TCP connection but did not complete the handshake.
+    #[error("connected to {url}, but no WebSocket handshake within {}", crate::scenario::format_duration(*.waited))]
+    Silent { url: String, waited: Duration },
     #[error("connection closed{}", close_text(.0))]
     Closed(Option<u16>),
-    #[error("no response within {0:?}")]
+    #[error("no response within {}", crate::scenario::format_duration(*.0))]
     Timeout(Duration),
 }
 
@@ -111,6 +114,7 @@ impl Target {
             url: url.to_string(),
             addr,
             tls,
+            pulse: Arc::default(),
         })
     }
 }
@@ -152,35 +156,16 @@ pub struct PushRecord {
 /// A response nobody was waiting for (a raw step's reply, or one with a null id).
 pub type Unclaimed = Received<ResponseFrame>;
 
-/// What the reader task shares with the steps.
-#[derive(Default)]
-struct InboxState {
-    pending: HashMap<u64, oneshot::Sender<Received<ResponseFrame>>>,
-    pushes: VecDeque<PushRecord>,
-    unclaimed: VecDeque<Unclaimed>,
-    /// Frames the server sent that break §P-2 (kept for failure samples).
-    malformed: Vec<String>,
-    /// Pushes dropped because the buffer was full.
-    overflowed: u64,
-    closed: Option<Option<u16>>,
-}
-
-#[derive(Default)]
-struct Inbox {
-    state: Mutex<InboxState>,
-    changed: Notify,
-}
-
-impl Inbox {
-    fn lock(&self) -> std::sync::MutexGuard<'_, InboxState> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
-    }
-}
+/// This connection's buffers: replies by id, unclaimed replies, pushes.
+type Inbox = super::inbox::Inbox<Received<ResponseFrame>, PushRecord>;
 
 /// A connected device. Cheap to share between the steps of one session.
 pub struct Device {
+    /// Frames for the connection task to write.
     tx: mpsc::Sender<Message>,
+    /// What the connection task received and no step consumed yet.
     inbox: Arc<Inbox>,
+    /// The id of the next request (unique on this connection).
     next_id: AtomicU64,
 }
 
@@ -229,11 +214,15 @@ impl Device {
             .map_err(|e| fail(e.to_string()))?;
             Ok(ws)
         };
-        let ws = tokio::time::timeout(timeout, connect)
-            .await
-            .map_err(|_| fail(format!("no WebSocket handshake within {timeout:?}")))??;
+        let ws =
+            tokio::time::timeout(timeout, connect)
+                .await
+                .map_err(|_| ClientError::Silent {
+                    url: target.url.clone(),
+                    waited: timeout,
+                })??;
         let (tx, rx) = mpsc::channel(OUTBOUND);
-        let inbox = Arc::new(Inbox::default());
+        let inbox = Arc::new(Inbox::default().with_pulse(target.pulse.clone()));
         tokio::spawn(drive(ws, rx, inbox.clone()));
         Ok(Device {
             tx,
@@ -255,14 +244,10 @@ impl Device {
             request: request.clone(),
             error,
         };
-        let (reply_tx, reply_rx) = oneshot::channel();
-        {
-            let mut state = self.inbox.lock();
-            if let Some(code) = state.closed {
-                return Err(failed(ClientError::Closed(code)));
-            }
-            state.pending.insert(id, reply_tx);
-        }
+        let reply_rx = self
+            .inbox
+            .expect(id)
+            .map_err(|code| failed(ClientError::Closed(code)))?;
         let sent = Instant::now();
         if self.tx.send(Message::Text(request.clone())).await.is_err() {
             return Err(failed(ClientError::Closed(self.close_code())));
@@ -275,7 +260,9 @@ impl Device {
             }),
             Ok(Err(_)) => Err(failed(ClientError::Closed(self.close_code()))),
             Err(_) => {
-                self.inbox.lock().pending.remove(&id);
+                // A reply that still comes is late: counted and dropped, never taken
+                // by a later step.
+                self.inbox.expire(id);
                 Err(failed(ClientError::Timeout(timeout)))
             }
         }
@@ -294,25 +281,25 @@ impl Device {
         Ok(sent)
     }
 
-    /// Waits for the next response that no request claimed, or the close.
-    pub async fn next_unclaimed(&self, deadline: Instant) -> Result<Unclaimed, ClientError> {
-        loop {
-            let changed = self.inbox.changed.notified();
-            tokio::pin!(changed);
-            changed.as_mut().enable();
-            {
-                let mut state = self.inbox.lock();
-                if let Some(frame) = state.unclaimed.pop_front() {
-                    return Ok(frame);
-                }
-                if let Some(code) = state.closed {
-                    return Err(ClientError::Closed(code));
-                }
-            }
-            if tokio::time::timeout_at(deadline, changed).await.is_err() {
-                return Err(ClientError::Timeout(Duration::ZERO));
-            }
-        }
+    /// Waits up to `timeout` after `sent` for the next response that no request
+    /// claimed, or the close.
+    pub async fn next_unclaimed(
+        &self,
+        sent: Instant,
+        timeout: Duration,
+    ) -> Result<Unclaimed, ClientError> {
+        self.inbox
+            .next_unclaimed(sent + timeout)
+            .await
+            .map_err(|end| match end {
+                WaitEnd::Closed(code) => ClientError::Closed(code),
+                WaitEnd::Deadline => ClientError::Timeout(timeout),
+            })
+    }
+
+    /// A raw step gave up waiting for its reply: if it still comes, it is late.
+    pub fn expire_unclaimed(&self) {
+        self.inbox.expire_unclaimed();
     }
 
     /// Takes the oldest buffered push that `matches`, waiting until `deadline`.
@@ -321,73 +308,45 @@ impl Device {
         deadline: Instant,
         mut matches: impl FnMut(PushKind, &Value) -> bool,
     ) -> Option<PushRecord> {
-        loop {
-            let changed = self.inbox.changed.notified();
-            tokio::pin!(changed);
-            changed.as_mut().enable();
-            {
-                let mut state = self.inbox.lock();
-                if let Some(pos) = state.pushes.iter().position(|p| matches(p.kind, &p.body)) {
-                    return state.pushes.remove(pos);
-                }
-                if state.closed.is_some() {
-                    return None;
-                }
-            }
-            if tokio::time::timeout_at(deadline, changed).await.is_err() {
-                return None;
-            }
-        }
+        self.inbox
+            .take_push(deadline, |p| matches(p.kind, &p.body))
+            .await
+            .ok()
     }
 
     /// Waits until the server closes the connection; returns its close code.
     pub async fn closed(&self, deadline: Instant) -> Option<Option<u16>> {
-        loop {
-            let changed = self.inbox.changed.notified();
-            tokio::pin!(changed);
-            changed.as_mut().enable();
-            if let Some(code) = self.inbox.lock().closed {
-                return Some(code);
-            }
-            if tokio::time::timeout_at(deadline, changed).await.is_err() {
-                return None;
-            }
-        }
+        self.inbox.closed(deadline).await
     }
 
-    /// Removes and returns every buffered push (strict mode, session boundaries).
+    /// Removes and returns every buffered push (strict mode).
     pub fn drain_pushes(&self) -> Vec<PushRecord> {
-        self.inbox.lock().pushes.drain(..).collect()
+        self.inbox.drain_pushes()
     }
 
     /// The texts of up to `n` buffered pushes, oldest first (for failure samples).
     pub fn peek_pushes(&self, n: usize) -> Vec<String> {
-        self.inbox
-            .lock()
-            .pushes
-            .iter()
-            .take(n)
-            .map(|p| p.text.to_string())
-            .collect()
+        self.inbox.peek_pushes(n, |p| p.text.to_string())
     }
 
-    /// Frames from the server that were not valid protocol frames, since last asked.
-    pub fn take_malformed(&self) -> Vec<String> {
-        std::mem::take(&mut self.inbox.lock().malformed)
+    /// What was dropped or malformed since last asked, without forgetting buffers.
+    pub fn take_counters(&self) -> Counters {
+        self.inbox.take_counters()
     }
 
-    /// Pushes lost to the buffer cap since last asked.
-    pub fn take_overflowed(&self) -> u64 {
-        std::mem::take(&mut self.inbox.lock().overflowed)
+    /// Starts a new session on this connection: forgets what the last one left
+    /// buffered; returns what was dropped or malformed meanwhile.
+    pub fn reset(&self) -> Counters {
+        self.inbox.reset()
     }
 
     /// `Some(code)` once the connection has ended (`None` inside: no close frame).
     pub fn close_code(&self) -> Option<u16> {
-        self.inbox.lock().closed.flatten()
+        self.inbox.closed_now().flatten()
     }
 
     pub fn is_closed(&self) -> bool {
-        self.inbox.lock().closed.is_some()
+        self.inbox.closed_now().is_some()
     }
 
     /// Closes the connection normally; the reader task ends by itself.
@@ -429,66 +388,42 @@ async fn drive(
             incoming = ws.next() => match incoming {
                 Some(Ok(Message::Text(text))) => route(&inbox, text),
                 Some(Ok(Message::Close(frame))) => break frame.map(|f| u16::from(f.code)),
-                Some(Ok(Message::Binary(_))) => {
-                    inbox.lock().malformed.push("binary frame from server".into());
-                }
+                Some(Ok(Message::Binary(_))) => inbox.malformed("binary frame from server".into()),
                 Some(Ok(_)) => {}
                 Some(Err(_)) | None => break None,
             },
         }
     };
-    let mut state = inbox.lock();
-    state.closed = Some(close_code);
-    // Dropping the senders wakes every request still waiting.
-    state.pending.clear();
-    drop(state);
-    inbox.changed.notify_waiters();
+    inbox.close(close_code);
 }
 
 fn route(inbox: &Inbox, text: Utf8Bytes) {
     let at = Instant::now();
-    let frame = match decode_server_frame(&text) {
-        Ok(frame) => frame,
-        Err(e) => {
-            inbox
-                .lock()
-                .malformed
-                .push(format!("{e}: {}", truncate(&text)));
-            inbox.changed.notify_waiters();
-            return;
-        }
-    };
-    let mut state = inbox.lock();
-    match frame {
-        ServerFrame::Response(response) => {
-            let waiter = response.id.and_then(|id| state.pending.remove(&id));
+    let bytes = text.len();
+    match decode_server_frame(&text) {
+        Ok(ServerFrame::Response(response)) => {
+            let id = response.id;
             let received = Received {
                 at,
                 text,
                 frame: response,
             };
-            match waiter {
-                Some(waiter) => {
-                    let _ = waiter.send(received);
-                }
-                None => state.unclaimed.push_back(received),
-            }
+            inbox.reply(id, received, bytes);
         }
-        ServerFrame::Push { kind, body } => {
-            if state.pushes.len() >= MAX_BUFFERED_PUSHES {
-                state.pushes.pop_front();
-                state.overflowed += 1;
-            }
-            state.pushes.push_back(PushRecord {
-                at,
-                kind,
-                body,
-                text,
-            });
+        Ok(ServerFrame::Push { kind, body }) => {
+            // The decoded body costs memory too: count it as twice the text.
+            inbox.push(
+                PushRecord {
+                    at,
+                    kind,
+                    body,
+                    text,
+                },
+                bytes * 3,
+            );
         }
+        Err(e) => inbox.malformed(format!("{e}: {}", truncate(&text))),
     }
-    drop(state);
-    inbox.changed.notify_waiters();
 }
 
 /// At most ~1 KiB of a frame, for failure samples.

@@ -27,6 +27,11 @@ pub struct Plan {
     pub login_rate: Rate,
     /// Hard stop: the run ends after this long whatever the load model says.
     pub max_duration: Option<Duration>,
+    /// Sessions cut off by `max_duration` do not fail the run (`load.aborts_expected`).
+    pub aborts_expected: bool,
+    /// `load.unresponsive_after`: the run ends when the target answers nothing for this
+    /// long while requests wait; `None`: [`Plan::unresponsive_limit`]'s default.
+    pub unresponsive_after: Option<Duration>,
     /// Fail a session when one of its connections received a `notify` or
     /// `multiClientSync` push that no `await` consumed.
     pub strict: bool,
@@ -51,6 +56,13 @@ impl Plan {
     /// The push kinds that `strict` requires to be consumed. Login-time state
     /// (`channelsSync`, `unreadSync`) and `kicked` are not counted.
     pub const STRICT_KINDS: [PushKind; 2] = [PushKind::Notify, PushKind::MultiClientSync];
+
+    /// How long the target may answer nothing while requests wait before the run ends:
+    /// `load.unresponsive_after`, else the longer of 30 s and three response timeouts.
+    pub fn unresponsive_limit(&self) -> Duration {
+        self.unresponsive_after
+            .unwrap_or_else(|| Duration::from_secs(30).max(self.timeout.saturating_mul(3)))
+    }
 
     /// A fresh variable store for one session. `accounts[i]` is the account name playing
     /// `roles[i]`; missing entries are left `null`.
