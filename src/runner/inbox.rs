@@ -66,6 +66,9 @@ impl Counters {
     }
 }
 
+/// What a waiting request receives: its reply, or why the reply could not be read.
+pub type Delivery<R> = Result<R, String>;
+
 /// Why a wait on the inbox ended without what it waited for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WaitEnd {
@@ -141,8 +144,8 @@ impl<T> Bounded<T> {
 }
 
 struct State<R, P> {
-    /// Requests waiting for their reply, by id.
-    pending: HashMap<u64, oneshot::Sender<R>>,
+    /// Requests waiting for their reply (or why it could not be read), by id.
+    pending: HashMap<u64, oneshot::Sender<Delivery<R>>>,
     /// Ids of requests that timed out, oldest first (bounded by `Bounds::expired_ids`).
     expired: VecDeque<u64>,
     /// The same ids, for lookup.
@@ -222,7 +225,7 @@ impl<R, P> Inbox<R, P> {
         if let Some(id) = id {
             if let Some(waiter) = state.pending.remove(&id) {
                 // A waiter that gave up in the meantime is the same as a late reply.
-                if waiter.send(reply).is_err() {
+                if waiter.send(Ok(reply)).is_err() {
                     state.counters.late_replies += 1;
                 }
                 return;
@@ -254,6 +257,19 @@ impl<R, P> Inbox<R, P> {
         self.changed.notify_waiters();
     }
 
+    /// A frame the driver could not read: the failure of request `id` when one waits
+    /// for it, else a malformed frame.
+    pub fn unreadable(&self, id: Option<u64>, why: String) {
+        let waiter = id.and_then(|id| self.lock().pending.remove(&id));
+        match waiter {
+            Some(waiter) => {
+                self.heard();
+                let _ = waiter.send(Err(why));
+            }
+            None => self.malformed(why),
+        }
+    }
+
     /// A frame that is not a valid frame of the protocol.
     pub fn malformed(&self, description: String) {
         self.heard();
@@ -279,7 +295,7 @@ impl<R, P> Inbox<R, P> {
 
     /// Registers request `id` before it is sent; its reply is delivered to the receiver.
     /// `Err` with the close code when the connection has already ended.
-    pub fn expect(&self, id: u64) -> Result<oneshot::Receiver<R>, Option<u16>> {
+    pub fn expect(&self, id: u64) -> Result<oneshot::Receiver<Delivery<R>>, Option<u16>> {
         let mut state = self.lock();
         if let Some(code) = state.closed {
             return Err(code);

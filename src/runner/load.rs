@@ -109,6 +109,7 @@ async fn closed(
                 }
             }
             recorder.finish().await;
+            slot.log_out(&ctx).await;
             slot
         });
     }
@@ -218,6 +219,7 @@ async fn open(
                 }
             }
             recorder.finish().await;
+            slot.log_out(&ctx).await;
             slot
         });
     }
