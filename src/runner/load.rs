@@ -299,3 +299,29 @@ async fn open(
     join_workers(&mut workers, &ctx).await;
     punctuality
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Problem 4 of issue 10: a panicking session was swallowed ("0 sessions, 0 failed").
+    #[tokio::test]
+    async fn a_panicking_session_is_caught_with_its_message() {
+        let abort = CancellationToken::new();
+        let end = guarded(async { panic!("boom at step 3") }, &abort).await;
+        let SessionEnd::Panicked(message) = end else {
+            panic!("the panic was not caught");
+        };
+        assert_eq!(message, "boom at step 3");
+        let formatted = guarded(async { panic!("{} sessions", 2) }, &abort).await;
+        assert!(matches!(formatted, SessionEnd::Panicked(m) if m == "2 sessions"));
+    }
+
+    #[tokio::test]
+    async fn a_session_still_running_at_the_abort_is_cut_off() {
+        let abort = CancellationToken::new();
+        abort.cancel();
+        let end = guarded(std::future::pending(), &abort).await;
+        assert!(matches!(end, SessionEnd::CutOff));
+    }
+}
