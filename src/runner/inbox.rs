@@ -161,6 +161,9 @@ struct State<R, P> {
     counters: Counters,
     /// `Some` once the connection ended; inside, the peer's close code if it sent one.
     closed: Option<Option<u16>>,
+    /// How the connection ended when no Close frame came from the peer (a reset, an end
+    /// of stream, no reply to our Close in time), for failure messages.
+    close_note: Option<String>,
 }
 
 /// One connection's buffers, shared by its reader task and the steps using it.
@@ -193,6 +196,7 @@ impl<R, P> Inbox<R, P> {
                 pushes: Bounded::new(bounds.push_bytes),
                 counters: Counters::default(),
                 closed: None,
+                close_note: None,
             }),
             changed: Notify::new(),
             bounds,
@@ -282,10 +286,12 @@ impl<R, P> Inbox<R, P> {
         self.changed.notify_waiters();
     }
 
-    /// The connection ended; every request still waiting is woken (its reply is gone).
-    pub fn close(&self, code: Option<u16>) {
+    /// The connection ended, with the peer's close code if it sent one, or a note on how
+    /// it ended otherwise; every request still waiting is woken (its reply is gone).
+    pub fn close(&self, code: Option<u16>, note: Option<String>) {
         let mut state = self.lock();
         state.closed = Some(code);
+        state.close_note = note;
         state.pending.clear();
         drop(state);
         self.changed.notify_waiters();
@@ -414,6 +420,11 @@ impl<R, P> Inbox<R, P> {
         self.lock().closed
     }
 
+    /// Why no Close frame came from the peer, when none did.
+    pub fn close_note(&self) -> Option<String> {
+        self.lock().close_note.clone()
+    }
+
     /// Bytes currently buffered (pushes + unclaimed replies).
     pub fn buffered_bytes(&self) -> usize {
         let state = self.lock();
@@ -513,7 +524,7 @@ mod tests {
     async fn close_wakes_waiters_and_fails_new_requests() {
         let inbox = small();
         let rx = inbox.expect(7).unwrap();
-        inbox.close(Some(1000));
+        inbox.close(Some(1000), None);
         assert!(rx.await.is_err());
         assert_eq!(inbox.expect(8).err(), Some(Some(1000)));
         let far = Instant::now() + Duration::from_secs(60);
