@@ -17,7 +17,7 @@ use crate::runner::accounts::{AccountSource, read_csv};
 use crate::runner::client::Target;
 use crate::runner::shard::shard_load;
 use crate::runner::{Run, RunError, RunOptions};
-use crate::scenario::{self, LoadModel, Plan};
+use crate::scenario::{self, LoadFlags, LoadModel, Plan, Rate};
 use crate::server::{Auth, ServerConfig, ServerHandle};
 
 pub const EXIT_FAILED: u8 = 1;
@@ -70,6 +70,37 @@ pub struct RunArgs {
     /// connections than one address's ephemeral ports allow.
     #[arg(long, value_name = "IP,IP,...", value_delimiter = ',')]
     pub source_addrs: Vec<std::net::IpAddr>,
+    /// Sessions in total (closed model). With only --sessions, the scenario's duration
+    /// no longer limits the run.
+    #[arg(long, value_name = "N", help_heading = "Load (overrides the scenario's load)")]
+    pub sessions: Option<u64>,
+    /// Sessions at once (closed model); with the open model, at most this many in flight.
+    #[arg(long, value_name = "N", help_heading = "Load (overrides the scenario's load)")]
+    pub concurrency: Option<u64>,
+    /// Start sessions at this constant rate (open model), e.g. 50/s or 600/m, for
+    /// --duration (or the scenario's duration).
+    #[arg(long, value_name = "RATE", value_parser = parse_rate, help_heading = "Load (overrides the scenario's load)")]
+    pub rate: Option<Rate>,
+    /// How long the load lasts, e.g. 30s or 5m. With only --duration on a closed model,
+    /// the scenario's session count no longer limits the run.
+    #[arg(long, value_name = "DURATION", value_parser = scenario::parse_duration, help_heading = "Load (overrides the scenario's load)")]
+    pub duration: Option<Duration>,
+}
+
+impl RunArgs {
+    /// The load shorthands given.
+    fn load_flags(&self) -> LoadFlags {
+        LoadFlags {
+            sessions: self.sessions,
+            concurrency: self.concurrency,
+            rate: self.rate,
+            duration: self.duration,
+        }
+    }
+}
+
+fn parse_rate(text: &str) -> Result<Rate, String> {
+    Rate::parse(text)
 }
 
 #[derive(Args, Debug)]
@@ -117,7 +148,11 @@ pub fn check(args: CheckArgs) -> ExitCode {
 }
 
 /// Loads every scenario first, so that a typo in the third file fails before the first runs.
-fn load_plans(paths: &[PathBuf], sets: &[String]) -> Result<Vec<(PathBuf, Plan)>, ExitCode> {
+fn load_plans(
+    paths: &[PathBuf],
+    sets: &[String],
+    flags: LoadFlags,
+) -> Result<Vec<(PathBuf, Plan)>, ExitCode> {
     let overrides = scenario::parse_overrides(sets).map_err(|e| {
         eprintln!("error: {e}");
         ExitCode::from(EXIT_USAGE)
@@ -126,6 +161,16 @@ fn load_plans(paths: &[PathBuf], sets: &[String]) -> Result<Vec<(PathBuf, Plan)>
     let mut failed = false;
     for result in scenario::check_files(paths, &overrides) {
         match result.result {
+            Ok(mut plan) if !flags.is_empty() => match flags.apply(&plan.load) {
+                Ok(load) => {
+                    plan.load = load;
+                    plans.push((result.path, plan));
+                }
+                Err(e) => {
+                    failed = true;
+                    eprintln!("error: {}: {e}", result.path.display());
+                }
+            },
             Ok(plan) => plans.push((result.path, plan)),
             Err(errors) => {
                 failed = true;
@@ -199,7 +244,7 @@ async fn embedded_server() -> anyhow::Result<(ServerHandle, String)> {
 
 /// `sigbench run`.
 pub async fn run(args: RunArgs) -> ExitCode {
-    let plans = match load_plans(&args.scenarios, &args.sets) {
+    let plans = match load_plans(&args.scenarios, &args.sets, args.load_flags()) {
         Ok(plans) => plans,
         Err(code) => return code,
     };

@@ -21,6 +21,7 @@ mod compile;
 mod error;
 mod expect;
 mod field;
+mod load_flags;
 mod matcher;
 pub(crate) mod node;
 mod overrides;
@@ -37,6 +38,7 @@ use std::path::{Path, PathBuf};
 pub use error::{ErrorKind, ScenarioError};
 pub use expect::{CodeMatch, ExactlyOne, Expect, Mismatch, RawExpect, Save};
 pub use field::{FieldCheck, JsonType, Pred};
+pub use load_flags::LoadFlags;
 pub use matcher::{Awaited, PushMatcher};
 pub use path::JsonPath;
 pub use plan::{
