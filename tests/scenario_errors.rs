@@ -149,7 +149,7 @@ fn saves_are_checked() {
     );
     assert_eq!(
         error("  - as: caller\n    call: {}\n    save: { callee: data.x }\n"),
-        "t.yaml:8:13: cannot save into 'callee': it is a role or a builtin variable"
+        "t.yaml:8:13: cannot save into 'callee': it is a role, a builtin or a feeder/generated variable"
     );
     assert_eq!(
         error("  - as: caller\n    call: {}\n    save: { x: \"data..x\" }\n"),

@@ -60,11 +60,34 @@ fn help_lists_the_load_shorthands() {
     }
 }
 
+/// A short call without latency thresholds (a debug build on a busy machine may miss
+/// any latency limit without anything being wrong).
+const SIMPLE: &str = r#"
+name: simple
+roles:
+  caller: {}
+  callee: {}
+load: { sessions: 100, concurrency: 10 }
+steps:
+  - name: call
+    as: caller
+    call: { type: 1, account: "${callee}", requestId: "${session}" }
+    save: { cid: data.channel.channelId }
+  - name: invite delivered
+    as: callee
+    await: INVITE
+    match: { requestId: "${session}" }
+  - name: hang up
+    as: caller
+    close: { channelId: "${cid}" }
+"#;
+
 #[test]
 fn sessions_and_concurrency_flags_replace_the_scenario_load() {
+    let path = write("sessions-flag", "simple.yaml", SIMPLE);
     let (out, report) = sigbench(
         "sessions-flag",
-        &["run", "scenarios/call-reject.yaml", "--sessions", "7", "--concurrency", "3", "--quiet"],
+        &["run", path.to_str().unwrap(), "--sessions", "7", "--concurrency", "3", "--quiet"],
     );
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let report = report.expect("a report");
@@ -78,9 +101,10 @@ fn sessions_and_concurrency_flags_replace_the_scenario_load() {
 
 #[test]
 fn rate_and_duration_flags_make_a_constant_arrival_rate() {
+    let path = write("rate-flag", "simple.yaml", SIMPLE);
     let (out, report) = sigbench(
         "rate-flag",
-        &["run", "scenarios/call-reject.yaml", "--rate", "20/s", "--duration", "500ms", "--quiet"],
+        &["run", path.to_str().unwrap(), "--rate", "20/s", "--duration", "500ms", "--quiet"],
     );
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let report = report.expect("a report");
@@ -102,4 +126,156 @@ fn a_shorthand_that_does_not_fit_the_model_is_a_usage_error() {
     let all = text(&out);
     assert_eq!(out.status.code(), Some(2), "{all}");
     assert!(all.contains("expected a rate like 100/s"), "{all}");
+}
+
+/// A call whose type and channel name come from a feeder; `DATA` is replaced by the
+/// scenario's `feeders`/`generate` section and `LOAD` by its load.
+const FED_CALL: &str = r#"
+name: fed-call
+roles:
+  caller: {}
+  callee: {}
+DATA
+load: LOAD
+steps:
+  - name: call
+    as: caller
+    call: { type: "${kind}", account: "${callee}", requestId: "${session}", channelName: "${room}-${session}" }
+    expect: 200
+    save: { cid: data.channel.channelId }
+  - name: invite delivered
+    as: callee
+    await: INVITE
+    match: { from: "${caller}", requestId: "${session}", channel.channelName: "${room}-${session}" }
+    within: 2s
+  - name: hang up
+    as: caller
+    close: { channelId: "${cid}" }
+"#;
+
+#[test]
+fn json_lines_rows_feed_typed_values_in_order() {
+    write(
+        "jsonl",
+        "calls.jsonl",
+        "{\"kind\": 1, \"room\": \"audio\"}\n{\"kind\": 2, \"room\": \"video\"}\n\n{\"kind\": 7, \"room\": \"bad\"}\n",
+    );
+    let yaml = FED_CALL
+        .replace("DATA", "feeders:\n  - { file: calls.jsonl, order: sequential }")
+        .replace("LOAD", "{ sessions: 6, concurrency: 1 }");
+    let path = write("jsonl", "fed.yaml", &yaml);
+    let (out, report) = sigbench("jsonl", &["run", path.to_str().unwrap(), "--quiet"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let report = report.expect("a report");
+    // Rows 1, 2, 3, 1, 2, 3: the two sessions that got `kind: 7` are the failures, and
+    // the others prove that a JSON number stays a number (a string type is a 414).
+    assert_eq!(report["sessions"]["ok"], 4, "{report:#}");
+    assert_eq!(report["sessions"]["failed"], 2, "{report:#}");
+    let codes = report["codes"].as_array().unwrap();
+    assert!(
+        codes.iter().any(|c| c["op"] == "call" && c["code"] == 414 && c["count"] == 2),
+        "{codes:?}"
+    );
+}
+
+#[test]
+fn a_unique_feeder_that_runs_dry_stops_the_run_and_says_why() {
+    write("dry", "rooms.csv", "room\nr1\nr2\nr3\n");
+    let yaml = FED_CALL
+        .replace(
+            "DATA",
+            "feeders:\n  - { file: rooms.csv, order: unique }\ngenerate:\n  kind: { int: 1..3 }",
+        )
+        .replace("LOAD", "{ duration: 60s, concurrency: 1 }");
+    let path = write("dry", "fed.yaml", &yaml);
+    let (out, report) = sigbench("dry", &["run", path.to_str().unwrap()]);
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{all}");
+    assert!(all.contains("stopped early at"), "{all}");
+    assert!(all.contains("the unique feeder rooms.csv ran dry: all 3 rows were used"), "{all}");
+    let report = report.expect("a report");
+    assert_eq!(report["sessions"]["ok"], 3, "{report:#}");
+    assert_eq!(report["sessions"]["failed"], 0, "{report:#}");
+    assert_eq!(report["meta"]["status"], "failed");
+    let stop = &report["meta"]["stopped_early"];
+    assert!(stop["reason"].as_str().unwrap().contains("ran dry"), "{stop}");
+    assert!(stop["at_ms"].as_u64().unwrap() < 60_000, "{stop}");
+}
+
+#[test]
+fn generated_values_fill_templates() {
+    let yaml = FED_CALL
+        .replace(
+            "DATA",
+            "generate:\n  kind: { int: 1..3 }\n  room: { string: 10 }\n  trace: uuid",
+        )
+        .replace("LOAD", "{ sessions: 5, concurrency: 2 }")
+        .replace("requestId: \"${session}\"", "requestId: \"${trace}\"");
+    let path = write("generated", "gen.yaml", &yaml);
+    let (out, report) = sigbench("generated", &["run", path.to_str().unwrap(), "--quiet"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(report.unwrap()["sessions"]["ok"], 5);
+}
+
+#[test]
+fn feeder_mistakes_are_located_errors_before_anything_runs() {
+    write("feeder-errors", "two.csv", "room,kind\nr1,1\nr2,2\n");
+    write("feeder-errors", "badhead.csv", "room,the kind\nr1,1\n");
+    let cases = [
+        (
+            "feeders:\n  - { file: two.csv, order: unique }",
+            "{ sessions: 3 }",
+            "fed.yaml:7:3: the unique feeder two.csv has 2 rows but the load plans 3 sessions",
+        ),
+        (
+            "feeders:\n  - { file: missing.csv }",
+            "{ sessions: 1 }",
+            "fed.yaml:7:13: feeder 'missing.csv': cannot read",
+        ),
+        (
+            "feeders:\n  - { file: two.csv, order: uniq }",
+            "{ sessions: 1 }",
+            "unknown feeder order 'uniq' — did you mean 'unique'?",
+        ),
+        (
+            "feeders:\n  - { file: badhead.csv }",
+            "{ sessions: 1 }",
+            "feeder 'badhead.csv': 'the kind' cannot be a variable name",
+        ),
+        (
+            "generate:\n  kind: { int: 5..1 }\n  room: dice",
+            "{ sessions: 1 }",
+            "int: expected MIN..MAX with MIN <= MAX",
+        ),
+        (
+            "generate:\n  kind: uuid\n  room: dice",
+            "{ sessions: 1 }",
+            "unknown generator 'dice'",
+        ),
+        (
+            "generate:\n  kind: uuid\n  caller: uuid\n  room: uuid",
+            "{ sessions: 1 }",
+            "variable 'caller' is already a role",
+        ),
+    ];
+    for (data, load, expected) in cases {
+        let yaml = FED_CALL.replace("DATA", data).replace("LOAD", load);
+        let path = write("feeder-errors", "fed.yaml", &yaml);
+        let out = Command::new(env!("CARGO_BIN_EXE_sigbench"))
+            .args(["check", path.to_str().unwrap()])
+            .output()
+            .unwrap();
+        let all = text(&out);
+        assert_eq!(out.status.code(), Some(2), "{data}: {all}");
+        assert!(all.contains(expected), "{data}: expected '{expected}' in:\n{all}");
+    }
+    // A shorthand that plans more sessions than a unique feeder has rows is caught too.
+    let yaml = FED_CALL
+        .replace("DATA", "feeders:\n  - { file: two.csv, order: unique }")
+        .replace("LOAD", "{ sessions: 2 }");
+    let path = write("feeder-errors", "fed.yaml", &yaml);
+    let (out, _) = sigbench("feeder-sessions-flag", &["run", path.to_str().unwrap(), "--sessions", "5"]);
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{all}");
+    assert!(all.contains("has 2 rows but the load plans 5 sessions"), "{all}");
 }

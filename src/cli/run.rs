@@ -11,7 +11,8 @@ use clap::Args;
 use tokio_util::sync::CancellationToken;
 
 use crate::report::{
-    Goal, JunitReport, JunitSuite, Progress, ProgressMode, RunMeta, RunReport, Shard, print_summary,
+    Goal, JunitReport, JunitSuite, Progress, ProgressMode, RunMeta, RunReport, Shard, StoppedEarly,
+    print_summary,
 };
 use crate::runner::accounts::{AccountSource, read_csv};
 use crate::runner::client::Target;
@@ -161,7 +162,12 @@ fn load_plans(
     let mut failed = false;
     for result in scenario::check_files(paths, &overrides) {
         match result.result {
-            Ok(mut plan) if !flags.is_empty() => match flags.apply(&plan.load) {
+            Ok(mut plan) if !flags.is_empty() => match flags.apply(&plan.load).and_then(|load| {
+                match load.planned_sessions().and_then(|n| plan.data.unique_shortfall(n)) {
+                    Some(why) => Err(why),
+                    None => Ok(load),
+                }
+            }) {
                 Ok(load) => {
                     plan.load = load;
                     plans.push((result.path, plan));
@@ -345,6 +351,7 @@ async fn run_one(
     let id = run_id();
     let shard = args.shard.unwrap_or(Shard::WHOLE);
     plan.load = shard_load(&plan.load, shard.index, shard.count);
+    plan.data.shard = (shard.index, shard.count);
     let accounts = match csv {
         Some(list) => AccountSource::List(list),
         None => AccountSource::generated(&id, Some((shard.index, shard.count)), secret),
@@ -357,6 +364,7 @@ async fn run_one(
         shard,
         load: describe_load(&plan.load),
         interrupted: false,
+        stopped_early: None,
     };
     let checks = crate::checks::threshold_checks(&plan);
     let goal = goal_of(&plan);
@@ -410,6 +418,10 @@ async fn run_one(
     let meta = RunMeta {
         started_at: outcome.started_at,
         interrupted: outcome.interrupted,
+        stopped_early: outcome.early_stop.as_ref().map(|stop| StoppedEarly {
+            reason: stop.reason.clone(),
+            at_ms: u64::try_from(stop.at.as_millis()).unwrap_or(u64::MAX),
+        }),
         ..meta
     };
     let mut report = match RunReport::new(meta, &outcome.results, &results) {

@@ -70,6 +70,17 @@ pub struct RunMeta {
     pub load: String,
     /// Ctrl-C ended the run early.
     pub interrupted: bool,
+    /// The run stopped itself before its load model ended (exit 1).
+    pub stopped_early: Option<StoppedEarly>,
+}
+
+/// Why and when a run stopped itself before its load model ended: an `abort`
+/// threshold broke, `max_failures` was reached, or a unique feeder ran dry.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoppedEarly {
+    pub reason: String,
+    /// Milliseconds after the load started (the initial logins not counted).
+    pub at_ms: u64,
 }
 
 /// How the run ended, as the exit code tells it.
@@ -110,6 +121,10 @@ pub struct Meta {
     pub shards: Vec<Shard>,
     pub load: String,
     pub interrupted: bool,
+    /// `null` unless the run stopped itself early; reports from before this field read
+    /// as `null`.
+    #[serde(default)]
+    pub stopped_early: Option<StoppedEarly>,
     pub status: Status,
     pub exit_code: u8,
 }
@@ -388,7 +403,12 @@ impl RunReport {
             histogram: encoded("late starts", &results.late_starts)?,
         };
         let thresholds: Vec<ThresholdReport> = thresholds.iter().map(ThresholdReport::of).collect();
-        let status = status_of(meta.interrupted, results, &thresholds);
+        let status = status_of(
+            meta.interrupted,
+            meta.stopped_early.is_some(),
+            results,
+            &thresholds,
+        );
         let meta = Meta {
             scenario: meta.scenario,
             scenario_file: meta.scenario_file,
@@ -400,6 +420,7 @@ impl RunReport {
             shards: vec![meta.shard],
             load: meta.load,
             interrupted: meta.interrupted,
+            stopped_early: meta.stopped_early,
             status,
             exit_code: status.exit_code(),
         };
@@ -559,15 +580,18 @@ impl RunReport {
     }
 }
 
-/// Passed, failed or interrupted, from the measurements and thresholds.
+/// Passed, failed or interrupted, from the measurements and thresholds. A run that
+/// stopped itself early has failed.
 pub(crate) fn status_of(
     interrupted: bool,
+    stopped_early: bool,
     results: &Results,
     thresholds: &[ThresholdReport],
 ) -> Status {
     if interrupted {
         Status::Interrupted
-    } else if results.sessions_failed > 0
+    } else if stopped_early
+        || results.sessions_failed > 0
         || !results.failures.is_empty()
         || thresholds.iter().any(|t| !t.pass)
     {

@@ -279,6 +279,11 @@ impl RunReport {
             shard: Shard::WHOLE,
             load: merged_load(reports),
             interrupted: reports.iter().any(|r| r.meta.interrupted),
+            // The earliest shard to stop itself speaks for the merged run.
+            stopped_early: reports
+                .iter()
+                .filter_map(|r| r.meta.stopped_early.clone())
+                .min_by_key(|s| s.at_ms),
         };
         let mut report = RunReport::new(meta, &merged, &thresholds)?;
         let mut shards: Vec<Shard> = reports.iter().flat_map(|r| r.meta.shards.clone()).collect();

@@ -27,6 +27,7 @@
 //!     shard: Shard::WHOLE,
 //!     load: "closed: 1000 sessions, concurrency 100".into(),
 //!     interrupted: false,
+//!     stopped_early: None,
 //! };
 //! let report = RunReport::new(meta, &results, &thresholds)?;
 //! let path = report.write("reports".as_ref())?;
@@ -49,7 +50,7 @@ pub use html::{render_html, write_html};
 pub use json::{
     BOTTLENECK_LAG, BOTTLENECK_LATE_PERCENT, CodeReport, FORMAT, FailureReport,
     IntervalMetricReport, IntervalReport, LateStartsReport, Meta, MetricReport, ReportError,
-    RunMeta, RunReport, SessionsReport, Status, ThresholdReport, bottleneck_warning,
+    RunMeta, RunReport, SessionsReport, Status, StoppedEarly, ThresholdReport, bottleneck_warning,
 };
 pub use junit::{JunitCase, JunitReport, JunitSuite, Outcome};
 pub use merge::{ConflictKind, MergeConflict};

@@ -76,6 +76,13 @@ pub fn verdict(report: &RunReport) -> String {
     if report.meta.interrupted {
         line.push_str(", interrupted");
     }
+    if let Some(stop) = &report.meta.stopped_early {
+        line.push_str(&format!(
+            ", stopped early at {}: {}",
+            format_micros(stop.at_ms.saturating_mul(1000)),
+            stop.reason
+        ));
+    }
     line
 }
 

@@ -45,6 +45,40 @@ pub(crate) struct RunContext {
     pub no_new: CancellationToken,
     /// Set when the target stopped accepting connections during the run.
     pub target_lost: std::sync::atomic::AtomicBool,
+    /// When the load started (after the initial logins); early stops are timed from it.
+    pub load_started: std::sync::OnceLock<Instant>,
+    /// The first reason the run was stopped before its load model ended (std mutex:
+    /// set once, never held across an await).
+    pub early_stop: std::sync::Mutex<Option<EarlyStop>>,
+}
+
+impl RunContext {
+    /// Stops the run early: no new session starts, in-flight ones get the grace period.
+    /// The first reason given is the one reported.
+    pub fn stop_early(&self, reason: impl Into<String>) {
+        let at = self
+            .load_started
+            .get()
+            .map_or(Duration::ZERO, |start| start.elapsed());
+        {
+            let mut stop = self.early_stop.lock().unwrap_or_else(|p| p.into_inner());
+            if stop.is_none() {
+                *stop = Some(EarlyStop {
+                    reason: reason.into(),
+                    at,
+                });
+            }
+        }
+        self.no_new.cancel();
+    }
+}
+
+/// Why and when a run stopped before its load model ended (exit 1).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EarlyStop {
+    pub reason: String,
+    /// Time since the load started.
+    pub at: Duration,
 }
 
 /// How to run a plan.
@@ -93,6 +127,9 @@ pub struct RunOutcome {
     pub target_lost: bool,
     /// Sessions the plan wanted to start, when known.
     pub planned_sessions: Option<u64>,
+    /// Set when the run stopped before its load model ended (`abort` threshold,
+    /// `max_failures`, a unique feeder running dry).
+    pub early_stop: Option<EarlyStop>,
 }
 
 /// A run being prepared: the live counters are available before it starts, so a
@@ -163,6 +200,8 @@ impl Run {
             metric_ids,
             no_new: no_new.clone(),
             target_lost: std::sync::atomic::AtomicBool::new(false),
+            load_started: std::sync::OnceLock::new(),
+            early_stop: std::sync::Mutex::new(None),
         });
         let aggregating = tokio::spawn(aggregator.run());
         let workers = usize::try_from(plan.load.max_concurrent())
@@ -185,13 +224,11 @@ impl Run {
             abort: CancellationToken::new(),
         };
         let run_start = Instant::now();
-        // Max duration and Ctrl-C both stop new sessions; Ctrl-C also starts the grace period.
+        let _ = ctx.load_started.set(run_start);
+        // Max duration, Ctrl-C and early stops all stop new sessions and start the grace
+        // period, after which in-flight sessions are aborted.
         let guard = {
-            let (no_new, abort, interrupt) = (
-                stop.no_new.clone(),
-                stop.abort.clone(),
-                options.interrupt.clone(),
-            );
+            let (no_new, abort) = (stop.no_new.clone(), stop.abort.clone());
             let max = plan.max_duration;
             let grace = options.grace;
             tokio::spawn(async move {
@@ -203,7 +240,8 @@ impl Run {
                 };
                 tokio::select! {
                     _ = limit => no_new.cancel(),
-                    _ = interrupt.cancelled() => {}
+                    // Ctrl-C (its child) or an early stop.
+                    _ = no_new.cancelled() => {}
                 }
                 tokio::time::sleep(grace).await;
                 abort.cancel();
@@ -233,6 +271,11 @@ impl Run {
             target_lost: ctx.target_lost.load(std::sync::atomic::Ordering::Relaxed),
             punctuality,
             planned_sessions: plan.load.planned_sessions(),
+            early_stop: ctx
+                .early_stop
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone(),
         })
     }
 }

@@ -524,7 +524,12 @@ pub(crate) async fn run_session(
         .map(|r| r.creds.account.as_str())
         .collect();
     let session_id = format!("{}-{number}", ctx.run_id);
-    let vars = plan.new_vars(&ctx.run_id, &session_id, &accounts);
+    let mut vars = plan.new_vars(&ctx.run_id, &session_id, &accounts);
+    if let Err(dry) = plan.data.fill(&mut vars, number) {
+        // Not a failure of the server: the run has no data left for this session.
+        ctx.stop_early(dry.to_string());
+        return;
+    }
     for role in &slot.roles {
         for device in role.devices.iter().flatten() {
             // Pushes left over from an earlier session must not satisfy this one's awaits.

@@ -6,9 +6,13 @@ use std::time::Duration;
 
 use super::timing::{LoadModel, Rate, Stage, format_duration};
 
-/// Default bound on sessions in flight when `--rate` turns a closed scenario into an
-/// open one (the same default as `load.max_in_flight`).
-const DEFAULT_MAX_IN_FLIGHT: u64 = 1000;
+/// When `--rate` turns a closed scenario into an open one without `--concurrency`, the
+/// bound on sessions in flight is the arrivals of this long (or the scenario's
+/// concurrency, if larger), at most [`MAX_DEFAULT_IN_FLIGHT`]: enough for sessions of a
+/// few seconds, without logging in a thousand idle accounts for a 10/s run.
+const DEFAULT_IN_FLIGHT_WINDOW: f64 = 5.0;
+/// See [`DEFAULT_IN_FLIGHT_WINDOW`]; the same as `load.max_in_flight`'s default.
+const MAX_DEFAULT_IN_FLIGHT: u64 = 1000;
 
 /// Load values given on the command line; `None`: keep the scenario's.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -33,7 +37,9 @@ impl LoadFlags {
     /// The load model with these flags applied, or why they do not fit it.
     ///
     /// - `--rate R` makes the load a constant arrival rate of R for `--duration` (or the
-    ///   scenario's own duration), with `--concurrency` as its bound on sessions in flight.
+    ///   scenario's own duration), with `--concurrency` as its bound on sessions in flight
+    ///   (default: the scenario's bound, or for a closed scenario the larger of its
+    ///   concurrency and 5 seconds of arrivals, at most 1000).
     /// - On a closed model, `--sessions` and `--duration` replace the scenario's; giving
     ///   only one of them drops the other limit (`--duration 1m` runs for a minute).
     /// - On an open model, `--concurrency` sets `max_in_flight` and `--duration` sets the
@@ -105,7 +111,10 @@ impl LoadFlags {
         let max_in_flight = match (self.concurrency, load) {
             (Some(c), _) => c,
             (None, LoadModel::Open { max_in_flight, .. }) => *max_in_flight,
-            (None, LoadModel::Closed { .. }) => DEFAULT_MAX_IN_FLIGHT,
+            (None, LoadModel::Closed { concurrency, .. }) => {
+                let window = (rate.per_sec * DEFAULT_IN_FLIGHT_WINDOW).ceil() as u64;
+                window.max(*concurrency).clamp(1, MAX_DEFAULT_IN_FLIGHT)
+            }
         };
         let model = LoadModel::Open {
             stages: vec![Stage::Hold { rate, duration }],
@@ -186,6 +195,12 @@ mod tests {
         let model = flags.apply(&closed()).unwrap();
         assert_eq!(model.planned_sessions(), Some(100));
         assert_eq!(model.max_concurrent(), 8);
+        let default_bound = LoadFlags {
+            rate: Some(Rate { per_sec: 20.0 }),
+            duration: Some(secs(5)),
+            ..LoadFlags::default()
+        };
+        assert_eq!(default_bound.apply(&closed()).unwrap().max_concurrent(), 100);
         let err = LoadFlags {
             rate: Some(Rate { per_sec: 20.0 }),
             ..LoadFlags::default()

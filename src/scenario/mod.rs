@@ -18,6 +18,7 @@
 //!   [`LoadModel::arrivals`]: the open model's intended start times.
 
 mod compile;
+mod data;
 mod error;
 mod expect;
 mod field;
@@ -35,6 +36,7 @@ mod timing;
 
 use std::path::{Path, PathBuf};
 
+pub use data::{DataPlan, FeedOrder, Feeder, FeederDry, Generator};
 pub use error::{ErrorKind, ScenarioError};
 pub use expect::{CodeMatch, ExactlyOne, Expect, Mismatch, RawExpect, Save};
 pub use field::{FieldCheck, JsonType, Pred};

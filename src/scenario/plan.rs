@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use super::data::DataPlan;
 use super::expect::{ExactlyOne, Expect, RawExpect, Save};
 use super::matcher::PushMatcher;
 use super::template::{StrTemplate, Template, VarLayout, Vars};
@@ -34,6 +35,8 @@ pub struct Plan {
     pub timeout: Duration,
     pub steps: Vec<Step>,
     pub thresholds: Vec<Threshold>,
+    /// Feeders and generated values: set in every session's variables when it starts.
+    pub data: DataPlan,
     /// Every metric the plan produces; steps and thresholds refer to them by index.
     /// Index [`Plan::LOGIN_METRIC`] is `login`, [`Plan::SESSION_METRIC`] is `session`.
     pub metrics: Vec<Metric>,

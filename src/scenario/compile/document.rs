@@ -11,10 +11,12 @@ use crate::scenario::template::{RUN_VAR, SESSION_VAR, VarLayout, is_var_name};
 use crate::scenario::threshold::{MetricRef, Stat, Threshold};
 use crate::scenario::timing::{LoadModel, Rate, Stage};
 
-const TOP_KEYS: [&str; 8] = [
+const TOP_KEYS: [&str; 10] = [
     "name",
     "description",
     "roles",
+    "feeders",
+    "generate",
     "strict",
     "timeout",
     "load",
@@ -73,6 +75,15 @@ pub(crate) fn compile(mut cx: Cx<'_>, root: &Node, stem: &str) -> Result<Plan, V
         None => (default_load(), default_login_rate(), None),
     };
 
+    // Feeder columns and generated values are variables every step can read: they
+    // take their slots before the steps' saved variables.
+    let data = cx.data(top.get("feeders"), top.get("generate"));
+    if let Some(planned) = load.planned_sessions()
+        && let Some(why) = data.unique_shortfall(planned)
+    {
+        let span = top.get("feeders").map_or(top.span, |n| n.span);
+        cx.error(span, why);
+    }
     cx.metric("login", MetricKind::Login, top.span);
     cx.metric("session", MetricKind::Session, top.span);
     let mut scope = Scope::default();
@@ -103,6 +114,7 @@ pub(crate) fn compile(mut cx: Cx<'_>, root: &Node, stem: &str) -> Result<Plan, V
         timeout: parts.timeout,
         steps,
         thresholds,
+        data,
         metrics: parts.metrics,
         timed_steps: parts.timed_steps,
         vars: parts.layout,

@@ -3,6 +3,7 @@
 //! the node it is about.
 //!
 //! - [`document`]: top level, roles, load model, thresholds.
+//! - [`data`]: feeders and generated values.
 //! - [`steps`]: steps, their action and target, variable scoping, metrics.
 //! - [`awaits`]: `await` and `refute`, `via`, `match`, `since`.
 //! - [`control`]: `pause`, `connect`/`disconnect`, `raw`, `parallel`, `repeat`.
@@ -10,6 +11,7 @@
 
 mod awaits;
 mod control;
+mod data;
 mod document;
 mod steps;
 mod values;
