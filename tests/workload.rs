@@ -9,10 +9,8 @@ use std::process::{Command, Output};
 /// Runs the binary with a report folder of its own; returns the output and the JSON
 /// report (if one was written).
 fn sigbench(test: &str, args: &[&str]) -> (Output, Option<serde_json::Value>) {
-    let reports = std::env::temp_dir().join(format!(
-        "sigbench-workload-{}-{test}",
-        std::process::id()
-    ));
+    let reports =
+        std::env::temp_dir().join(format!("sigbench-workload-{}-{test}", std::process::id()));
     let _ = std::fs::remove_dir_all(&reports);
     let out = Command::new(env!("CARGO_BIN_EXE_sigbench"))
         .args(args)
@@ -41,7 +39,10 @@ fn text(out: &Output) -> String {
 
 /// Writes a file named after the test into a temporary folder of its own.
 fn write(test: &str, name: &str, content: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("sigbench-workload-files-{}-{test}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!(
+        "sigbench-workload-files-{}-{test}",
+        std::process::id()
+    ));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join(name);
     std::fs::write(&path, content).unwrap();
@@ -55,7 +56,12 @@ fn help_lists_the_load_shorthands() {
         .output()
         .unwrap();
     let help = text(&out);
-    for flag in ["--sessions <N>", "--concurrency <N>", "--rate <RATE>", "--duration <DURATION>"] {
+    for flag in [
+        "--sessions <N>",
+        "--concurrency <N>",
+        "--rate <RATE>",
+        "--duration <DURATION>",
+    ] {
         assert!(help.contains(flag), "{flag} missing from:\n{help}");
     }
 }
@@ -87,13 +93,24 @@ fn sessions_and_concurrency_flags_replace_the_scenario_load() {
     let path = write("sessions-flag", "simple.yaml", SIMPLE);
     let (out, report) = sigbench(
         "sessions-flag",
-        &["run", path.to_str().unwrap(), "--sessions", "7", "--concurrency", "3", "--quiet"],
+        &[
+            "run",
+            path.to_str().unwrap(),
+            "--sessions",
+            "7",
+            "--concurrency",
+            "3",
+            "--quiet",
+        ],
     );
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let report = report.expect("a report");
     assert_eq!(report["sessions"]["ok"], 7, "{report:#}");
     assert!(
-        report["meta"]["load"].as_str().unwrap().contains("concurrency 3"),
+        report["meta"]["load"]
+            .as_str()
+            .unwrap()
+            .contains("concurrency 3"),
         "{}",
         report["meta"]["load"]
     );
@@ -104,12 +121,24 @@ fn rate_and_duration_flags_make_a_constant_arrival_rate() {
     let path = write("rate-flag", "simple.yaml", SIMPLE);
     let (out, report) = sigbench(
         "rate-flag",
-        &["run", path.to_str().unwrap(), "--rate", "20/s", "--duration", "500ms", "--quiet"],
+        &[
+            "run",
+            path.to_str().unwrap(),
+            "--rate",
+            "20/s",
+            "--duration",
+            "500ms",
+            "--quiet",
+        ],
     );
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     let report = report.expect("a report");
     assert_eq!(report["sessions"]["ok"], 10, "{report:#}");
-    assert!(report["meta"]["load"].as_str().unwrap().starts_with("open"), "{}", report["meta"]["load"]);
+    assert!(
+        report["meta"]["load"].as_str().unwrap().starts_with("open"),
+        "{}",
+        report["meta"]["load"]
+    );
 }
 
 #[test]
@@ -120,9 +149,15 @@ fn a_shorthand_that_does_not_fit_the_model_is_a_usage_error() {
     );
     let all = text(&out);
     assert_eq!(out.status.code(), Some(2), "{all}");
-    assert!(all.contains("open-rate.yaml") && all.contains("--sessions sets the closed model"), "{all}");
+    assert!(
+        all.contains("open-rate.yaml") && all.contains("--sessions sets the closed model"),
+        "{all}"
+    );
     assert!(report.is_none());
-    let (out, _) = sigbench("bad-rate", &["run", "scenarios/call-reject.yaml", "--rate", "fast"]);
+    let (out, _) = sigbench(
+        "bad-rate",
+        &["run", "scenarios/call-reject.yaml", "--rate", "fast"],
+    );
     let all = text(&out);
     assert_eq!(out.status.code(), Some(2), "{all}");
     assert!(all.contains("expected a rate like 100/s"), "{all}");
@@ -161,7 +196,10 @@ fn json_lines_rows_feed_typed_values_in_order() {
         "{\"kind\": 1, \"room\": \"audio\"}\n{\"kind\": 2, \"room\": \"video\"}\n\n{\"kind\": 7, \"room\": \"bad\"}\n",
     );
     let yaml = FED_CALL
-        .replace("DATA", "feeders:\n  - { file: calls.jsonl, order: sequential }")
+        .replace(
+            "DATA",
+            "feeders:\n  - { file: calls.jsonl, order: sequential }",
+        )
         .replace("LOAD", "{ sessions: 6, concurrency: 1 }");
     let path = write("jsonl", "fed.yaml", &yaml);
     let (out, report) = sigbench("jsonl", &["run", path.to_str().unwrap(), "--quiet"]);
@@ -173,7 +211,9 @@ fn json_lines_rows_feed_typed_values_in_order() {
     assert_eq!(report["sessions"]["failed"], 2, "{report:#}");
     let codes = report["codes"].as_array().unwrap();
     assert!(
-        codes.iter().any(|c| c["op"] == "call" && c["code"] == 414 && c["count"] == 2),
+        codes
+            .iter()
+            .any(|c| c["op"] == "call" && c["code"] == 414 && c["count"] == 2),
         "{codes:?}"
     );
 }
@@ -192,13 +232,20 @@ fn a_unique_feeder_that_runs_dry_stops_the_run_and_says_why() {
     let all = text(&out);
     assert_eq!(out.status.code(), Some(1), "{all}");
     assert!(all.contains("stopped early at"), "{all}");
-    assert!(all.contains("the unique feeder rooms.csv ran dry: all 3 rows were used"), "{all}");
+    assert!(
+        all.contains("the unique feeder rooms.csv ran dry: all 3 rows were used"),
+        "{all}"
+    );
     let report = report.expect("a report");
+    assert_schema(&report);
     assert_eq!(report["sessions"]["ok"], 3, "{report:#}");
     assert_eq!(report["sessions"]["failed"], 0, "{report:#}");
     assert_eq!(report["meta"]["status"], "failed");
     let stop = &report["meta"]["stopped_early"];
-    assert!(stop["reason"].as_str().unwrap().contains("ran dry"), "{stop}");
+    assert!(
+        stop["reason"].as_str().unwrap().contains("ran dry"),
+        "{stop}"
+    );
     assert!(stop["at_ms"].as_u64().unwrap() < 60_000, "{stop}");
 }
 
@@ -267,15 +314,154 @@ fn feeder_mistakes_are_located_errors_before_anything_runs() {
             .unwrap();
         let all = text(&out);
         assert_eq!(out.status.code(), Some(2), "{data}: {all}");
-        assert!(all.contains(expected), "{data}: expected '{expected}' in:\n{all}");
+        assert!(
+            all.contains(expected),
+            "{data}: expected '{expected}' in:\n{all}"
+        );
     }
     // A shorthand that plans more sessions than a unique feeder has rows is caught too.
     let yaml = FED_CALL
         .replace("DATA", "feeders:\n  - { file: two.csv, order: unique }")
         .replace("LOAD", "{ sessions: 2 }");
     let path = write("feeder-errors", "fed.yaml", &yaml);
-    let (out, _) = sigbench("feeder-sessions-flag", &["run", path.to_str().unwrap(), "--sessions", "5"]);
+    let (out, _) = sigbench(
+        "feeder-sessions-flag",
+        &["run", path.to_str().unwrap(), "--sessions", "5"],
+    );
     let all = text(&out);
     assert_eq!(out.status.code(), Some(2), "{all}");
-    assert!(all.contains("has 2 rows but the load plans 5 sessions"), "{all}");
+    assert!(
+        all.contains("has 2 rows but the load plans 5 sessions"),
+        "{all}"
+    );
+}
+
+/// [`SIMPLE`] with a wrong expectation on the call (every session fails), a long
+/// closed-model load, and `EXTRA` appended (thresholds).
+fn failing(load_extra: &str, extra: &str) -> String {
+    SIMPLE
+        .replace(
+            "load: { sessions: 100, concurrency: 10 }",
+            &format!("load: {{ duration: 60s, concurrency: 2{load_extra} }}"),
+        )
+        .replace(
+            "    save: { cid: data.channel.channelId }\n",
+            "    expect: PEER_NIM_OFFLINE\n    save: { cid: data.channel.channelId }\n",
+        )
+        + extra
+}
+
+/// The run stopped itself: exit 1, a report that says why and when, in the schema.
+fn assert_stopped(test: &str, yaml: &str, reason: &str) -> serde_json::Value {
+    let path = write(test, "stop.yaml", yaml);
+    let (out, report) = sigbench(test, &["run", path.to_str().unwrap()]);
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{all}");
+    assert!(
+        all.contains("stopped early at") && all.contains(reason),
+        "{all}"
+    );
+    let report = report.expect("a report");
+    assert_schema(&report);
+    let stop = &report["meta"]["stopped_early"];
+    assert!(stop["reason"].as_str().unwrap().contains(reason), "{stop}");
+    // Far less than the 60 s the load asked for: the run did stop.
+    assert!(
+        report["meta"]["duration_ms"].as_u64().unwrap() < 30_000,
+        "{report:#}"
+    );
+    report
+}
+
+fn assert_schema(report: &serde_json::Value) {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/report.schema.json");
+    let schema: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    let errors: Vec<String> = validator
+        .iter_errors(report)
+        .map(|e| format!("{}: {e}", e.instance_path()))
+        .collect();
+    assert!(errors.is_empty(), "{errors:#?}");
+}
+
+#[test]
+fn max_failures_stops_the_run() {
+    let report = assert_stopped(
+        "max-failures",
+        &failing(", max_failures: 5", ""),
+        "max_failures: 5 sessions failed",
+    );
+    let failed = report["sessions"]["failed"].as_u64().unwrap();
+    // The fifth failure stops new sessions; at most the other worker's session was in
+    // flight.
+    assert!((5..=6).contains(&failed), "{failed}");
+}
+
+#[test]
+fn an_abort_threshold_stops_the_run_when_it_breaks() {
+    assert_stopped(
+        "abort",
+        &failing("", "thresholds:\n  failures: { max: 0, abort: true }\n"),
+        "threshold 'failures <= 0' broke (abort: true): observed",
+    );
+}
+
+#[test]
+fn abort_after_holds_the_judgement_back() {
+    let report = assert_stopped(
+        "abort-after",
+        &failing(
+            "",
+            "thresholds:\n  call: { p99: 1h }\n  failure_rate: { max: 1%, abort: true, abort_after: 2s }\n",
+        ),
+        "threshold 'failure_rate <= 1.00%' broke (abort: true)",
+    );
+    let at = report["meta"]["stopped_early"]["at_ms"].as_u64().unwrap();
+    assert!(at >= 2000, "stopped at {at} ms, before abort_after");
+}
+
+#[test]
+fn early_stop_mistakes_are_located_errors() {
+    let cases = [
+        (
+            "",
+            "thresholds:\n  failures: { max: 0, abort_after: 2s }\n",
+            "'abort_after' needs 'abort: true'",
+        ),
+        (
+            "",
+            "thresholds:\n  failures: { abort: true }\n",
+            "'failures' as a mapping needs 'max'",
+        ),
+        (
+            "",
+            "thresholds:\n  call: { abort: true }\n",
+            "a metric threshold needs a limit",
+        ),
+        (
+            "",
+            "thresholds:\n  call: { p99: 1s, abort: yes }\n",
+            "abort must be true or false",
+        ),
+        (", max_failures: 0", "", "max_failures must be at least 1"),
+        (
+            "",
+            "thresholds:\n  call: { p99: 1s, abrot: true }\n",
+            "unknown key 'abrot' in thresholds of 'call' — did you mean 'abort'?",
+        ),
+    ];
+    for (load, thresholds, expected) in cases {
+        let path = write("early-stop-errors", "stop.yaml", &failing(load, thresholds));
+        let out = Command::new(env!("CARGO_BIN_EXE_sigbench"))
+            .args(["check", path.to_str().unwrap()])
+            .output()
+            .unwrap();
+        let all = text(&out);
+        assert_eq!(out.status.code(), Some(2), "{thresholds}: {all}");
+        assert!(
+            all.contains("stop.yaml:") && all.contains(expected),
+            "expected '{expected}' in:\n{all}"
+        );
+    }
 }

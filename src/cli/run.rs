@@ -73,10 +73,18 @@ pub struct RunArgs {
     pub source_addrs: Vec<std::net::IpAddr>,
     /// Sessions in total (closed model). With only --sessions, the scenario's duration
     /// no longer limits the run.
-    #[arg(long, value_name = "N", help_heading = "Load (overrides the scenario's load)")]
+    #[arg(
+        long,
+        value_name = "N",
+        help_heading = "Load (overrides the scenario's load)"
+    )]
     pub sessions: Option<u64>,
     /// Sessions at once (closed model); with the open model, at most this many in flight.
-    #[arg(long, value_name = "N", help_heading = "Load (overrides the scenario's load)")]
+    #[arg(
+        long,
+        value_name = "N",
+        help_heading = "Load (overrides the scenario's load)"
+    )]
     pub concurrency: Option<u64>,
     /// Start sessions at this constant rate (open model), e.g. 50/s or 600/m, for
     /// --duration (or the scenario's duration).
@@ -163,7 +171,10 @@ fn load_plans(
     for result in scenario::check_files(paths, &overrides) {
         match result.result {
             Ok(mut plan) if !flags.is_empty() => match flags.apply(&plan.load).and_then(|load| {
-                match load.planned_sessions().and_then(|n| plan.data.unique_shortfall(n)) {
+                match load
+                    .planned_sessions()
+                    .and_then(|n| plan.data.unique_shortfall(n))
+                {
                     Some(why) => Err(why),
                     None => Ok(load),
                 }

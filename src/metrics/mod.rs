@@ -46,7 +46,7 @@ pub mod threshold;
 
 use std::sync::Arc;
 
-pub use aggregate::{Aggregator, LiveSnapshot, LiveStats};
+pub use aggregate::{Aggregator, LiveSnapshot, LiveStats, Watch};
 pub use failures::{
     FailureEntry, FailureKind, FailureSample, Failures, MAX_FRAMES_PER_SAMPLE, MAX_KINDS,
     MAX_SAMPLES_PER_KIND, MAX_TEXT_BYTES,

@@ -206,6 +206,12 @@ impl Recorder {
         live.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Sessions that failed so far over the whole run (every recorder's, as counted
+    /// live).
+    pub fn failed_sessions(&self) -> u64 {
+        self.live.sessions_failed.load(Ordering::Relaxed)
+    }
+
     /// Counts an open-model session that started `lag` after its intended time.
     pub fn late_start(&mut self, lag: Duration) {
         self.tick(Instant::now());

@@ -185,7 +185,7 @@ impl Run {
             options,
             set,
             collector,
-            aggregator,
+            mut aggregator,
         } = self;
         let started_at = SystemTime::now();
         let metric_ids: Vec<MetricId> = plan
@@ -203,6 +203,10 @@ impl Run {
             load_started: std::sync::OnceLock::new(),
             early_stop: std::sync::Mutex::new(None),
         });
+        let aborts = crate::checks::abort_checks(&plan);
+        if !aborts.is_empty() {
+            aggregator.set_watch(abort_watch(ctx.clone(), aborts));
+        }
         let aggregating = tokio::spawn(aggregator.run());
         let workers = usize::try_from(plan.load.max_concurrent())
             .unwrap_or(usize::MAX)
@@ -278,6 +282,35 @@ impl Run {
                 .clone(),
         })
     }
+}
+
+/// Stops the run when a threshold marked `abort: true` breaks, once its `abort_after`
+/// has passed. Thresholds without data yet (a latency of a step no session reached) are
+/// not judged.
+fn abort_watch(
+    ctx: Arc<RunContext>,
+    aborts: Vec<(metrics::ThresholdCheck, Duration)>,
+) -> metrics::Watch {
+    metrics::Watch::new(move |so_far| {
+        let Some(elapsed) = ctx.load_started.get().map(Instant::elapsed) else {
+            return;
+        };
+        let due: Vec<metrics::ThresholdCheck> = aborts
+            .iter()
+            .filter(|(_, after)| elapsed >= *after)
+            .map(|(check, _)| check.clone())
+            .collect();
+        let Ok(results) = metrics::evaluate(&due, so_far) else {
+            return;
+        };
+        if let Some(broken) = results.iter().find(|r| !r.pass && r.observed.is_some()) {
+            let observed = broken.observed.map(|o| o.to_string()).unwrap_or_default();
+            ctx.stop_early(format!(
+                "threshold '{}' broke (abort: true): observed {observed}",
+                broken.name
+            ));
+        }
+    })
 }
 
 fn build_slots(

@@ -610,6 +610,12 @@ pub(crate) async fn run_session(
         ended.into_std(),
     );
     recorder.session_done(ok);
+    if !ok
+        && let Some(max) = plan.max_failures
+        && recorder.failed_sessions() >= max
+    {
+        ctx.stop_early(format!("max_failures: {max} sessions failed"));
+    }
 
     // Give the devices back to the slot, then restore each role's starting state.
     for (role, devices) in slot.roles.iter_mut().zip(state.devices) {

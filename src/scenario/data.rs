@@ -101,7 +101,10 @@ impl DataPlan {
     /// Sets session `number`'s feeder and generated values in `vars`.
     pub fn fill(&self, vars: &mut Vars, number: u64) -> Result<(), FeederDry> {
         let mut rng = rand::rng();
-        let (index, count) = (u64::from(self.shard.0.max(1)), u64::from(self.shard.1.max(1)));
+        let (index, count) = (
+            u64::from(self.shard.0.max(1)),
+            u64::from(self.shard.1.max(1)),
+        );
         // Shard I of N takes rows I-1, I-1+N, I-1+2N, …: the shards' rows never overlap.
         let position = (index - 1).saturating_add(number.saturating_mul(count));
         for feeder in &self.feeders {

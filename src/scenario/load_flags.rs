@@ -45,7 +45,10 @@ impl LoadFlags {
     /// - On an open model, `--concurrency` sets `max_in_flight` and `--duration` sets the
     ///   length of a single `hold` stage.
     pub fn apply(&self, load: &LoadModel) -> Result<LoadModel, String> {
-        for (flag, value) in [("--sessions", self.sessions), ("--concurrency", self.concurrency)] {
+        for (flag, value) in [
+            ("--sessions", self.sessions),
+            ("--concurrency", self.concurrency),
+        ] {
             if value == Some(0) {
                 return Err(format!("{flag} must be at least 1"));
             }
@@ -200,7 +203,10 @@ mod tests {
             duration: Some(secs(5)),
             ..LoadFlags::default()
         };
-        assert_eq!(default_bound.apply(&closed()).unwrap().max_concurrent(), 100);
+        assert_eq!(
+            default_bound.apply(&closed()).unwrap().max_concurrent(),
+            100
+        );
         let err = LoadFlags {
             rate: Some(Rate { per_sec: 20.0 }),
             ..LoadFlags::default()

@@ -35,6 +35,11 @@ pub struct Plan {
     pub timeout: Duration,
     pub steps: Vec<Step>,
     pub thresholds: Vec<Threshold>,
+    /// Thresholds that stop the run as soon as they break (`abort: true`), checked
+    /// while it runs.
+    pub aborts: Vec<AbortRule>,
+    /// `load.max_failures`: stop the run once this many sessions have failed.
+    pub max_failures: Option<u64>,
     /// Feeders and generated values: set in every session's variables when it starts.
     pub data: DataPlan,
     /// Every metric the plan produces; steps and thresholds refer to them by index.
@@ -99,6 +104,16 @@ impl Plan {
     pub fn role_id(&self, name: &str) -> Option<usize> {
         self.roles.iter().position(|r| r.name == name)
     }
+}
+
+/// `abort: true` on a threshold: the run stops when the threshold breaks while it runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AbortRule {
+    /// Index into [`Plan::thresholds`].
+    pub threshold: usize,
+    /// `abort_after:`: not judged before this much of the load has run (zero: from the
+    /// start), so that the first few sessions cannot stop a run on their own.
+    pub after: Duration,
 }
 
 /// A role: one account per session, on `devices` connections.

@@ -223,7 +223,8 @@ impl Cx<'_> {
 
 /// Reads a file of at most [`MAX_FEEDER_BYTES`].
 fn read_bounded(path: &Path) -> Result<String, String> {
-    let meta = std::fs::metadata(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let meta =
+        std::fs::metadata(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     if meta.len() > MAX_FEEDER_BYTES {
         return Err(format!(
             "{} is {} bytes; feeders are read into memory and may be at most {MAX_FEEDER_BYTES}",
@@ -309,7 +310,11 @@ mod tests {
         assert_eq!(cols, ["a", "b"]);
         assert_eq!(rows[0][1], Json::Null);
         assert_eq!(rows[1][0], Json::from(2));
-        assert!(parse_jsonl("{\"a\": 1}\n[1]\n").unwrap_err().starts_with("2: "));
+        assert!(
+            parse_jsonl("{\"a\": 1}\n[1]\n")
+                .unwrap_err()
+                .starts_with("2: ")
+        );
         assert!(parse_jsonl("{\"a\": \n").unwrap_err().starts_with("1: "));
     }
 }

@@ -6,7 +6,7 @@ use super::steps::{RESERVED_NAMES, Scope};
 use super::{Cx, describe};
 use crate::scenario::error::{ScenarioError, did_you_mean};
 use crate::scenario::node::{Node, Value};
-use crate::scenario::plan::{MetricKind, Plan, Role};
+use crate::scenario::plan::{AbortRule, MetricKind, Plan, Role};
 use crate::scenario::template::{RUN_VAR, SESSION_VAR, VarLayout, is_var_name};
 use crate::scenario::threshold::{MetricRef, Stat, Threshold};
 use crate::scenario::timing::{LoadModel, Rate, Stage};
@@ -74,6 +74,13 @@ pub(crate) fn compile(mut cx: Cx<'_>, root: &Node, stem: &str) -> Result<Plan, V
             .unwrap_or((default_load(), default_login_rate(), None)),
         None => (default_load(), default_login_rate(), None),
     };
+    let max_failures = top
+        .get("load")
+        .and_then(|n| match &n.value {
+            Value::Map(entries) => entries.iter().find(|(k, _)| k.name == "max_failures"),
+            _ => None,
+        })
+        .and_then(|(_, n)| cx.positive(n, "max_failures"));
 
     // Feeder columns and generated values are variables every step can read: they
     // take their slots before the steps' saved variables.
@@ -97,9 +104,9 @@ pub(crate) fn compile(mut cx: Cx<'_>, root: &Node, stem: &str) -> Result<Plan, V
             Vec::new()
         }
     };
-    let thresholds = match top.get("thresholds") {
+    let (thresholds, aborts) = match top.get("thresholds") {
         Some(n) => cx.thresholds(n),
-        None => Vec::new(),
+        None => (Vec::new(), Vec::new()),
     };
     let source = cx.file.to_string();
     cx.finish(|parts| Plan {
@@ -114,6 +121,8 @@ pub(crate) fn compile(mut cx: Cx<'_>, root: &Node, stem: &str) -> Result<Plan, V
         timeout: parts.timeout,
         steps,
         thresholds,
+        aborts,
+        max_failures,
         data,
         metrics: parts.metrics,
         timed_steps: parts.timed_steps,
@@ -190,6 +199,7 @@ impl Cx<'_> {
                 "max_in_flight",
                 "login_rate",
                 "max_duration",
+                "max_failures",
             ],
             "load",
         );
@@ -344,22 +354,31 @@ impl Cx<'_> {
         }
     }
 
-    fn thresholds(&mut self, node: &Node) -> Vec<Threshold> {
+    fn thresholds(&mut self, node: &Node) -> (Vec<Threshold>, Vec<AbortRule>) {
         let Some(f) = self.map(node, "thresholds") else {
-            return Vec::new();
+            return (Vec::new(), Vec::new());
         };
         let mut out = Vec::new();
+        let mut aborts = Vec::new();
         for (key, value) in f.entries {
-            match key.name.as_str() {
-                "failures" => {
-                    if let Some(max) = self.uint(value, "failures") {
-                        out.push(Threshold::Failures { max });
+            let before = out.len();
+            let abort = match key.name.as_str() {
+                "failures" | "failure_rate" => {
+                    let (limit, abort) = self.run_wide_limit(value, &key.name);
+                    match (key.name.as_str(), limit) {
+                        ("failures", Some(n)) => {
+                            if let Some(max) = self.uint(n, "failures") {
+                                out.push(Threshold::Failures { max });
+                            }
+                        }
+                        (_, Some(n)) => {
+                            if let Some(max) = self.fraction(n) {
+                                out.push(Threshold::FailureRate { max });
+                            }
+                        }
+                        _ => {}
                     }
-                }
-                "failure_rate" => {
-                    if let Some(max) = self.fraction(value) {
-                        out.push(Threshold::FailureRate { max });
-                    }
+                    abort
                 }
                 name => {
                     let Some(id) = self.metrics.iter().position(|m| m.name == name) else {
@@ -378,26 +397,69 @@ impl Cx<'_> {
                         id,
                         name: name.to_string(),
                     };
-                    self.metric_thresholds(value, &metric, &mut out);
+                    self.metric_thresholds(value, &metric, &mut out)
                 }
+            };
+            if let Some(after) = abort {
+                aborts.extend((before..out.len()).map(|threshold| AbortRule { threshold, after }));
             }
         }
-        out
+        (out, aborts)
     }
 
-    fn metric_thresholds(&mut self, node: &Node, metric: &MetricRef, out: &mut Vec<Threshold>) {
-        let Some(f) = self.map(node, "a metric threshold") else {
-            return;
+    /// `failures: 0` or `failures: {max: 10, abort: true, abort_after: 30s}` (and the
+    /// same for `failure_rate`): the limit's node and the abort rule.
+    fn run_wide_limit<'n>(
+        &mut self,
+        node: &'n Node,
+        what: &str,
+    ) -> (Option<&'n Node>, Option<Duration>) {
+        let Value::Map(_) = &node.value else {
+            return (Some(node), None);
         };
-        if f.entries.is_empty() {
+        let Some(f) = self.map(node, what) else {
+            return (None, None);
+        };
+        self.check_keys(&f, &["max", "abort", "abort_after"], &format!("'{what}'"));
+        let abort = self.abort_rule(&f);
+        let limit = f.get("max");
+        if limit.is_none() {
             self.error(
                 node.span,
-                "a metric threshold needs a limit, e.g. {p99: 50ms}",
+                format!("'{what}' as a mapping needs 'max', e.g. {{max: 10, abort: true}}"),
             );
         }
+        (limit, abort)
+    }
+
+    /// `abort: true` with an optional `abort_after: 30s`: `Some(after)` when the
+    /// threshold stops the run.
+    fn abort_rule(&mut self, f: &super::Fields<'_>) -> Option<Duration> {
+        let abort = f.get("abort").and_then(|n| self.bool(n, "abort"));
+        let after = f
+            .get("abort_after")
+            .and_then(|n| self.duration(n, "abort_after"));
+        if abort != Some(true) {
+            if let Some(k) = f.key("abort_after") {
+                self.error(k.span, "'abort_after' needs 'abort: true'");
+            }
+            return None;
+        }
+        Some(after.unwrap_or(Duration::ZERO))
+    }
+
+    /// A metric's limits; returns the abort rule (`Some(after)`) if they stop the run.
+    fn metric_thresholds(
+        &mut self,
+        node: &Node,
+        metric: &MetricRef,
+        out: &mut Vec<Threshold>,
+    ) -> Option<Duration> {
+        let f = self.map(node, "a metric threshold")?;
         let mut keys: Vec<&str> = Stat::LATENCY.iter().map(|s| s.as_str()).collect();
-        keys.push("rate");
+        keys.extend(["rate", "abort", "abort_after"]);
         self.check_keys(&f, &keys, &format!("thresholds of '{}'", metric.name));
+        let before = out.len();
         for (key, value) in f.entries {
             if key.name == "rate" {
                 if let Some(min) = self.min_rate(value) {
@@ -416,6 +478,19 @@ impl Cx<'_> {
                 });
             }
         }
+        let limits = f
+            .entries
+            .iter()
+            .filter(|(k, _)| !k.name.starts_with("abort"))
+            .count();
+        if limits == 0 {
+            self.error(
+                node.span,
+                "a metric threshold needs a limit, e.g. {p99: 50ms}",
+            );
+        }
+        let abort = self.abort_rule(&f);
+        (out.len() > before).then_some(abort).flatten()
     }
 
     /// `">= 100/s"` or `100/s`.
