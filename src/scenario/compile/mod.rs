@@ -24,6 +24,7 @@ use super::plan::{Metric, Plan, Role};
 use super::settings::{PLACEHOLDER, Setting, SettingValues, eval_duration};
 use super::template::VarLayout;
 use super::timing::Rate;
+use crate::drivers::Vocabulary;
 
 pub(crate) use document::compile;
 
@@ -49,6 +50,8 @@ pub(crate) struct Cx<'a> {
     order_guards: usize,
     /// Set when compiling a case of a conformance suite: durations may name settings.
     case: Option<CaseSettings<'a>>,
+    /// The driver's names: ops, push kinds, events, codes (`driver:`; native default).
+    vocabulary: &'static Vocabulary,
 }
 
 impl<'a> Cx<'a> {
@@ -65,6 +68,7 @@ impl<'a> Cx<'a> {
             timeout: Duration::from_secs(5),
             order_guards: 0,
             case: None,
+            vocabulary: &crate::drivers::native::VOCABULARY,
         }
     }
 
@@ -280,6 +284,7 @@ impl<'a> Cx<'a> {
             metrics: self.metrics,
             timed_steps: self.timed_steps,
             timeout: self.timeout,
+            vocabulary: self.vocabulary,
         }))
     }
 }
@@ -291,6 +296,7 @@ struct Parts {
     metrics: Vec<Metric>,
     timed_steps: usize,
     timeout: Duration,
+    vocabulary: &'static Vocabulary,
 }
 
 fn kind_text(kind: super::plan::MetricKind) -> &'static str {
