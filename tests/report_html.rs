@@ -174,6 +174,7 @@ fn synthetic(values: &[u64], secs: u64, interrupted: bool) -> RunReport {
         load: "closed, concurrency 1".into(),
         interrupted,
         stopped_early: None,
+        flows: Vec::new(),
     };
     RunReport::new(meta, &results, &[]).unwrap()
 }

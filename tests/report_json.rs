@@ -108,6 +108,7 @@ fn meta(start_ms: u64, shard: Shard) -> RunMeta {
         load: "closed: 1000 sessions, concurrency 100".into(),
         interrupted: false,
         stopped_early: None,
+        flows: Vec::new(),
     }
 }
 

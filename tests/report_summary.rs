@@ -17,6 +17,7 @@ fn meta(interrupted: bool) -> RunMeta {
         load: "open: 100/s for 10s".into(),
         interrupted,
         stopped_early: None,
+        flows: Vec::new(),
     }
 }
 

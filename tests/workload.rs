@@ -465,3 +465,267 @@ fn early_stop_mistakes_are_located_errors() {
         );
     }
 }
+
+/// The flows of a report: name → (done, ok, failed).
+fn flows(report: &serde_json::Value) -> Vec<(String, u64, u64, u64)> {
+    report["flows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                f["name"].as_str().unwrap().to_string(),
+                f["sessions"]["done"].as_u64().unwrap(),
+                f["sessions"]["ok"].as_u64().unwrap(),
+                f["sessions"]["failed"].as_u64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+fn threshold<'a>(report: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    report["thresholds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == name)
+        .unwrap_or_else(|| panic!("no threshold '{name}' in {:#}", report["thresholds"]))
+}
+
+/// The shipped mix: 70 % accepted, 20 % rejected, 10 % cancelled calls at once, with
+/// each flow's metrics and thresholds. Latency limits are not judged (a debug build on
+/// a busy machine may miss them); everything else must hold.
+#[test]
+fn the_shipped_mix_runs_its_flows_by_weight_with_per_flow_thresholds() {
+    let (out, report) = sigbench(
+        "mix",
+        &[
+            "run",
+            "scenarios/load/mix.yaml",
+            "--sessions",
+            "100",
+            "--concurrency",
+            "10",
+        ],
+    );
+    let all = text(&out);
+    assert!(matches!(out.status.code(), Some(0 | 1)), "{all}");
+    let report = report.expect("a report");
+    assert_schema(&report);
+    assert_eq!(
+        flows(&report),
+        [
+            ("accept".to_string(), 70, 70, 0),
+            ("reject".to_string(), 20, 20, 0),
+            ("cancel".to_string(), 10, 10, 0)
+        ],
+        "{all}"
+    );
+    assert_eq!(report["sessions"]["ok"], 100);
+    let share: Vec<f64> = report["flows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["share_percent"].as_f64().unwrap())
+        .collect();
+    assert_eq!(share, [70.0, 20.0, 10.0]);
+    let metrics: Vec<&str> = report["metrics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["name"].as_str().unwrap())
+        .collect();
+    for name in [
+        "session",
+        "accept/call",
+        "accept/accept delivered",
+        "reject/reject delivered",
+        "cancel/cancel delivered",
+        "cancel/session",
+    ] {
+        assert!(metrics.contains(&name), "{name} missing from {metrics:?}");
+    }
+    // Per-flow failure limits are thresholds of their own, and hold.
+    for name in [
+        "accept/failed sessions count <= 0",
+        "reject/failed sessions count <= 0",
+        "cancel/session failure_rate <= 0.00%",
+    ] {
+        assert_eq!(threshold(&report, name)["pass"], true, "{name}");
+    }
+    // The summary shows the mix.
+    assert!(
+        all.contains("flow ") && all.contains("accept") && all.contains("70.0%"),
+        "{all}"
+    );
+}
+
+/// A mix with one broken flow: its failures and thresholds are its own.
+#[test]
+fn a_broken_flow_fails_its_own_thresholds_and_counts() {
+    let yaml = r#"
+name: two-flows
+roles: { caller: {}, callee: {} }
+load: { sessions: 12, concurrency: 3 }
+flows:
+  good:
+    weight: 2
+    steps:
+      - { name: call, as: caller, call: { type: 1, account: "${callee}", requestId: "${session}" }, save: { cid: data.channel.channelId } }
+      - { name: hang up, as: caller, close: { channelId: "${cid}" } }
+    thresholds:
+      failures: 0
+  bad:
+    weight: 1
+    steps:
+      - { name: call, as: caller, call: { type: 1, account: "${callee}", requestId: "${session}" }, expect: ROOM_NOT_EXISTS }
+    thresholds:
+      failures: { max: 0 }
+      call: { max: 1h }
+thresholds:
+  good/call: { max: 1h }
+"#;
+    let path = write("broken-flow", "mix.yaml", yaml);
+    let (out, report) = sigbench("broken-flow", &["run", path.to_str().unwrap(), "--quiet"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let report = report.expect("a report");
+    assert_schema(&report);
+    assert_eq!(
+        flows(&report),
+        [("good".to_string(), 8, 8, 0), ("bad".to_string(), 4, 0, 4)]
+    );
+    assert_eq!(
+        threshold(&report, "good/failed sessions count <= 0")["pass"],
+        true
+    );
+    assert_eq!(
+        threshold(&report, "bad/failed sessions count <= 0")["pass"],
+        false
+    );
+    assert_eq!(threshold(&report, "bad/call max <= 3600.00s")["pass"], true);
+    assert_eq!(threshold(&report, "good/call max <= 3600.00s")["pass"], true);
+    let failure = &report["failures"][0];
+    assert_eq!(failure["step"], "bad/call", "{failure}");
+}
+
+/// `--shard`: each shard runs its share of the mix; `merge` adds the flows up.
+#[test]
+fn shards_of_a_mix_merge_into_the_whole_mix() {
+    let mut reports = Vec::new();
+    for shard in ["1/2", "2/2"] {
+        let test = format!("mix-shard-{}", &shard[..1]);
+        let (out, report) = sigbench(
+            &test,
+            &[
+                "run",
+                "scenarios/load/mix.yaml",
+                "--sessions",
+                "40",
+                "--concurrency",
+                "4",
+                "--shard",
+                shard,
+                "--quiet",
+            ],
+        );
+        assert!(matches!(out.status.code(), Some(0 | 1)), "{}", text(&out));
+        let report = report.expect("a shard report");
+        assert_eq!(report["sessions"]["ok"], 20);
+        let dir =
+            std::env::temp_dir().join(format!("sigbench-workload-{}-{test}", std::process::id()));
+        let file = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .find(|p| p.extension().is_some_and(|e| e == "json"))
+            .unwrap();
+        reports.push(file);
+    }
+    let merged = std::env::temp_dir().join(format!(
+        "sigbench-workload-{}-merged.json",
+        std::process::id()
+    ));
+    let out = Command::new(env!("CARGO_BIN_EXE_sigbench"))
+        .args([
+            "merge",
+            reports[0].to_str().unwrap(),
+            reports[1].to_str().unwrap(),
+            "--no-html",
+            "--quiet",
+            "--out",
+        ])
+        .arg(&merged)
+        .output()
+        .unwrap();
+    assert!(matches!(out.status.code(), Some(0 | 1)), "{}", text(&out));
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&merged).unwrap()).unwrap();
+    assert_schema(&report);
+    let total: u64 = flows(&report).iter().map(|f| f.1).sum();
+    assert_eq!(total, 40);
+    // Each shard interleaves the mix from its first session: 14 + 14 accepted, 4 + 4
+    // rejected, 2 + 2 cancelled.
+    assert_eq!(
+        flows(&report),
+        [
+            ("accept".to_string(), 28, 28, 0),
+            ("reject".to_string(), 8, 8, 0),
+            ("cancel".to_string(), 4, 4, 0)
+        ]
+    );
+    assert_eq!(
+        threshold(&report, "accept/failed sessions count <= 0")["pass"],
+        true
+    );
+}
+
+#[test]
+fn mix_mistakes_are_located_errors() {
+    let base = r#"
+name: m
+roles: { caller: {}, callee: {} }
+FLOWS
+"#;
+    let flow = r#"
+    steps:
+      - { name: call, as: caller, call: { type: 1, account: "${callee}", requestId: "${session}" } }
+      - { name: seen, as: callee, await: INVITE, since: call }"#;
+    let cases = [
+        (
+            format!("steps: []\nflows:\n  a:{flow}"),
+            "m.yaml:5:1: a scenario has either 'steps' (one flow) or 'flows' (a mix of flows), not both",
+        ),
+        (
+            format!("flows:\n  a:\n    weight: 0{flow}"),
+            "weight must be at least 1",
+        ),
+        (
+            format!("flows:\n  a:\n    wieght: 2{flow}"),
+            "unknown key 'wieght' in a flow — did you mean 'weight'?",
+        ),
+        (
+            format!("flows:\n  a:{flow}\n    thresholds:\n      cal: {{ p99: 1s }}"),
+            "unknown metric 'a/cal' in thresholds — did you mean 'a/call'?",
+        ),
+        (
+            format!(
+                "flows:\n  a:{flow}\n  b:\n    steps:\n      - {{ name: seen, as: callee, await: INVITE, since: call }}"
+            ),
+            "since: no step named 'b/call' runs before this await",
+        ),
+        (format!("flows:\n  a/b:{flow}"), "bad flow name 'a/b'"),
+        (
+            format!("flows:\n  a:\n    weight: 9000{flow}\n  b:\n    weight: 2000{flow}"),
+            "the flows' weights add up to 11000",
+        ),
+    ];
+    for (flows, expected) in cases {
+        let path = write("mix-errors", "m.yaml", &base.replace("FLOWS", &flows));
+        let out = Command::new(env!("CARGO_BIN_EXE_sigbench"))
+            .args(["check", path.to_str().unwrap()])
+            .output()
+            .unwrap();
+        let all = text(&out);
+        assert_eq!(out.status.code(), Some(2), "{flows}: {all}");
+        assert!(all.contains(expected), "expected '{expected}' in:\n{all}");
+    }
+}

@@ -40,5 +40,17 @@ fn check_of(threshold: &Threshold) -> ThresholdCheck {
             Comparison::Le,
             Quantity::Fraction(*max),
         ),
+        Threshold::FlowFailures { failed, max, .. } => ThresholdCheck::new(
+            Some(&failed.name),
+            Stat::Count,
+            Comparison::Le,
+            Quantity::Count(*max),
+        ),
+        Threshold::FlowFailureRate { session, max, .. } => ThresholdCheck::new(
+            Some(&session.name),
+            Stat::FailureRate,
+            Comparison::Le,
+            Quantity::Fraction(*max),
+        ),
     }
 }

@@ -11,8 +11,8 @@ use clap::Args;
 use tokio_util::sync::CancellationToken;
 
 use crate::report::{
-    Goal, JunitReport, JunitSuite, Progress, ProgressMode, RunMeta, RunReport, Shard, StoppedEarly,
-    print_summary,
+    FlowMeta, Goal, JunitReport, JunitSuite, Progress, ProgressMode, RunMeta, RunReport, Shard,
+    StoppedEarly, print_summary,
 };
 use crate::runner::accounts::{AccountSource, read_csv};
 use crate::runner::client::Target;
@@ -134,6 +134,13 @@ pub fn check(args: CheckArgs) -> ExitCode {
     let mut failed = false;
     for result in scenario::check_files(&args.scenarios, &overrides) {
         match result.result {
+            Ok(plan) if !plan.flows.is_empty() => println!(
+                "ok    {} ({}: {} flows, {} roles)",
+                result.path.display(),
+                plan.name,
+                plan.flows.len(),
+                plan.roles.len()
+            ),
             Ok(plan) => println!(
                 "ok    {} ({}: {} steps, {} roles)",
                 result.path.display(),
@@ -376,6 +383,14 @@ async fn run_one(
         load: describe_load(&plan.load),
         interrupted: false,
         stopped_early: None,
+        flows: plan
+            .flows
+            .iter()
+            .map(|f| FlowMeta {
+                name: f.name.clone(),
+                weight: f.weight,
+            })
+            .collect(),
     };
     let checks = crate::checks::threshold_checks(&plan);
     let goal = goal_of(&plan);

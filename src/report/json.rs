@@ -72,6 +72,26 @@ pub struct RunMeta {
     pub interrupted: bool,
     /// The run stopped itself before its load model ended (exit 1).
     pub stopped_early: Option<StoppedEarly>,
+    /// The flows of a mix (empty for a single-flow scenario); their counts come from
+    /// the `<flow>/session` and `<flow>/failed sessions` metrics.
+    pub flows: Vec<FlowMeta>,
+}
+
+/// A flow of a mix, as the scenario declares it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FlowMeta {
+    pub name: String,
+    pub weight: u32,
+}
+
+/// One flow of a mix: its share of the sessions and how they fared.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FlowReport {
+    pub name: String,
+    pub weight: u32,
+    /// The flow's weight over the sum of the weights, in percent.
+    pub share_percent: f64,
+    pub sessions: SessionsReport,
 }
 
 /// Why and when a run stopped itself before its load model ended: an `abort`
@@ -267,6 +287,10 @@ pub struct RunReport {
     pub format: String,
     pub meta: Meta,
     pub sessions: SessionsReport,
+    /// Per flow of a mix, in the scenario's order; empty for a single flow (and in
+    /// reports from before mixes).
+    #[serde(default)]
+    pub flows: Vec<FlowReport>,
     /// In the order the runner defined them.
     pub metrics: Vec<MetricReport>,
     /// One entry per second, from 0, without gaps.
@@ -403,6 +427,34 @@ impl RunReport {
             histogram: encoded("late starts", &results.late_starts)?,
         };
         let thresholds: Vec<ThresholdReport> = thresholds.iter().map(ThresholdReport::of).collect();
+        let total_weight: u64 = meta.flows.iter().map(|f| u64::from(f.weight)).sum();
+        let flows = meta
+            .flows
+            .iter()
+            .map(|f| {
+                let count = |suffix: &str| {
+                    results
+                        .histogram(&format!("{}/{suffix}", f.name))
+                        .map_or(0, |h| h.len())
+                };
+                let done = count(crate::metrics::FLOW_SESSION);
+                let failed = count(crate::metrics::FLOW_FAILED).min(done);
+                FlowReport {
+                    name: f.name.clone(),
+                    weight: f.weight,
+                    share_percent: (f64::from(f.weight) * 10_000.0 / total_weight.max(1) as f64)
+                        .round()
+                        / 100.0,
+                    sessions: SessionsReport {
+                        done,
+                        ok: done - failed,
+                        failed,
+                        rate_per_s: (crate::metrics::rate(done, results.duration) * 100.0).round()
+                            / 100.0,
+                    },
+                }
+            })
+            .collect();
         let status = status_of(
             meta.interrupted,
             meta.stopped_early.is_some(),
@@ -433,6 +485,7 @@ impl RunReport {
                 failed: results.sessions_failed,
                 rate_per_s: (results.session_rate() * 100.0).round() / 100.0,
             },
+            flows,
             metrics,
             timeline,
             codes,

@@ -14,7 +14,7 @@ use crate::metrics::{
     FailureEntry, FailureKind, Failures, Interval, IntervalMetric, MetricSet, Results, evaluate,
 };
 
-use super::json::{ReportError, RunMeta, RunReport, ThresholdReport};
+use super::json::{FlowMeta, ReportError, RunMeta, RunReport, ThresholdReport};
 use super::shard::Shard;
 
 fn decoded(metric: &str, text: &str) -> Result<crate::metrics::LatencyHistogram, ReportError> {
@@ -284,6 +284,14 @@ impl RunReport {
                 .iter()
                 .filter_map(|r| r.meta.stopped_early.clone())
                 .min_by_key(|s| s.at_ms),
+            flows: first
+                .flows
+                .iter()
+                .map(|f| FlowMeta {
+                    name: f.name.clone(),
+                    weight: f.weight,
+                })
+                .collect(),
         };
         let mut report = RunReport::new(meta, &merged, &thresholds)?;
         let mut shards: Vec<Shard> = reports.iter().flat_map(|r| r.meta.shards.clone()).collect();

@@ -603,7 +603,11 @@ pub(crate) async fn run_session(
             failures: Vec::new(),
         }),
     };
-    let mut ok = session.steps(&plan.steps).await.is_ok();
+    let (steps, flow) = plan.session_steps(number);
+    let mut ok = session.steps(steps).await.is_ok();
+    // Session-level failures name the flow in a mix.
+    let session_label =
+        flow.map_or_else(|| "session".to_string(), |f| format!("{}/session", f.name));
     let ended = Instant::now();
     let state = session
         .state
@@ -617,7 +621,11 @@ pub(crate) async fn run_session(
         for device in devices.iter().flatten() {
             for bad in device.take_malformed() {
                 failures.push((
-                    FailureKind::new("session", role.clone(), "malformed server frame"),
+                    FailureKind::new(
+                        session_label.clone(),
+                        role.clone(),
+                        "malformed server frame",
+                    ),
                     FailureSample::new(number, "a frame that breaks §P-2").with_frame(bad),
                 ));
             }
@@ -627,7 +635,7 @@ pub(crate) async fn run_session(
                     let what = push.push.events.first().map_or("?", |(e, _)| e.name);
                     failures.push((
                         FailureKind::new(
-                            "session",
+                            session_label.clone(),
                             role.clone(),
                             format!("unconsumed {} {what} (strict)", push.push.kind.name),
                         ),
@@ -649,11 +657,14 @@ pub(crate) async fn run_session(
     for (kind, sample) in failures {
         recorder.failure(kind, sample);
     }
-    recorder.record_at(
-        ctx.metric_ids[Plan::SESSION_METRIC],
-        ended.saturating_duration_since(intended_start),
-        ended.into_std(),
-    );
+    let took = ended.saturating_duration_since(intended_start);
+    recorder.record_at(ctx.metric_ids[Plan::SESSION_METRIC], took, ended.into_std());
+    if let Some(flow) = flow {
+        recorder.record_at(ctx.metric_ids[flow.session_metric], took, ended.into_std());
+        if !ok {
+            recorder.record_at(ctx.metric_ids[flow.failed_metric], took, ended.into_std());
+        }
+    }
     recorder.session_done(ok);
     if !ok
         && let Some(max) = plan.max_failures

@@ -44,9 +44,9 @@ pub use load_flags::LoadFlags;
 pub use matcher::{Awaited, PushMatcher};
 pub use path::JsonPath;
 pub use plan::{
-    AbortRule, AwaitStep, EventuallyStep, LoginStep, Metric, MetricKind, OpStep, ParallelStep,
-    Plan, RawFrame, RawPayload, RawStep, RefuteStep, RepeatStep, Role, Since, Step, StepId,
-    StepKind, Target,
+    AbortRule, AwaitStep, EventuallyStep, Flow, LoginStep, Metric, MetricKind, OpStep,
+    ParallelStep, Plan, RawFrame, RawPayload, RawStep, RefuteStep, RepeatStep, Role, Since, Step,
+    StepId, StepKind, Target,
 };
 pub use settings::{Requirement, Setting, SettingKind, SettingValues};
 pub use suite::{Case, Suite, check_suite_str};

@@ -182,6 +182,7 @@ impl Cx<'_> {
 
     pub(super) fn since(&mut self, node: &Node, scope: &Scope) -> Option<Since> {
         let name = self.string(node, "since")?;
+        let name = self.in_flow(&name);
         if let Some((_, id)) = scope.done.iter().rev().find(|(n, _)| *n == name) {
             return Some(Since::Step(*id));
         }

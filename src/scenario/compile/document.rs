@@ -11,7 +11,8 @@ use crate::scenario::template::{RUN_VAR, SESSION_VAR, VarLayout, is_var_name};
 use crate::scenario::threshold::{MetricRef, Stat, Threshold};
 use crate::scenario::timing::{LoadModel, Rate, Stage};
 
-const TOP_KEYS: [&str; 11] = [
+const TOP_KEYS: [&str; 12] = [
+    "flows",
     "name",
     "description",
     "driver",
@@ -114,20 +115,42 @@ pub(crate) fn compile(mut cx: Cx<'_>, root: &Node, stem: &str) -> Result<Plan, V
     cx.metric("login", MetricKind::Login, top.span);
     cx.metric("session", MetricKind::Session, top.span);
     let mut scope = Scope::default();
-    let steps = match top.get("steps") {
-        Some(n) => cx.steps(n, &mut scope, "steps"),
-        None => {
+    let mut thresholds = Vec::new();
+    let mut aborts = Vec::new();
+    let mut flows = Vec::new();
+    let steps = match (top.get("steps"), top.get("flows")) {
+        (Some(_), Some(_)) => {
+            let span = top.key("flows").map_or(top.span, |k| k.span);
+            cx.error(
+                span,
+                "a scenario has either 'steps' (one flow) or 'flows' (a mix of flows), not both",
+            );
+            Vec::new()
+        }
+        (Some(n), None) => cx.steps(n, &mut scope, "steps"),
+        (None, Some(n)) => {
+            flows = cx.flows(n, &mut thresholds, &mut aborts);
+            Vec::new()
+        }
+        (None, None) => {
             cx.error(
                 top.span,
-                "missing 'steps': the list of what one session does",
+                "missing 'steps': the list of what one session does (or 'flows': a mix)",
             );
             Vec::new()
         }
     };
-    let (thresholds, aborts) = match top.get("thresholds") {
-        Some(n) => cx.thresholds(n),
-        None => (Vec::new(), Vec::new()),
-    };
+    if let Some(n) = top.get("thresholds") {
+        let offset = thresholds.len();
+        let (own, own_aborts) = cx.thresholds(n);
+        thresholds.extend(own);
+        aborts.extend(own_aborts.into_iter().map(|a| AbortRule {
+            threshold: a.threshold + offset,
+            after: a.after,
+        }));
+    }
+    let weights: Vec<u32> = flows.iter().map(|f| f.weight).collect();
+    let flow_schedule = super::flows::schedule(&weights);
     let source = cx.file.to_string();
     cx.finish(|parts| Plan {
         name,
@@ -141,6 +164,8 @@ pub(crate) fn compile(mut cx: Cx<'_>, root: &Node, stem: &str) -> Result<Plan, V
         strict,
         timeout: parts.timeout,
         steps,
+        flows,
+        flow_schedule,
         thresholds,
         aborts,
         max_failures,
@@ -375,7 +400,7 @@ impl Cx<'_> {
         }
     }
 
-    fn thresholds(&mut self, node: &Node) -> (Vec<Threshold>, Vec<AbortRule>) {
+    pub(super) fn thresholds(&mut self, node: &Node) -> (Vec<Threshold>, Vec<AbortRule>) {
         let Some(f) = self.map(node, "thresholds") else {
             return (Vec::new(), Vec::new());
         };
@@ -389,12 +414,22 @@ impl Cx<'_> {
                     match (key.name.as_str(), limit) {
                         ("failures", Some(n)) => {
                             if let Some(max) = self.uint(n, "failures") {
-                                out.push(Threshold::Failures { max });
+                                out.push(match self.flow_metrics() {
+                                    Some((flow, _, failed)) => {
+                                        Threshold::FlowFailures { flow, failed, max }
+                                    }
+                                    None => Threshold::Failures { max },
+                                });
                             }
                         }
                         (_, Some(n)) => {
                             if let Some(max) = self.fraction(n) {
-                                out.push(Threshold::FailureRate { max });
+                                out.push(match self.flow_metrics() {
+                                    Some((flow, session, _)) => {
+                                        Threshold::FlowFailureRate { flow, session, max }
+                                    }
+                                    None => Threshold::FailureRate { max },
+                                });
                             }
                         }
                         _ => {}
@@ -402,6 +437,9 @@ impl Cx<'_> {
                     abort
                 }
                 name => {
+                    // In a flow, `call` is the flow's `<flow>/call`.
+                    let name = &self.in_flow(name);
+                    let name = name.as_str();
                     let Some(id) = self.metrics.iter().position(|m| m.name == name) else {
                         let mut names: Vec<&str> =
                             self.metrics.iter().map(|m| m.name.as_str()).collect();
@@ -426,6 +464,21 @@ impl Cx<'_> {
             }
         }
         (out, aborts)
+    }
+
+    /// In a flow: its name and its session and failed-sessions metrics.
+    fn flow_metrics(&self) -> Option<(String, MetricRef, MetricRef)> {
+        let flow = self.flow.clone()?;
+        let find = |suffix: &str| {
+            let name = format!("{flow}/{suffix}");
+            let id = self.metrics.iter().position(|m| m.name == name)?;
+            Some(MetricRef { id, name })
+        };
+        Some((
+            flow.clone(),
+            find(crate::metrics::FLOW_SESSION)?,
+            find(crate::metrics::FLOW_FAILED)?,
+        ))
     }
 
     /// `failures: 0` or `failures: {max: 10, abort: true, abort_after: 30s}` (and the

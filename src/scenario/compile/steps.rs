@@ -235,6 +235,8 @@ impl Cx<'_> {
             self.error(node.span, "a step name must not be empty");
             return None;
         }
+        self.check_metric_name(&name, node.span, action);
+        let name = self.in_flow(&name);
         if let Some((_, span)) = self.step_names.iter().find(|(n, _)| *n == name) {
             let at = match span {
                 Span::At { line, .. } => format!(" at line {line}"),
@@ -247,7 +249,6 @@ impl Cx<'_> {
             return None;
         }
         self.step_names.push((name.clone(), node.span));
-        self.check_metric_name(&name, node.span, action);
         Some(name)
     }
 
@@ -277,12 +278,18 @@ impl Cx<'_> {
             Some(node) => {
                 let m = self.string(node, "metric")?;
                 self.check_metric_name(&m, node.span, &action.name);
-                (m, node.span)
+                (self.in_flow(&m), node.span)
             }
-            None => (
-                name.unwrap_or(default).to_string(),
-                fields.key("name").map_or(action.span, |k| k.span),
-            ),
+            // Step names are already `<flow>/<name>` in a flow.
+            None => match name {
+                Some(name) => (
+                    name.to_string(),
+                    fields.key("name").map_or(action.span, |k| k.span),
+                ),
+                // Unnamed logins share the run's `login` metric.
+                None if kind == MetricKind::Login => (default.to_string(), action.span),
+                None => (self.in_flow(default), action.span),
+            },
         };
         self.metric(&metric, kind, span)
     }
