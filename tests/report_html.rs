@@ -175,6 +175,7 @@ fn synthetic(values: &[u64], secs: u64, interrupted: bool) -> RunReport {
         interrupted,
         stopped_early: None,
         flows: Vec::new(),
+        aborts_expected: false,
     };
     RunReport::new(meta, &results, &[]).unwrap()
 }

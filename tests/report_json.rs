@@ -109,6 +109,7 @@ fn meta(start_ms: u64, shard: Shard) -> RunMeta {
         interrupted: false,
         stopped_early: None,
         flows: Vec::new(),
+        aborts_expected: false,
     }
 }
 

@@ -18,6 +18,7 @@ fn meta(interrupted: bool) -> RunMeta {
         interrupted,
         stopped_early: None,
         flows: Vec::new(),
+        aborts_expected: false,
     }
 }
 

@@ -603,7 +603,10 @@ thresholds:
         false
     );
     assert_eq!(threshold(&report, "bad/call max <= 3600.00s")["pass"], true);
-    assert_eq!(threshold(&report, "good/call max <= 3600.00s")["pass"], true);
+    assert_eq!(
+        threshold(&report, "good/call max <= 3600.00s")["pass"],
+        true
+    );
     let failure = &report["failures"][0];
     assert_eq!(failure["step"], "bad/call", "{failure}");
 }

@@ -391,6 +391,7 @@ async fn run_one(
                 weight: f.weight,
             })
             .collect(),
+        aborts_expected: false,
     };
     let checks = crate::checks::threshold_checks(&plan);
     let goal = goal_of(&plan);

@@ -29,6 +29,7 @@
 //!     interrupted: false,
 //!     stopped_early: None,
 //!     flows: Vec::new(),
+//!     aborts_expected: false,
 //! };
 //! let report = RunReport::new(meta, &results, &thresholds)?;
 //! let path = report.write("reports".as_ref())?;
