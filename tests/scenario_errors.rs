@@ -58,7 +58,7 @@ fn unknown_top_level_keys_and_missing_sections() {
         e,
         vec![
             "t.yaml:3:1: unknown key 'stpes' in the scenario — did you mean 'steps'?",
-            "t.yaml:1:1: missing 'steps': the list of what one session does",
+            "t.yaml:1:1: missing 'steps': the list of what one session does (or 'flows': a mix)",
         ]
         .into_iter()
         .rev()

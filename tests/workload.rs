@@ -732,3 +732,80 @@ FLOWS
         assert!(all.contains(expected), "expected '{expected}' in:\n{all}");
     }
 }
+
+/// `check` knows what the protocol fixes: a literal param the server must refuse, on a
+/// step that expects success, and a `match` on a field the event never has.
+#[test]
+fn check_knows_the_protocol() {
+    let base = r#"
+name: p
+roles: { caller: {}, callee: {} }
+steps:
+  - name: call
+    as: caller
+    call: { type: TYPE, account: "${callee}", requestId: "${session}" }
+    EXPECT
+    save: { cid: data.channel.channelId }
+  - name: seen
+    as: callee
+    await: INVITE
+    match: MATCH
+  - name: accept
+    as: callee
+    accept: { channelId: "${cid}", account: "${caller}", requestId: "${session}", autoJoin: AUTOJOIN }
+"#;
+    let scenario = |ty: &str, expect: &str, matched: &str, auto: &str| {
+        base.replace("TYPE", ty)
+            .replace("EXPECT", expect)
+            .replace("MATCH", matched)
+            .replace("AUTOJOIN", auto)
+    };
+    let check = |yaml: &str| {
+        let path = write("check-protocol", "p.yaml", yaml);
+        let out = Command::new(env!("CARGO_BIN_EXE_sigbench"))
+            .args(["check", path.to_str().unwrap()])
+            .output()
+            .unwrap();
+        (out.status.code(), text(&out))
+    };
+    let good = scenario(
+        "2",
+        "",
+        "{ from: \"${caller}\", member: { $exists: false }, to: null }",
+        "true",
+    );
+    let (code, all) = check(&good);
+    assert_eq!(code, Some(0), "{all}");
+
+    let cases = [
+        (
+            scenario("2", "", "{ from: \"${caller}\" }", "yes"),
+            "p.yaml:16:93: param 'autoJoin': must be a boolean: 'accept' answers 414 PARAM_ERROR to a string ('yes'), but this step expects 200; fix the value or expect 414",
+        ),
+        (
+            scenario("\"2\"", "", "{ from: \"${caller}\" }", "true"),
+            "p.yaml:7:19: param 'type': must be 1 (audio), 2 (video) or 3 (custom)",
+        ),
+        (
+            scenario("2", "", "{ form: \"${caller}\" }", "true"),
+            "p.yaml:13:14: INVITE events have no field 'form' — did you mean 'from'?",
+        ),
+        (
+            scenario("2", "", "{ requestID: \"${session}\" }", "true"),
+            "INVITE events have no field 'requestID' — did you mean 'requestId'?",
+        ),
+    ];
+    for (yaml, expected) in cases {
+        let (code, all) = check(&yaml);
+        assert_eq!(code, Some(2), "{all}");
+        assert!(all.contains(expected), "expected '{expected}' in:\n{all}");
+    }
+    // A step that asks for the refusal is a bad-input test, not a mistake.
+    let (code, all) = check(&scenario(
+        "7",
+        "expect: PARAM_ERROR",
+        "{ from: \"${caller}\" }",
+        "true",
+    ));
+    assert_eq!(code, Some(0), "{all}");
+}
