@@ -394,6 +394,7 @@ async fn run_one(
         aborts_expected: false,
     };
     let checks = crate::checks::threshold_checks(&plan);
+    let shared_state_warning = crate::checks::shared_state_warning(&plan);
     let goal = goal_of(&plan);
     let Some(driver) = crate::drivers::driver_for(plan.vocabulary) else {
         eprintln!("error: no driver runs '{}' scenarios", plan.vocabulary.name);
@@ -463,6 +464,9 @@ async fn run_one(
             return (EXIT_FAILED, None);
         }
     };
+    if let Some(warning) = shared_state_warning {
+        report.warnings.push(warning);
+    }
     if outcome.target_lost {
         report.warnings.push(
             "the target stopped accepting connections during the run; the run ended early".into(),
