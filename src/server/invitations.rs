@@ -67,11 +67,16 @@ impl Shared {
             args.invitee.clone(),
             args.request_id.clone(),
         );
+        let push_bytes = args
+            .push_info
+            .as_ref()
+            .and_then(|p| serde_json::to_vec(p).ok())
+            .map_or(0, |v| v.len());
         if !self.could_deliver(
             &args.invitee,
             args.offline_enabled,
             &caller.account,
-            EVENT_OVERHEAD + channel.ext.len(),
+            EVENT_OVERHEAD + channel.ext.len() + push_bytes,
             args.attach_ext.as_deref(),
         ) {
             return Code::LimitExceeded;

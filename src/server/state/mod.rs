@@ -195,7 +195,8 @@ impl Shared {
 
     /// Whether an event for `account` could be stored now if it had to be: false when
     /// the account is offline, `store` is set and the store's bounds or the sender's
-    /// `ext` allowance would refuse it. Checked before a targeted op changes anything.
+    /// `ext` allowance would refuse it. Checked before a targeted op changes anything;
+    /// `approx_bytes` is a generous estimate of the event without its `attachExt`.
     pub(crate) fn could_deliver(
         &self,
         account: &str,
@@ -208,9 +209,12 @@ impl Shared {
             return true;
         }
         let ext = attach_ext.map_or(0, str::len) as u64;
-        self.offline
-            .lock(account)
-            .admits(approx_bytes as u64, from, ext, &self.quotas.ext_bytes)
+        self.offline.lock(account).admits(
+            approx_bytes as u64 + ext,
+            from,
+            ext,
+            &self.quotas.ext_bytes,
+        )
     }
 
     /// Sends the event as `multiClientSync` to the acting account's other online
