@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
 use tokio::net::TcpStream;
-use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 use tokio_tungstenite::tungstenite::Message;
 
 struct Args {
@@ -51,7 +51,7 @@ fn parse_args() -> Result<Args, String> {
     Ok(args)
 }
 
-type Ws = WebSocketStream<TcpStream>;
+type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 /// The next response (a text frame without `push`), or why there is none.
 async fn next_response(ws: &mut Ws) -> Result<serde_json::Value, String> {
@@ -79,7 +79,9 @@ async fn fill(url: String, index: usize, count: usize, pipeline: usize) -> Resul
     let login = format!(
         r#"{{"id":0,"op":"login","params":{{"account":"channels-{index}","token":"open"}}}}"#
     );
-    ws.send(Message::text(login)).await.map_err(|e| e.to_string())?;
+    ws.send(Message::text(login))
+        .await
+        .map_err(|e| e.to_string())?;
     let reply = next_response(&mut ws).await?;
     if reply["code"] != 200 {
         return Err(format!("login: {reply} (start the server with --open)"));

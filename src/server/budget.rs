@@ -25,7 +25,7 @@ pub(crate) struct Budget {
 
 impl Budget {
     /// A full budget; the byte burst holds at least one message of `max_frame` bytes.
-    pub(crate) fn new(config: &ReadBudget, max_frame: usize) -> Budget {
+    pub(crate) fn new(config: &ReadBudget, max_frame: usize, now: Instant) -> Budget {
         let frames_rate = f64::from(config.frames_per_sec.max(1));
         let bytes_rate = (config.bytes_per_sec.max(1)) as f64;
         let bytes_burst = bytes_rate.max(max_frame as f64);
@@ -36,7 +36,7 @@ impl Budget {
             bytes_burst,
             frames: frames_rate,
             bytes: bytes_burst,
-            last: Instant::now(),
+            last: now,
         }
     }
 
@@ -47,16 +47,16 @@ impl Budget {
         self.bytes = (self.bytes + elapsed * self.bytes_rate).min(self.bytes_burst);
     }
 
-    /// Charges one frame of `bytes` bytes.
-    pub(crate) fn charge(&mut self, bytes: usize) {
-        self.refill(Instant::now());
+    /// Charges one frame of `bytes` bytes, read at `now`.
+    pub(crate) fn charge(&mut self, bytes: usize, now: Instant) {
+        self.refill(now);
         self.frames -= 1.0;
         self.bytes -= bytes as f64;
     }
 
-    /// `None` when the next frame may be read now; else how long to wait.
-    pub(crate) fn wait(&mut self) -> Option<Duration> {
-        self.refill(Instant::now());
+    /// `None` when the next frame may be read at `now`; else how long to wait.
+    pub(crate) fn wait(&mut self, now: Instant) -> Option<Duration> {
+        self.refill(now);
         let frames = if self.frames < 0.0 {
             -self.frames / self.frames_rate
         } else {
@@ -76,26 +76,25 @@ impl Budget {
 mod tests {
     use super::*;
 
-    #[tokio::test(start_paused = true)]
-    async fn debt_waits_for_the_refill() {
-        let mut b = Budget::new(
-            &ReadBudget {
-                frames_per_sec: 10,
-                bytes_per_sec: 1000,
-            },
-            500,
-        );
+    #[test]
+    fn debt_waits_for_the_refill() {
+        let t0 = Instant::now();
+        let config = ReadBudget {
+            frames_per_sec: 10,
+            bytes_per_sec: 1000,
+        };
+        let mut b = Budget::new(&config, 500, t0);
         for _ in 0..10 {
-            b.charge(10);
+            b.charge(10, t0);
         }
-        assert_eq!(b.wait(), None);
-        b.charge(10);
-        let w = b.wait().expect("in debt after the burst");
+        assert_eq!(b.wait(t0), None);
+        b.charge(10, t0);
+        let w = b.wait(t0).expect("in debt after the burst");
         assert!((w.as_secs_f64() - 0.1).abs() < 1e-6, "{w:?}");
-        tokio::time::advance(Duration::from_millis(100)).await;
-        assert_eq!(b.wait(), None);
-        b.charge(2000);
-        let w = b.wait().expect("in byte debt");
+        let t1 = t0 + Duration::from_millis(100);
+        assert_eq!(b.wait(t1), None);
+        b.charge(2000, t1);
+        let w = b.wait(t1).expect("in byte debt");
         assert!(w >= Duration::from_millis(1000), "{w:?}");
     }
 }

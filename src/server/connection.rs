@@ -134,7 +134,7 @@ pub(crate) async fn serve<S>(
         conn: conn.clone(),
         caller: None,
         rate: shared.config.rate_limit.map(RateLimit::new),
-        budget: Budget::new(&shared.config.read_budget, shared.config.max_frame),
+        budget: Budget::new(&shared.config.read_budget, shared.config.max_frame, now),
         login_permit: Some(login_permit),
         login_deadline: now + shared.config.timeouts.login,
         last_heard: now,
@@ -320,12 +320,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
     /// before anything else looks at it.
     async fn on_message(&mut self, message: Option<Result<Message, WsError>>) -> Flow {
         if let Some(Ok(m)) = &message {
-            self.last_heard = Instant::now();
+            let now = Instant::now();
+            self.last_heard = now;
             self.pinged = false;
-            self.budget.charge(m.len());
-            if let Some(wait) = self.budget.wait() {
+            self.budget.charge(m.len(), now);
+            if let Some(wait) = self.budget.wait(now) {
                 Metrics::add(&self.shared.metrics.reads_throttled, 1);
-                self.throttled_until = Some(Instant::now() + wait);
+                self.throttled_until = Some(now + wait);
             }
         }
         match message {
