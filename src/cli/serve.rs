@@ -91,6 +91,10 @@ pub struct ServeArgs {
     /// Only a channel's creator, members and invitees may join, query or control it.
     #[arg(long)]
     pub members_only: bool,
+    /// Keep an ended connection counting as online this long (default 0): what a
+    /// deployment with a separate presence service does. For testing harnesses only.
+    #[arg(long, default_value = "0s", value_parser = parse_duration, value_name = "DURATION")]
+    pub presence_lag: Duration,
     /// Break one protocol rule on purpose (repeatable), to see the conformance suite
     /// catch it. Test builds only (feature `faults`).
     #[cfg(feature = "faults")]
@@ -137,6 +141,7 @@ impl ServeArgs {
             },
             max_queue: self.max_queue,
             members_only: self.members_only,
+            presence_lag: self.presence_lag,
             #[cfg(feature = "faults")]
             faults: crate::server::faults::Faults::new(self.faults.iter().copied()),
             ..ServerConfig::default()
