@@ -40,12 +40,15 @@ impl Refused {
 
 /// An open connection's place; given back on drop.
 pub(crate) struct ConnPermit {
+    /// Where the place is given back.
     admission: Arc<Admission>,
+    /// The source address whose count this holds.
     addr: IpAddr,
 }
 
 /// A place among the connections not yet logged in; given back on drop (at login).
 pub(crate) struct LoginPermit {
+    /// Where the place is given back.
     admission: Arc<Admission>,
 }
 

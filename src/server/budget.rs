@@ -10,14 +10,17 @@ use tokio::time::Instant;
 use super::config::ReadBudget;
 
 pub(crate) struct Budget {
-    /// Refill rates per second.
+    /// Frames credited per second.
     frames_rate: f64,
+    /// Bytes credited per second.
     bytes_rate: f64,
-    /// Burst sizes (the most either balance may hold).
+    /// The most frames the balance may hold (one second's worth).
     frames_burst: f64,
+    /// The most bytes the balance may hold (one second's worth, at least one message).
     bytes_burst: f64,
-    /// Current balances; negative while in debt.
+    /// Frames left; negative while in debt.
     frames: f64,
+    /// Bytes left; negative while in debt.
     bytes: f64,
     /// When the balances were last refilled.
     last: Instant,

@@ -64,8 +64,11 @@ enum Flow {
 
 /// Requests per second allowed on one connection (§P-9, 416), as a token bucket.
 struct RateLimit {
+    /// Refill rate and capacity.
     per_second: f64,
+    /// Tokens left.
     tokens: f64,
+    /// When `tokens` was last refilled.
     last: Instant,
 }
 
@@ -93,8 +96,11 @@ impl RateLimit {
 }
 
 struct Connection<S> {
+    /// The client's socket.
     ws: WebSocketStream<S>,
+    /// The server's state.
     shared: Arc<Shared>,
+    /// This connection as other tasks see it (its queue's sending side, kill token).
     conn: ConnHandle,
     /// Who logged in on this connection, once someone has.
     caller: Option<Caller>,

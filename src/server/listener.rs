@@ -235,8 +235,10 @@ async fn read_head(stream: &mut TcpStream) -> Result<(Vec<u8>, usize), HeadError
 
 /// An HTTP answer; the connection is closed after it.
 struct Answer {
+    /// Status line after `HTTP/1.1 `.
     status: &'static str,
     content_type: &'static str,
+    /// Further header lines.
     extra: Vec<&'static str>,
     body: String,
 }

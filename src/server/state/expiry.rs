@@ -24,9 +24,11 @@ pub(crate) enum Due {
 }
 
 struct Entry {
+    /// When it is due, ms since the epoch.
     at: u64,
     /// Breaks ties so that the order is total.
     seq: u64,
+    /// What to look at then.
     due: Due,
 }
 

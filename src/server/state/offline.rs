@@ -19,7 +19,9 @@ use crate::server::shard::Sharded;
 
 /// A stored event; its channel is rendered again when delivered (§P-4.3).
 pub(crate) struct StoredEvent {
+    /// The event as it was built (shared with the online deliveries of the same event).
     pub event: Arc<Event>,
+    /// Its channel, rendered anew at delivery.
     pub channel: Arc<Channel>,
     /// The event's size as sent (its `notify` text), counted against the store's bound.
     bytes: u64,
@@ -30,8 +32,11 @@ pub(crate) struct StoredEvent {
 /// Limits of the store.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct StoreLimits {
+    /// Events per account (the oldest is dropped past it).
     pub per_account: usize,
+    /// Accounts holding events.
     pub accounts: u64,
+    /// Bytes over all accounts.
     pub bytes: u64,
 }
 
@@ -47,8 +52,11 @@ pub(crate) struct OfflineStore {
 
 /// One account's mailbox, locked.
 pub(crate) struct MailboxGuard<'a> {
+    /// The store, for its bounds and counters.
     store: &'a OfflineStore,
+    /// The account whose mailbox this is.
     account: &'a str,
+    /// The locked shard holding the mailbox.
     shard: MutexGuard<'a, HashMap<String, VecDeque<StoredEvent>>>,
 }
 

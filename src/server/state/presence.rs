@@ -125,7 +125,9 @@ impl ConnHandle {
 
 /// One online device of an account.
 struct Device {
+    /// The device name given at login (a second login with it kicks this one).
     name: String,
+    /// How to reach its connection.
     conn: ConnHandle,
 }
 
