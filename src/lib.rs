@@ -16,6 +16,7 @@
 pub mod checks;
 pub mod cli;
 pub mod conformance;
+pub mod drivers;
 pub mod metrics;
 pub mod protocol;
 pub mod report;
