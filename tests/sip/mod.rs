@@ -241,3 +241,57 @@ async fn drive(
         }
     }
 }
+
+/// A scripted SIP-over-WebSocket server: it accepts connections (answering the `sip`
+/// subprotocol) and answers every frame it receives with what `script` makes of it.
+pub struct BadServer {
+    pub url: String,
+}
+
+impl BadServer {
+    pub async fn start(script: fn(&str) -> Vec<String>) -> BadServer {
+        use tokio_tungstenite::tungstenite::handshake::server::{Request, Response};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("ws://{}/", listener.local_addr().unwrap());
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    let callback = |_: &Request, mut response: Response| {
+                        response
+                            .headers_mut()
+                            .insert("Sec-WebSocket-Protocol", "sip".parse().unwrap());
+                        Ok(response)
+                    };
+                    let Ok(mut ws) = tokio_tungstenite::accept_hdr_async(stream, callback).await
+                    else {
+                        return;
+                    };
+                    while let Some(Ok(frame)) = ws.next().await {
+                        if let Message::Text(text) = frame {
+                            for answer in script(text.as_str()) {
+                                if ws.send(Message::text(answer)).await.is_err() {
+                                    return;
+                                }
+                            }
+                        }
+                    }
+                });
+            }
+        });
+        BadServer { url }
+    }
+}
+
+/// A well-formed answer to `request` (Via, From, To, Call-ID, CSeq copied), with `status`.
+pub fn answer(request: &str, status: &str) -> String {
+    let mut out = format!("SIP/2.0 {status}\r\n");
+    for line in request.split("\r\n").skip(1) {
+        let name = line.split(':').next().unwrap_or_default();
+        if ["Via", "From", "To", "Call-ID", "CSeq"].contains(&name) {
+            out.push_str(line);
+            out.push_str("\r\n");
+        }
+    }
+    out.push_str("Content-Length: 0\r\n\r\n");
+    out
+}
