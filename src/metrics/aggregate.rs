@@ -19,7 +19,6 @@ use super::histogram::{LatencyHistogram, micros, new_histogram};
 use super::recorder::Sample;
 use super::results::{Interval, OpenInterval, Results};
 use super::{MetricId, MetricSet, SESSION};
-use crate::protocol::Op;
 
 /// An interval is sealed once samples for a window this much newer have arrived. Ten
 /// seconds of open histograms cost ~0.5 MiB per metric; reopening a sealed interval costs
@@ -102,7 +101,7 @@ pub struct Aggregator {
     sealed: BTreeMap<u64, Interval>,
     /// Newest window seen.
     newest: u64,
-    codes: BTreeMap<Op, BTreeMap<u32, u64>>,
+    codes: BTreeMap<&'static str, BTreeMap<u32, u64>>,
     failures: Failures,
     late_starts: LatencyHistogram,
     sessions_ok: u64,
@@ -290,7 +289,7 @@ impl Aggregator {
             codes: self
                 .codes
                 .into_iter()
-                .map(|(op, codes)| (op.as_str().to_owned(), codes))
+                .map(|(op, codes)| (op.to_owned(), codes))
                 .collect(),
             failures: self.failures,
             late_starts: self.late_starts,

@@ -107,6 +107,7 @@ async fn closed(
                 }
             }
             recorder.finish().await;
+            slot.log_out(&ctx).await;
             slot
         });
     }
@@ -146,6 +147,7 @@ async fn open(
                 }
             }
             recorder.finish().await;
+            slot.log_out(&ctx).await;
             slot
         });
     }
