@@ -1,5 +1,6 @@
 //! A SIP server that answers with broken messages: the request waiting for the answer
-//! fails at once with the rule broken and the message quoted; no panic, no hang.
+//! fails at once with the rule broken (the runner quotes the frame, see
+//! tests/sip_cli.rs); no panic, no hang.
 
 mod sip;
 
@@ -30,7 +31,6 @@ async fn no_blank_line_after_the_headers() {
         problem(|req| vec![answer(req, "200 OK").replace("\r\n\r\n", "\r\n")]).await;
     assert!(key.is_some());
     assert!(why.starts_with("no blank line after the headers"), "{why}");
-    assert!(why.contains("'SIP/2.0 200 OK⏎Via: SIP/2.0/WS "), "{why}");
     assert_eq!(open, 0);
 }
 
@@ -106,11 +106,7 @@ async fn a_hundred_kilobytes_of_headers() {
     .await;
     assert!(key.is_some());
     assert!(why.contains("exceeds the 65536-byte limit"), "{why}");
-    assert!(
-        why.len() < 1000,
-        "the quote is bounded: {} bytes",
-        why.len()
-    );
+    assert!(why.len() < 1000, "the reason is short: {} bytes", why.len());
 }
 
 #[tokio::test]
@@ -125,7 +121,6 @@ async fn a_response_to_nothing() {
         why.starts_with("response to no request of this connection"),
         "{why}"
     );
-    assert!(why.contains("'SIP/2.0 200 OK⏎"), "{why}");
     // The REGISTER still waits (its own answer never came): the runner's deadline ends it.
     assert_eq!(open, 1);
 }

@@ -170,17 +170,32 @@ pub trait Wire: Send + 'static {
 pub fn vocabulary_named(name: &str) -> Option<&'static Vocabulary> {
     match name {
         "sigbench" => Some(&native::VOCABULARY),
+        "sip" => Some(&sip::VOCABULARY),
         _ => None,
     }
 }
 
 /// The names `driver:` accepts.
-pub const DRIVER_NAMES: [&str; 1] = ["sigbench"];
+pub const DRIVER_NAMES: [&str; 2] = ["sigbench", "sip"];
 
-/// The built-in driver that runs plans written in `vocabulary`.
-pub fn driver_for(vocabulary: &'static Vocabulary) -> Option<Arc<dyn Driver>> {
+/// The built-in driver that runs plans written in `vocabulary` against `target` (a
+/// `ws://`/`wss://` URL; SIP takes its domain from the host).
+pub fn driver_for(vocabulary: &'static Vocabulary, target: &str) -> Option<Arc<dyn Driver>> {
     match vocabulary.name {
         "sigbench" => Some(Arc::new(native::Native)),
+        "sip" => Some(Arc::new(sip::Sip::for_target(target))),
+        _ => None,
+    }
+}
+
+/// Drivers that the embedded reference server cannot answer: a run needs `--target`.
+pub fn needs_external_target(vocabulary: &Vocabulary) -> Option<&'static str> {
+    match vocabulary.name {
+        "sip" => Some(
+            "sigbench has no SIP server of its own: start one with `scripts/kamailio start` \
+             (it prints `listening on ws://HOST:PORT/`) and run again with \
+             --target ws://HOST:PORT/ --password sigbench",
+        ),
         _ => None,
     }
 }

@@ -6,9 +6,17 @@
 //!
 //! Data flow: [`message`] (one frame ↔ one parsed message) → [`compose`] (building
 //! requests and responses) → [`digest`] (401/407 answers) → [`ua`] (transactions,
-//! dialogs, registration).
+//! dialogs, registration) → [`wire`] (the UA behind the driver boundary: ops in,
+//! replies and pushes out) → [`driver`] (handshake, REGISTER as login, un-REGISTER as
+//! logout). [`vocabulary`] holds the names scenarios use (`driver: sip`).
 
 pub mod compose;
 pub mod digest;
+mod driver;
 pub mod message;
 pub mod ua;
+pub mod vocabulary;
+pub mod wire;
+
+pub use driver::Sip;
+pub use vocabulary::VOCABULARY;

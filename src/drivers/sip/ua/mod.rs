@@ -21,7 +21,7 @@ use tokio::time::Instant;
 use super::compose::{self, Draft, Transport};
 use super::digest::Challenge;
 use super::message::Message;
-pub use calls::{Call, CallState, Role};
+pub use calls::{Call, CallState, Role, reason};
 
 /// Correlates an action with the response events it leads to.
 pub type Key = u64;
@@ -712,13 +712,13 @@ impl Ua {
                 let key = self.owner_of_broken(text);
                 out.push(Event::Unreadable {
                     key,
-                    why: format!("{e}: '{}'", super::message::quote(text, 200)),
+                    why: e.to_string(),
                 });
                 return;
             }
         };
         if message.status().is_some() {
-            self.on_response(now, message, text, out);
+            self.on_response(now, message, out);
         } else {
             self.on_request(now, message, out);
         }

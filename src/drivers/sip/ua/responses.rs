@@ -11,23 +11,17 @@ use super::{
     Attempt, CallState, ClientTx, Event, MAX_RETRIES, Origin, PROCEEDING_TIMEOUT, ResponseEvent, Ua,
 };
 use crate::drivers::sip::digest::Challenge;
-use crate::drivers::sip::message::{Message, quote};
+use crate::drivers::sip::message::Message;
 
 impl Ua {
-    pub(super) fn on_response(
-        &mut self,
-        now: Instant,
-        msg: Message,
-        text: &str,
-        out: &mut Vec<Event>,
-    ) {
+    pub(super) fn on_response(&mut self, now: Instant, msg: Message, out: &mut Vec<Event>) {
         let status = msg.status().unwrap_or_default();
         // Both were checked by the parse.
         let branch = msg.top_via().ok().flatten().unwrap_or_default();
         let method = msg.cseq().map(|(_, m)| m).unwrap_or_default();
         let id = format!("{branch} {method}");
         let Some(tx) = self.clients.get_mut(&id) else {
-            self.stray_response(&msg, &id, text, out);
+            self.stray_response(&msg, &id, out);
             return;
         };
         if status < 200 {
@@ -43,7 +37,7 @@ impl Ua {
                     if let Err(why) = call.learn(&msg) {
                         out.push(Event::Unreadable {
                             key: Some(key),
-                            why: format!("{why}: '{}'", quote(text, 200)),
+                            why,
                         });
                         return;
                     }
@@ -118,7 +112,7 @@ impl Ua {
 
     /// A response no open transaction waits for: a late one (dropped), a retransmitted
     /// 2xx of an established call (ACKed again), or an error.
-    fn stray_response(&mut self, msg: &Message, id: &str, text: &str, out: &mut Vec<Event>) {
+    fn stray_response(&mut self, msg: &Message, id: &str, out: &mut Vec<Event>) {
         let status = msg.status().unwrap_or_default();
         if (200..300).contains(&status)
             && id.ends_with(" INVITE")
@@ -134,9 +128,8 @@ impl Ua {
         out.push(Event::Unreadable {
             key: None,
             why: format!(
-                "response to no request of this connection (Via branch and CSeq '{}' match none): '{}'",
+                "response to no request of this connection (its Via branch and CSeq '{}' match none)",
                 msg.header("cseq").unwrap_or_default(),
-                quote(text, 200)
             ),
         });
     }
