@@ -22,6 +22,7 @@ const TICK: std::time::Duration = std::time::Duration::from_millis(500);
 pub struct SipWire {
     /// The SIP domain when a register step names none (the target's host).
     domain: String,
+    /// `WS` or `WSS` in our Via (the target's scheme).
     transport: Transport,
     /// The UA, made by the first register (the identity comes with it).
     ua: Option<Ua>,

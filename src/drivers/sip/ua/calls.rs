@@ -56,8 +56,11 @@ impl CallState {
 /// One call.
 #[derive(Debug)]
 pub struct Call {
+    /// The Call-ID shared by both ends.
     pub call_id: String,
+    /// Whether we placed or received it.
     pub role: Role,
+    /// Where the call stands: what actions are possible.
     pub state: CallState,
     /// The key of our INVITE (UAC): its responses are reported under it.
     pub invite_key: Key,
@@ -65,6 +68,7 @@ pub struct Call {
     pub local: String,
     /// The peer's header value: the To of our requests (with its tag once known).
     pub remote: String,
+    /// The peer's tag, once a response (UAC) or the INVITE (UAS) gave it.
     pub remote_tag: Option<String>,
     /// Our tag (UAS: the To tag we add to responses).
     pub local_tag: String,

@@ -4,14 +4,17 @@
 //! its refresh, and digest answers to 401/407. Sans-IO: every action returns the text to
 //! send, every inbound frame becomes [`Event`]s, and the caller passes the time in.
 //!
-//! Layout: this file holds the state and the actions a scenario takes;
-//! [`responses`] handles answers to our requests (auth retries, ACKs, dialogs);
+//! Layout: this file holds the state and the inbound entry point; [`actions`] the
+//! actions a scenario takes; [`timers`] timeouts and refreshes; [`responses`] handles
+//! answers to our requests (auth retries, ACKs, dialogs);
 //! [`requests`] handles requests from peers and the answers a UA owes (200 to CANCEL
 //! then 487, 200 to BYE, 481, 405); [`calls`] is the per-call state.
 
+mod actions;
 mod calls;
 mod requests;
 mod responses;
+mod timers;
 
 use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
@@ -48,6 +51,7 @@ pub struct Config {
     pub auth_user: String,
     /// The digest password; `None`: challenges are returned to the caller unanswered.
     pub password: Option<String>,
+    /// `WS` or `WSS` in our Via.
     pub transport: Transport,
 }
 
@@ -108,7 +112,9 @@ pub enum Event {
 /// An open client transaction.
 #[derive(Debug)]
 struct ClientTx {
+    /// The key its responses are reported under (kept across auth retries).
     key: Key,
+    /// Who asked: a step, a refresh, the UA itself.
     origin: Origin,
     /// The request without branch/CSeq/credentials, for retries after 401/407/423.
     draft: Draft,
@@ -175,14 +181,17 @@ pub struct Ua {
     clients: HashMap<String, ClientTx>,
     /// Branches that finished lately: their late responses are dropped, not errors.
     recent: VecDeque<String>,
-    /// Calls by Call-ID: ours (UAC) and theirs (UAS) apart, so a UA may call itself.
+    /// Calls we placed, by Call-ID (apart from `uas`, so a UA may call itself).
     uac: HashMap<String, Call>,
+    /// Calls we received, by Call-ID.
     uas: HashMap<String, Call>,
     /// The call that steps act on when they name none.
     latest: Option<(Role, String)>,
+    /// Our REGISTER state: Call-ID, CSeq, granted expiry, refresh time.
     registration: Registration,
-    /// Challenges to answer up front: one from a 401, one from a 407.
+    /// The last 401 challenge, answered up front on the next REGISTER.
     www: Option<Cached>,
+    /// The last 407 challenge, answered up front on the next other requests.
     proxy: Option<Cached>,
 }
 
@@ -366,338 +375,6 @@ impl Ua {
             self.recent.pop_front();
         }
         self.recent.push_back(branch_method);
-    }
-
-    /// REGISTER our contact for `expires` seconds (0: un-REGISTER).
-    pub fn register(&mut self, now: Instant, expires: u32) -> Result<(Key, String), String> {
-        let key = self.new_key();
-        let text = self.send_register(now, key, Origin::Step, expires)?;
-        Ok((key, text))
-    }
-
-    fn send_register(
-        &mut self,
-        now: Instant,
-        key: Key,
-        origin: Origin,
-        expires: u32,
-    ) -> Result<String, String> {
-        let reg = &mut self.registration;
-        reg.cseq += 1;
-        reg.asked = expires;
-        reg.in_flight = true;
-        let cseq = reg.cseq;
-        let aor = self.aor();
-        let draft = Draft {
-            method: "REGISTER".into(),
-            uri: format!("sip:{}", self.config.domain),
-            from: format!("<{aor}>;tag={}", token()),
-            to: format!("<{aor}>"),
-            call_id: self.registration.call_id.clone(),
-            routes: Vec::new(),
-            contact: Some(self.contact.clone()),
-            extra: vec![("Expires".into(), expires.to_string())],
-            body: None,
-        };
-        self.start(now, key, origin, draft, cseq, Attempt::default())
-    }
-
-    /// INVITE `to` (a user of our domain or a `sip:` URI) with extra headers and an SDP
-    /// offer (or `body` as given). Returns the key and the Call-ID.
-    pub fn invite(
-        &mut self,
-        now: Instant,
-        to: &str,
-        extra: Vec<(String, String)>,
-        body: Option<(String, String)>,
-        auto_ack: bool,
-    ) -> Result<(Key, String, String), String> {
-        if self.calls() >= MAX_CALLS {
-            return Err(format!("{MAX_CALLS} calls are open on this connection"));
-        }
-        let key = self.new_key();
-        let call_id = token();
-        let uri = self.uri_of(to);
-        let local_tag = token();
-        let from = format!("<{}>;tag={local_tag}", self.aor());
-        let to_header = format!("<{uri}>");
-        let body = body.or_else(|| Some(("application/sdp".into(), compose::sdp(key))));
-        let draft = Draft {
-            method: "INVITE".into(),
-            uri: uri.clone(),
-            from: from.clone(),
-            to: to_header.clone(),
-            call_id: call_id.clone(),
-            routes: Vec::new(),
-            contact: Some(self.contact.clone()),
-            extra,
-            body,
-        };
-        self.uac.insert(
-            call_id.clone(),
-            Call::outgoing(call_id.clone(), key, uri, from, to_header, auto_ack),
-        );
-        self.latest = Some((Role::Uac, call_id.clone()));
-        match self.start(now, key, Origin::Step, draft, 1, Attempt::default()) {
-            Ok(text) => Ok((key, call_id, text)),
-            Err(e) => {
-                self.uac.remove(&call_id);
-                Err(e)
-            }
-        }
-    }
-
-    /// The call an action names, or the latest one of `role`.
-    fn pick(&self, role: Role, call_id: Option<&str>) -> Result<String, String> {
-        let map = match role {
-            Role::Uac => &self.uac,
-            Role::Uas => &self.uas,
-        };
-        match call_id {
-            Some(id) if map.contains_key(id) => Ok(id.to_string()),
-            Some(id) => Err(format!("no {} call with Call-ID '{id}'", role.label())),
-            None => match &self.latest {
-                Some((r, id)) if *r == role && map.contains_key(id) => Ok(id.clone()),
-                _ => map
-                    .keys()
-                    .next()
-                    .cloned()
-                    .ok_or_else(|| format!("no {} call", role.label())),
-            },
-        }
-    }
-
-    /// CANCEL our pending INVITE (RFC 3261 §9.1): same branch, Call-ID, From, To and
-    /// CSeq number as the INVITE.
-    pub fn cancel(&mut self, now: Instant, call_id: Option<&str>) -> Result<(Key, String), String> {
-        let id = self.pick(Role::Uac, call_id)?;
-        let call = &self.uac[&id];
-        let invite_key = format!("{} INVITE", call.invite_branch);
-        let Some(tx) = self.clients.get_mut(&invite_key) else {
-            return Err(format!(
-                "the INVITE of call '{id}' already got its final response ({})",
-                call.state.label()
-            ));
-        };
-        // The INVITE must now end within 64 × T1 (RFC 3261 §9.1).
-        tx.deadline = now + TRANSACTION_TIMEOUT;
-        let draft = Draft {
-            method: "CANCEL".into(),
-            uri: tx.draft.uri.clone(),
-            from: tx.draft.from.clone(),
-            to: tx.draft.to.clone(),
-            call_id: id.clone(),
-            routes: tx.draft.routes.clone(),
-            contact: None,
-            extra: Vec::new(),
-            body: None,
-        };
-        let cseq = tx.cseq;
-        let branch = call.invite_branch.clone();
-        let text = compose::request(
-            &draft,
-            self.config.transport,
-            &self.host,
-            &branch,
-            cseq,
-            None,
-        );
-        let key = self.new_key();
-        self.clients.insert(
-            format!("{branch} CANCEL"),
-            ClientTx {
-                key,
-                origin: Origin::Step,
-                draft,
-                cseq,
-                deadline: now + TRANSACTION_TIMEOUT,
-                proceeding: false,
-                retries: 0,
-                fresh_answers: 0,
-            },
-        );
-        if let Some(call) = self.uac.get_mut(&id) {
-            call.state = CallState::Cancelling;
-        }
-        Ok((key, text))
-    }
-
-    /// The ACK for our call's 2xx (end to end, RFC 3261 §13.2.2.4) when it is not sent
-    /// automatically.
-    pub fn ack(&mut self, call_id: Option<&str>) -> Result<String, String> {
-        let id = self.pick(Role::Uac, call_id)?;
-        let call = self.uac.get_mut(&id).expect("picked");
-        if call.state != CallState::Answered {
-            return Err(format!(
-                "call '{id}' has no 2xx to acknowledge ({})",
-                call.state.label()
-            ));
-        }
-        let text = call.ack_for_2xx(self.config.transport, &self.host);
-        call.state = CallState::Confirmed;
-        Ok(text)
-    }
-
-    /// BYE the call (either role): the call ends when the BYE is answered.
-    pub fn bye(&mut self, now: Instant, call_id: Option<&str>) -> Result<(Key, String), String> {
-        let (role, id) = match call_id {
-            Some(id) if self.uac.contains_key(id) => (Role::Uac, id.to_string()),
-            Some(id) if self.uas.contains_key(id) => (Role::Uas, id.to_string()),
-            Some(id) => return Err(format!("no call with Call-ID '{id}'")),
-            None => match &self.latest {
-                Some((r, id)) if self.call(*r, id).is_some() => (*r, id.clone()),
-                _ => return Err("no call to hang up".into()),
-            },
-        };
-        self.bye_as(now, role, &id, Origin::Step)
-    }
-
-    fn bye_as(
-        &mut self,
-        now: Instant,
-        role: Role,
-        id: &str,
-        origin: Origin,
-    ) -> Result<(Key, String), String> {
-        let map = match role {
-            Role::Uac => &mut self.uac,
-            Role::Uas => &mut self.uas,
-        };
-        let call = map.get_mut(id).ok_or_else(|| format!("no call '{id}'"))?;
-        if !matches!(call.state, CallState::Answered | CallState::Confirmed) {
-            return Err(format!(
-                "call '{id}' is not established ({})",
-                call.state.label()
-            ));
-        }
-        call.local_cseq += 1;
-        call.state = CallState::Terminating;
-        let cseq = call.local_cseq;
-        let draft = call.in_dialog("BYE");
-        let key = self.new_key();
-        let text = self.start(now, key, origin, draft, cseq, Attempt::default())?;
-        Ok((key, text))
-    }
-
-    /// Sends a provisional response (180 Ringing, 183 Session Progress) to the
-    /// incoming INVITE; 183 carries the SDP answer.
-    pub fn ring(&mut self, call_id: Option<&str>, status: u16) -> Result<String, String> {
-        if !(101..200).contains(&status) {
-            return Err(format!("{status} is not a provisional status (101..199)"));
-        }
-        let id = self.pick(Role::Uas, call_id)?;
-        let contact = self.contact.clone();
-        let call = self.uas.get_mut(&id).expect("picked");
-        call.reply(status, &contact, status == 183)
-    }
-
-    /// Answers the incoming INVITE with 200 and the SDP answer; the call waits for
-    /// the ACK.
-    pub fn answer(&mut self, now: Instant, call_id: Option<&str>) -> Result<String, String> {
-        let id = self.pick(Role::Uas, call_id)?;
-        let contact = self.contact.clone();
-        let call = self.uas.get_mut(&id).expect("picked");
-        let text = call.reply(200, &contact, true)?;
-        call.state = CallState::Answered;
-        call.ack_deadline = Some(now + TRANSACTION_TIMEOUT);
-        Ok(text)
-    }
-
-    /// Rejects the incoming INVITE with a final status (300..699); the call ends when
-    /// the proxy's ACK arrives (or at once: that ACK carries nothing we need).
-    pub fn reject(&mut self, call_id: Option<&str>, status: u16) -> Result<String, String> {
-        if !(300..700).contains(&status) {
-            return Err(format!("{status} is not a rejection status (300..699)"));
-        }
-        let id = self.pick(Role::Uas, call_id)?;
-        let contact = self.contact.clone();
-        let call = self.uas.get_mut(&id).expect("picked");
-        let text = call.reply(status, &contact, false)?;
-        self.uas.remove(&id);
-        Ok(text)
-    }
-
-    /// When [`Ua::tick`] next has work (transaction timeouts, refresh, ACK waits).
-    pub fn next_deadline(&self) -> Option<Instant> {
-        let tx = self.clients.values().map(|t| t.deadline);
-        let acks = self.uas.values().filter_map(|c| c.ack_deadline);
-        let refresh = if self.registration.in_flight {
-            None
-        } else {
-            self.registration.refresh_at
-        };
-        tx.chain(acks).chain(refresh).min()
-    }
-
-    /// Timers: transaction timeouts become 408 responses, registrations are refreshed,
-    /// an answer without ACK is ended with BYE.
-    pub fn tick(&mut self, now: Instant, out: &mut Vec<Event>) {
-        let expired: Vec<String> = self
-            .clients
-            .iter()
-            .filter(|(_, tx)| tx.deadline <= now)
-            .map(|(k, _)| k.clone())
-            .collect();
-        for branch_method in expired {
-            let tx = self.clients.remove(&branch_method).expect("listed");
-            let timer = if tx.draft.method == "INVITE" {
-                if tx.proceeding {
-                    "no final response within 180 s of the provisional one (Timer C)"
-                } else {
-                    "no response within 32 s (Timer B)"
-                }
-            } else {
-                "no final response within 32 s (Timer F)"
-            };
-            if tx.draft.method == "INVITE" {
-                self.uac.remove(&tx.draft.call_id);
-            }
-            if tx.draft.method == "REGISTER" {
-                self.registration.in_flight = false;
-            }
-            if tx.draft.method == "BYE" {
-                self.uac.remove(&tx.draft.call_id);
-                self.uas.remove(&tx.draft.call_id);
-            }
-            self.remember(branch_method);
-            out.push(Event::Response(ResponseEvent {
-                key: tx.key,
-                origin: tx.origin,
-                method: tx.draft.method.clone(),
-                call_id: tx.draft.call_id.clone(),
-                status: 408,
-                reason: "Request Timeout".into(),
-                is_final: true,
-                message: None,
-                note: Some(timer.into()),
-            }));
-        }
-        let reg = &self.registration;
-        if !reg.in_flight && reg.granted.is_some() && reg.refresh_at.is_some_and(|at| at <= now) {
-            let expires = reg.asked;
-            let key = self.new_key();
-            match self.send_register(now, key, Origin::Refresh, expires) {
-                Ok(text) => out.push(Event::Send(text)),
-                Err(why) => out.push(Event::Unreadable { key: None, why }),
-            }
-        }
-        let unacked: Vec<String> = self
-            .uas
-            .iter()
-            .filter(|(_, c)| c.ack_deadline.is_some_and(|d| d <= now))
-            .map(|(id, _)| id.clone())
-            .collect();
-        for id in unacked {
-            if let Some(call) = self.uas.get_mut(&id) {
-                call.ack_deadline = None;
-            }
-            out.push(Event::NoAck {
-                call_id: id.clone(),
-            });
-            if let Ok((_, text)) = self.bye_as(now, Role::Uas, &id, Origin::Internal) {
-                out.push(Event::Send(text));
-            }
-        }
     }
 
     /// Handles one inbound frame.
