@@ -345,7 +345,7 @@ async fn run_one(
     };
     let checks = crate::checks::threshold_checks(&plan);
     let goal = goal_of(&plan);
-    let Some(driver) = crate::drivers::driver_for(plan.vocabulary, &target.url) else {
+    let Some(driver) = crate::drivers::driver_for_target(plan.vocabulary, &target.url) else {
         eprintln!("error: no driver runs '{}' scenarios", plan.vocabulary.name);
         return (EXIT_USAGE, None);
     };

@@ -31,7 +31,7 @@
 //! - [`sip`]: SIP over WebSocket (RFC 7118).
 //!
 //! To add one: write its [`Vocabulary`] (static tables), a [`Driver`] and a [`Wire`],
-//! and list it in [`vocabulary_named`] and [`driver_for`].
+//! and list it in [`vocabulary_named`] and [`driver_for`] (or [`driver_for_target`]).
 
 pub mod native;
 pub mod sip;
@@ -178,13 +178,21 @@ pub fn vocabulary_named(name: &str) -> Option<&'static Vocabulary> {
 /// The names `driver:` accepts.
 pub const DRIVER_NAMES: [&str; 2] = ["sigbench", "sip"];
 
-/// The built-in driver that runs plans written in `vocabulary` against `target` (a
-/// `ws://`/`wss://` URL; SIP takes its domain from the host).
-pub fn driver_for(vocabulary: &'static Vocabulary, target: &str) -> Option<Arc<dyn Driver>> {
+/// The built-in driver that runs plans written in `vocabulary`, for drivers that do not
+/// depend on the target (`None` for those that do: see [`driver_for_target`]).
+pub fn driver_for(vocabulary: &'static Vocabulary) -> Option<Arc<dyn Driver>> {
     match vocabulary.name {
         "sigbench" => Some(Arc::new(native::Native)),
-        "sip" => Some(Arc::new(sip::Sip::for_target(target))),
         _ => None,
+    }
+}
+
+/// The built-in driver that runs plans written in `vocabulary` against `target` (a
+/// `ws://`/`wss://` URL; SIP takes its domain from the host).
+pub fn driver_for_target(vocabulary: &'static Vocabulary, target: &str) -> Option<Arc<dyn Driver>> {
+    match vocabulary.name {
+        "sip" => Some(Arc::new(sip::Sip::for_target(target))),
+        _ => driver_for(vocabulary),
     }
 }
 
