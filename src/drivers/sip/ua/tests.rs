@@ -497,17 +497,13 @@ fn stray_and_broken_frames_are_reported() {
                 why.starts_with("response to no request of this connection"),
                 "{why}"
             );
-            assert!(why.contains("'SIP/2.0 200 OK⏎Via:"), "{why}");
         }
         other => panic!("{other:?}"),
     }
     // A broken response naming our INVITE's branch fails that INVITE.
     let broken = answer(&invite, 180, &[]).replace("Call-ID:", "X-Call-ID:");
     match &feed(&mut a, now, &broken)[..] {
-        [Event::Unreadable { key: Some(1), why }] => assert!(
-            why.starts_with("missing Call-ID header: 'SIP/2.0 180 Ringing"),
-            "{why}"
-        ),
+        [Event::Unreadable { key: Some(1), why }] => assert_eq!(why, "missing Call-ID header"),
         other => panic!("{other:?}"),
     }
     assert_eq!((a.calls(), a.open_transactions()), (0, 0));
