@@ -3,6 +3,8 @@
 //! INVITEs by status (`180`, `183`, `200`, `486`, …, and the classes `1xx`…`6xx`), and
 //! SIP status codes by reason phrase for `expect:`.
 
+use serde_json::Value;
+
 use crate::drivers::{Carrier, CodeSpec, EventSpec, KindSpec, OpRole, OpSpec, Vocabulary};
 
 /// Op ids, in [`OPS`] order.
@@ -95,8 +97,44 @@ pub const STATUSES: [u16; 30] = [
 /// Response classes.
 pub const CLASSES: [&str; 6] = ["1xx", "2xx", "3xx", "4xx", "5xx", "6xx"];
 
+/// What a pushed request carries (`match:`/`save:` paths start with one of these).
+const REQUEST_FIELDS: &[&str] = &[
+    "method", "uri", "callId", "from", "to", "cseq", "headers", "body",
+];
+/// What a pushed response carries.
+const RESPONSE_FIELDS: &[&str] = &[
+    "status", "reason", "callId", "from", "to", "cseq", "headers", "body", "note",
+];
+
 const fn ev(id: u16, name: &'static str) -> EventSpec {
-    EventSpec { id, name }
+    EventSpec {
+        id,
+        name,
+        fields: if (id as usize) < REQUESTS.len() {
+            REQUEST_FIELDS
+        } else {
+            RESPONSE_FIELDS
+        },
+    }
+}
+
+/// Literal params no UA can send: a `ring` status outside 101–199, a `reject` status
+/// outside 300–699, an `expires` that is not a number of seconds. The UA refuses them
+/// before anything is sent (the step fails with the reason).
+fn check_param(op: &str, param: &str, value: &Value) -> Option<(u32, String)> {
+    let number = value
+        .as_u64()
+        .or_else(|| value.as_str().and_then(|s| s.parse().ok()));
+    let (range, what) = match (op, param) {
+        ("ring", "status") => (101..=199, "a provisional status (101..199)"),
+        ("reject", "status") => (300..=699, "a rejection status (300..699)"),
+        ("register", "expires") => (0..=u64::from(u32::MAX), "a number of seconds"),
+        _ => return None,
+    };
+    match number {
+        Some(n) if range.contains(&n) => None,
+        _ => Some((400, format!("{param} must be {what}, got {value}"))),
+    }
 }
 
 static EVENTS: [EventSpec; 40] = [
@@ -203,6 +241,7 @@ pub static VOCABULARY: Vocabulary = Vocabulary {
     default_carrier: 0,
     example_events: &["INVITE", "180", "BYE"],
     example_code: "Busy Here",
+    check_param,
 };
 
 pub fn op_spec(id: u16) -> &'static OpSpec {
