@@ -45,6 +45,15 @@ pub struct RunArgs {
         conflicts_with = "accounts"
     )]
     pub secret: Option<String>,
+    /// One password for every generated account (SIP digest auth; e.g. the `sigbench`
+    /// password of scripts/kamailio). Used as the accounts' token.
+    #[arg(
+        long,
+        env = "SIGBENCH_PASSWORD",
+        hide_env_values = true,
+        conflicts_with_all = ["accounts", "secret"]
+    )]
+    pub password: Option<String>,
     /// Accounts to use instead of generated ones: lines of account,token[,device].
     #[arg(long, value_name = "FILE.csv")]
     pub accounts: Option<PathBuf>,
@@ -285,6 +294,18 @@ pub async fn run(args: RunArgs) -> ExitCode {
         },
         None => None,
     };
+    if args.target.is_none() {
+        for (path, plan) in &plans {
+            if let Some(how) = crate::drivers::needs_external_target(plan.vocabulary) {
+                eprintln!(
+                    "error: {}: a '{}' scenario needs --target: {how}",
+                    path.display(),
+                    plan.vocabulary.name
+                );
+                return ExitCode::from(EXIT_USAGE);
+            }
+        }
+    }
     let (server, target_url, secret) = match &args.target {
         Some(url) => (None, url.clone(), args.secret.clone()),
         None => match embedded_server().await {
@@ -375,7 +396,16 @@ async fn run_one(
     plan.data.shard = (shard.index, shard.count);
     let accounts = match csv {
         Some(list) => AccountSource::List(list),
-        None => AccountSource::generated(&id, Some((shard.index, shard.count)), secret),
+        None => {
+            let mut source =
+                AccountSource::generated(&id, Some((shard.index, shard.count)), secret);
+            if let (Some(password), AccountSource::Generated { password: slot, .. }) =
+                (&args.password, &mut source)
+            {
+                *slot = Some(password.clone());
+            }
+            source
+        }
     };
     let meta = RunMeta {
         scenario: plan.name.clone(),
@@ -399,7 +429,7 @@ async fn run_one(
     let checks = crate::checks::threshold_checks(&plan);
     let shared_state_warning = crate::checks::shared_state_warning(&plan);
     let goal = goal_of(&plan);
-    let Some(driver) = crate::drivers::driver_for(plan.vocabulary) else {
+    let Some(driver) = crate::drivers::driver_for_target(plan.vocabulary, &target.url) else {
         eprintln!("error: no driver runs '{}' scenarios", plan.vocabulary.name);
         return (EXIT_USAGE, None);
     };

@@ -268,7 +268,7 @@ async fn run_case<'e>(
         result.note = Some("no target for this case".into());
         return (entry, result);
     };
-    let Some(driver) = crate::drivers::driver_for(case.plan.vocabulary) else {
+    let Some(driver) = crate::drivers::driver_for_target(case.plan.vocabulary, &target.url) else {
         result.verdict = Verdict::Error;
         result.note = Some(format!(
             "no driver runs '{}' cases",

@@ -38,6 +38,8 @@ pub enum AccountSource {
     Generated {
         prefix: String,
         secret: Option<String>,
+        /// One password for every account (`--password`): the token as it is.
+        password: Option<String>,
     },
     /// Accounts in file order.
     List(Vec<Credentials>),
@@ -84,7 +86,11 @@ impl AccountSource {
             Some((index, count)) if count > 1 => format!("sb{run_id}-s{index}"),
             _ => format!("sb{run_id}"),
         };
-        AccountSource::Generated { prefix, secret }
+        AccountSource::Generated {
+            prefix,
+            secret,
+            password: None,
+        }
     }
 
     /// How many accounts the source can supply; `None`: unbounded.
@@ -99,12 +105,17 @@ impl AccountSource {
     /// roles, for file-backed sources).
     pub fn credentials(&self, role: &str, slot: usize, index: usize) -> Option<Credentials> {
         match self {
-            AccountSource::Generated { prefix, secret } => {
+            AccountSource::Generated {
+                prefix,
+                secret,
+                password,
+            } => {
                 let account = format!("{prefix}-{role}-{slot}");
                 let account: String = account.chars().take(64).collect();
-                let token = match secret {
-                    Some(secret) => token_for(secret, &account),
-                    None => "open".to_string(),
+                let token = match (password, secret) {
+                    (Some(password), _) => password.clone(),
+                    (None, Some(secret)) => token_for(secret, &account),
+                    (None, None) => "open".to_string(),
                 };
                 Some(Credentials {
                     account,
