@@ -38,6 +38,7 @@
 //! ```
 
 mod escape;
+pub mod file;
 mod html;
 mod json;
 pub mod junit;
