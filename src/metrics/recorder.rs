@@ -490,7 +490,7 @@ mod tests {
         for second in 0..100u64 {
             let at = origin + Duration::from_secs(second);
             rec.record_at(call, Duration::from_micros(100 + second), at);
-            rec.count_code(Op::Call, 200);
+            rec.count_code("call", 200);
             rec.session_done(true);
         }
         assert!(rec.backlog.len() <= MAX_BACKLOG, "{}", rec.backlog.len());
