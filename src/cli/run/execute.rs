@@ -12,7 +12,10 @@ use tokio_util::sync::CancellationToken;
 
 use super::plan::{RunPlan, ScenarioRun, TargetChoice};
 use crate::cli::error::{CliError, EXIT_INTERRUPTED, EXIT_PASSED, EXIT_UNREACHABLE, EXIT_USAGE};
-use crate::report::{Goal, JunitReport, JunitSuite, Progress, ProgressMode, RunMeta, RunReport};
+use crate::report::{
+    FlowMeta, Goal, JunitReport, JunitSuite, Progress, ProgressMode, RunMeta, RunReport,
+    StoppedEarly,
+};
 use crate::runner::accounts::AccountSource;
 use crate::runner::client::Target;
 use crate::runner::{Run, RunError, RunOptions, RunOutcome};
@@ -237,6 +240,16 @@ async fn run_scenario(
         shard,
         load: describe_load(&scenario.plan.load),
         interrupted: false,
+        stopped_early: None,
+        flows: scenario
+            .plan
+            .flows
+            .iter()
+            .map(|f| FlowMeta {
+                name: f.name.clone(),
+                weight: f.weight,
+            })
+            .collect(),
         aborts_expected: scenario.plan.aborts_expected,
     };
     let goal = goal_of(&scenario.plan);
@@ -332,6 +345,10 @@ fn report_of(
     let meta = RunMeta {
         started_at: outcome.started_at,
         interrupted: outcome.interrupted,
+        stopped_early: outcome.early_stop.as_ref().map(|stop| StoppedEarly {
+            reason: stop.reason.clone(),
+            at_ms: u64::try_from(stop.at.as_millis()).unwrap_or(u64::MAX),
+        }),
         ..meta
     };
     let mut report = RunReport::new(meta, &outcome.results, &thresholds)

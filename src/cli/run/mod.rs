@@ -19,7 +19,8 @@ pub use plan::{Outputs, RunPlan, ScenarioRun, TargetChoice};
 use super::error::{CliError, finish, report};
 use crate::cli::out;
 use crate::report::{Shard, print_summary};
-use crate::scenario;
+use crate::scenario::{self, LoadFlags, Rate};
+use std::time::Duration;
 
 #[derive(Args, Debug)]
 pub struct RunArgs {
@@ -74,6 +75,45 @@ pub struct RunArgs {
     /// connections than one address's ephemeral ports allow.
     #[arg(long, value_name = "IP,IP,...", value_delimiter = ',')]
     pub source_addrs: Vec<std::net::IpAddr>,
+    /// Sessions in total (closed model). With only --sessions, the scenario's duration
+    /// no longer limits the run.
+    #[arg(
+        long,
+        value_name = "N",
+        help_heading = "Load (overrides the scenario's load)"
+    )]
+    pub sessions: Option<u64>,
+    /// Sessions at once (closed model); with the open model, at most this many in flight.
+    #[arg(
+        long,
+        value_name = "N",
+        help_heading = "Load (overrides the scenario's load)"
+    )]
+    pub concurrency: Option<u64>,
+    /// Start sessions at this constant rate (open model), e.g. 50/s or 600/m, for
+    /// --duration (or the scenario's duration).
+    #[arg(long, value_name = "RATE", value_parser = parse_rate, help_heading = "Load (overrides the scenario's load)")]
+    pub rate: Option<Rate>,
+    /// How long the load lasts, e.g. 30s or 5m. With only --duration on a closed model,
+    /// the scenario's session count no longer limits the run.
+    #[arg(long, value_name = "DURATION", value_parser = scenario::parse_duration, help_heading = "Load (overrides the scenario's load)")]
+    pub duration: Option<Duration>,
+}
+
+impl RunArgs {
+    /// The load shorthands given.
+    pub fn load_flags(&self) -> LoadFlags {
+        LoadFlags {
+            sessions: self.sessions,
+            concurrency: self.concurrency,
+            rate: self.rate,
+            duration: self.duration,
+        }
+    }
+}
+
+fn parse_rate(text: &str) -> Result<Rate, String> {
+    Rate::parse(text)
 }
 
 #[derive(Args, Debug)]
@@ -97,6 +137,13 @@ fn check_files(args: &CheckArgs) -> Result<u8, CliError> {
     let mut errors = Vec::new();
     for result in scenario::check_files(&args.scenarios, &overrides) {
         match result.result {
+            Ok(plan) if !plan.flows.is_empty() => out!(
+                "ok    {} ({}: {} flows, {} roles)",
+                result.path.display(),
+                plan.name,
+                plan.flows.len(),
+                plan.roles.len()
+            ),
             Ok(plan) => out!(
                 "ok    {} ({}: {} steps, {} roles)",
                 result.path.display(),

@@ -81,12 +81,33 @@ impl RunPlan {
         let overrides =
             scenario::parse_overrides(&args.sets).map_err(|e| CliError::Usage(e.to_string()))?;
         let shard = args.shard.unwrap_or(Shard::WHOLE);
+        let flags = args.load_flags();
         let mut scenarios = Vec::new();
         let mut errors = Vec::new();
         for result in scenario::check_files(&args.scenarios, &overrides) {
             match result.result {
                 Ok(mut plan) => {
+                    // The load flags replace the scenario's load, then the shard takes its share.
+                    if !flags.is_empty() {
+                        let load = flags.apply(&plan.load).and_then(|load| {
+                            match load
+                                .planned_sessions()
+                                .and_then(|n| plan.data.unique_shortfall(n))
+                            {
+                                Some(why) => Err(why),
+                                None => Ok(load),
+                            }
+                        });
+                        match load {
+                            Ok(load) => plan.load = load,
+                            Err(e) => {
+                                errors.push(format!("error: {}: {e}", result.path.display()));
+                                continue;
+                            }
+                        }
+                    }
                     plan.load = shard_load(&plan.load, shard.index, shard.count);
+                    plan.data.shard = (shard.index, shard.count);
                     match crate::drivers::driver_for(plan.vocabulary) {
                         Some(driver) => scenarios.push(ScenarioRun {
                             path: result.path,
