@@ -284,10 +284,13 @@ async fn run_scenario(
             return not_run(&name, error.exit_code(), vec![error]);
         }
     };
-    let report = match report_of(meta, &checks, &outcome) {
+    let mut report = match report_of(meta, &checks, &outcome) {
         Ok(report) => report,
         Err(e) => return not_run(&name, e.exit_code(), vec![e]),
     };
+    if let Some(warning) = crate::checks::shared_state_warning(&scenario.plan) {
+        report.warnings.push(warning);
+    }
     let mut result = ScenarioResult {
         name,
         code: verdict_code(&report, plan.outputs.verdict_in_report),
