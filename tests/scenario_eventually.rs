@@ -128,7 +128,9 @@ async fn run_against(config: ServerConfig, yaml: &str) -> Vec<String> {
         Auth::Open => None,
     };
     let server = spawn(config).await.unwrap();
-    let target = Target::resolve(&server.url(), None).await.unwrap();
+    let target = Target::resolve(&server.url(), &Default::default())
+        .await
+        .unwrap();
     let run_id = format!("ev{:06x}", rand::random::<u32>() & 0xffffff);
     let driver = sigbench::drivers::driver_for(plan.vocabulary).expect("the native driver");
     let options = RunOptions {
@@ -139,6 +141,8 @@ async fn run_against(config: ServerConfig, yaml: &str) -> Vec<String> {
         sources: Vec::new(),
         interrupt: CancellationToken::new(),
         grace: Duration::from_secs(2),
+        stop_now: CancellationToken::new(),
+        start_at: None,
         server_in_process: true,
     };
     let outcome = Run::new(plan, options).unwrap().execute().await.unwrap();

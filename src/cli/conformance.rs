@@ -11,7 +11,8 @@ use std::time::Duration;
 use clap::Args;
 use tokio_util::sync::CancellationToken;
 
-use super::run::{EXIT_FAILED, EXIT_INTERRUPTED, EXIT_UNREACHABLE, EXIT_USAGE};
+use super::error::{EXIT_FAILED, EXIT_INTERRUPTED, EXIT_UNREACHABLE, EXIT_USAGE};
+use super::out;
 use super::units::{parse_duration, parse_rate, parse_size};
 use crate::conformance::{
     self, CaseResult, ConformanceError, Deviations, Options, TargetSettings, TargetSpec, Verdict,
@@ -194,9 +195,11 @@ pub async fn run(args: ConformanceArgs) -> ExitCode {
     let watcher = {
         let interrupt = interrupt.clone();
         tokio::spawn(async move {
-            let _ = tokio::signal::ctrl_c().await;
-            eprintln!("interrupted: no new cases; finishing the ones running");
-            interrupt.cancel();
+            // SIGINT or SIGTERM: no new cases, the running ones finish, reports are written.
+            let mut signals = std::pin::pin!(super::signals());
+            if futures_util::StreamExt::next(&mut signals).await.is_some() {
+                interrupt.cancel();
+            }
         })
     };
     let options = Options {
@@ -223,9 +226,14 @@ pub async fn run(args: ConformanceArgs) -> ExitCode {
         }
     };
     let stem = report::file_stem(&outcome);
+    // An artifact that cannot be written makes the exit code 2, whatever the verdict.
+    let mut unwritten = false;
     match report::write_new(&args.report_dir, &stem, "json", &report::to_json(&outcome)) {
-        Ok(path) => println!("report: {}", path.display()),
-        Err(e) => eprintln!("error: {e}"),
+        Ok(path) => out!("report: {}", path.display()),
+        Err(e) => {
+            eprintln!("error: {e}");
+            unwritten = true;
+        }
     }
     let xml = junit::to_xml(&outcome);
     let written = match &args.junit {
@@ -233,12 +241,17 @@ pub async fn run(args: ConformanceArgs) -> ExitCode {
         None => report::write_new(&args.report_dir, &stem, "xml", &xml),
     };
     match written {
-        Ok(path) => println!("junit: {}", path.display()),
-        Err(e) => eprintln!("error: {e}"),
+        Ok(path) => out!("junit: {}", path.display()),
+        Err(e) => {
+            eprintln!("error: {e}");
+            unwritten = true;
+        }
     }
-    println!("{}", outcome.counts().summary_line());
+    out!("{}", outcome.counts().summary_line());
     if interrupt.is_cancelled() {
         ExitCode::from(EXIT_INTERRUPTED)
+    } else if unwritten {
+        ExitCode::from(EXIT_USAGE)
     } else if outcome.ok() {
         ExitCode::SUCCESS
     } else {
@@ -248,9 +261,9 @@ pub async fn run(args: ConformanceArgs) -> ExitCode {
 
 /// `PASS   P-6.1   invite-online`, with the first difference under a failure.
 fn print_case(case: &CaseResult) {
-    println!("{}", case_line(case));
+    out!("{}", case_line(case));
     for line in case_details(case) {
-        println!("        {line}");
+        out!("        {line}");
     }
 }
 
@@ -306,7 +319,8 @@ fn print_list(entries: &[catalog::CatalogEntry], only: &[String], markdown: bool
         }
     };
     if markdown {
-        print!("{}", catalog::markdown_table(&chosen));
+        let table = catalog::markdown_table(&chosen);
+        out!("{}", table.trim_end_matches('\n'));
         return ExitCode::SUCCESS;
     }
     for e in &chosen {
@@ -320,11 +334,13 @@ fn print_list(entries: &[catalog::CatalogEntry], only: &[String], markdown: bool
             crate::scenario::Tier::Strict => "",
             crate::scenario::Tier::NonStrict => "  [non-strict]",
         };
-        println!(
+        out!(
             "{:<6}  {:<40}  {}{needs}{tier}",
-            e.case.spec, e.case.name, e.case.description
+            e.case.spec,
+            e.case.name,
+            e.case.description
         );
     }
-    println!("{} cases", chosen.len());
+    out!("{} cases", chosen.len());
     ExitCode::SUCCESS
 }

@@ -158,7 +158,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let handle = crate::server::spawn(config)
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;
-    println!("listening on {}", handle.url());
+    super::out!("listening on {}", handle.url());
     #[cfg(feature = "faults")]
     for fault in &args.faults {
         eprintln!("warning: deliberate fault {fault}: {}", fault.description());

@@ -160,7 +160,10 @@ async fn start_targets(
             secret,
             ca_cert,
         } => {
-            let target = Target::resolve(url, ca_cert.as_deref())
+            let tls = crate::runner::tls::TlsSettings {
+                ca_cert: ca_cert.clone(),
+            };
+            let target = Target::resolve(url, &tls)
                 .await
                 .map_err(ConformanceError::Usage)?;
             // Fail fast, once, rather than once per case.
@@ -212,7 +215,7 @@ async fn start_targets(
                 let server = crate::server::spawn(config).await.map_err(|e| {
                     ConformanceError::Unreachable(format!("cannot start the embedded server: {e}"))
                 })?;
-                let target = Target::resolve(&server.url(), None)
+                let target = Target::resolve(&server.url(), &Default::default())
                     .await
                     .map_err(ConformanceError::Unreachable)?;
                 targets.servers.push(server);
@@ -284,6 +287,8 @@ async fn run_case<'e>(
         sources: Vec::new(),
         interrupt: interrupt.child_token(),
         grace: Duration::from_secs(2),
+        stop_now: CancellationToken::new(),
+        start_at: None,
         server_in_process: targets.remote.is_none(),
     };
     let mut plan = case.plan.clone();
