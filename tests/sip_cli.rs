@@ -50,8 +50,10 @@ fn shipped_call_scenarios_pass_against_kamailio() {
     }
 }
 
+type Codes = std::collections::BTreeMap<(String, u64), (u64, String)>;
+
 /// `(op, code) → (count, name)` of a JSON report's codes.
-fn codes_of(report: &std::path::Path) -> std::collections::BTreeMap<(String, u64), (u64, String)> {
+fn codes_of(report: &std::path::Path) -> Codes {
     let json: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(report).unwrap()).unwrap();
     json["codes"]
@@ -71,6 +73,10 @@ fn codes_of(report: &std::path::Path) -> std::collections::BTreeMap<(String, u64
             )
         })
         .collect()
+}
+
+fn count_of(codes: &Codes, op: &str, code: u64) -> Option<u64> {
+    codes.get(&(op.to_string(), code)).map(|c| c.0)
 }
 
 #[test]
@@ -93,7 +99,7 @@ fn the_report_counts_codes_by_method_and_status() {
     );
     assert_eq!(out.code, Some(0), "{}", out.text());
     let codes = codes_of(&out.path_after("report: "));
-    let count = |op: &str, code: u64| codes.get(&(op.to_string(), code)).map(|c| c.0);
+    let count = |op: &str, code: u64| count_of(&codes, op, code);
     let name = |op: &str, code: u64| codes[&(op.to_string(), code)].1.clone();
     // What the callers received through the proxy, and what the callees sent.
     assert_eq!(count("INVITE", 486), Some(3), "{codes:?}");
@@ -125,7 +131,6 @@ fn the_report_counts_codes_by_method_and_status() {
     );
     assert_eq!(out.code, Some(0), "{}", out.text());
     let codes = codes_of(&out.path_after("report: "));
-    let count = |op: &str, code: u64| codes.get(&(op.to_string(), code)).map(|c| c.0);
     for (op, code) in [
         ("INVITE", 180),
         ("INVITE", 487),
@@ -134,7 +139,11 @@ fn the_report_counts_codes_by_method_and_status() {
         ("CANCEL (UAS)", 200),
         ("INVITE (UAS)", 487),
     ] {
-        assert_eq!(count(op, code), Some(3), "{op} {code}: {codes:?}");
+        assert_eq!(
+            count_of(&codes, op, code),
+            Some(3),
+            "{op} {code}: {codes:?}"
+        );
     }
 }
 

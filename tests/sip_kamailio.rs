@@ -35,11 +35,7 @@ async fn register_with_md5_qop_auth_then_unregister() {
 async fn digest_variant(args: &[&str], algorithm: &str, qop: bool) {
     let server = Kamailio::start(args);
     let (mut alice, mut bob) = registered_pair(&server).await;
-    let (key, _, invite) = alice
-        .with(|ua| ua.invite(Instant::now(), "bob", Vec::new(), None, true))
-        .unwrap();
-    alice.send(invite).await;
-    bob.request("INVITE").await;
+    let key = dial(&mut alice, &mut bob).await;
     let reject = bob.with(|ua| ua.reject(None, 486)).unwrap();
     bob.send(reject).await;
     assert_eq!(alice.final_response(key).await.status, 486);
@@ -158,6 +154,16 @@ async fn the_registration_is_refreshed_before_it_expires() {
     assert_eq!(log.matches("401 Unauthorized").count(), 1, "{log}");
 }
 
+/// Alice calls bob; returns the INVITE's key once bob has the INVITE.
+async fn dial(alice: &mut Sip, bob: &mut Sip) -> sigbench::drivers::sip::ua::Key {
+    let (key, _, invite) = alice
+        .with(|ua| ua.invite(Instant::now(), "bob", Vec::new(), None, true))
+        .unwrap();
+    alice.send(invite).await;
+    bob.request("INVITE").await;
+    key
+}
+
 async fn registered_pair(server: &Kamailio) -> (Sip, Sip) {
     let mut alice = Sip::connect(&server.url, config("alice", Some(PASSWORD))).await;
     let mut bob = Sip::connect(&server.url, config("bob", Some(PASSWORD))).await;
@@ -209,11 +215,7 @@ async fn call_accept_and_hang_up_through_kamailio() {
 async fn the_callee_hangs_up_through_kamailio() {
     let server = Kamailio::start(&[]);
     let (mut alice, mut bob) = registered_pair(&server).await;
-    let (key, _, invite) = alice
-        .with(|ua| ua.invite(Instant::now(), "bob", Vec::new(), None, true))
-        .unwrap();
-    alice.send(invite).await;
-    bob.request("INVITE").await;
+    let key = dial(&mut alice, &mut bob).await;
     let ok = bob.with(|ua| ua.answer(Instant::now(), None)).unwrap();
     bob.send(ok).await;
     alice.response(key, 200).await;
@@ -228,11 +230,7 @@ async fn the_callee_hangs_up_through_kamailio() {
 async fn cancel_while_ringing_through_kamailio() {
     let server = Kamailio::start(&[]);
     let (mut alice, mut bob) = registered_pair(&server).await;
-    let (key, _, invite) = alice
-        .with(|ua| ua.invite(Instant::now(), "bob", Vec::new(), None, true))
-        .unwrap();
-    alice.send(invite).await;
-    bob.request("INVITE").await;
+    let key = dial(&mut alice, &mut bob).await;
     let ringing = bob.with(|ua| ua.ring(None, 180)).unwrap();
     bob.send(ringing).await;
     alice.response(key, 180).await;
@@ -252,11 +250,7 @@ async fn rejections_reach_the_caller() {
     let server = Kamailio::start(&[]);
     let (mut alice, mut bob) = registered_pair(&server).await;
     for code in [486, 603] {
-        let (key, _, invite) = alice
-            .with(|ua| ua.invite(Instant::now(), "bob", Vec::new(), None, true))
-            .unwrap();
-        alice.send(invite).await;
-        bob.request("INVITE").await;
+        let key = dial(&mut alice, &mut bob).await;
         let reject = bob.with(|ua| ua.reject(None, code)).unwrap();
         bob.send(reject).await;
         let r = alice.final_response(key).await;
