@@ -30,6 +30,7 @@ const SEAL_AFTER_WINDOWS: u64 = 10;
 /// — never per request) and the aggregator's recent p99, for a progress display.
 #[derive(Debug)]
 pub struct LiveStats {
+    pub(crate) sessions_started: AtomicU64,
     pub(crate) sessions_ok: AtomicU64,
     pub(crate) sessions_failed: AtomicU64,
     pub(crate) failures: AtomicU64,
@@ -48,6 +49,7 @@ impl LiveStats {
     /// All zero, no p99 yet.
     pub fn new() -> LiveStats {
         LiveStats {
+            sessions_started: AtomicU64::new(0),
             sessions_ok: AtomicU64::new(0),
             sessions_failed: AtomicU64::new(0),
             failures: AtomicU64::new(0),
@@ -62,6 +64,7 @@ impl LiveStats {
         let failed = self.sessions_failed.load(Ordering::Relaxed);
         let p99 = self.recent_p99_us.load(Ordering::Relaxed);
         LiveSnapshot {
+            sessions_started: self.sessions_started.load(Ordering::Relaxed),
             sessions_done: ok + failed,
             sessions_failed: failed,
             failures: self.failures.load(Ordering::Relaxed),
@@ -78,6 +81,8 @@ impl LiveStats {
 /// A copy of the live counters.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct LiveSnapshot {
+    /// Sessions started (in flight: started minus done).
+    pub sessions_started: u64,
     /// Sessions finished, successful or not.
     pub sessions_done: u64,
     /// Sessions finished with a failure.
@@ -224,6 +229,7 @@ impl Aggregator {
         interval.sessions_failed += sample.sessions_failed;
         interval.failures += sample.failures.total();
         interval.late_starts += sample.late_starts.len();
+        interval.sessions_started += sample.sessions_started;
         for (i, values) in sample.latencies.iter().enumerate() {
             if values.len() == 0 {
                 continue;

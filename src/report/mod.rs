@@ -9,6 +9,8 @@
 //! - [`junit`]: JUnit XML for CI ([`JunitReport`], [`JunitSuite::of_run`]).
 //! - [`RunReport::merge`] / [`RunReport::mergeable`]: exact merging of shard reports.
 //! - [`render_summary`] / [`print_summary`]: the end-of-run table on the terminal.
+//! - [`compare`]: two reports side by side with regression bounds ([`Comparison`],
+//!   [`render_compare_html`]) for `sigbench compare`.
 //! - [`Progress`]: the live progress bar or status lines while the run goes on.
 //!
 //! The runner's end of a run, in order:
@@ -36,6 +38,7 @@
 //! # }
 //! ```
 
+pub mod compare;
 mod escape;
 mod html;
 mod json;
@@ -45,7 +48,8 @@ mod progress;
 mod shard;
 mod summary;
 
-pub use html::{render_html, write_html};
+pub use compare::{Comparison, RegressionBound};
+pub use html::{render_compare_html, render_html, write_html};
 pub use json::{
     BOTTLENECK_LAG, BOTTLENECK_LATE_PERCENT, CodeReport, FORMAT, FailureReport,
     IntervalMetricReport, IntervalReport, LateStartsReport, Meta, MetricReport, ReportError,

@@ -32,6 +32,8 @@ pub struct Punctuality {
     pub no_idle_worker: u64,
     pub arrivals: u64,
     pub worst_wake_lag: Duration,
+    /// When the open model's schedule started (its offset 0); `None` for the closed model.
+    pub clock_start: Option<Instant>,
 }
 
 /// How the workers stop.
@@ -96,6 +98,7 @@ async fn closed(
                 if sessions.is_some_and(|total| n >= total) {
                     break;
                 }
+                recorder.session_started();
                 let session = run_session(&plan, &ctx, &mut slot, &mut recorder, n, Instant::now());
                 tokio::select! {
                     _ = session => {}
@@ -136,6 +139,7 @@ async fn open(
                 if lag > LATE {
                     recorder.late_start(lag);
                 }
+                recorder.session_started();
                 let session = run_session(&plan, &ctx, &mut slot, &mut recorder, n, intended);
                 tokio::select! {
                     _ = session => {}
@@ -181,6 +185,7 @@ async fn open(
             }
         }
         let origin = origin.max(Instant::now());
+        punctuality.clock_start = Some(origin);
         for (n, offset) in arrivals.enumerate() {
             let intended = origin + offset;
             tokio::select! {

@@ -28,7 +28,7 @@ use self::accounts::AccountSource;
 use self::client::Target;
 use self::slot::{RoleSlot, WorkerSlot};
 use crate::metrics::{self, LiveStats, MetricId, MetricSet, Results};
-use crate::scenario::{MetricKind, Plan};
+use crate::scenario::{LoadModel, MetricKind, Plan};
 
 /// Logins that may be in flight at once before the first session.
 const LOGIN_CONCURRENCY: usize = 256;
@@ -103,6 +103,8 @@ pub struct Run {
     set: MetricSet,
     collector: metrics::Collector,
     aggregator: metrics::Aggregator,
+    /// Second 0 of the timeline, to place the open model's schedule on it.
+    origin: std::time::Instant,
 }
 
 impl Run {
@@ -119,7 +121,8 @@ impl Run {
         .map_err(RunError::Capacity)?;
         let set =
             MetricSet::new(plan.metric_names()).map_err(|e| RunError::Metrics(e.to_string()))?;
-        let (collector, mut aggregator) = metrics::collect(&set, std::time::Instant::now());
+        let origin = std::time::Instant::now();
+        let (collector, mut aggregator) = metrics::collect(&set, origin);
         // The progress display follows the first metric the scenario measures.
         let live_metric = plan
             .metrics
@@ -133,6 +136,7 @@ impl Run {
             set,
             collector,
             aggregator,
+            origin,
         })
     }
 
@@ -149,6 +153,7 @@ impl Run {
             set,
             collector,
             aggregator,
+            origin,
         } = self;
         let started_at = SystemTime::now();
         let metric_ids: Vec<MetricId> = plan
@@ -225,8 +230,18 @@ impl Run {
         let aggregator = aggregating
             .await
             .map_err(|e| RunError::Metrics(format!("aggregator failed: {e}")))?;
+        let mut results = aggregator.finish(duration);
+        if let Some(clock) = punctuality.clock_start {
+            let since = |t: Instant| t.into_std().saturating_duration_since(origin);
+            add_planned_starts(
+                &mut results,
+                &plan.load,
+                since(clock),
+                since(run_start) + duration,
+            );
+        }
         Ok(RunOutcome {
-            results: aggregator.finish(duration),
+            results,
             started_at,
             duration,
             interrupted: options.interrupt.is_cancelled(),
@@ -234,6 +249,29 @@ impl Run {
             punctuality,
             planned_sessions: plan.load.planned_sessions(),
         })
+    }
+}
+
+/// Counts the open model's arrivals into the timeline seconds they were meant for: the
+/// schedule starts `offset` into the timeline, and arrivals after `end` (the run stopped)
+/// are not counted. Seconds where nothing else happened are added.
+fn add_planned_starts(results: &mut Results, load: &LoadModel, offset: Duration, end: Duration) {
+    let Some(arrivals) = load.arrivals() else {
+        return;
+    };
+    let width = results.metrics.len();
+    for at in arrivals.map(|a| offset + a).take_while(|at| *at < end) {
+        let second = at.as_secs();
+        while results.timeline.len() as u64 <= second {
+            let next = results.timeline.len() as u64;
+            results.timeline.push(metrics::Interval::empty(next, width));
+        }
+        if let Some(interval) = usize::try_from(second)
+            .ok()
+            .and_then(|s| results.timeline.get_mut(s))
+        {
+            interval.planned_starts += 1;
+        }
     }
 }
 

@@ -24,6 +24,12 @@ pub(super) struct Bucket {
     pub sessions_failed: u64,
     pub failures: u64,
     pub late_starts: u64,
+    /// Sessions started in the bucket.
+    pub started: u64,
+    /// Sessions the open model planned to start in the bucket.
+    pub planned: u64,
+    /// The most sessions in flight at the end of any of the bucket's seconds.
+    pub in_flight: u64,
     /// p99 per metric (in the order of `report.metrics`); `None` without data.
     pub p99_us: Vec<Option<u64>>,
 }
@@ -69,6 +75,9 @@ pub(super) fn buckets(report: &RunReport) -> Buckets {
             sessions_failed: 0,
             failures: 0,
             late_starts: 0,
+            started: 0,
+            planned: 0,
+            in_flight: 0,
             p99_us: vec![None; metrics],
         })
         .collect();
@@ -86,6 +95,9 @@ pub(super) fn buckets(report: &RunReport) -> Buckets {
         bucket.sessions_failed += interval.sessions_failed;
         bucket.failures += interval.failures;
         bucket.late_starts += interval.late_starts;
+        bucket.started += interval.sessions_started;
+        bucket.planned += interval.planned_starts;
+        bucket.in_flight = bucket.in_flight.max(interval.in_flight);
         for m in &interval.metrics {
             let Some(id) = report.metrics.iter().position(|r| r.name == m.name) else {
                 continue;
