@@ -56,7 +56,9 @@ impl CompareStat {
         if !(percent > 0.0 && percent < 100.0) {
             return Err(bad());
         }
-        Ok(CompareStat::Percentile(percent / 100.0))
+        // Rounded to 12 decimals, so that `p99.99` is the double nearest 0.9999 (not
+        // 0.99989999…, which HdrHistogram would read one value lower in a large count).
+        Ok(CompareStat::Percentile((percent * 1e10).round() / 1e12))
     }
 
     /// The statistic of `h`, in microseconds; `None` when `h` is empty.
