@@ -5,11 +5,13 @@
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Args;
 use tokio_util::sync::CancellationToken;
 
+use crate::report::live::{self, LiveOutputs, LiveViews};
 use crate::report::{
     Goal, JunitReport, JunitSuite, Progress, ProgressMode, RunMeta, RunReport, Shard, print_summary,
 };
@@ -70,6 +72,13 @@ pub struct RunArgs {
     /// connections than one address's ephemeral ports allow.
     #[arg(long, value_name = "IP,IP,...", value_delimiter = ',')]
     pub source_addrs: Vec<std::net::IpAddr>,
+    /// Serve live metrics (Prometheus / OpenMetrics text) on this address while the run
+    /// goes, e.g. 127.0.0.1:9464; scrape http://ADDR/metrics.
+    #[arg(long, value_name = "ADDR")]
+    pub metrics_listen: Option<String>,
+    /// Write one JSON line of live numbers per second to this file.
+    #[arg(long, value_name = "FILE.jsonl")]
+    pub live: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]
@@ -240,6 +249,27 @@ pub async fn run(args: RunArgs) -> ExitCode {
             return ExitCode::from(EXIT_USAGE);
         }
     };
+    let listener = match &args.metrics_listen {
+        Some(addr) => match live::bind(addr).await {
+            Ok(listener) => {
+                if !args.quiet && let Ok(local) = listener.local_addr() {
+                    eprintln!("metrics: http://{local}/metrics");
+                }
+                Some(Arc::new(listener))
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::from(EXIT_USAGE);
+            }
+        },
+        None => None,
+    };
+    if let Some(path) = &args.live
+        && let Err(e) = live::create_live_file(path)
+    {
+        eprintln!("error: {e}");
+        return ExitCode::from(EXIT_USAGE);
+    }
     let interrupt = CancellationToken::new();
     let watcher = {
         let interrupt = interrupt.clone();
@@ -261,6 +291,7 @@ pub async fn run(args: RunArgs) -> ExitCode {
             secret.clone(),
             csv.clone(),
             &interrupt,
+            listener.clone(),
         )
         .await;
         worst = worst.max(code);
@@ -288,6 +319,7 @@ pub async fn run(args: RunArgs) -> ExitCode {
     ExitCode::from(worst)
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn run_one(
     args: &RunArgs,
     path: &Path,
@@ -296,6 +328,7 @@ async fn run_one(
     secret: Option<String>,
     csv: Option<Vec<crate::runner::accounts::Credentials>>,
     interrupt: &CancellationToken,
+    listener: Option<Arc<tokio::net::TcpListener>>,
 ) -> (u8, Option<RunReport>) {
     let id = run_id();
     let shard = args.shard.unwrap_or(Shard::WHOLE);
@@ -315,6 +348,7 @@ async fn run_one(
     };
     let checks = crate::checks::threshold_checks(&plan);
     let goal = goal_of(&plan);
+    let (name, load) = (plan.name.clone(), plan.load.clone());
     let options = RunOptions {
         target: target.clone(),
         run_id: id,
@@ -336,9 +370,21 @@ async fn run_one(
     } else {
         ProgressMode::Auto
     };
-    let progress = Progress::start(run.live(), goal, mode);
+    let outputs = LiveOutputs {
+        listener,
+        file: args.live.clone(),
+    };
+    let views = match LiveViews::start(&name, run.live(), load, outputs) {
+        Ok(views) => views,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return (EXIT_USAGE, None);
+        }
+    };
+    let progress = Progress::start(run.live(), views.subscribe(), goal, mode);
     let outcome = run.execute().await;
     progress.stop().await;
+    views.stop().await;
     let outcome = match outcome {
         Ok(outcome) => outcome,
         Err(e @ (RunError::Unreachable(_) | RunError::LoginImpossible(_))) => {

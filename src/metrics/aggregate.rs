@@ -8,14 +8,15 @@
 //! for a long time) reopens it, so nothing is lost — it is only slower.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use tokio::sync::mpsc;
 
 use super::failures::Failures;
 use super::histogram::{LatencyHistogram, micros, new_histogram};
+use super::live::{LiveMetric, LiveTotals};
 use super::recorder::Sample;
 use super::results::{Interval, OpenInterval, Results};
 use super::{MetricId, MetricSet, SESSION};
@@ -37,6 +38,12 @@ pub struct LiveStats {
     pub(crate) late_starts: AtomicU64,
     /// Microseconds; `u64::MAX` while unknown.
     recent_p99_us: AtomicU64,
+    /// Every metric's totals as of the newest window, for live views. A std mutex: held
+    /// only to swap or clone the `Arc`, never across an await.
+    totals: Mutex<Arc<LiveTotals>>,
+    /// When the load phase began (after login): the open model's schedule time 0, or the
+    /// first closed-model session. Live views place the current stage with it.
+    load_started: OnceLock<std::time::Instant>,
 }
 
 impl Default for LiveStats {
@@ -55,7 +62,35 @@ impl LiveStats {
             failures: AtomicU64::new(0),
             late_starts: AtomicU64::new(0),
             recent_p99_us: AtomicU64::new(u64::MAX),
+            totals: Mutex::new(Arc::new(LiveTotals::default())),
+            load_started: OnceLock::new(),
         }
+    }
+
+    /// The newest totals the aggregator published.
+    pub fn totals(&self) -> Arc<LiveTotals> {
+        match self.totals.lock() {
+            Ok(totals) => totals.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    fn publish_totals(&self, totals: LiveTotals) {
+        let totals = Arc::new(totals);
+        match self.totals.lock() {
+            Ok(mut slot) => *slot = totals,
+            Err(poisoned) => *poisoned.into_inner() = totals,
+        }
+    }
+
+    /// Marks the start of the load phase (the first call wins).
+    pub fn mark_load_started(&self, at: std::time::Instant) {
+        let _ = self.load_started.set(at);
+    }
+
+    /// When the load phase began, if it has.
+    pub fn load_started(&self) -> Option<std::time::Instant> {
+        self.load_started.get().copied()
     }
 
     /// The counters now.
@@ -115,6 +150,8 @@ pub struct Aggregator {
     /// Live-metric values since the last p99 publication, and their window.
     recent: LatencyHistogram,
     recent_window: u64,
+    /// The newest window whose arrival published [`LiveTotals`]; `None` before any.
+    published: Option<u64>,
 }
 
 impl Aggregator {
@@ -155,6 +192,7 @@ impl Aggregator {
             sessions_failed: 0,
             recent: new_histogram(),
             recent_window: 0,
+            published: None,
         }
     }
 
@@ -243,6 +281,35 @@ impl Aggregator {
         }
         self.failures.merge(sample.failures);
         self.seal_older_than(self.newest.saturating_sub(SEAL_AFTER_WINDOWS));
+        if self.published.is_none_or(|p| self.newest > p) {
+            self.publish_totals();
+        }
+    }
+
+    /// Publishes every metric's totals to [`LiveStats`] (once per new window: a few
+    /// microseconds per metric).
+    fn publish_totals(&mut self) {
+        self.published = Some(self.newest);
+        let metrics = self
+            .metrics
+            .iter()
+            .zip(&self.totals)
+            .map(|((_, name), h)| LiveMetric::of(name, h))
+            .collect();
+        let codes = self
+            .codes
+            .iter()
+            .map(|(op, codes)| (op.as_str().to_owned(), codes.clone()))
+            .collect();
+        self.live.publish_totals(LiveTotals {
+            window: self.newest,
+            metrics,
+            codes,
+            live_metric: self
+                .live_metric
+                .and_then(|id| self.metrics.name(id))
+                .map(str::to_owned),
+        });
     }
 
     /// Publishes the p99 of the previous window's live-metric values when a newer window
@@ -277,6 +344,7 @@ impl Aggregator {
 
     /// Seals everything and returns the results of a run that lasted `duration`.
     pub fn finish(mut self, duration: Duration) -> Results {
+        self.publish_totals();
         self.seal_older_than(u64::MAX);
         let last = self.sealed.last_key_value().map(|(k, _)| *k);
         let mut timeline = Vec::new();

@@ -11,6 +11,8 @@
 //! - [`render_summary`] / [`print_summary`]: the end-of-run table on the terminal.
 //! - [`compare`]: two reports side by side with regression bounds ([`Comparison`],
 //!   [`render_compare_html`]) for `sigbench compare`.
+//! - [`live`]: one frame of live numbers per second, served on `--metrics-listen`
+//!   (Prometheus text), appended to `--live` (JSON lines) and shown by the progress line.
 //! - [`Progress`]: the live progress bar or status lines while the run goes on.
 //!
 //! The runner's end of a run, in order:
@@ -43,6 +45,7 @@ mod escape;
 mod html;
 mod json;
 pub mod junit;
+pub mod live;
 mod merge;
 mod progress;
 mod shard;

@@ -58,6 +58,7 @@ pub(crate) async fn drive(
         LoadModel::Closed {
             sessions, duration, ..
         } => {
+            ctx.live.mark_load_started(origin.into_std());
             let deadline = duration.map(|d| origin + d);
             closed(
                 plan.clone(),
@@ -163,6 +164,7 @@ async fn open(
     // idle worker. Its stop signal is made once, not per arrival (each one costs a lock
     // and a waiter-list insert and removal).
     let no_new = stop.no_new.clone();
+    let live = ctx.live.clone();
     let dispatcher = tokio::spawn(tokio::task::unconstrained(async move {
         let mut punctuality = Punctuality::default();
         let stopped = no_new.cancelled();
@@ -186,6 +188,7 @@ async fn open(
         }
         let origin = origin.max(Instant::now());
         punctuality.clock_start = Some(origin);
+        live.mark_load_started(origin.into_std());
         for (n, offset) in arrivals.enumerate() {
             let intended = origin + offset;
             tokio::select! {

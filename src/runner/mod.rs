@@ -45,6 +45,8 @@ pub(crate) struct RunContext {
     pub no_new: CancellationToken,
     /// Set when the target stopped accepting connections during the run.
     pub target_lost: std::sync::atomic::AtomicBool,
+    /// Live counters; the load models mark when their load phase begins.
+    pub live: Arc<LiveStats>,
 }
 
 /// How to run a plan.
@@ -168,6 +170,7 @@ impl Run {
             metric_ids,
             no_new: no_new.clone(),
             target_lost: std::sync::atomic::AtomicBool::new(false),
+            live: collector.live(),
         });
         let aggregating = tokio::spawn(aggregator.run());
         let workers = usize::try_from(plan.load.max_concurrent())

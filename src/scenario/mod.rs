@@ -47,7 +47,9 @@ pub use settings::{Requirement, Setting, SettingKind, SettingValues};
 pub use suite::{Case, Suite, check_suite_str};
 pub use template::{Slot, StrTemplate, Template, VarLayout, Vars};
 pub use threshold::{MetricRef, Stat, Threshold};
-pub use timing::{Arrivals, LoadModel, Pause, Rate, Stage, format_duration, parse_duration};
+pub use timing::{
+    Arrivals, LoadModel, Pause, Rate, Stage, StageNow, format_duration, parse_duration,
+};
 
 /// Loads, overrides and validates a scenario file. `overrides` are `--set` pairs
 /// (`("load.sessions", "10")`), applied in order before validation. Returns the first
