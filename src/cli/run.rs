@@ -252,7 +252,9 @@ pub async fn run(args: RunArgs) -> ExitCode {
     let listener = match &args.metrics_listen {
         Some(addr) => match live::bind(addr).await {
             Ok(listener) => {
-                if !args.quiet && let Ok(local) = listener.local_addr() {
+                if !args.quiet
+                    && let Ok(local) = listener.local_addr()
+                {
                     eprintln!("metrics: http://{local}/metrics");
                 }
                 Some(Arc::new(listener))

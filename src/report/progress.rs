@@ -353,7 +353,9 @@ mod tests {
         };
         let line = status_line(&closed, Goal::Duration(Duration::from_secs(60)));
         assert!(
-            line.starts_with("[15s/1m00s] 412 done, 98.0/s, ") && line.contains("7 late") && line.contains("call p99 -"),
+            line.starts_with("[15s/1m00s] 412 done, 98.0/s, ")
+                && line.contains("7 late")
+                && line.contains("call p99 -"),
             "{line}"
         );
         assert!(!line.contains("stage"), "{line}");
@@ -384,7 +386,11 @@ mod tests {
             Goal::Unbounded,
         ] {
             let line = status_line(&wide, goal);
-            assert!(line.chars().count() <= STATUS_WIDTH, "{} columns: {line}", line.chars().count());
+            assert!(
+                line.chars().count() <= STATUS_WIDTH,
+                "{} columns: {line}",
+                line.chars().count()
+            );
             if goal != Goal::Duration(Duration::from_secs(86_400)) {
                 assert!(line.ends_with(" p99 1.23s"), "{line}");
             }

@@ -342,7 +342,10 @@ mod tests {
             max_in_flight: 10,
         };
         let at = |s: f64| load.stage_at(Duration::from_secs_f64(s));
-        assert_eq!(at(5.0).map(|s| (s.index, s.count, s.rate)), Some((0, 2, 20.0)));
+        assert_eq!(
+            at(5.0).map(|s| (s.index, s.count, s.rate)),
+            Some((0, 2, 20.0))
+        );
         assert_eq!(at(12.0).map(|s| (s.index, s.rate)), Some((1, 50.0)));
         assert_eq!(at(15.0), None);
     }

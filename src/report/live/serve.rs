@@ -196,7 +196,9 @@ mod tests {
             })
         );
         assert_eq!(
-            get("GET /metrics HTTP/1.1\r\nAccept: application/openmetrics-text; version=1.0.0\r\n\r\n"),
+            get(
+                "GET /metrics HTTP/1.1\r\nAccept: application/openmetrics-text; version=1.0.0\r\n\r\n"
+            ),
             Some(Request::Metrics {
                 openmetrics: true,
                 head_only: false
@@ -204,7 +206,10 @@ mod tests {
         );
         assert_eq!(get("GET /metrics HTTP/1.1\r\nHost"), None, "partial");
         assert_eq!(get("GET /x HTTP/1.1\r\n\r\n"), Some(Request::NotFound));
-        assert_eq!(get("POST /metrics HTTP/1.1\r\n\r\n"), Some(Request::BadMethod));
+        assert_eq!(
+            get("POST /metrics HTTP/1.1\r\n\r\n"),
+            Some(Request::BadMethod)
+        );
         assert_eq!(get("\x01\x02 garbage\r\n\r\n"), Some(Request::Bad));
     }
 }
