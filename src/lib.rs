@@ -4,6 +4,8 @@
 //! The modules follow the data flow: protocol types → server; scenario → plan → runner
 //! → metrics → checks → report.
 //! - [`protocol`]: the wire protocol as types, shared by server and harness.
+//! - [`drivers`]: what depends on the target's protocol: names scenarios may use, framing,
+//!   correlation, push classification, login; the built-in protocol is one driver.
 //! - [`server`]: the reference server (`sigbench serve`), the embedded default target.
 //! - [`scenario`]: YAML scenarios → validated, typed run plans.
 //! - [`runner`]: drives a plan's sessions concurrently against a target.
@@ -16,6 +18,7 @@
 pub mod checks;
 pub mod cli;
 pub mod conformance;
+pub mod drivers;
 pub mod metrics;
 pub mod protocol;
 pub mod report;

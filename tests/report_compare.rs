@@ -8,7 +8,6 @@ use std::time::{Duration, Instant, UNIX_EPOCH};
 
 use procs::{TempDir, sigbench};
 use sigbench::metrics::{self, Aggregator, MetricSet, Recorder};
-use sigbench::protocol::Op;
 use sigbench::report::compare::{Allowance, CompareStat};
 use sigbench::report::{
     Comparison, RegressionBound, RunMeta, RunReport, Shard, render_compare_html,
@@ -36,7 +35,7 @@ fn report(call_us: &[u64], extra_us: Option<&[u64]>, codes: &[(u32, u64)]) -> Ru
     }
     for &(code, count) in codes {
         for _ in 0..count {
-            rec.count_code(Op::Call, code);
+            rec.count_code("call", code);
         }
     }
     let mut aggregator = Aggregator::new(&set);

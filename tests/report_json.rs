@@ -8,7 +8,6 @@ use sigbench::metrics::{
     self, Aggregator, Comparison, FailureKind, FailureSample, MetricSet, Quantity, Recorder,
     Results, Stat, ThresholdCheck,
 };
-use sigbench::protocol::Op;
 use sigbench::report::{FORMAT, ReportError, RunMeta, RunReport, Shard, Status};
 
 /// A fresh directory under the system temp dir, removed on drop.
@@ -69,7 +68,7 @@ fn record(values: &[u64], secs: u64, failing_every: u64) -> Results {
         rec.record_at(invite, Duration::from_micros(us / 2 + 50), at);
         rec.record_at(session, Duration::from_micros(us * 3), at);
         let fails = (i as u64 + 1) % failing_every == 0;
-        rec.count_code(Op::Call, if fails { 10404 } else { 200 });
+        rec.count_code("call", if fails { 10404 } else { 200 });
         if fails {
             rec.failure(
                 FailureKind::new("call", "caller", "expected 200, got 10404 ROOM_NOT_EXISTS"),

@@ -5,7 +5,6 @@ use std::time::{Duration, Instant, UNIX_EPOCH};
 use sigbench::metrics::{
     self, Aggregator, FailureKind, FailureSample, MetricSet, Recorder, Stat, ThresholdCheck,
 };
-use sigbench::protocol::Op;
 use sigbench::report::{RunMeta, RunReport, Shard, render_summary, verdict};
 
 fn meta(interrupted: bool) -> RunMeta {
@@ -31,10 +30,10 @@ fn run(failures: u64, late: u64, checks: &[ThresholdCheck], interrupted: bool) -
         rec.record_at(ids[0], Duration::from_micros(800 + i), at);
         rec.record_at(ids[1], Duration::from_micros(2_000 + 10 * i), at);
         rec.record_at(ids[3], Duration::from_millis(150 + i % 300), at);
-        rec.count_code(Op::Call, 200);
+        rec.count_code("call", 200);
         let fails = i < failures;
         if fails {
-            rec.count_code(Op::Accept, 10409);
+            rec.count_code("accept", 10409);
             rec.failure(
                 FailureKind::new(
                     "accept",
@@ -47,7 +46,7 @@ fn run(failures: u64, late: u64, checks: &[ThresholdCheck], interrupted: bool) -
             );
         } else {
             rec.record_at(ids[2], Duration::from_micros(900), at);
-            rec.count_code(Op::Accept, 200);
+            rec.count_code("accept", 200);
         }
         if i < late {
             rec.late_start(Duration::from_secs(2));

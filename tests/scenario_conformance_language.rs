@@ -6,6 +6,7 @@
 use std::time::Duration;
 
 use serde_json::json;
+use sigbench::drivers::native::{VOCABULARY, classify};
 use sigbench::protocol::PushKind;
 use sigbench::protocol::frame::ResponseFrame;
 use sigbench::scenario::{
@@ -80,7 +81,7 @@ fn predicates_check_fields_the_server_chooses() {
         Some(json!({"channel": {"createTime": 17, "channelName": "abc"}})),
         None,
     );
-    assert!(create.expect.check(&good, &vars).is_ok());
+    assert!(create.expect.check(&good, &vars, &VOCABULARY).is_ok());
     let fraction = response(
         Some(1),
         200,
@@ -91,7 +92,7 @@ fn predicates_check_fields_the_server_chooses() {
     assert_eq!(
         create
             .expect
-            .check(&fraction, &vars)
+            .check(&fraction, &vars, &VOCABULARY)
             .unwrap_err()
             .to_string(),
         "expected data.channel.createTime matching {$type: integer, $min: 1}, got 1.5"
@@ -100,7 +101,7 @@ fn predicates_check_fields_the_server_chooses() {
     assert_eq!(
         create
             .expect
-            .check(&with_error, &vars)
+            .check(&with_error, &vars, &VOCABULARY)
             .unwrap_err()
             .to_string(),
         "expected no error field, got error 'oops'"
@@ -123,18 +124,17 @@ fn predicates_check_fields_the_server_chooses() {
     assert!(
         event
             .matcher
-            .matches(PushKind::Notify, &push("m-1", json!({})), &vars)
+            .matches(&classify(PushKind::Notify, push("m-1", json!({}))), &vars)
     );
     assert!(
         !event
             .matcher
-            .matches(PushKind::Notify, &push("abc", json!({})), &vars)
+            .matches(&classify(PushKind::Notify, push("abc", json!({}))), &vars)
     );
-    assert!(
-        !event
-            .matcher
-            .matches(PushKind::Notify, &push("m-1", json!({"member": {}})), &vars)
-    );
+    assert!(!event.matcher.matches(
+        &classify(PushKind::Notify, push("m-1", json!({"member": {}}))),
+        &vars
+    ));
 }
 
 #[test]
@@ -177,12 +177,20 @@ fn expect_id_and_absent_data() {
     };
     assert!(
         expect
-            .check(&response(None, 400, "BAD_FRAME", None, Some("x")), &vars)
+            .check(
+                &response(None, 400, "BAD_FRAME", None, Some("x")),
+                &vars,
+                &VOCABULARY
+            )
             .is_ok()
     );
     assert_eq!(
         expect
-            .check(&response(Some(3), 400, "BAD_FRAME", None, Some("x")), &vars)
+            .check(
+                &response(Some(3), 400, "BAD_FRAME", None, Some("x")),
+                &vars,
+                &VOCABULARY
+            )
             .unwrap_err()
             .to_string(),
         "expected id null, got id 3"
@@ -193,13 +201,21 @@ fn expect_id_and_absent_data() {
     assert!(
         leave
             .expect
-            .check(&response(Some(1), 200, "OK", None, None), &vars)
+            .check(
+                &response(Some(1), 200, "OK", None, None),
+                &vars,
+                &VOCABULARY
+            )
             .is_ok()
     );
     assert!(
         leave
             .expect
-            .check(&response(Some(1), 200, "OK", Some(json!({})), None), &vars)
+            .check(
+                &response(Some(1), 200, "OK", Some(json!({})), None),
+                &vars,
+                &VOCABULARY
+            )
             .is_err()
     );
 }
@@ -216,14 +232,20 @@ fn before_takes_the_oldest_and_fails_on_the_wrong_order() {
     let unread = json!({"push": "unreadSync", "events": []});
     let channels = json!({"push": "channelsSync", "channels": []});
     // The runner takes the oldest push the matcher accepts …
-    assert!(a.matcher.matches(PushKind::UnreadSync, &unread, &vars));
-    assert!(a.matcher.matches(PushKind::ChannelsSync, &channels, &vars));
+    assert!(
+        a.matcher
+            .matches(&classify(PushKind::UnreadSync, unread.clone()), &vars)
+    );
+    assert!(
+        a.matcher
+            .matches(&classify(PushKind::ChannelsSync, channels.clone()), &vars)
+    );
     // … and the order guard fails when it was the `before` one.
     let guard = a.save.last().expect("an order guard");
     let mut vars = p.new_vars("r", "s", &["alice"]);
     let root = a
         .matcher
-        .find(PushKind::UnreadSync, &unread, &vars)
+        .find(&classify(PushKind::UnreadSync, unread.clone()), &vars)
         .cloned()
         .unwrap_or(serde_json::Value::Null);
     assert_eq!(
@@ -232,7 +254,7 @@ fn before_takes_the_oldest_and_fails_on_the_wrong_order() {
     );
     let root = a
         .matcher
-        .find(PushKind::ChannelsSync, &channels, &vars)
+        .find(&classify(PushKind::ChannelsSync, channels.clone()), &vars)
         .cloned()
         .unwrap_or(serde_json::Value::Null);
     assert!(guard.apply(&root, &mut vars).is_ok());

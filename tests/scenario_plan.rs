@@ -2,8 +2,12 @@
 //! helpers (templates, expectations, saves, matchers) exercised through a loaded plan.
 
 use serde_json::{Value, json};
+use sigbench::drivers::Identity;
+use sigbench::drivers::native::{
+    VOCABULARY, classify, event_spec, kind_spec, login_params, op_spec,
+};
 use sigbench::protocol::frame::ResponseFrame;
-use sigbench::protocol::{Code, EventType, Op, PushKind};
+use sigbench::protocol::{EventType, Op, PushKind};
 use sigbench::scenario::{
     Awaited, CodeMatch, LoadModel, MetricKind, Pause, Plan, RawExpect, RawFrame, RawPayload, Since,
     Stage, Stat, StepKind, Target, Threshold, load_file, load_str,
@@ -15,6 +19,14 @@ const ISSUE_EXAMPLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/scenarios/call
 
 fn plan(text: &str) -> Plan {
     load_str("t.yaml", text, &[]).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn who<'a>(account: &'a str, device: &'a str) -> Identity<'a> {
+    Identity {
+        account,
+        token: "tok",
+        device,
+    }
 }
 
 fn ms(n: u64) -> Duration {
@@ -70,7 +82,7 @@ fn the_issue_example_loads_as_written() {
     };
     assert_eq!(
         (call.op, call.target),
-        (Op::Call, Target { role: 0, device: 0 })
+        (op_spec(Op::Call), Target { role: 0, device: 0 })
     );
     assert_eq!(p.steps[0].line, 11);
     let StepKind::Await(invite) = &p.steps[1].kind else {
@@ -81,8 +93,8 @@ fn the_issue_example_loads_as_written() {
     assert_eq!(
         invite.matcher.awaited,
         Awaited::Event {
-            event: EventType::Invite,
-            via: PushKind::Notify
+            event: event_spec(EventType::Invite),
+            via: kind_spec(PushKind::Notify)
         }
     );
     assert!(matches!(
@@ -119,7 +131,7 @@ fn one_session_flows_through_templates_expectations_and_saves() {
         "OK",
         json!({"channel": {"channelId": 77}, "members": []}),
     );
-    call.expect.check(&resp, &vars).unwrap();
+    call.expect.check(&resp, &vars, &VOCABULARY).unwrap();
     for save in &call.save {
         save.apply_response(&resp, &mut vars).unwrap();
     }
@@ -133,7 +145,11 @@ fn one_session_flows_through_templates_expectations_and_saves() {
     );
     let bad = response(10404, "ROOM_NOT_EXISTS", Value::Null);
     assert_eq!(
-        accept.expect.check(&bad, &vars).unwrap_err().to_string(),
+        accept
+            .expect
+            .check(&bad, &vars, &VOCABULARY)
+            .unwrap_err()
+            .to_string(),
         "expected 200 OK, got 10404 ROOM_NOT_EXISTS"
     );
 
@@ -141,9 +157,17 @@ fn one_session_flows_through_templates_expectations_and_saves() {
         panic!()
     };
     let push = json!({"push": "notify", "event": {"eventType": "INVITE", "from": "alice", "requestId": "s-42"}});
-    assert!(invite.matcher.matches(PushKind::Notify, &push, &vars));
+    assert!(
+        invite
+            .matcher
+            .matches(&classify(PushKind::Notify, push.clone()), &vars)
+    );
     let other = json!({"push": "notify", "event": {"eventType": "INVITE", "from": "alice", "requestId": "s-41"}});
-    assert!(!invite.matcher.matches(PushKind::Notify, &other, &vars));
+    assert!(
+        !invite
+            .matcher
+            .matches(&classify(PushKind::Notify, other.clone()), &vars)
+    );
     assert_eq!(
         invite.matcher.describe(&vars),
         "INVITE (via notify) with from=\"alice\", requestId=\"s-42\""
@@ -165,7 +189,7 @@ fn every_op_is_a_step() {
                 assert_eq!(p.metrics[l.metric].name, "login");
             }
             StepKind::Op(o) => {
-                assert_eq!(o.op, op);
+                assert_eq!(o.op, op_spec(op));
                 assert_eq!(p.metrics[o.metric].name, op.as_str());
                 assert_eq!(o.params.as_const(), Some(&json!({})));
             }
@@ -204,12 +228,17 @@ steps:
         })
         .collect();
     assert_eq!(expects[0].codes, [CodeMatch::Number(10404)]);
-    assert_eq!(expects[1].codes, [CodeMatch::Named(Code::RoomNotExists)]);
+    assert_eq!(
+        expects[1].codes,
+        [CodeMatch::Named(
+            VOCABULARY.code("ROOM_NOT_EXISTS").unwrap()
+        )]
+    );
     assert_eq!(
         expects[2].codes,
         [
             CodeMatch::Number(200),
-            CodeMatch::Named(Code::PeerNimOffline)
+            CodeMatch::Named(VOCABULARY.code("PEER_NIM_OFFLINE").unwrap())
         ]
     );
     assert!(expects[3].codes.is_empty());
@@ -221,23 +250,29 @@ steps:
         "OK",
         json!({"channel": {"type": 2}, "members": [{"account": "alice"}]}),
     );
-    expects[4].check(&good, &vars).unwrap();
+    expects[4].check(&good, &vars, &VOCABULARY).unwrap();
     let wrong = response(
         200,
         "OK",
         json!({"channel": {"type": 2}, "members": [{"account": "bob"}]}),
     );
     assert_eq!(
-        expects[4].check(&wrong, &vars).unwrap_err().to_string(),
+        expects[4]
+            .check(&wrong, &vars, &VOCABULARY)
+            .unwrap_err()
+            .to_string(),
         "expected data.members[0].account = \"alice\", got \"bob\""
     );
     assert!(expects[5].codes.is_empty());
     let mut bad_frame = response(400, "BAD_FRAME", Value::Null);
     bad_frame.error = Some("missing channelId".into());
-    expects[5].check(&bad_frame, &vars).unwrap();
+    expects[5].check(&bad_frame, &vars, &VOCABULARY).unwrap();
     bad_frame.error = Some("other".into());
     assert_eq!(
-        expects[5].check(&bad_frame, &vars).unwrap_err().to_string(),
+        expects[5]
+            .check(&bad_frame, &vars, &VOCABULARY)
+            .unwrap_err()
+            .to_string(),
         "expected an error mentioning 'channelId', got error 'other'"
     );
 }
@@ -263,7 +298,7 @@ steps:
     let vars = p.new_vars("r", "s9", &["a", "b"]);
     assert_eq!(l.params.render(&vars), json!({"pushToken": "t-s9"}));
     assert_eq!(
-        l.render_params(&vars, "b", "tok", "d2"),
+        login_params(l.params.render(&vars), who("b", "d2")),
         json!({"pushToken": "t-s9", "account": "b", "token": "tok", "device": "d2"})
     );
     let bad = plan("roles: {a: {}}\nsteps:\n  - { as: a, login: { token: wrong } }\n");
@@ -271,7 +306,10 @@ steps:
         panic!()
     };
     let vars = bad.new_vars("r", "s", &["a"]);
-    assert_eq!(l.render_params(&vars, "a", "tok", "d1")["token"], "wrong");
+    assert_eq!(
+        login_params(l.params.render(&vars), who("a", "d1"))["token"],
+        "wrong"
+    );
     assert_eq!(
         p.steps[1].kind,
         StepKind::Connect(Target { role: 1, device: 0 })
@@ -316,14 +354,17 @@ steps:
     assert_eq!(
         a3.matcher.awaited,
         Awaited::Event {
-            event: EventType::Invite,
-            via: PushKind::UnreadSync
+            event: event_spec(EventType::Invite),
+            via: kind_spec(PushKind::UnreadSync)
         }
     );
     let StepKind::Await(a4) = &p.steps[4].kind else {
         panic!()
     };
-    assert_eq!(a4.matcher.awaited, Awaited::Push(PushKind::MultiClientSync));
+    assert_eq!(
+        a4.matcher.awaited,
+        Awaited::Push(kind_spec(PushKind::MultiClientSync))
+    );
     assert_eq!(a4.target, Target { role: 1, device: 1 });
     let StepKind::Refute(r) = &p.steps[6].kind else {
         panic!()
@@ -335,11 +376,8 @@ steps:
     let sync = json!({"push": "unreadSync", "events": [
         {"eventType": "ACCEPT", "msgid": "m1"},
         {"eventType": "INVITE", "msgid": "m2"}]});
-    let event = a3
-        .matcher
-        .find(PushKind::UnreadSync, &sync, &vars)
-        .unwrap()
-        .clone();
+    let sync = classify(PushKind::UnreadSync, sync);
+    let event = a3.matcher.find(&sync, &vars).unwrap().clone();
     for s in &a3.save {
         s.apply(&event, &mut vars).unwrap();
     }
@@ -407,8 +445,8 @@ steps:
     let one = g.exactly_one.as_ref().unwrap();
     let ok = response(200, "OK", Value::Null);
     let lost = response(10410, "INVITE_HAS_ACCEPT", Value::Null);
-    one.check([&ok, &lost]).unwrap();
-    assert!(one.check([&ok, &ok]).is_err());
+    one.check([&ok, &lost], &VOCABULARY).unwrap();
+    assert!(one.check([&ok, &ok], &VOCABULARY).is_err());
     let StepKind::Repeat(r) = &p.steps[6].kind else {
         panic!()
     };

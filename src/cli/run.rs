@@ -351,8 +351,13 @@ async fn run_one(
     let checks = crate::checks::threshold_checks(&plan);
     let goal = goal_of(&plan);
     let (name, load) = (plan.name.clone(), plan.load.clone());
+    let Some(driver) = crate::drivers::driver_for(plan.vocabulary) else {
+        eprintln!("error: no driver runs '{}' scenarios", plan.vocabulary.name);
+        return (EXIT_USAGE, None);
+    };
     let options = RunOptions {
         target: target.clone(),
+        driver,
         run_id: id,
         accounts,
         sources: args.source_addrs.clone(),

@@ -152,11 +152,22 @@ async fn start_targets(
                 .await
                 .map_err(ConformanceError::Usage)?;
             // Fail fast, once, rather than once per case.
-            Device::connect(&target, None, Duration::from_secs(5))
-                .await
-                .map_err(|e| ConformanceError::Unreachable(e.to_string()))?
-                .disconnect()
-                .await;
+            let who = crate::drivers::Identity {
+                account: "probe",
+                token: "",
+                device: "probe",
+            };
+            Device::connect(
+                &target,
+                None,
+                Duration::from_secs(5),
+                &crate::drivers::native::Native,
+                who,
+            )
+            .await
+            .map_err(|e| ConformanceError::Unreachable(e.to_string()))?
+            .disconnect()
+            .await;
             Ok(Targets {
                 remote: Some((target, secret.clone())),
                 embedded: HashMap::new(),
@@ -235,8 +246,17 @@ async fn run_case<'e>(
         result.note = Some("no target for this case".into());
         return (entry, result);
     };
+    let Some(driver) = crate::drivers::driver_for(case.plan.vocabulary) else {
+        result.verdict = Verdict::Error;
+        result.note = Some(format!(
+            "no driver runs '{}' cases",
+            case.plan.vocabulary.name
+        ));
+        return (entry, result);
+    };
     let options = RunOptions {
         target,
+        driver,
         accounts: AccountSource::generated(&run_id, None, secret),
         run_id,
         sources: Vec::new(),

@@ -20,7 +20,6 @@ use super::live::{LiveMetric, LiveTotals};
 use super::recorder::Sample;
 use super::results::{Interval, OpenInterval, Results};
 use super::{MetricId, MetricSet, SESSION};
-use crate::protocol::Op;
 
 /// An interval is sealed once samples for a window this much newer have arrived. Ten
 /// seconds of open histograms cost ~0.5 MiB per metric; reopening a sealed interval costs
@@ -142,7 +141,7 @@ pub struct Aggregator {
     sealed: BTreeMap<u64, Interval>,
     /// Newest window seen.
     newest: u64,
-    codes: BTreeMap<Op, BTreeMap<u32, u64>>,
+    codes: BTreeMap<&'static str, BTreeMap<u32, u64>>,
     failures: Failures,
     late_starts: LatencyHistogram,
     sessions_ok: u64,
@@ -299,7 +298,7 @@ impl Aggregator {
         let codes = self
             .codes
             .iter()
-            .map(|(op, codes)| (op.as_str().to_owned(), codes.clone()))
+            .map(|(op, codes)| ((*op).to_owned(), codes.clone()))
             .collect();
         self.live.publish_totals(LiveTotals {
             window: self.newest,
@@ -364,7 +363,7 @@ impl Aggregator {
             codes: self
                 .codes
                 .into_iter()
-                .map(|(op, codes)| (op.as_str().to_owned(), codes))
+                .map(|(op, codes)| (op.to_owned(), codes))
                 .collect(),
             failures: self.failures,
             late_starts: self.late_starts,

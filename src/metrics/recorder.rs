@@ -21,7 +21,6 @@ use super::aggregate::{Aggregator, LiveStats};
 use super::failures::{FailureKind, FailureSample, Failures};
 use super::histogram::{LatencyHistogram, add_into, micros, new_histogram, record};
 use super::{MetricId, MetricSet};
-use crate::protocol::Op;
 
 /// Capacity of the sample channel, in windows. Each worker sends at most one window per
 /// second, so this only fills if the aggregator stalls; a recorder then keeps its windows
@@ -87,7 +86,7 @@ pub struct Sample {
     /// Per metric id.
     pub(crate) latencies: Vec<Values>,
     /// `(op, code, count)`; a handful of entries, so a linear scan beats hashing.
-    pub(crate) codes: Vec<(Op, u32, u64)>,
+    pub(crate) codes: Vec<(&'static str, u32, u64)>,
     pub(crate) sessions_started: u64,
     pub(crate) sessions_ok: u64,
     pub(crate) sessions_failed: u64,
@@ -186,7 +185,7 @@ impl Recorder {
     }
 
     /// Counts a response `code` to `op`, in the current window.
-    pub fn count_code(&mut self, op: Op, code: u32) {
+    pub fn count_code(&mut self, op: &'static str, code: u32) {
         let codes = &mut self.current.codes;
         match codes.iter_mut().find(|(o, c, _)| *o == op && *c == code) {
             Some(entry) => entry.2 += 1,
@@ -399,9 +398,9 @@ mod tests {
     fn codes_sessions_failures_and_late_starts_are_counted() {
         let set = set();
         let mut rec = Recorder::detached(&set, Instant::now());
-        rec.count_code(Op::Call, 200);
-        rec.count_code(Op::Call, 200);
-        rec.count_code(Op::Call, 10404);
+        rec.count_code("call", 200);
+        rec.count_code("call", 200);
+        rec.count_code("call", 10404);
         rec.session_done(true);
         rec.session_done(false);
         rec.late_start(Duration::from_millis(20));
@@ -415,7 +414,7 @@ mod tests {
         let samples = rec.take_samples();
         assert_eq!(samples.len(), 1);
         let s = &samples[0];
-        assert_eq!(s.codes, vec![(Op::Call, 200, 2), (Op::Call, 10404, 1)]);
+        assert_eq!(s.codes, vec![("call", 200, 2), ("call", 10404, 1)]);
         assert_eq!(s.sessions(), (1, 1));
         assert_eq!(s.failures.total(), 1);
         assert_eq!(s.late_starts.len(), 1);

@@ -314,7 +314,6 @@ mod tests {
 
     use super::*;
     use crate::metrics::{Aggregator, FailureKind, FailureSample, Recorder};
-    use crate::protocol::Op;
 
     /// Records `values` (µs) for "call" spread over `seconds`, returns the results.
     fn run(set: &MetricSet, values: &[u64], seconds: u64) -> Results {
@@ -325,7 +324,7 @@ mod tests {
             let at =
                 origin + Duration::from_millis(i as u64 * seconds * 1000 / values.len() as u64);
             rec.record_at(call, Duration::from_micros(v), at);
-            rec.count_code(Op::Call, if v % 7 == 0 { 10404 } else { 200 });
+            rec.count_code("call", if v % 7 == 0 { 10404 } else { 200 });
         }
         rec.session_done(true);
         rec.failure(

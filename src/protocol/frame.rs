@@ -288,19 +288,15 @@ pub fn decode_server_frame(text: &str) -> Result<ServerFrame, DecodeError> {
     }))
 }
 
-/// The text of a request frame, as a client sends it.
-pub fn request_text(id: u64, op: Op, params: &Value) -> String {
+/// The text of a request frame, as a client sends it (`op` is the op's wire name).
+pub fn request_text(id: u64, op: &str, params: &Value) -> String {
     #[derive(Serialize)]
     struct Out<'a> {
         id: u64,
-        op: &'static str,
+        op: &'a str,
         params: &'a Value,
     }
-    to_json(&Out {
-        id,
-        op: op.as_str(),
-        params,
-    })
+    to_json(&Out { id, op, params })
 }
 
 #[cfg(test)]

@@ -1,11 +1,11 @@
 //! One simulated device: a WebSocket connection driven by its own task, which stamps
-//! every frame on arrival, routes responses to the request that awaits them, and
-//! buffers pushes until a step consumes them — so an event that arrives before its
-//! `await` starts still matches (no lost pushes).
+//! every frame on arrival, has the driver's [`Wire`] decode it, routes replies to the
+//! request that awaits them, sends what the driver answers on its own, and buffers
+//! pushes until a step consumes them — so an event that arrives before its `await`
+//! starts still matches (no lost pushes). Nothing here knows the protocol.
 
 use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -18,10 +18,10 @@ use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 use tokio_tungstenite::{Connector, MaybeTlsStream, WebSocketStream};
 
-use crate::protocol::Op;
-use crate::protocol::frame::{
-    PushKind, ResponseFrame, ServerFrame, decode_server_frame, request_text,
-};
+use crate::drivers::{Driver, Expecting, Identity, Inbound, OpSpec, Push, Wire};
+use crate::protocol::frame::ResponseFrame;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::http::HeaderValue;
 
 /// Frames a step may queue on one connection before `send` waits.
 const OUTBOUND: usize = 64;
@@ -59,6 +59,9 @@ pub enum ClientError {
     Closed(Option<u16>),
     #[error("no response within {0:?}")]
     Timeout(Duration),
+    /// The driver could not encode the request, or could not read its reply.
+    #[error("{0}")]
+    Protocol(String),
 }
 
 fn close_text(code: &Option<u16>) -> String {
@@ -140,22 +143,24 @@ pub struct Failed {
     pub error: ClientError,
 }
 
-/// A buffered push.
+/// A buffered push, as the driver classified it.
 #[derive(Debug, Clone)]
 pub struct PushRecord {
     pub at: Instant,
-    pub kind: PushKind,
-    pub body: Value,
+    pub push: Push,
     pub text: Utf8Bytes,
 }
 
 /// A response nobody was waiting for (a raw step's reply, or one with a null id).
 pub type Unclaimed = Received<ResponseFrame>;
 
+/// A waiting request's outcome: its reply, or why the reply could not be read.
+type ReplyResult = Result<Received<ResponseFrame>, String>;
+
 /// What the reader task shares with the steps.
 #[derive(Default)]
 struct InboxState {
-    pending: HashMap<u64, oneshot::Sender<Received<ResponseFrame>>>,
+    pending: HashMap<u64, oneshot::Sender<ReplyResult>>,
     pushes: VecDeque<PushRecord>,
     unclaimed: VecDeque<Unclaimed>,
     /// Frames the server sent that break §P-2 (kept for failure samples).
@@ -177,11 +182,20 @@ impl Inbox {
     }
 }
 
+/// The driver's per-connection state, shared by the steps (encoding) and the reader
+/// task (decoding). A std mutex: nothing is awaited while it is held.
+type SharedWire = Arc<Mutex<Box<dyn Wire>>>;
+
+fn lock_wire(wire: &SharedWire) -> std::sync::MutexGuard<'_, Box<dyn Wire>> {
+    wire.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 /// A connected device. Cheap to share between the steps of one session.
 pub struct Device {
     tx: mpsc::Sender<Message>,
     inbox: Arc<Inbox>,
-    next_id: AtomicU64,
+    /// The driver's protocol state for this connection (ids, transactions).
+    wire: SharedWire,
 }
 
 /// Small buffers: a harness holds thousands of idle connections.
@@ -192,16 +206,44 @@ fn ws_config() -> WebSocketConfig {
 }
 
 impl Device {
-    /// Connects (optionally from a given source address) and starts the reader task.
+    /// Connects (optionally from a given source address) with the upgrade `driver` asks
+    /// for `who`, and starts the reader task.
     pub async fn connect(
         target: &Target,
         source: Option<IpAddr>,
         timeout: Duration,
+        driver: &dyn Driver,
+        who: Identity<'_>,
     ) -> Result<Device, ClientError> {
         let fail = |why: String| ClientError::Connect {
             url: target.url.clone(),
             why,
         };
+        let handshake = driver.handshake(who);
+        let url = match &handshake.query {
+            Some(q) if target.url.contains('?') => format!("{}&{q}", target.url),
+            Some(q) => format!("{}?{q}", target.url),
+            None => target.url.clone(),
+        };
+        let mut request = url
+            .as_str()
+            .into_client_request()
+            .map_err(|e| fail(e.to_string()))?;
+        if !handshake.subprotocols.is_empty() {
+            let value = HeaderValue::from_str(&handshake.subprotocols.join(", "))
+                .map_err(|e| fail(format!("bad subprotocol: {e}")))?;
+            request
+                .headers_mut()
+                .insert("Sec-WebSocket-Protocol", value);
+        }
+        for (name, value) in &handshake.headers {
+            let name =
+                tokio_tungstenite::tungstenite::http::HeaderName::from_bytes(name.as_bytes())
+                    .map_err(|e| fail(format!("bad header name '{name}': {e}")))?;
+            let value = HeaderValue::from_str(value)
+                .map_err(|e| fail(format!("bad value for header '{name}': {e}")))?;
+            request.headers_mut().append(name, value);
+        }
         let connect = async {
             let socket = if target.addr.is_ipv4() {
                 TcpSocket::new_v4()
@@ -220,7 +262,7 @@ impl Device {
                 .map_err(|e| fail(e.to_string()))?;
             let _ = stream.set_nodelay(true);
             let (ws, _) = tokio_tungstenite::client_async_tls_with_config(
-                target.url.as_str(),
+                request,
                 stream,
                 Some(ws_config()),
                 Some(target.tls.clone().unwrap_or(Connector::Plain)),
@@ -234,48 +276,69 @@ impl Device {
             .map_err(|_| fail(format!("no WebSocket handshake within {timeout:?}")))??;
         let (tx, rx) = mpsc::channel(OUTBOUND);
         let inbox = Arc::new(Inbox::default());
-        tokio::spawn(drive(ws, rx, inbox.clone()));
-        Ok(Device {
-            tx,
-            inbox,
-            next_id: AtomicU64::new(1),
-        })
+        let wire: SharedWire = Arc::new(Mutex::new(driver.wire()));
+        tokio::spawn(drive(ws, rx, inbox.clone(), wire.clone()));
+        Ok(Device { tx, inbox, wire })
     }
 
-    /// Sends a request and waits for its response.
+    /// Sends a request of `op` and waits for its reply (or, for ops the driver says
+    /// expect none, returns once the frame is queued).
     pub async fn request(
         &self,
-        op: Op,
+        op: &'static OpSpec,
         params: &Value,
         timeout: Duration,
     ) -> Result<Exchange, Failed> {
-        let id = self.next_id.fetch_add(1, Relaxed);
-        let request: Utf8Bytes = request_text(id, op, params).into();
+        let encoded = lock_wire(&self.wire).request(op, params);
+        let outgoing = encoded.map_err(|why| Failed {
+            request: Utf8Bytes::from(format!("({op} not sent)", op = op.name)),
+            error: ClientError::Protocol(why),
+        })?;
+        let request: Utf8Bytes = outgoing.text.into();
         let failed = |error| Failed {
             request: request.clone(),
             error,
         };
-        let (reply_tx, reply_rx) = oneshot::channel();
-        {
-            let mut state = self.inbox.lock();
-            if let Some(code) = state.closed {
-                return Err(failed(ClientError::Closed(code)));
+        let (key, reply_rx) = match outgoing.expecting {
+            Expecting::Reply(key) => {
+                let (reply_tx, reply_rx) = oneshot::channel();
+                let mut state = self.inbox.lock();
+                if let Some(code) = state.closed {
+                    return Err(failed(ClientError::Closed(code)));
+                }
+                state.pending.insert(key, reply_tx);
+                (key, Some(reply_rx))
             }
-            state.pending.insert(id, reply_tx);
-        }
+            Expecting::Nothing(_) => (0, None),
+        };
         let sent = Instant::now();
         if self.tx.send(Message::Text(request.clone())).await.is_err() {
             return Err(failed(ClientError::Closed(self.close_code())));
         }
+        let Some(reply_rx) = reply_rx else {
+            let Expecting::Nothing(reply) = outgoing.expecting else {
+                unreachable!("a request without a receiver expects nothing")
+            };
+            return Ok(Exchange {
+                sent,
+                request: request.clone(),
+                response: Received {
+                    at: sent,
+                    text: request,
+                    frame: reply,
+                },
+            });
+        };
         match tokio::time::timeout(timeout, reply_rx).await {
-            Ok(Ok(response)) => Ok(Exchange {
+            Ok(Ok(Ok(response))) => Ok(Exchange {
                 sent,
                 request,
                 response,
             }),
+            Ok(Ok(Err(why))) => Err(failed(ClientError::Protocol(why))),
             Ok(Err(_)) => Err(failed(ClientError::Closed(self.close_code()))),
             Err(_) => {
-                self.inbox.lock().pending.remove(&id);
+                self.inbox.lock().pending.remove(&key);
                 Err(failed(ClientError::Timeout(timeout)))
             }
         }
@@ -319,7 +382,7 @@ impl Device {
     pub async fn take_push(
         &self,
         deadline: Instant,
-        mut matches: impl FnMut(PushKind, &Value) -> bool,
+        mut matches: impl FnMut(&Push) -> bool,
     ) -> Option<PushRecord> {
         loop {
             let changed = self.inbox.changed.notified();
@@ -327,7 +390,7 @@ impl Device {
             changed.as_mut().enable();
             {
                 let mut state = self.inbox.lock();
-                if let Some(pos) = state.pushes.iter().position(|p| matches(p.kind, &p.body)) {
+                if let Some(pos) = state.pushes.iter().position(|p| matches(&p.push)) {
                     return state.pushes.remove(pos);
                 }
                 if state.closed.is_some() {
@@ -396,14 +459,40 @@ impl Device {
     }
 }
 
-/// The connection task: writes what steps queue, reads and routes what arrives.
+/// The connection task: writes what steps queue, reads and routes what arrives, sends
+/// what the driver answers by itself, and runs the driver's periodic tick.
 async fn drive(
     mut ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
     mut rx: mpsc::Receiver<Message>,
     inbox: Arc<Inbox>,
+    wire: SharedWire,
 ) {
-    let close_code = loop {
+    let tick_every = lock_wire(&wire).tick_every();
+    let mut ticks = tick_every.map(|every| {
+        let mut t = tokio::time::interval_at(Instant::now() + every, every);
+        t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        t
+    });
+    // Reused for every frame: what the driver made of it.
+    let mut decoded: Vec<Inbound> = Vec::new();
+    let close_code = 'conn: loop {
+        let tick = async {
+            match ticks.as_mut() {
+                Some(t) => {
+                    t.tick().await;
+                }
+                None => std::future::pending().await,
+            }
+        };
         tokio::select! {
+            () = tick => {
+                lock_wire(&wire).tick(&mut decoded);
+                for text in route(&inbox, None, &mut decoded) {
+                    if ws.send(Message::text(text)).await.is_err() {
+                        break 'conn None;
+                    }
+                }
+            }
             out = rx.recv() => match out {
                 Some(Message::Close(frame)) => {
                     let _ = ws.close(frame).await;
@@ -427,7 +516,14 @@ async fn drive(
                 }
             },
             incoming = ws.next() => match incoming {
-                Some(Ok(Message::Text(text))) => route(&inbox, text),
+                Some(Ok(Message::Text(text))) => {
+                    lock_wire(&wire).receive(&text, &mut decoded);
+                    for answer in route(&inbox, Some(text), &mut decoded) {
+                        if ws.send(Message::text(answer)).await.is_err() {
+                            break 'conn None;
+                        }
+                    }
+                }
                 Some(Ok(Message::Close(frame))) => break frame.map(|f| u16::from(f.code)),
                 Some(Ok(Message::Binary(_))) => {
                     inbox.lock().malformed.push("binary frame from server".into());
@@ -445,50 +541,55 @@ async fn drive(
     inbox.changed.notify_waiters();
 }
 
-fn route(inbox: &Inbox, text: Utf8Bytes) {
+/// Files what the driver decoded from one frame (`text`; `None` for a tick) and returns
+/// the frames to send back.
+fn route(inbox: &Inbox, text: Option<Utf8Bytes>, decoded: &mut Vec<Inbound>) -> Vec<String> {
     let at = Instant::now();
-    let frame = match decode_server_frame(&text) {
-        Ok(frame) => frame,
-        Err(e) => {
-            inbox
-                .lock()
-                .malformed
-                .push(format!("{e}: {}", truncate(&text)));
-            inbox.changed.notify_waiters();
-            return;
-        }
-    };
+    let text = text.unwrap_or_default();
+    let mut answers = Vec::new();
     let mut state = inbox.lock();
-    match frame {
-        ServerFrame::Response(response) => {
-            let waiter = response.id.and_then(|id| state.pending.remove(&id));
-            let received = Received {
-                at,
-                text,
-                frame: response,
-            };
-            match waiter {
-                Some(waiter) => {
-                    let _ = waiter.send(received);
+    for item in decoded.drain(..) {
+        match item {
+            Inbound::Reply { key, reply } => {
+                let waiter = key.and_then(|k| state.pending.remove(&k));
+                let received = Received {
+                    at,
+                    text: text.clone(),
+                    frame: reply,
+                };
+                match waiter {
+                    Some(waiter) => {
+                        let _ = waiter.send(Ok(received));
+                    }
+                    None => state.unclaimed.push_back(received),
                 }
-                None => state.unclaimed.push_back(received),
             }
-        }
-        ServerFrame::Push { kind, body } => {
-            if state.pushes.len() >= MAX_BUFFERED_PUSHES {
-                state.pushes.pop_front();
-                state.overflowed += 1;
+            Inbound::Push(push) => {
+                if state.pushes.len() >= MAX_BUFFERED_PUSHES {
+                    state.pushes.pop_front();
+                    state.overflowed += 1;
+                }
+                state.pushes.push_back(PushRecord {
+                    at,
+                    push,
+                    text: text.clone(),
+                });
             }
-            state.pushes.push_back(PushRecord {
-                at,
-                kind,
-                body,
-                text,
-            });
+            Inbound::Send(frame) => answers.push(frame),
+            Inbound::Unreadable { key, why } => {
+                let why = format!("{why}: {}", truncate(&text));
+                match key.and_then(|k| state.pending.remove(&k)) {
+                    Some(waiter) => {
+                        let _ = waiter.send(Err(why));
+                    }
+                    None => state.malformed.push(why),
+                }
+            }
         }
     }
     drop(state);
     inbox.changed.notify_waiters();
+    answers
 }
 
 /// At most ~1 KiB of a frame, for failure samples.

@@ -111,6 +111,7 @@ async fn closed(
                 }
             }
             recorder.finish().await;
+            slot.log_out(&ctx).await;
             slot
         });
     }
@@ -151,6 +152,7 @@ async fn open(
                 }
             }
             recorder.finish().await;
+            slot.log_out(&ctx).await;
             slot
         });
     }

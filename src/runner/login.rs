@@ -1,5 +1,5 @@
-//! Connect and log in one device (§P-3), as the runner does before the first session
-//! and again for a `login` step.
+//! Connect and log in one device through the run's driver, as the runner does before
+//! the first session and again for a `login` step.
 
 use std::net::IpAddr;
 use std::time::Duration;
@@ -7,10 +7,8 @@ use std::time::Duration;
 use serde_json::Value;
 use tokio::time::Instant;
 
-use super::accounts::Credentials;
 use super::client::{ClientError, Device, Target};
-use crate::protocol::frame::PushKind;
-use crate::protocol::{Code, Op};
+use crate::drivers::{Driver, Identity, Login};
 
 /// Why a device could not be logged in.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -33,36 +31,37 @@ pub struct LoggedIn {
     pub logged_in: Instant,
 }
 
-/// The login params the runner sends for `creds` on `device_name`.
-pub fn login_params(creds: &Credentials, device_name: &str) -> Value {
-    serde_json::json!({
-        "account": creds.account,
-        "token": creds.token,
-        "device": device_name,
-    })
-}
-
-/// Connects, sends `login` and waits for its response. The `channelsSync` and
-/// `unreadSync` pushes that follow stay buffered for steps that await them, unless
+/// Connects and runs the driver's login with `params` (the step's own, or empty). The
+/// state pushes that follow a login (the driver's `login_sync` kinds, native:
+/// `channelsSync`, `unreadSync`) stay buffered for steps that await them, unless
 /// `consume_syncs` is set (the runner's own logins before the first session).
 pub async fn connect_and_login(
+    driver: &dyn Driver,
     target: &Target,
     source: Option<IpAddr>,
-    params: &Value,
+    who: Identity<'_>,
+    params: Value,
     timeout: Duration,
     consume_syncs: bool,
 ) -> Result<LoggedIn, LoginError> {
     let connect_started = Instant::now();
-    let device = Device::connect(target, source, timeout).await?;
-    let response = device
-        .request(Op::Login, params, timeout)
+    let device = Device::connect(target, source, timeout, driver, who).await?;
+    let response = driver
+        .login(
+            &device,
+            Login {
+                who,
+                params,
+                timeout,
+            },
+        )
         .await
         .map_err(|f| f.error)?
         .response;
     let logged_in = response.at;
-    if response.frame.code != Code::Ok.number() {
+    if response.frame.code != driver.vocabulary().ok_code {
         return Err(LoginError::Refused {
-            account: params["account"].as_str().unwrap_or_default().to_string(),
+            account: who.account.to_string(),
             code: response.frame.code,
             message: response.frame.message,
             error: response.frame.error,
@@ -70,8 +69,8 @@ pub async fn connect_and_login(
     }
     if consume_syncs {
         let deadline = Instant::now() + timeout;
-        for kind in [PushKind::ChannelsSync, PushKind::UnreadSync] {
-            device.take_push(deadline, |k, _| k == kind).await;
+        for kind in driver.vocabulary().kinds.iter().filter(|k| k.login_sync) {
+            device.take_push(deadline, |p| p.kind.id == kind.id).await;
         }
     }
     Ok(LoggedIn {

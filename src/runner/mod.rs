@@ -27,6 +27,7 @@ pub use load::Punctuality;
 use self::accounts::AccountSource;
 use self::client::Target;
 use self::slot::{RoleSlot, WorkerSlot};
+use crate::drivers::Driver;
 use crate::metrics::{self, LiveStats, MetricId, MetricSet, Results};
 use crate::scenario::{LoadModel, MetricKind, Plan};
 
@@ -36,6 +37,8 @@ const LOGIN_CONCURRENCY: usize = 256;
 /// What every session of a run shares.
 pub(crate) struct RunContext {
     pub target: Target,
+    /// What the target speaks.
+    pub driver: Arc<dyn Driver>,
     pub run_id: String,
     /// Response timeout for connects and logins done by the runner itself.
     pub timeout: Duration,
@@ -52,6 +55,8 @@ pub(crate) struct RunContext {
 /// How to run a plan.
 pub struct RunOptions {
     pub target: Target,
+    /// The driver for the plan's vocabulary (see [`crate::drivers::driver_for`]).
+    pub driver: Arc<dyn Driver>,
     /// Short id unique to this run; part of generated account names and `${run}`.
     pub run_id: String,
     pub accounts: AccountSource,
@@ -165,6 +170,7 @@ impl Run {
         let no_new = options.interrupt.child_token();
         let ctx = Arc::new(RunContext {
             target: options.target.clone(),
+            driver: options.driver.clone(),
             run_id: options.run_id.clone(),
             timeout: plan.timeout,
             metric_ids,

@@ -14,14 +14,13 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
 
 use super::RunContext;
 use super::client::{ClientError, Device, PushRecord, Received, truncate};
-use super::login::{connect_and_login, login_params};
+use super::login::connect_and_login;
 use super::slot::{RoleSlot, WorkerSlot};
+use crate::drivers::{Login, Reply as ResponseFrame};
 use crate::metrics::{FailureKind, FailureSample, Recorder};
-use crate::protocol::Op;
-use crate::protocol::frame::ResponseFrame;
 use crate::scenario::{
-    AwaitStep, Awaited, Expect, LoginStep, Mismatch, OpStep, Plan, PushMatcher, RawExpect,
-    RawPayload, RawStep, RefuteStep, Save, Since, Step, StepKind, Target, Vars,
+    AwaitStep, Expect, LoginStep, Mismatch, OpStep, Plan, PushMatcher, RawExpect, RawPayload,
+    RawStep, RefuteStep, Save, Since, Step, StepKind, Target, Vars,
 };
 
 /// A step failed; the rest of the session is skipped.
@@ -38,7 +37,8 @@ struct SessionState {
     /// `[role][device]`; `None`: not connected.
     devices: Vec<Vec<Option<Arc<Device>>>>,
     records: Vec<(usize, Duration, Instant)>,
-    codes: Vec<(Op, u32)>,
+    /// `(op name, code)` of every reply, for the report's code counts.
+    codes: Vec<(&'static str, u32)>,
     failures: Vec<(FailureKind, FailureSample)>,
 }
 
@@ -150,8 +150,7 @@ impl<'a> Session<'a> {
             StepKind::Connect(target) => self.connect(step, *target).await.map(|_| None),
             StepKind::Disconnect(target) => {
                 if let Some(device) = self.device(*target) {
-                    device.disconnect().await;
-                    device.closed(Instant::now() + Duration::from_secs(2)).await;
+                    super::slot::hang_up(self.ctx, &device).await;
                 }
                 self.set_device(*target, None);
                 Ok(None)
@@ -173,7 +172,7 @@ impl<'a> Session<'a> {
                         .into_iter()
                         .filter_map(|r| r.ok().flatten())
                         .collect();
-                    if let Err(m) = one.check(responses.iter()) {
+                    if let Err(m) = one.check(responses.iter(), self.plan.vocabulary) {
                         self.fail(step, None, m.to_string(), self.sample(m.to_string()));
                         return Err(Abort);
                     }
@@ -194,6 +193,7 @@ impl<'a> Session<'a> {
             ClientError::Timeout(_) => "no response".to_string(),
             ClientError::Closed(_) => "connection closed".to_string(),
             ClientError::Connect { .. } => "cannot connect".to_string(),
+            ClientError::Protocol(_) => "unreadable reply".to_string(),
         };
         self.fail(
             step,
@@ -216,11 +216,13 @@ impl<'a> Session<'a> {
         saves: &[Save],
     ) -> Result<(), Abort> {
         let mut state = self.lock();
-        let result = expect.check(&response.frame, &state.vars).and_then(|()| {
-            saves
-                .iter()
-                .try_for_each(|s| s.apply_response(&response.frame, &mut state.vars))
-        });
+        let result = expect
+            .check(&response.frame, &state.vars, self.plan.vocabulary)
+            .and_then(|()| {
+                saves
+                    .iter()
+                    .try_for_each(|s| s.apply_response(&response.frame, &mut state.vars))
+            });
         drop(state);
         result.map_err(|m: Mismatch| {
             self.fail(
@@ -246,7 +248,7 @@ impl<'a> Session<'a> {
         {
             let mut state = self.lock();
             state.sent[op.id.0] = Some(exchange.sent);
-            state.codes.push((op.op, response.frame.code));
+            state.codes.push((op.op.name, response.frame.code));
         }
         self.record(op.metric, response.at - exchange.sent, response.at);
         self.check_response(
@@ -264,10 +266,14 @@ impl<'a> Session<'a> {
         if let Some(device) = self.device(target) {
             return Ok(device);
         }
+        let role = &self.roles[target.role];
+        let device_name = role.device_name(target.device);
         match Device::connect(
             &self.ctx.target,
-            self.roles[target.role].source,
+            role.source,
             self.ctx.timeout,
+            &*self.ctx.driver,
+            role.identity(&device_name),
         )
         .await
         {
@@ -280,27 +286,33 @@ impl<'a> Session<'a> {
         }
     }
 
-    /// A `login` step connects when the device has no open connection, then sends
-    /// `login` (on an open, logged-in connection that is a second login: 414, §P-3.1).
+    /// A `login` step connects when the device has no open connection, then runs the
+    /// driver's login (native, on an open, logged-in connection that is a second login:
+    /// 414, §P-3.1).
     async fn login(&self, step: &Step, login: &LoginStep) -> StepResult {
         let connect_started = Instant::now();
         let device = self.connect(step, login.target).await?;
         let role = &self.roles[login.target.role];
-        let params = login.render_params(
-            &self.lock().vars,
-            &role.creds.account,
-            &role.creds.token,
-            &role.device_name(login.target.device),
-        );
-        let exchange = device
-            .request(Op::Login, &params, login.timeout)
+        let device_name = role.device_name(login.target.device);
+        let params = login.params.render(&self.lock().vars);
+        let exchange = self
+            .ctx
+            .driver
+            .login(
+                &device,
+                Login {
+                    who: role.identity(&device_name),
+                    params,
+                    timeout: login.timeout,
+                },
+            )
             .await
             .map_err(|f| self.client_failure(step, login.target, &f.error, &f.request))?;
         let response = &exchange.response;
         {
             let mut state = self.lock();
             state.sent[login.id.0] = Some(exchange.sent);
-            state.codes.push((Op::Login, response.frame.code));
+            state.codes.push((login.op.name, response.frame.code));
         }
         self.record(login.metric, response.at - connect_started, response.at);
         self.check_response(
@@ -387,7 +399,7 @@ impl<'a> Session<'a> {
         let vars = self.vars();
         let deadline = Instant::now() + a.within;
         let found = device
-            .take_push(deadline, |kind, body| a.matcher.matches(kind, body, &vars))
+            .take_push(deadline, |push| a.matcher.matches(push, &vars))
             .await;
         let Some(push) = found else {
             let wanted = a.matcher.describe(&vars);
@@ -412,7 +424,7 @@ impl<'a> Session<'a> {
             let mut state = self.lock();
             let root = a
                 .matcher
-                .find(push.kind, &push.body, &state.vars)
+                .find(&push.push, &state.vars)
                 .cloned()
                 .unwrap_or(Value::Null);
             let result = a
@@ -443,7 +455,7 @@ impl<'a> Session<'a> {
         let vars = self.vars();
         let deadline = Instant::now() + r.within;
         let found: Option<PushRecord> = device
-            .take_push(deadline, |kind, body| r.matcher.matches(kind, body, &vars))
+            .take_push(deadline, |push| r.matcher.matches(push, &vars))
             .await;
         if let Some(push) = found {
             let reason = format!("unexpected {}", awaited_label(&r.matcher));
@@ -502,11 +514,8 @@ fn fragment(text: String, parts: usize) -> Vec<Message> {
 
 /// `INVITE` or `kicked`: what a matcher waits for, for failure kinds (without the
 /// per-session match values, so failures group).
-fn awaited_label(m: &PushMatcher) -> String {
-    match m.awaited {
-        Awaited::Event { event, .. } => event.to_string(),
-        Awaited::Push(kind) => kind.to_string(),
-    }
+fn awaited_label(m: &PushMatcher) -> &'static str {
+    m.awaited.label()
 }
 
 /// Runs one session on a worker's accounts and hands its measurements to `recorder`.
@@ -566,20 +575,13 @@ pub(crate) async fn run_session(
             }
             let leftovers = device.drain_pushes();
             if plan.strict {
-                for push in leftovers
-                    .iter()
-                    .filter(|p| Plan::STRICT_KINDS.contains(&p.kind))
-                {
-                    let what = push
-                        .body
-                        .pointer("/event/eventType")
-                        .and_then(Value::as_str)
-                        .unwrap_or("?");
+                for push in leftovers.iter().filter(|p| p.push.kind.strict) {
+                    let what = push.push.events.first().map_or("?", |(e, _)| e.name);
                     failures.push((
                         FailureKind::new(
                             "session",
                             role.clone(),
-                            format!("unconsumed {} {what} (strict)", push.kind),
+                            format!("unconsumed {} {what} (strict)", push.push.kind.name),
                         ),
                         FailureSample::new(number, "a push arrived that no step consumed")
                             .with_frame(format!("<- {}", truncate(&push.text))),
@@ -619,7 +621,16 @@ pub(crate) async fn initial_login(
     role: &RoleSlot,
     device: usize,
 ) -> Result<(Device, Duration), super::login::LoginError> {
-    let params = login_params(&role.creds, &role.device_name(device));
-    let logged = connect_and_login(&ctx.target, role.source, &params, ctx.timeout, true).await?;
+    let device_name = role.device_name(device);
+    let logged = connect_and_login(
+        &*ctx.driver,
+        &ctx.target,
+        role.source,
+        role.identity(&device_name),
+        Value::Null,
+        ctx.timeout,
+        true,
+    )
+    .await?;
     Ok((logged.device, logged.logged_in - logged.connect_started))
 }

@@ -24,6 +24,15 @@ pub(crate) struct RoleSlot {
 }
 
 impl RoleSlot {
+    /// Who device `device_name` of this account is, for the driver.
+    pub fn identity<'a>(&'a self, device_name: &'a str) -> crate::drivers::Identity<'a> {
+        crate::drivers::Identity {
+            account: &self.creds.account,
+            token: &self.creds.token,
+            device: device_name,
+        }
+    }
+
     /// The device name used at login for device `index` (0-based).
     pub fn device_name(&self, index: usize) -> String {
         match (&self.creds.device, index) {
@@ -70,13 +79,21 @@ impl WorkerSlot {
                             );
                         }
                     }
-                } else if !spec.online {
-                    if let Some(d) = role.devices[device].take() {
-                        d.disconnect().await;
-                        d.closed(tokio::time::Instant::now() + Duration::from_secs(2))
-                            .await;
-                    }
+                } else if !spec.online
+                    && let Some(d) = role.devices[device].take()
+                {
+                    hang_up(ctx, &d).await;
                 }
+            }
+        }
+    }
+
+    /// Logs every open device out through the driver (e.g. SIP un-REGISTER) at the end
+    /// of the run; the connections close when the slot is dropped.
+    pub async fn log_out(&self, ctx: &RunContext) {
+        for device in self.roles.iter().flat_map(|r| r.devices.iter().flatten()) {
+            if !device.is_closed() {
+                ctx.driver.logout(device, ctx.timeout).await;
             }
         }
     }
@@ -91,4 +108,16 @@ impl WorkerSlot {
                     .all(|d| d.as_ref().is_some_and(|d| !d.is_closed()))
         })
     }
+}
+
+/// Logs a device out through the driver, closes it and waits (bounded) for the server to
+/// end the connection, so the next step sees the account offline.
+pub(crate) async fn hang_up(ctx: &RunContext, device: &Device) {
+    if !device.is_closed() {
+        ctx.driver.logout(device, ctx.timeout).await;
+    }
+    device.disconnect().await;
+    device
+        .closed(tokio::time::Instant::now() + Duration::from_secs(2))
+        .await;
 }

@@ -8,8 +8,7 @@ use std::fmt;
 use super::field::FieldCheck;
 use super::path::JsonPath;
 use super::template::{Slot, Vars};
-use crate::protocol::Code;
-use crate::protocol::frame::ResponseFrame;
+use crate::drivers::{CodeSpec, Reply as ResponseFrame, Vocabulary};
 
 /// An unmet expectation: Display is `expected X, got Y`.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -29,19 +28,34 @@ impl Mismatch {
 }
 
 /// One acceptable code: a bare number matches the `code` field only; a name
-/// (`ROOM_NOT_EXISTS`) matches both the number and the `message` (so `BAD_FRAME` and
-/// `UNKNOWN_OP`, both 400, are told apart).
+/// (`ROOM_NOT_EXISTS`) matches the number and, when the driver's code table says so, the
+/// `message` too (so native `BAD_FRAME` and `UNKNOWN_OP`, both 400, are told apart).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CodeMatch {
     Number(u32),
-    Named(Code),
+    Named(&'static CodeSpec),
 }
 
 impl CodeMatch {
     pub fn matches(self, code: u32, message: &str) -> bool {
         match self {
             CodeMatch::Number(n) => code == n,
-            CodeMatch::Named(c) => code == c.number() && message == c.name(),
+            CodeMatch::Named(c) => code == c.number && (!c.match_name || message == c.name),
+        }
+    }
+
+    /// `10404 ROOM_NOT_EXISTS`: a number with its name when the vocabulary has exactly
+    /// one for it.
+    pub fn label(self, vocabulary: &Vocabulary) -> String {
+        match self {
+            CodeMatch::Number(n) => {
+                let mut named = vocabulary.codes.iter().filter(|c| c.number == n);
+                match (named.next(), named.next()) {
+                    (Some(c), None) => format!("{n} {}", c.name),
+                    _ => n.to_string(),
+                }
+            }
+            CodeMatch::Named(c) => format!("{} {}", c.number, c.name),
         }
     }
 }
@@ -49,20 +63,17 @@ impl CodeMatch {
 impl fmt::Display for CodeMatch {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            CodeMatch::Number(n) => match Code::from_number(*n) {
-                Some(c) if *n != 400 => write!(f, "{c}"),
-                _ => write!(f, "{n}"),
-            },
-            CodeMatch::Named(c) => write!(f, "{c}"),
+            CodeMatch::Number(n) => write!(f, "{n}"),
+            CodeMatch::Named(c) => write!(f, "{} {}", c.number, c.name),
         }
     }
 }
 
-fn describe_codes(codes: &[CodeMatch]) -> String {
+fn describe_codes(codes: &[CodeMatch], vocabulary: &Vocabulary) -> String {
     match codes {
-        [one] => one.to_string(),
+        [one] => one.label(vocabulary),
         many => {
-            let list: Vec<String> = many.iter().map(ToString::to_string).collect();
+            let list: Vec<String> = many.iter().map(|c| c.label(vocabulary)).collect();
             format!("one of {}", list.join(", "))
         }
     }
@@ -119,8 +130,14 @@ impl Expect {
         }
     }
 
-    /// Checks a response; the first unmet part is reported.
-    pub fn check(&self, resp: &ResponseFrame, ctx: &Vars) -> Result<(), Mismatch> {
+    /// Checks a response; the first unmet part is reported (codes named from
+    /// `vocabulary`).
+    pub fn check(
+        &self,
+        resp: &ResponseFrame,
+        ctx: &Vars,
+        vocabulary: &Vocabulary,
+    ) -> Result<(), Mismatch> {
         if !self.codes.is_empty()
             && !self
                 .codes
@@ -128,7 +145,7 @@ impl Expect {
                 .any(|c| c.matches(resp.code, &resp.message))
         {
             return Err(Mismatch::new(
-                describe_codes(&self.codes),
+                describe_codes(&self.codes, vocabulary),
                 describe_response(resp),
             ));
         }
@@ -218,6 +235,7 @@ impl ExactlyOne {
     pub fn check<'a>(
         &self,
         responses: impl IntoIterator<Item = &'a ResponseFrame>,
+        vocabulary: &Vocabulary,
     ) -> Result<(), Mismatch> {
         let mut seen = Vec::new();
         let mut hits = 0;
@@ -233,7 +251,7 @@ impl ExactlyOne {
             Err(Mismatch::new(
                 format!(
                     "exactly one step of the group to get {}",
-                    describe_codes(&self.codes)
+                    describe_codes(&self.codes, vocabulary)
                 ),
                 format!("{hits} (codes: {})", seen.join(", ")),
             ))
@@ -250,8 +268,9 @@ pub struct Save {
     /// On op steps the path starts at the response frame (`data.channel.channelId`,
     /// `code`); on awaits at the matched event (event awaits) or push (push awaits).
     pub path: JsonPath,
-    /// An order guard (`before:` on an await) rather than a user's save: the
-    /// (expected, got) texts of the failure when there is no value.
+    /// An order guard (`before:` on an await) rather than a user's save: it holds when
+    /// the await found its own push (the root is not null) and fails with these
+    /// (expected, got) texts when a `before` push came first.
     pub guard: Option<(String, String)>,
 }
 
@@ -271,6 +290,13 @@ impl Save {
 
     /// Extracts from a push body/event and stores it; a missing value is a failure.
     pub fn apply(&self, root: &Value, vars: &mut Vars) -> Result<(), Mismatch> {
+        if self.guard.is_some() {
+            if root.is_null() {
+                return Err(self.missing());
+            }
+            vars.set(self.slot, Value::Bool(true));
+            return Ok(());
+        }
         let v = self.extract(root).ok_or_else(|| self.missing())?;
         vars.set(self.slot, v);
         Ok(())
@@ -312,7 +338,12 @@ fn response_get<'a>(path: &JsonPath, resp: &'a ResponseFrame) -> Option<Cow<'a, 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::drivers::native::VOCABULARY;
     use serde_json::json;
+
+    fn named(name: &str) -> CodeMatch {
+        CodeMatch::Named(VOCABULARY.code(name).unwrap())
+    }
 
     fn resp(code: u32, message: &str, data: Option<Value>) -> ResponseFrame {
         ResponseFrame {
@@ -330,24 +361,21 @@ mod tests {
         let r = resp(400, "UNKNOWN_OP", None);
         assert!(
             Expect::codes(vec![CodeMatch::Number(400)])
-                .check(&r, &v)
+                .check(&r, &v, &VOCABULARY)
                 .is_ok()
         );
-        let e = Expect::codes(vec![CodeMatch::Named(Code::BadFrame)])
-            .check(&r, &v)
+        let e = Expect::codes(vec![named("BAD_FRAME")])
+            .check(&r, &v, &VOCABULARY)
             .unwrap_err();
         assert_eq!(e.to_string(), "expected 400 BAD_FRAME, got 400 UNKNOWN_OP");
-        let e = Expect::codes(vec![
-            CodeMatch::Number(200),
-            CodeMatch::Named(Code::PeerNimOffline),
-        ])
-        .check(&resp(10404, "ROOM_NOT_EXISTS", None), &v)
-        .unwrap_err();
+        let e = Expect::codes(vec![CodeMatch::Number(200), named("PEER_NIM_OFFLINE")])
+            .check(&resp(10404, "ROOM_NOT_EXISTS", None), &v, &VOCABULARY)
+            .unwrap_err();
         assert_eq!(
             e.to_string(),
             "expected one of 200 OK, 10201 PEER_NIM_OFFLINE, got 10404 ROOM_NOT_EXISTS"
         );
-        assert!(Expect::any().check(&r, &v).is_ok());
+        assert!(Expect::any().check(&r, &v, &VOCABULARY).is_ok());
     }
 
     #[test]
@@ -367,13 +395,13 @@ mod tests {
             JsonPath::parse("channel.gone").unwrap(),
             FieldCheck::equals(Value::Null),
         ));
-        assert!(e.check(&r, &v).is_ok());
+        assert!(e.check(&r, &v, &VOCABULARY).is_ok());
         e.data.push((
             JsonPath::parse("members[0]").unwrap(),
             FieldCheck::equals(json!(1)),
         ));
         assert_eq!(
-            e.check(&r, &v).unwrap_err().to_string(),
+            e.check(&r, &v, &VOCABULARY).unwrap_err().to_string(),
             "expected data.members[0] = 1, got nothing (field absent)"
         );
 
@@ -409,11 +437,11 @@ mod tests {
         };
         let a = resp(200, "OK", None);
         let b = resp(10410, "INVITE_HAS_ACCEPT", None);
-        assert!(one.check([&a, &b]).is_ok());
+        assert!(one.check([&a, &b], &VOCABULARY).is_ok());
         assert_eq!(
-            one.check([&a, &a]).unwrap_err().to_string(),
+            one.check([&a, &a], &VOCABULARY).unwrap_err().to_string(),
             "expected exactly one step of the group to get 200 OK, got 2 (codes: 200, 200)"
         );
-        assert!(one.check([&b, &b]).is_err());
+        assert!(one.check([&b, &b], &VOCABULARY).is_err());
     }
 }

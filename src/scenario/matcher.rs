@@ -1,10 +1,13 @@
 //! Which push an `await` or `refute` step is waiting for.
 //!
-//! `await: INVITE` waits for an event of that type, carried by a `notify` push unless the
-//! step says `via: multiClientSync` or `via: unreadSync` (then any event of the stored
-//! list may match). `match` paths are relative to the event. `await: multiClientSync` (or
+//! `await: INVITE` waits for an event of that type, carried by a push of the driver's
+//! default carrier kind (native: `notify`) unless the step says `via:` another carrier
+//! (native: `multiClientSync`, or `unreadSync`, where any event of the stored list may
+//! match). `match` paths are relative to the event. `await: multiClientSync` (or
 //! `unreadSync`, `channelsSync`, `kicked`) waits for a push of that kind; its `match`
 //! paths are relative to the whole push body, e.g. `event.eventType` or `reason`.
+//! Pushes arrive classified by the driver ([`Push`]), so matching compares kinds and
+//! event types by identity and never parses a frame.
 //!
 //! `before: [unreadSync]` makes an await an order check: it takes the oldest push that
 //! is either the awaited one or one of the `before` kinds, and if a `before` push came
@@ -17,16 +20,39 @@ use super::expect::Save;
 use super::field::FieldCheck;
 use super::path::JsonPath;
 use super::template::{Slot, Vars};
-use crate::protocol::{EventType, PushKind};
+use crate::drivers::{EventSpec, KindSpec, Push};
 
 /// What is awaited.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Awaited {
-    /// An event of this type carried by a push of kind `via` (`Notify`,
-    /// `MultiClientSync` or `UnreadSync`).
-    Event { event: EventType, via: PushKind },
+    /// An event of this type carried by a push of kind `via` (an event carrier).
+    Event {
+        event: &'static EventSpec,
+        via: &'static KindSpec,
+    },
     /// Any push of this kind.
-    Push(PushKind),
+    Push(&'static KindSpec),
+}
+
+impl Awaited {
+    /// `INVITE` or `unreadSync`.
+    pub fn label(self) -> &'static str {
+        match self {
+            Awaited::Event { event, .. } => event.name,
+            Awaited::Push(kind) => kind.name,
+        }
+    }
+
+    /// Any push of this kind, or any event of this type on its carrier (fields not
+    /// checked).
+    fn is(self, push: &Push) -> bool {
+        match self {
+            Awaited::Push(want) => push.kind.id == want.id,
+            Awaited::Event { event, via } => {
+                push.kind.id == via.id && push.events.iter().any(|(e, _)| e.id == event.id)
+            }
+        }
+    }
 }
 
 /// A compiled `await`/`refute` target with its `match` fields.
@@ -42,38 +68,24 @@ pub struct PushMatcher {
 
 impl PushMatcher {
     /// True if the push satisfies the matcher (or is one of its `before` pushes).
-    pub fn matches(&self, kind: PushKind, body: &Value, ctx: &Vars) -> bool {
-        self.find(kind, body, ctx).is_some()
-            || self.before.iter().any(|b| awaited_matches(*b, kind, body))
+    pub fn matches(&self, push: &Push, ctx: &Vars) -> bool {
+        self.find(push, ctx).is_some() || self.before.iter().any(|b| b.is(push))
     }
 
-    /// The matched object: the event for event awaits (for `unreadSync`, the first
-    /// matching element of `events`), the push body for push awaits. `save` paths of an
-    /// await apply to it.
-    pub fn find<'a>(&self, kind: PushKind, body: &'a Value, ctx: &Vars) -> Option<&'a Value> {
+    /// The matched object: the event for event awaits (for a list carrier, the first
+    /// matching event), the push body for push awaits. `save` paths of an await apply
+    /// to it.
+    pub fn find<'a>(&self, push: &'a Push, ctx: &Vars) -> Option<&'a Value> {
         match self.awaited {
-            Awaited::Push(want) => (kind == want && self.fields_match(body, ctx)).then_some(body),
+            Awaited::Push(want) => (push.kind.id == want.id && self.fields_match(&push.body, ctx))
+                .then_some(&push.body),
             Awaited::Event { event, via } => {
-                if kind != via {
+                if push.kind.id != via.id {
                     return None;
                 }
-                match via {
-                    PushKind::UnreadSync => body
-                        .get("events")?
-                        .as_array()?
-                        .iter()
-                        .find(|e| self.event_matches(event, e, ctx)),
-                    _ => body
-                        .get("event")
-                        .filter(|e| self.event_matches(event, e, ctx)),
-                }
+                push.events_of(event).find(|e| self.fields_match(e, ctx))
             }
         }
-    }
-
-    fn event_matches(&self, want: EventType, event: &Value, ctx: &Vars) -> bool {
-        event.get("eventType").and_then(Value::as_str) == Some(want.as_str())
-            && self.fields_match(event, ctx)
     }
 
     fn fields_match(&self, root: &Value, ctx: &Vars) -> bool {
@@ -89,17 +101,13 @@ impl PushMatcher {
         if self.before.is_empty() {
             return None;
         }
-        let path = match self.awaited {
-            Awaited::Event { .. } => "eventType",
-            Awaited::Push(_) => "push",
-        };
-        let first: Vec<String> = self.before.iter().map(|b| label(*b)).collect();
+        let first: Vec<&str> = self.before.iter().map(|b| b.label()).collect();
         Some(Save {
             var: var.to_string(),
             slot,
-            path: JsonPath::parse(path).ok()?,
+            path: JsonPath::parse(var).ok()?,
             guard: Some((
-                format!("{} before {}", label(self.awaited), first.join(" or ")),
+                format!("{} before {}", self.awaited.label(), first.join(" or ")),
                 format!("{} first", first.join(" or ")),
             )),
         })
@@ -108,8 +116,8 @@ impl PushMatcher {
     /// A description for failure messages: `INVITE (via notify) with from=alice`.
     pub fn describe(&self, ctx: &Vars) -> String {
         let mut s = match self.awaited {
-            Awaited::Event { event, via } => format!("{event} (via {via})"),
-            Awaited::Push(kind) => format!("a {kind} push"),
+            Awaited::Event { event, via } => format!("{} (via {})", event.name, via.name),
+            Awaited::Push(kind) => format!("a {} push", kind.name),
         };
         for (i, (path, want)) in self.fields.iter().enumerate() {
             s.push_str(if i == 0 { " with " } else { ", " });
@@ -123,43 +131,25 @@ impl PushMatcher {
             }
         }
         if !self.before.is_empty() {
-            let first: Vec<String> = self.before.iter().map(|b| label(*b)).collect();
+            let first: Vec<&str> = self.before.iter().map(|b| b.label()).collect();
             let _ = write!(s, ", before any {}", first.join(" or "));
         }
         s
     }
 }
 
-/// `INVITE` or `unreadSync`.
-fn label(a: Awaited) -> String {
-    match a {
-        Awaited::Event { event, .. } => event.to_string(),
-        Awaited::Push(kind) => kind.to_string(),
-    }
-}
-
-/// Any push of this kind, or any event of this type on its carrier (fields not checked).
-fn awaited_matches(a: Awaited, kind: PushKind, body: &Value) -> bool {
-    match a {
-        Awaited::Push(want) => kind == want,
-        Awaited::Event { event, via } if kind == via => {
-            let is = |e: &Value| e.get("eventType").and_then(Value::as_str) == Some(event.as_str());
-            match via {
-                PushKind::UnreadSync => body
-                    .get("events")
-                    .and_then(Value::as_array)
-                    .is_some_and(|events| events.iter().any(is)),
-                _ => body.get("event").is_some_and(is),
-            }
-        }
-        Awaited::Event { .. } => false,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::drivers::native::classify;
+    use crate::drivers::native::{event_spec, kind_spec};
+    use crate::protocol::{EventType, PushKind};
     use serde_json::json;
+
+    /// A push as the native driver classifies it.
+    fn p(kind: PushKind, body: &Value) -> Push {
+        classify(kind, body.clone())
+    }
 
     fn field(path: &str, v: Value) -> (JsonPath, FieldCheck) {
         (JsonPath::parse(path).unwrap(), FieldCheck::equals(v))
@@ -170,20 +160,20 @@ mod tests {
         let v = Vars::with_len(0);
         let m = PushMatcher {
             awaited: Awaited::Event {
-                event: EventType::Invite,
-                via: PushKind::Notify,
+                event: event_spec(EventType::Invite),
+                via: kind_spec(PushKind::Notify),
             },
             fields: vec![field("from", json!("alice"))],
             before: Vec::new(),
         };
         let body = json!({"push": "notify", "event": {"eventType": "INVITE", "from": "alice"}});
-        assert!(m.matches(PushKind::Notify, &body, &v));
-        assert!(!m.matches(PushKind::MultiClientSync, &body, &v));
+        assert!(m.matches(&p(PushKind::Notify, &body), &v));
+        assert!(!m.matches(&p(PushKind::MultiClientSync, &body), &v));
         let other = json!({"push": "notify", "event": {"eventType": "INVITE", "from": "bob"}});
-        assert!(!m.matches(PushKind::Notify, &other, &v));
+        assert!(!m.matches(&p(PushKind::Notify, &other), &v));
         let cancel =
             json!({"push": "notify", "event": {"eventType": "CANCEL_INVITE", "from": "alice"}});
-        assert!(!m.matches(PushKind::Notify, &cancel, &v));
+        assert!(!m.matches(&p(PushKind::Notify, &cancel), &v));
         assert_eq!(m.describe(&v), "INVITE (via notify) with from=\"alice\"");
     }
 
@@ -192,8 +182,8 @@ mod tests {
         let v = Vars::with_len(0);
         let m = PushMatcher {
             awaited: Awaited::Event {
-                event: EventType::Invite,
-                via: PushKind::UnreadSync,
+                event: event_spec(EventType::Invite),
+                via: kind_spec(PushKind::UnreadSync),
             },
             fields: vec![field("requestId", json!("r2"))],
             before: Vec::new(),
@@ -201,45 +191,46 @@ mod tests {
         let body = json!({"push": "unreadSync", "events": [
             {"eventType": "INVITE", "requestId": "r1", "msgid": "m1"},
             {"eventType": "INVITE", "requestId": "r2", "msgid": "m2"}]});
-        let found = m.find(PushKind::UnreadSync, &body, &v).unwrap();
+        let push = p(PushKind::UnreadSync, &body);
+        let found = m.find(&push, &v).unwrap();
         assert_eq!(found["msgid"], "m2");
         let empty = json!({"push": "unreadSync", "events": []});
-        assert!(!m.matches(PushKind::UnreadSync, &empty, &v));
+        assert!(!m.matches(&p(PushKind::UnreadSync, &empty), &v));
     }
 
     #[test]
     fn push_awaits_look_at_the_body() {
         let v = Vars::with_len(0);
         let m = PushMatcher {
-            awaited: Awaited::Push(PushKind::MultiClientSync),
+            awaited: Awaited::Push(kind_spec(PushKind::MultiClientSync)),
             fields: vec![field("event.eventType", json!("ACCEPT"))],
             before: Vec::new(),
         };
         let body = json!({"push": "multiClientSync", "event": {"eventType": "ACCEPT"}});
-        assert!(m.matches(PushKind::MultiClientSync, &body, &v));
-        assert!(!m.matches(PushKind::Notify, &body, &v));
+        assert!(m.matches(&p(PushKind::MultiClientSync, &body), &v));
+        assert!(!m.matches(&p(PushKind::Notify, &body), &v));
         let kicked = PushMatcher {
-            awaited: Awaited::Push(PushKind::Kicked),
+            awaited: Awaited::Push(kind_spec(PushKind::Kicked)),
             fields: vec![field("reason", json!("LOGIN_ELSEWHERE"))],
             before: Vec::new(),
         };
         let body = json!({"push": "kicked", "reason": "LOGIN_ELSEWHERE"});
-        assert!(kicked.matches(PushKind::Kicked, &body, &v));
+        assert!(kicked.matches(&p(PushKind::Kicked, &body), &v));
     }
 
     #[test]
     fn before_pushes_match_but_are_not_found_and_the_guard_fails_on_them() {
         let v = Vars::with_len(1);
         let m = PushMatcher {
-            awaited: Awaited::Push(PushKind::ChannelsSync),
+            awaited: Awaited::Push(kind_spec(PushKind::ChannelsSync)),
             fields: Vec::new(),
-            before: vec![Awaited::Push(PushKind::UnreadSync)],
+            before: vec![Awaited::Push(kind_spec(PushKind::UnreadSync))],
         };
         let unread = json!({"push": "unreadSync", "events": []});
         let channels = json!({"push": "channelsSync", "channels": []});
-        assert!(m.matches(PushKind::UnreadSync, &unread, &v));
-        assert!(m.find(PushKind::UnreadSync, &unread, &v).is_none());
-        assert!(m.find(PushKind::ChannelsSync, &channels, &v).is_some());
+        assert!(m.matches(&p(PushKind::UnreadSync, &unread), &v));
+        assert!(m.find(&p(PushKind::UnreadSync, &unread), &v).is_none());
+        assert!(m.find(&p(PushKind::ChannelsSync, &channels), &v).is_some());
         let guard = m.order_guard(Slot(0), "order").unwrap();
         let mut vars = Vars::with_len(1);
         assert!(guard.apply(&channels, &mut vars).is_ok());
@@ -253,17 +244,17 @@ mod tests {
         assert_eq!(m.describe(&v), "a channelsSync push, before any unreadSync");
         let join_first = PushMatcher {
             awaited: Awaited::Event {
-                event: EventType::Accept,
-                via: PushKind::Notify,
+                event: event_spec(EventType::Accept),
+                via: kind_spec(PushKind::Notify),
             },
             fields: Vec::new(),
             before: vec![Awaited::Event {
-                event: EventType::RoomJoin,
-                via: PushKind::Notify,
+                event: event_spec(EventType::RoomJoin),
+                via: kind_spec(PushKind::Notify),
             }],
         };
         let join = json!({"push": "notify", "event": {"eventType": "ROOM_JOIN"}});
-        assert!(join_first.matches(PushKind::Notify, &join, &v));
-        assert!(!join_first.matches(PushKind::MultiClientSync, &join, &v));
+        assert!(join_first.matches(&p(PushKind::Notify, &join), &v));
+        assert!(!join_first.matches(&p(PushKind::MultiClientSync, &join), &v));
     }
 }

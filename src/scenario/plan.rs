@@ -8,8 +8,7 @@ use super::matcher::PushMatcher;
 use super::template::{StrTemplate, Template, VarLayout, Vars};
 use super::threshold::Threshold;
 use super::timing::{LoadModel, Pause, Rate};
-use crate::protocol::{Op, PushKind};
-use serde_json::Value;
+use crate::drivers::{OpSpec, Vocabulary};
 
 /// A scenario ready to run.
 #[derive(Clone, Debug, PartialEq)]
@@ -20,6 +19,8 @@ pub struct Plan {
     pub description: String,
     /// The file the plan was loaded from, for failure messages.
     pub source: String,
+    /// The names the plan was compiled against: its driver's vocabulary (`driver:`).
+    pub vocabulary: &'static Vocabulary,
     /// Roles in declaration order; [`Target::role`] indexes this.
     pub roles: Vec<Role>,
     pub load: LoadModel,
@@ -27,8 +28,8 @@ pub struct Plan {
     pub login_rate: Rate,
     /// Hard stop: the run ends after this long whatever the load model says.
     pub max_duration: Option<Duration>,
-    /// Fail a session when one of its connections received a `notify` or
-    /// `multiClientSync` push that no `await` consumed.
+    /// Fail a session when one of its connections received a push of a kind the driver
+    /// marks strict (native: `notify`, `multiClientSync`) that no `await` consumed.
     pub strict: bool,
     /// Default time limit for responses and awaits (`timeout:`, default 5 s).
     pub timeout: Duration,
@@ -48,10 +49,6 @@ impl Plan {
     pub const LOGIN_METRIC: usize = 0;
     /// Metric index of whole sessions (start → last step done).
     pub const SESSION_METRIC: usize = 1;
-    /// The push kinds that `strict` requires to be consumed. Login-time state
-    /// (`channelsSync`, `unreadSync`) and `kicked` are not counted.
-    pub const STRICT_KINDS: [PushKind; 2] = [PushKind::Notify, PushKind::MultiClientSync];
-
     /// A fresh variable store for one session. `accounts[i]` is the account name playing
     /// `roles[i]`; missing entries are left `null`.
     pub fn new_vars(&self, run_id: &str, session_id: &str, accounts: &[&str]) -> Vars {
@@ -192,7 +189,7 @@ impl StepKind {
     /// A short description: the op name, `await INVITE`, `pause`, …
     pub fn what(&self) -> String {
         match self {
-            StepKind::Op(s) => s.op.to_string(),
+            StepKind::Op(s) => s.op.name.to_string(),
             StepKind::Login(_) => "login".into(),
             StepKind::Raw(_) => "raw".into(),
             StepKind::Connect(_) => "connect".into(),
@@ -207,17 +204,14 @@ impl StepKind {
 }
 
 pub(crate) fn awaited_name(m: &PushMatcher) -> String {
-    match m.awaited {
-        super::matcher::Awaited::Event { event, .. } => event.to_string(),
-        super::matcher::Awaited::Push(kind) => kind.to_string(),
-    }
+    m.awaited.label().to_string()
 }
 
 /// A request step: `accept: {...}`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct OpStep {
     pub target: Target,
-    pub op: Op,
+    pub op: &'static OpSpec,
     /// Renders to the `params` object.
     pub params: Template,
     pub expect: Expect,
@@ -229,11 +223,13 @@ pub struct OpStep {
     pub id: StepId,
 }
 
-/// `login: {pushToken: ...}`. The runner fills in `account`, `token` and `device` unless
-/// `params` gives them.
+/// `login: {pushToken: ...}`: the driver's login exchange, with the account's credentials
+/// filled in by the driver unless `params` gives them.
 #[derive(Clone, Debug, PartialEq)]
 pub struct LoginStep {
     pub target: Target,
+    /// The vocabulary's login op.
+    pub op: &'static OpSpec,
     /// Renders to an object of extra/overriding login params.
     pub params: Template,
     pub expect: Expect,
@@ -241,23 +237,6 @@ pub struct LoginStep {
     pub timeout: Duration,
     pub metric: usize,
     pub id: StepId,
-}
-
-impl LoginStep {
-    /// The login params: the step's own, with `account`, `token` and `device` filled in
-    /// from the arguments where the step does not set them.
-    pub fn render_params(&self, ctx: &Vars, account: &str, token: &str, device: &str) -> Value {
-        let mut params = match self.params.render(ctx) {
-            Value::Object(m) => m,
-            _ => serde_json::Map::new(),
-        };
-        for (key, value) in [("account", account), ("token", token), ("device", device)] {
-            params
-                .entry(key)
-                .or_insert_with(|| Value::String(value.to_string()));
-        }
-        Value::Object(params)
-    }
 }
 
 /// The payload of a `raw` step.

@@ -1,31 +1,36 @@
 //! `await` and `refute` steps: what is awaited, `via`, `match`, and `since`.
 
-use std::str::FromStr;
-
 use super::steps::Scope;
 use super::values::SaveFrom;
 use super::{Cx, Fields};
-use crate::protocol::{EventType, PushKind};
 use crate::scenario::error::did_you_mean;
 use crate::scenario::matcher::{Awaited, PushMatcher};
 use crate::scenario::node::{Key, Node};
 use crate::scenario::plan::{AwaitStep, MetricKind, RefuteStep, Since, StepKind};
 
 impl Cx<'_> {
-    /// The awaited thing of an `await`/`refute` plus its `via`.
+    /// The awaited thing of an `await`/`refute` plus its `via`: an event type of the
+    /// driver's vocabulary (on its default carrier or the `via:` one) or an awaitable
+    /// push kind.
     pub(super) fn awaited(&mut self, fields: &Fields<'_>, value: &Node) -> Option<Awaited> {
+        let vocabulary = self.vocabulary;
         let text = self.string(value, "the awaited event or push")?;
+        let carriers: Vec<&str> = vocabulary
+            .kinds
+            .iter()
+            .filter(|k| k.via)
+            .map(|k| k.name)
+            .collect();
         let via = match fields.get("via") {
             Some(n) => {
                 let v = self.string(n, "via")?;
-                match PushKind::from_str(&v) {
-                    Ok(
-                        k @ (PushKind::Notify | PushKind::MultiClientSync | PushKind::UnreadSync),
-                    ) => Some((k, n.span)),
-                    _ => {
+                match vocabulary.kind(&v).filter(|k| k.via) {
+                    Some(k) => Some((k, n.span)),
+                    None => {
+                        let hint = did_you_mean(&v, carriers.iter().copied());
                         self.error(
                             n.span,
-                            format!("via must be notify, multiClientSync or unreadSync, got '{v}'"),
+                            format!("via must be {}, got '{v}'{hint}", or_list(&carriers)),
                         );
                         return None;
                     }
@@ -33,39 +38,49 @@ impl Cx<'_> {
             }
             None => None,
         };
-        if let Ok(event) = EventType::from_str(&text) {
+        if let Some(event) = vocabulary.event(&text) {
             return Some(Awaited::Event {
                 event,
-                via: via.map_or(PushKind::Notify, |(k, _)| k),
+                via: via.map_or_else(|| vocabulary.default_carrier(), |(k, _)| k),
             });
         }
-        match PushKind::from_str(&text) {
-            Ok(PushKind::Notify) => {
+        match vocabulary.kind(&text) {
+            Some(kind) if !kind.awaitable => {
                 self.error(
                     value.span,
-                    "await the event type instead of 'notify' (INVITE, ACCEPT, ...)",
+                    format!(
+                        "await the event type instead of '{}' ({}, ...)",
+                        kind.name,
+                        vocabulary.example_events.join(", ")
+                    ),
                 );
                 None
             }
-            Ok(kind) => {
+            Some(kind) => {
                 if let Some((_, span)) = via {
+                    let example = vocabulary.example_events.first().copied().unwrap_or("");
                     self.error(
                         span,
-                        "via only applies to event types (INVITE, ...), not push kinds",
+                        format!("via only applies to event types ({example}, ...), not push kinds"),
                     );
                     return None;
                 }
                 Some(Awaited::Push(kind))
             }
-            Err(()) => {
-                let candidates = EventType::ALL.iter().map(|e| e.as_str()).chain(
-                    PushKind::ALL
-                        .iter()
-                        .map(|k| k.as_str())
-                        .filter(|k| *k != "notify"),
-                );
-                let all: Vec<&str> = candidates.clone().collect();
-                let hint = did_you_mean(&text, candidates);
+            None => {
+                let all: Vec<&str> = vocabulary
+                    .events
+                    .iter()
+                    .map(|e| e.name)
+                    .chain(
+                        vocabulary
+                            .kinds
+                            .iter()
+                            .filter(|k| k.awaitable)
+                            .map(|k| k.name),
+                    )
+                    .collect();
+                let hint = did_you_mean(&text, all.iter().copied());
                 self.error(
                     value.span,
                     format!(
@@ -213,5 +228,14 @@ impl Cx<'_> {
             matcher: matcher?,
             within: within?,
         }))
+    }
+}
+
+/// `a, b or c`.
+fn or_list(items: &[&str]) -> String {
+    match items {
+        [] => String::new(),
+        [one] => (*one).to_string(),
+        [init @ .., last] => format!("{} or {last}", init.join(", ")),
     }
 }

@@ -11,9 +11,10 @@ use crate::scenario::template::{RUN_VAR, SESSION_VAR, VarLayout, is_var_name};
 use crate::scenario::threshold::{MetricRef, Stat, Threshold};
 use crate::scenario::timing::{LoadModel, Rate, Stage};
 
-const TOP_KEYS: [&str; 8] = [
+const TOP_KEYS: [&str; 9] = [
     "name",
     "description",
+    "driver",
     "roles",
     "strict",
     "timeout",
@@ -40,6 +41,25 @@ pub(crate) fn compile(mut cx: Cx<'_>, root: &Node, stem: &str) -> Result<Plan, V
         return Err(cx.into_errors());
     }
     cx.check_keys(&top, &TOP_KEYS, "the scenario");
+    // The driver decides which names the steps may use: resolve it first.
+    if let Some(n) = top.get("driver")
+        && let Some(name) = cx.string(n, "driver")
+    {
+        match crate::drivers::vocabulary_named(&name) {
+            Some(v) => cx.vocabulary = v,
+            None => {
+                let names = crate::drivers::DRIVER_NAMES;
+                let hint = did_you_mean(&name, names.iter().copied());
+                cx.error(
+                    n.span,
+                    format!(
+                        "unknown driver '{name}'{hint} (drivers: {})",
+                        names.join(", ")
+                    ),
+                );
+            }
+        }
+    }
 
     let name = top
         .get("name")
@@ -95,6 +115,7 @@ pub(crate) fn compile(mut cx: Cx<'_>, root: &Node, stem: &str) -> Result<Plan, V
         name,
         description,
         source,
+        vocabulary: parts.vocabulary,
         roles: parts.roles,
         load,
         login_rate,

@@ -22,6 +22,7 @@ use super::plan::{Metric, Plan, Role};
 use super::settings::{PLACEHOLDER, Setting, SettingValues, eval_duration};
 use super::template::VarLayout;
 use super::timing::Rate;
+use crate::drivers::Vocabulary;
 
 pub(crate) use document::compile;
 
@@ -47,6 +48,8 @@ pub(crate) struct Cx<'a> {
     order_guards: usize,
     /// Set when compiling a case of a conformance suite: durations may name settings.
     case: Option<CaseSettings<'a>>,
+    /// The driver's names: ops, push kinds, events, codes (`driver:`; native default).
+    vocabulary: &'static Vocabulary,
 }
 
 impl<'a> Cx<'a> {
@@ -63,6 +66,7 @@ impl<'a> Cx<'a> {
             timeout: Duration::from_secs(5),
             order_guards: 0,
             case: None,
+            vocabulary: &crate::drivers::native::VOCABULARY,
         }
     }
 
@@ -278,6 +282,7 @@ impl<'a> Cx<'a> {
             metrics: self.metrics,
             timed_steps: self.timed_steps,
             timeout: self.timeout,
+            vocabulary: self.vocabulary,
         }))
     }
 }
@@ -289,6 +294,7 @@ struct Parts {
     metrics: Vec<Metric>,
     timed_steps: usize,
     timeout: Duration,
+    vocabulary: &'static Vocabulary,
 }
 
 fn kind_text(kind: super::plan::MetricKind) -> &'static str {

@@ -3,11 +3,10 @@
 
 use serde_json::json;
 use std::collections::HashSet;
-use std::str::FromStr;
 
 use super::values::SaveFrom;
 use super::{Cx, Fields, describe};
-use crate::protocol::Op;
+use crate::drivers::{OpRole, OpSpec};
 use crate::scenario::error::{did_you_mean, suggest};
 use crate::scenario::expect::Expect;
 use crate::scenario::node::{Key, Node, Span, Value};
@@ -25,7 +24,7 @@ pub(super) struct Scope {
     pub last_op: Option<StepId>,
 }
 
-/// Step kinds other than ops (`login` is an op).
+/// Step kinds other than ops (the driver's ops, e.g. `login`, come from its vocabulary).
 const OTHER_ACTIONS: [&str; 8] = [
     "await",
     "refute",
@@ -56,10 +55,6 @@ const STEP_KEYS: [&str; 12] = [
 /// Names that thresholds give a special meaning.
 pub(super) const RESERVED_NAMES: [&str; 3] = ["session", "failures", "failure_rate"];
 
-fn is_action(key: &str) -> bool {
-    Op::from_str(key).is_ok() || OTHER_ACTIONS.contains(&key)
-}
-
 fn allowed_keys(action: &str) -> &'static [&'static str] {
     match action {
         "raw" => &["name", "as", "metric", "expect", "within"],
@@ -83,6 +78,14 @@ fn allowed_keys(action: &str) -> &'static [&'static str] {
 }
 
 impl Cx<'_> {
+    fn is_action(&self, key: &str) -> bool {
+        self.vocabulary.op(key).is_some() || OTHER_ACTIONS.contains(&key)
+    }
+
+    fn op_names(&self) -> Vec<&'static str> {
+        self.vocabulary.ops.iter().map(|o| o.name).collect()
+    }
+
     /// A list of steps, compiled in order within `scope`.
     pub(super) fn steps(&mut self, node: &Node, scope: &mut Scope, what: &str) -> Vec<Step> {
         let Value::Seq(items) = &node.value else {
@@ -114,13 +117,13 @@ impl Cx<'_> {
             .entries
             .iter()
             .map(|(k, _)| k)
-            .filter(|k| is_action(&k.name))
+            .filter(|k| self.is_action(&k.name))
             .collect();
         let unknown: Vec<&Key> = fields
             .entries
             .iter()
             .map(|(k, _)| k)
-            .filter(|k| !is_action(&k.name) && !STEP_KEYS.contains(&k.name.as_str()))
+            .filter(|k| !self.is_action(&k.name) && !STEP_KEYS.contains(&k.name.as_str()))
             .collect();
         for key in &unknown {
             self.unknown_step_key(key, actions.is_empty());
@@ -132,7 +135,7 @@ impl Cx<'_> {
                         node.span,
                         format!(
                             "a step needs an action: an op ({}) or one of {}",
-                            op_names().join(", "),
+                            self.op_names().join(", "),
                             OTHER_ACTIONS.join(", ")
                         ),
                     );
@@ -187,7 +190,7 @@ impl Cx<'_> {
             "parallel" => self.parallel(&fields, value, scope),
             "repeat" => self.repeat(value, scope),
             op => {
-                let op = Op::from_str(op).ok()?;
+                let op = self.vocabulary.op(op)?;
                 self.op_step(&fields, action, op, value, name.as_deref(), scope)
             }
         }?;
@@ -195,7 +198,7 @@ impl Cx<'_> {
     }
 
     fn unknown_step_key(&mut self, key: &Key, no_action: bool) {
-        let ops = op_names();
+        let ops = self.op_names();
         let candidates = ops.iter().copied().chain(OTHER_ACTIONS).chain(STEP_KEYS);
         let message = match suggest(&key.name, candidates) {
             Some(s) if ops.contains(&s) => {
@@ -245,7 +248,11 @@ impl Cx<'_> {
     }
 
     fn check_metric_name(&mut self, name: &str, span: Span, action: &str) {
-        if RESERVED_NAMES.contains(&name) || (name == "login" && action != "login") {
+        let login_op = self
+            .vocabulary
+            .op(action)
+            .is_some_and(|o| o.role == OpRole::Login);
+        if RESERVED_NAMES.contains(&name) || (name == "login" && !login_op) {
             self.error(
                 span,
                 format!("'{name}' is a reserved metric name; choose another step name"),
@@ -369,7 +376,7 @@ impl Cx<'_> {
         &mut self,
         fields: &Fields<'_>,
         action: &Key,
-        op: Op,
+        op: &'static OpSpec,
         value: &Node,
         name: Option<&str>,
         scope: &mut Scope,
@@ -384,14 +391,15 @@ impl Cx<'_> {
             Value::Map(entries) => {
                 if !allow_unknown {
                     for (key, _) in entries {
-                        if !op.params().contains(&key.name.as_str()) {
-                            let hint = did_you_mean(&key.name, op.params().iter().copied());
+                        if !op.params.contains(&key.name.as_str()) {
+                            let hint = did_you_mean(&key.name, op.params.iter().copied());
                             self.error(
                                 key.span,
                                 format!(
-                                    "unknown param '{}' for op '{op}'{hint} (params: {}; set `allow_unknown_params: true` on the step to send it anyway)",
+                                    "unknown param '{}' for op '{}'{hint} (params: {}; set `allow_unknown_params: true` on the step to send it anyway)",
                                     key.name,
-                                    op.params().join(", ")
+                                    op.name,
+                                    op.params.join(", ")
                                 ),
                             );
                         }
@@ -403,7 +411,8 @@ impl Cx<'_> {
                 self.error(
                     value.span,
                     format!(
-                        "the params of '{op}' must be a mapping (or empty), found {}",
+                        "the params of '{}' must be a mapping (or empty), found {}",
+                        op.name,
                         describe(other)
                     ),
                 );
@@ -412,17 +421,19 @@ impl Cx<'_> {
         };
         let expect = match fields.get("expect") {
             Some(n) => self.expect(n, scope),
-            None => Some(Expect::ok()),
+            None => Some(Expect::codes(vec![
+                crate::scenario::expect::CodeMatch::Number(self.vocabulary.ok_code),
+            ])),
         };
         let save = match fields.get("save") {
             Some(n) => self.saves(n, SaveFrom::Response),
             None => Some(Vec::new()),
         };
         let timeout = self.within(fields);
-        let (default, kind) = if op == Op::Login {
+        let (default, kind) = if op.role == OpRole::Login {
             ("login", MetricKind::Login)
         } else {
-            (op.as_str(), MetricKind::Op)
+            (op.name, MetricKind::Op)
         };
         let metric = self.step_metric(fields, name, default, kind, action);
         let (target, params, expect, save, timeout, metric) =
@@ -433,9 +444,10 @@ impl Cx<'_> {
         if let Some(n) = name {
             scope.done.push((n.to_string(), id));
         }
-        Some(if op == Op::Login {
+        Some(if op.role == OpRole::Login {
             StepKind::Login(LoginStep {
                 target,
+                op,
                 params,
                 expect,
                 save,
@@ -456,8 +468,4 @@ impl Cx<'_> {
             })
         })
     }
-}
-
-fn op_names() -> Vec<&'static str> {
-    Op::ALL.iter().map(|o| o.as_str()).collect()
 }

@@ -3,7 +3,6 @@
 
 use super::steps::Scope;
 use super::{Cx, describe};
-use crate::protocol::Code;
 use crate::scenario::error::did_you_mean;
 use crate::scenario::expect::{CodeMatch, Expect, RESPONSE_FIELDS, Save};
 use crate::scenario::field::{FieldCheck, JsonType, PRED_KEYS, Pred};
@@ -160,13 +159,14 @@ impl Cx<'_> {
                 if let Ok(n) = s.parse::<u32>() {
                     return Some(CodeMatch::Number(n));
                 }
-                if let Some(c) = Code::from_name(s) {
+                if let Some(c) = self.vocabulary.code(s) {
                     return Some(CodeMatch::Named(c));
                 }
-                let hint = did_you_mean(s, Code::ALL.iter().map(|c| c.name()));
+                let hint = did_you_mean(s, self.vocabulary.codes.iter().map(|c| c.name));
+                let example = self.vocabulary.example_code;
                 self.error(
                     node.span,
-                    format!("unknown code '{s}'{hint} (codes are numbers like 200 or names like ROOM_NOT_EXISTS)"),
+                    format!("unknown code '{s}'{hint} (codes are numbers like {} or names like {example})", self.vocabulary.ok_code),
                 );
                 None
             }
@@ -206,14 +206,16 @@ impl Cx<'_> {
                 Some(c) => expect.codes = c,
                 None => ok = false,
             },
-            None if !fields.has("message") => expect.codes = vec![CodeMatch::Number(200)],
+            None if !fields.has("message") => {
+                expect.codes = vec![CodeMatch::Number(self.vocabulary.ok_code)];
+            }
             None => {}
         }
         if let Some(n) = fields.get("message") {
             match self.string(n, "expect.message") {
-                Some(m) if Code::from_name(&m).is_some() => expect.message = Some(m),
+                Some(m) if self.vocabulary.code(&m).is_some() => expect.message = Some(m),
                 Some(m) => {
-                    let hint = did_you_mean(&m, Code::ALL.iter().map(|c| c.name()));
+                    let hint = did_you_mean(&m, self.vocabulary.codes.iter().map(|c| c.name));
                     self.error(n.span, format!("unknown message '{m}'{hint}"));
                     ok = false;
                 }

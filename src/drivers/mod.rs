@@ -1,0 +1,184 @@
+//! Protocol drivers: everything that depends on what the target speaks, behind one
+//! boundary. Scenarios, load models, metrics, checks, reports and shards never know
+//! which driver runs.
+//!
+//! # The boundary
+//! A driver has two faces:
+//! - **Plan time — [`Vocabulary`].** Its ops (step names, params, which op is the
+//!   login), push kinds and event types (`await:`/`refute:`/`via:` names), and result
+//!   codes (names usable in `expect:`). The scenario compiler resolves every name of a
+//!   scenario against the vocabulary of its `driver:` (default `sigbench`), so a typo is
+//!   a located error with a did-you-mean before anything connects, and the plan holds
+//!   `&'static` references into the tables.
+//! - **Run time — [`Driver`] and [`Wire`].** A [`Driver`] is shared by the whole run: it
+//!   says how to open a connection ([`Handshake`]: WebSocket subprotocols, extra upgrade
+//!   headers, query string — per identity, so tokens can go there), makes one [`Wire`] per
+//!   connection, runs the login exchange (one or several requests, e.g. a digest
+//!   challenge) and the logout. A [`Wire`] is the per-connection protocol state (id
+//!   counters, transactions, dialogs): it encodes a request and names the correlation
+//!   key its reply will carry; it decodes every inbound text frame into [`Inbound`]
+//!   items (a reply for a key, a classified [`Push`], a frame to send back at once — the
+//!   auto-replies a protocol owes — or an unreadable frame with the rule it broke); and
+//!   it may ask for a periodic tick (keepalive, registration refresh).
+//!
+//! The runner owns everything else: sockets, TLS, the per-connection inbox (pushes wait
+//! there until a step takes them, so an early push is never lost), deadlines, sessions
+//! and recording. Replies use one shape for every driver ([`Reply`]: id, code, message,
+//! data, error), so `expect:` and `save:` work unchanged.
+//!
+//! # Drivers
+//! - [`native`]: the framing of docs/protocol.md.
+//!
+//! To add one: write its [`Vocabulary`] (static tables), a [`Driver`] and a [`Wire`],
+//! and list it in [`vocabulary_named`] and [`driver_for`].
+
+pub mod native;
+mod vocabulary;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::future::BoxFuture;
+use serde_json::Value;
+
+use crate::runner::client::{Device, Exchange, Failed};
+
+pub use crate::protocol::frame::ResponseFrame as Reply;
+pub use vocabulary::{
+    Carrier, CodeSpec, EventAt, EventSpec, KindSpec, OpRole, OpSpec, Push, Vocabulary,
+};
+
+/// Who a connection belongs to: what the login (and the handshake) may use.
+#[derive(Clone, Copy, Debug)]
+pub struct Identity<'a> {
+    pub account: &'a str,
+    /// The account's token or password (HMAC-derived, or from the accounts CSV).
+    pub token: &'a str,
+    /// The device name of this connection.
+    pub device: &'a str,
+}
+
+/// How to open a connection, beyond the target URL.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Handshake {
+    /// Offered in `Sec-WebSocket-Protocol`, in order of preference (SIP: `sip`).
+    pub subprotocols: Vec<String>,
+    /// Extra upgrade request headers.
+    pub headers: Vec<(String, String)>,
+    /// Appended to the URL's query string (`key=value&…`, already encoded).
+    pub query: Option<String>,
+}
+
+/// A login to run on a connected device.
+#[derive(Debug)]
+pub struct Login<'a> {
+    pub who: Identity<'a>,
+    /// The step's own params (an object; empty for the runner's logins). The driver fills
+    /// in what it takes from `who` where the step does not set it.
+    pub params: Value,
+    /// Limit for each request of the exchange.
+    pub timeout: Duration,
+}
+
+/// A protocol driver, shared by every connection of a run.
+pub trait Driver: Send + Sync + 'static {
+    /// The names scenarios may use with this driver.
+    fn vocabulary(&self) -> &'static Vocabulary;
+
+    /// What the WebSocket upgrade of `who`'s connection carries besides the URL.
+    fn handshake(&self, who: Identity<'_>) -> Handshake {
+        let _ = who;
+        Handshake::default()
+    }
+
+    /// Fresh per-connection protocol state.
+    fn wire(&self) -> Box<dyn Wire>;
+
+    /// Logs `device` in; returns the exchange whose reply decides the login (the last
+    /// one of a multi-step login). A reply other than [`Vocabulary::ok_code`] is a
+    /// refused login; transport failures are `Err`.
+    fn login<'a>(
+        &'a self,
+        device: &'a Device,
+        login: Login<'a>,
+    ) -> BoxFuture<'a, Result<Exchange, Failed>>;
+
+    /// Logs `device` out before the runner closes it (SIP: un-REGISTER). Best effort:
+    /// failures are not reported. The default does nothing.
+    fn logout<'a>(&'a self, device: &'a Device, timeout: Duration) -> BoxFuture<'a, ()> {
+        let _ = (device, timeout);
+        Box::pin(async {})
+    }
+}
+
+/// What a request became on the wire.
+#[derive(Debug)]
+pub struct Outgoing {
+    pub expecting: Expecting,
+    pub text: String,
+}
+
+/// How a request completes.
+#[derive(Debug)]
+pub enum Expecting {
+    /// When the reply with this correlation key arrives (see [`Inbound::Reply`]).
+    Reply(u64),
+    /// Once the frame is queued, with this outcome (one-way ops, e.g. a SIP `ring` that
+    /// sends a 180: the driver states what the step's `expect:` is checked against).
+    Nothing(Reply),
+}
+
+/// What one inbound frame meant. A frame may yield several (a reply and an auto-reply).
+#[derive(Debug)]
+pub enum Inbound {
+    /// The final reply to the request with correlation key `key` (`None`, or a key no
+    /// request waits for: kept for `raw` steps as an unclaimed reply).
+    Reply { key: Option<u64>, reply: Reply },
+    /// A push, classified.
+    Push(Push),
+    /// A frame to send at once (acks, answers the protocol owes, keepalives).
+    Send(String),
+    /// A frame the driver cannot read: `why` names the rule it broke. With the key of a
+    /// waiting request, that request fails with it; otherwise it is reported as a
+    /// malformed server frame of the session.
+    Unreadable { key: Option<u64>, why: String },
+}
+
+/// Per-connection protocol state. Called with a lock held: never blocks.
+pub trait Wire: Send + 'static {
+    /// Encodes a request of `op` with `params`. `Err` says why it cannot be sent (a
+    /// param the protocol cannot express).
+    fn request(&mut self, op: &'static OpSpec, params: &Value) -> Result<Outgoing, String>;
+
+    /// Decodes one inbound text frame into `out`.
+    fn receive(&mut self, text: &str, out: &mut Vec<Inbound>);
+
+    /// How often [`Wire::tick`] runs (keepalives, refreshes); `None`: never.
+    fn tick_every(&self) -> Option<Duration> {
+        None
+    }
+
+    /// Periodic work: frames to send go into `out` as [`Inbound::Send`].
+    fn tick(&mut self, out: &mut Vec<Inbound>) {
+        let _ = out;
+    }
+}
+
+/// The vocabulary of a driver by its `driver:` name.
+pub fn vocabulary_named(name: &str) -> Option<&'static Vocabulary> {
+    match name {
+        "sigbench" => Some(&native::VOCABULARY),
+        _ => None,
+    }
+}
+
+/// The names `driver:` accepts.
+pub const DRIVER_NAMES: [&str; 1] = ["sigbench"];
+
+/// The built-in driver that runs plans written in `vocabulary`.
+pub fn driver_for(vocabulary: &'static Vocabulary) -> Option<Arc<dyn Driver>> {
+    match vocabulary.name {
+        "sigbench" => Some(Arc::new(native::Native)),
+        _ => None,
+    }
+}

@@ -1,0 +1,182 @@
+//! What a driver lets scenarios say: its ops (steps that send something), the push kinds
+//! and event types `await`/`refute` can name, and its result codes. The scenario compiler
+//! resolves every name in a scenario against the vocabulary of the scenario's driver at
+//! plan time; the plan then holds `&'static` references into these tables, so the runner
+//! never looks a name up again.
+
+use serde_json::Value;
+
+/// A driver's names, as the scenario compiler sees them.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Vocabulary {
+    /// The driver's name (`driver:` in a scenario): `sigbench`, `sip`, …
+    pub name: &'static str,
+    /// Ops in documentation order; `OpSpec::id` is the index.
+    pub ops: &'static [OpSpec],
+    /// Push kinds; `KindSpec::id` is the index.
+    pub kinds: &'static [KindSpec],
+    /// Event types carried by pushes; `EventSpec::id` is the index.
+    pub events: &'static [EventSpec],
+    /// Result codes that may be named in `expect:`.
+    pub codes: &'static [CodeSpec],
+    /// The code a step expects when it says nothing (`expect` absent), and the code a
+    /// login must get for the runner to count the device as logged in.
+    pub ok_code: u32,
+    /// The carrier an event await uses without `via:` (native: `notify`).
+    pub default_carrier: u16,
+    /// Typical event names, for error messages (`INVITE, ACCEPT`).
+    pub example_events: &'static [&'static str],
+    /// A typical code name, for error messages (`ROOM_NOT_EXISTS`).
+    pub example_code: &'static str,
+}
+
+/// What an op step does at run time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OpRole {
+    /// A request answered by one reply.
+    Request,
+    /// The login: the runner fills in the account's credentials and the driver runs its
+    /// whole login exchange ([`super::Driver::login`]).
+    Login,
+}
+
+/// One op: a step name, the params it takes and how it runs.
+#[derive(Debug, PartialEq, Eq)]
+pub struct OpSpec {
+    /// Index in [`Vocabulary::ops`].
+    pub id: u16,
+    /// The step name in scenarios (`invite`, `register`, …).
+    pub name: &'static str,
+    /// The params the op understands, required ones first; others are flagged by the
+    /// scenario checker as likely typos unless the step allows unknown params.
+    pub params: &'static [&'static str],
+    pub role: OpRole,
+}
+
+/// Where a push keeps its events.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Carrier {
+    /// The push carries no event (await it by kind).
+    None,
+    /// One event (native `notify`: the `event` field).
+    One,
+    /// A list of events (native `unreadSync`).
+    List,
+}
+
+/// One push kind.
+#[derive(Debug, PartialEq, Eq)]
+pub struct KindSpec {
+    /// Index in [`Vocabulary::kinds`].
+    pub id: u16,
+    pub name: &'static str,
+    pub carrier: Carrier,
+    /// May be named in `await:`/`refute:` (native: every kind but `notify`, whose events
+    /// are awaited by type).
+    pub awaitable: bool,
+    /// May be named in `via:` (an event carrier).
+    pub via: bool,
+    /// `strict: true` fails a session when a push of this kind was left unconsumed.
+    pub strict: bool,
+    /// State sent right after a login; the runner's own logins consume these.
+    pub login_sync: bool,
+}
+
+/// One event type.
+#[derive(Debug, PartialEq, Eq)]
+pub struct EventSpec {
+    /// Index in [`Vocabulary::events`].
+    pub id: u16,
+    pub name: &'static str,
+}
+
+/// A result code that may be named.
+#[derive(Debug, PartialEq, Eq)]
+pub struct CodeSpec {
+    pub number: u32,
+    pub name: &'static str,
+    /// A name matches only replies that carry this name too (native: `BAD_FRAME` and
+    /// `UNKNOWN_OP` share 400). `false`: the number alone decides (SIP reason phrases
+    /// vary between servers).
+    pub match_name: bool,
+}
+
+impl Vocabulary {
+    pub fn op(&self, name: &str) -> Option<&'static OpSpec> {
+        self.ops.iter().find(|o| o.name == name)
+    }
+
+    pub fn kind(&self, name: &str) -> Option<&'static KindSpec> {
+        self.kinds.iter().find(|k| k.name == name)
+    }
+
+    pub fn event(&self, name: &str) -> Option<&'static EventSpec> {
+        self.events.iter().find(|e| e.name == name)
+    }
+
+    /// A code by name; names are compared exactly.
+    pub fn code(&self, name: &str) -> Option<&'static CodeSpec> {
+        self.codes.iter().find(|c| c.name == name)
+    }
+
+    /// The carrier kind used by event awaits without `via:`.
+    pub fn default_carrier(&self) -> &'static KindSpec {
+        &self.kinds[usize::from(self.default_carrier)]
+    }
+
+    /// `200 OK`, `10404 ROOM_NOT_EXISTS`, `400 BAD_FRAME/UNKNOWN_OP`, or the bare number.
+    pub fn code_label(&self, code: u32) -> String {
+        let names: Vec<&str> = self
+            .codes
+            .iter()
+            .filter(|c| c.number == code)
+            .map(|c| c.name)
+            .collect();
+        if names.is_empty() {
+            code.to_string()
+        } else {
+            format!("{code} {}", names.join("/"))
+        }
+    }
+}
+
+/// Where an event sits in a push body.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EventAt {
+    /// The body is the event (e.g. a SIP request).
+    Root,
+    /// `body[field]`.
+    Field(&'static str),
+    /// `body[field][index]`.
+    Item(&'static str, usize),
+}
+
+impl EventAt {
+    pub fn get(self, body: &Value) -> Option<&Value> {
+        match self {
+            EventAt::Root => Some(body),
+            EventAt::Field(f) => body.get(f),
+            EventAt::Item(f, i) => body.get(f)?.get(i),
+        }
+    }
+}
+
+/// A push as a driver classified it: its kind, its body as the checks see it (`match`
+/// paths of push awaits start here), and the events it carries.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Push {
+    pub kind: &'static KindSpec,
+    pub body: Value,
+    /// `(event type, where in body)`, in order.
+    pub events: Vec<(&'static EventSpec, EventAt)>,
+}
+
+impl Push {
+    /// The events of a given type, in order.
+    pub fn events_of<'a>(&'a self, event: &'a EventSpec) -> impl Iterator<Item = &'a Value> + 'a {
+        self.events
+            .iter()
+            .filter(move |(e, _)| e.id == event.id)
+            .filter_map(|(_, at)| at.get(&self.body))
+    }
+}
