@@ -18,6 +18,7 @@ use crate::report::{
 use crate::runner::accounts::{AccountSource, read_csv};
 use crate::runner::client::Target;
 use crate::runner::shard::shard_load;
+use crate::runner::trace::{self, TraceSelect, Tracer};
 use crate::runner::{Run, RunError, RunOptions};
 use crate::scenario::{self, LoadModel, Plan};
 use crate::server::{Auth, ServerConfig, ServerHandle};
@@ -79,6 +80,13 @@ pub struct RunArgs {
     /// Write one JSON line of live numbers per second to this file.
     #[arg(long, value_name = "FILE.jsonl")]
     pub live: Option<PathBuf>,
+    /// Trace every frame of N sessions spread over the run (JSON lines next to the
+    /// report, `<report>.trace.jsonl`).
+    #[arg(long, value_name = "N", conflicts_with = "trace_sessions")]
+    pub trace: Option<u64>,
+    /// Trace every frame of these sessions (numbers as failure samples show them).
+    #[arg(long, value_name = "N,N,...", value_parser = trace::parse_sessions)]
+    pub trace_sessions: Option<std::collections::BTreeSet<u64>>,
 }
 
 #[derive(Args, Debug)]
@@ -322,6 +330,42 @@ pub async fn run(args: RunArgs) -> ExitCode {
 }
 
 #[allow(clippy::too_many_arguments)]
+/// Writes the traced frames next to the report (`<report>.trace.jsonl`).
+fn write_trace(tracer: &Tracer, report: &Path, quiet: bool) {
+    let path = report.with_extension("trace.jsonl");
+    let (records, dropped) = tracer.take();
+    let mut text = String::new();
+    for record in &records {
+        match serde_json::to_string(record) {
+            Ok(line) => {
+                text.push_str(&line);
+                text.push('\n');
+            }
+            Err(e) => eprintln!("warning: a traced frame could not be written: {e}"),
+        }
+    }
+    if let Err(e) = std::fs::write(&path, text) {
+        eprintln!("error: cannot write the trace {}: {e}", path.display());
+        return;
+    }
+    if dropped > 0 {
+        eprintln!(
+            "warning: {dropped} traced frames left out (over {} MiB per session or {} MiB per run)",
+            trace::MAX_SESSION_BYTES >> 20,
+            trace::MAX_TRACE_BYTES >> 20
+        );
+    }
+    if !quiet {
+        let sessions: std::collections::BTreeSet<u64> = records.iter().map(|r| r.session).collect();
+        println!(
+            "trace: {} ({} frames of {} sessions)",
+            path.display(),
+            records.len(),
+            sessions.len()
+        );
+    }
+}
+
 async fn run_one(
     args: &RunArgs,
     path: &Path,
@@ -351,6 +395,12 @@ async fn run_one(
     let checks = crate::checks::threshold_checks(&plan);
     let goal = goal_of(&plan);
     let (name, load) = (plan.name.clone(), plan.load.clone());
+    let select = match (&args.trace, &args.trace_sessions) {
+        (Some(n), _) => Some(TraceSelect::Sample(*n)),
+        (None, Some(numbers)) => Some(TraceSelect::Sessions(numbers.clone())),
+        (None, None) => None,
+    };
+    let tracer = select.map(|s| Arc::new(Tracer::new(&s, plan.load.planned_sessions())));
     let Some(driver) = crate::drivers::driver_for(plan.vocabulary) else {
         eprintln!("error: no driver runs '{}' scenarios", plan.vocabulary.name);
         return (EXIT_USAGE, None);
@@ -364,6 +414,7 @@ async fn run_one(
         interrupt: interrupt.clone(),
         grace: Duration::from_secs(5),
         server_in_process: args.target.is_none(),
+        tracer: tracer.clone(),
     };
     let run = match Run::new(plan, options) {
         Ok(run) => run,
@@ -454,6 +505,9 @@ async fn run_one(
             if !args.no_html {
                 let html = super::report::html_path_for(&file);
                 super::report::write_html_page(&report, &html, args.quiet);
+            }
+            if let Some(tracer) = &tracer {
+                write_trace(tracer, &file, args.quiet);
             }
         }
         Err(e) => eprintln!("error: cannot write the report: {e}"),

@@ -263,6 +263,7 @@ async fn run_case<'e>(
         interrupt: interrupt.child_token(),
         grace: Duration::from_secs(2),
         server_in_process: targets.remote.is_none(),
+        tracer: None,
     };
     let started = tokio::time::Instant::now();
     let outcome = match Run::new(case.plan.clone(), options) {

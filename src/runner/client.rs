@@ -18,6 +18,7 @@ use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 use tokio_tungstenite::{Connector, MaybeTlsStream, WebSocketStream};
 
+use super::trace::{DeviceLabel, Direction, SessionTrace};
 use crate::drivers::{Driver, Expecting, Identity, Inbound, OpSpec, Push, Wire};
 use crate::protocol::frame::ResponseFrame;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -168,6 +169,27 @@ struct InboxState {
     /// Pushes dropped because the buffer was full.
     overflowed: u64,
     closed: Option<Option<u16>>,
+    /// Set while a traced session uses this connection: every frame is recorded.
+    trace: Option<DeviceTrace>,
+}
+
+/// A traced session's hold on one connection.
+struct DeviceTrace {
+    /// Where the frames go.
+    session: Arc<SessionTrace>,
+    /// Which of the session's connections this is.
+    who: DeviceLabel,
+    /// The step now sending on this connection.
+    step: String,
+}
+
+impl InboxState {
+    fn trace(&self, dir: Direction, driver_frame: bool, at: Instant, text: &str) {
+        if let Some(t) = &self.trace {
+            let step = (!driver_frame).then_some(t.step.as_str());
+            t.session.record(&t.who, dir, step, at, text);
+        }
+    }
 }
 
 #[derive(Default)]
@@ -312,6 +334,9 @@ impl Device {
             Expecting::Nothing(_) => (0, None),
         };
         let sent = Instant::now();
+        self.inbox
+            .lock()
+            .trace(Direction::Out, false, sent, &request);
         if self.tx.send(Message::Text(request.clone())).await.is_err() {
             return Err(failed(ClientError::Closed(self.close_code())));
         }
@@ -348,6 +373,18 @@ impl Device {
     /// returns when the first was queued.
     pub async fn send_raw(&self, messages: Vec<Message>) -> Result<Instant, ClientError> {
         let sent = Instant::now();
+        {
+            let state = self.inbox.lock();
+            for message in &messages {
+                let text = match message {
+                    Message::Text(text) => text.to_string(),
+                    Message::Frame(frame) => String::from_utf8_lossy(frame.payload()).into_owned(),
+                    Message::Binary(bytes) => format!("(binary, {} bytes)", bytes.len()),
+                    other => format!("({other:?})"),
+                };
+                state.trace(Direction::Out, false, sent, &text);
+            }
+        }
         for message in messages {
             self.tx
                 .send(message)
@@ -432,6 +469,27 @@ impl Device {
             .take(n)
             .map(|p| p.text.to_string())
             .collect()
+    }
+
+    /// Starts (with `Some`) or ends tracing this connection's frames for a session.
+    pub fn set_trace(&self, trace: Option<(Arc<SessionTrace>, DeviceLabel)>) {
+        self.inbox.lock().trace = trace.map(|(session, who)| DeviceTrace {
+            session,
+            who,
+            step: String::new(),
+        });
+    }
+
+    /// Names the step that sends next on this connection (traced sessions only).
+    pub fn trace_step(&self, step: &str) {
+        if let Some(t) = &mut self.inbox.lock().trace {
+            step.clone_into(&mut t.step);
+        }
+    }
+
+    /// Copies of up to `n` buffered pushes, oldest first (to explain a failed await).
+    pub fn buffered(&self, n: usize) -> Vec<PushRecord> {
+        self.inbox.lock().pushes.iter().take(n).cloned().collect()
     }
 
     /// Frames from the server that were not valid protocol frames, since last asked.
@@ -525,8 +583,11 @@ async fn drive(
                     }
                 }
                 Some(Ok(Message::Close(frame))) => break frame.map(|f| u16::from(f.code)),
-                Some(Ok(Message::Binary(_))) => {
-                    inbox.lock().malformed.push("binary frame from server".into());
+                Some(Ok(Message::Binary(bytes))) => {
+                    let mut state = inbox.lock();
+                    let text = format!("(binary frame, {} bytes)", bytes.len());
+                    state.trace(Direction::In, false, Instant::now(), &text);
+                    state.malformed.push("binary frame from server".into());
                 }
                 Some(Ok(_)) => {}
                 Some(Err(_)) | None => break None,
@@ -534,6 +595,12 @@ async fn drive(
         }
     };
     let mut state = inbox.lock();
+    let how = close_code.map_or_else(
+        || "(connection ended)".to_owned(),
+        |c| format!("(close, code {c})"),
+    );
+    state.trace(Direction::In, false, Instant::now(), &how);
+    state.trace = None;
     state.closed = Some(close_code);
     // Dropping the senders wakes every request still waiting.
     state.pending.clear();
@@ -545,9 +612,13 @@ async fn drive(
 /// the frames to send back.
 fn route(inbox: &Inbox, text: Option<Utf8Bytes>, decoded: &mut Vec<Inbound>) -> Vec<String> {
     let at = Instant::now();
+    let received = text.is_some();
     let text = text.unwrap_or_default();
     let mut answers = Vec::new();
     let mut state = inbox.lock();
+    if received {
+        state.trace(Direction::In, false, at, &text);
+    }
     for item in decoded.drain(..) {
         match item {
             Inbound::Reply { key, reply } => {
@@ -575,7 +646,10 @@ fn route(inbox: &Inbox, text: Option<Utf8Bytes>, decoded: &mut Vec<Inbound>) -> 
                     text: text.clone(),
                 });
             }
-            Inbound::Send(frame) => answers.push(frame),
+            Inbound::Send(frame) => {
+                state.trace(Direction::Out, true, at, &frame);
+                answers.push(frame);
+            }
             Inbound::Unreadable { key, why } => {
                 let why = format!("{why}: {}", truncate(&text));
                 match key.and_then(|k| state.pending.remove(&k)) {

@@ -13,6 +13,7 @@ pub mod login;
 mod session;
 pub mod shard;
 mod slot;
+pub mod trace;
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -50,6 +51,8 @@ pub(crate) struct RunContext {
     pub target_lost: std::sync::atomic::AtomicBool,
     /// Live counters; the load models mark when their load phase begins.
     pub live: Arc<LiveStats>,
+    /// Frame traces of sampled sessions (`--trace`), if asked for.
+    pub tracer: Option<Arc<trace::Tracer>>,
 }
 
 /// How to run a plan.
@@ -68,6 +71,8 @@ pub struct RunOptions {
     /// The target server runs in this process (the embedded default): every connection
     /// then costs two file descriptors here.
     pub server_in_process: bool,
+    /// Traces the frames of the sessions it selects (`--trace`, `--trace-sessions`).
+    pub tracer: Option<Arc<trace::Tracer>>,
 }
 
 /// Why a run could not start.
@@ -177,6 +182,7 @@ impl Run {
             no_new: no_new.clone(),
             target_lost: std::sync::atomic::AtomicBool::new(false),
             live: collector.live(),
+            tracer: options.tracer.clone(),
         });
         let aggregating = tokio::spawn(aggregator.run());
         let workers = usize::try_from(plan.load.max_concurrent())

@@ -37,7 +37,7 @@ use std::path::{Path, PathBuf};
 pub use error::{ErrorKind, ScenarioError};
 pub use expect::{CodeMatch, ExactlyOne, Expect, Mismatch, RawExpect, Save};
 pub use field::{FieldCheck, JsonType, Pred};
-pub use matcher::{Awaited, PushMatcher};
+pub use matcher::{Awaited, Closest, Difference, PushMatcher};
 pub use path::JsonPath;
 pub use plan::{
     AwaitStep, LoginStep, Metric, MetricKind, OpStep, ParallelStep, Plan, RawFrame, RawPayload,
