@@ -41,7 +41,10 @@ fn traced_sessions_have_every_frame_with_time_direction_and_step() {
         out.stdout
     );
     let lines = trace_lines(&trace);
-    let sessions: Vec<u64> = lines.iter().map(|l| l["session"].as_u64().unwrap()).collect();
+    let sessions: Vec<u64> = lines
+        .iter()
+        .map(|l| l["session"].as_u64().unwrap())
+        .collect();
     assert!(sessions.iter().all(|s| *s == 1 || *s == 4), "{sessions:?}");
     for session in [1, 4] {
         let frames: Vec<&serde_json::Value> =
@@ -97,7 +100,10 @@ fn trace_n_samples_n_sessions() {
     );
     assert_eq!(out.code, Some(0), "{}", out.text());
     let lines = trace_lines(&out.path_after("report: ").with_extension("trace.jsonl"));
-    let mut sessions: Vec<u64> = lines.iter().map(|l| l["session"].as_u64().unwrap()).collect();
+    let mut sessions: Vec<u64> = lines
+        .iter()
+        .map(|l| l["session"].as_u64().unwrap())
+        .collect();
     sessions.dedup();
     assert_eq!(sessions, [0, 5], "2 of 10 sessions, spread");
 
@@ -108,7 +114,11 @@ fn trace_n_samples_n_sessions() {
     assert_eq!(out.code, Some(2), "{}", out.text());
     let out = sigbench(&dir, &["run", "x.yaml", "--trace-sessions", "1,b"]);
     assert_eq!(out.code, Some(2), "{}", out.text());
-    assert!(out.stderr.contains("'b' is not a session number"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("'b' is not a session number"),
+        "{}",
+        out.stderr
+    );
 }
 
 #[test]

@@ -434,20 +434,26 @@ pub(super) fn arrival_chart(b: &Buckets) -> String {
         "planned and achieved arrivals per second",
         "sessions started per second",
         b,
+        // Planned last, dashed on top, so it shows where the two coincide.
         &[
-            ("planned", &|k| k.rate(k.planned)),
             ("started", &|k| k.rate(k.started)),
+            ("planned", &|k| k.rate(k.planned)),
         ],
     )
 }
 
-/// Sessions in flight (started, not finished) over time: the most in each bucket.
+/// Sessions in flight (started, not finished) over time: the average over each bucket
+/// (session time of the sessions that ended in it, per second of it: Little's law), and
+/// the count at the end of each second (the most in the bucket).
 pub(super) fn in_flight_chart(b: &Buckets) -> String {
     count_lines(
         "sessions in flight over time",
         "sessions in flight",
         b,
-        &[("inflight", &|k| k.in_flight as f64)],
+        &[
+            ("inflight", &|k| k.session_us / (k.secs.max(1) as f64 * 1e6)),
+            ("inflight-end", &|k| k.in_flight as f64),
+        ],
     )
 }
 

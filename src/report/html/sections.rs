@@ -242,7 +242,10 @@ pub(super) fn timeline(out: &mut String, report: &RunReport) {
         let _ = write!(
             out,
             "<figure class=\"wide\">\n<figcaption><b>Sessions in flight</b>\
-             <span class=\"stats\">started and not yet finished{}</span></figcaption>\n{}</figure>\n",
+             <span class=\"stats\">started and not yet finished</span></figcaption>\n\
+             <ul class=\"legend\"><li><span class=\"sw line inflight\"></span>average (session \
+             time per second)</li><li><span class=\"sw line inflight-end\"></span>at the end of \
+             each second{}</li></ul>\n{}</figure>\n",
             if b.width == 1 {
                 ""
             } else {
