@@ -44,6 +44,10 @@ pub struct ServeArgs {
     /// Requests per second per connection (off unless given), e.g. 100/s.
     #[arg(long, value_parser = parse_rate)]
     pub rate_limit: Option<u32>,
+    /// Keep an ended connection counting as online this long (default 0): what a
+    /// deployment with a separate presence service does. For testing harnesses only.
+    #[arg(long, default_value = "0s", value_parser = parse_duration, value_name = "DURATION")]
+    pub presence_lag: Duration,
     /// Break one protocol rule on purpose (repeatable), to see the conformance suite
     /// catch it. Test builds only (feature `faults`).
     #[cfg(feature = "faults")]
@@ -69,6 +73,7 @@ impl ServeArgs {
             max_offline: self.max_offline,
             max_frame: self.max_frame,
             rate_limit: self.rate_limit,
+            presence_lag: self.presence_lag,
             #[cfg(feature = "faults")]
             faults: crate::server::faults::Faults::new(self.faults.iter().copied()),
             ..ServerConfig::default()

@@ -168,7 +168,12 @@ struct InboxState {
     malformed: Vec<String>,
     /// Pushes dropped because the buffer was full.
     overflowed: u64,
+    /// Set when the connection ended: the code of the server's Close frame (its own, or
+    /// its reply to ours), `None` inside when it sent none or one without a code.
     closed: Option<Option<u16>>,
+    /// How the connection ended when no Close frame came from the server (a reset, an
+    /// end of stream, no reply to our Close in time), for failure messages.
+    close_note: Option<String>,
     /// Set while a traced session uses this connection: every frame is recorded.
     trace: Option<DeviceTrace>,
 }
@@ -507,6 +512,11 @@ impl Device {
         self.inbox.lock().closed.flatten()
     }
 
+    /// Why no Close frame came from the server, when none did.
+    pub fn close_note(&self) -> Option<String> {
+        self.inbox.lock().close_note.clone()
+    }
+
     pub fn is_closed(&self) -> bool {
         self.inbox.lock().closed.is_some()
     }
@@ -533,7 +543,7 @@ async fn drive(
     });
     // Reused for every frame: what the driver made of it.
     let mut decoded: Vec<Inbound> = Vec::new();
-    let close_code = 'conn: loop {
+    let (close_code, note) = 'conn: loop {
         let tick = async {
             match ticks.as_mut() {
                 Some(t) => {
@@ -547,30 +557,28 @@ async fn drive(
                 lock_wire(&wire).tick(&mut decoded);
                 for text in route(&inbox, None, &mut decoded) {
                     if ws.send(Message::text(text)).await.is_err() {
-                        break 'conn None;
+                        break 'conn (None, Some("write failed".into()));
                     }
                 }
             }
             out = rx.recv() => match out {
                 Some(Message::Close(frame)) => {
-                    let _ = ws.close(frame).await;
-                    // Wait for the server to end the connection: once it has, the server
-                    // has also forgotten this device, so the next step sees it offline.
-                    let _ = tokio::time::timeout(CLOSE_WAIT, async {
-                        while let Some(Ok(_)) = ws.next().await {}
-                    })
-                    .await;
-                    break None;
+                    if let Err(e) = ws.close(frame).await {
+                        break (None, Some(format!("sending our Close failed: {e}")));
+                    }
+                    // The closing handshake: the server answers with a Close frame of
+                    // its own, then ends the TCP connection (RFC 6455 §5.5.1).
+                    break close_reply(&mut ws).await;
                 }
                 Some(message) => {
-                    if ws.send(message).await.is_err() {
-                        break None;
+                    if let Err(e) = ws.send(message).await {
+                        break (None, Some(format!("write failed: {e}")));
                     }
                 }
                 // Every `Device` handle is gone: close politely.
                 None => {
                     let _ = ws.close(None).await;
-                    break None;
+                    break (None, Some("closed by the harness".into()));
                 }
             },
             incoming = ws.next() => match incoming {
@@ -578,11 +586,11 @@ async fn drive(
                     lock_wire(&wire).receive(&text, &mut decoded);
                     for answer in route(&inbox, Some(text), &mut decoded) {
                         if ws.send(Message::text(answer)).await.is_err() {
-                            break 'conn None;
+                            break 'conn (None, Some("write failed".into()));
                         }
                     }
                 }
-                Some(Ok(Message::Close(frame))) => break frame.map(|f| u16::from(f.code)),
+                Some(Ok(Message::Close(frame))) => break (frame.map(|f| u16::from(f.code)), None),
                 Some(Ok(Message::Binary(bytes))) => {
                     let mut state = inbox.lock();
                     let text = format!("(binary frame, {} bytes)", bytes.len());
@@ -590,22 +598,51 @@ async fn drive(
                     state.malformed.push("binary frame from server".into());
                 }
                 Some(Ok(_)) => {}
-                Some(Err(_)) | None => break None,
+                Some(Err(e)) => break (None, Some(e.to_string())),
+                None => break (None, Some("the connection ended without a Close frame".into())),
             },
         }
     };
     let mut state = inbox.lock();
-    let how = close_code.map_or_else(
-        || "(connection ended)".to_owned(),
-        |c| format!("(close, code {c})"),
-    );
+    let how = match (close_code, &note) {
+        (Some(c), _) => format!("(close, code {c})"),
+        (None, Some(note)) => format!("(connection ended: {note})"),
+        (None, None) => "(close, no code)".to_owned(),
+    };
     state.trace(Direction::In, false, Instant::now(), &how);
     state.trace = None;
     state.closed = Some(close_code);
+    state.close_note = note;
     // Dropping the senders wakes every request still waiting.
     state.pending.clear();
     drop(state);
     inbox.changed.notify_waiters();
+}
+
+/// After sending our Close: the server's Close reply (its code), or why none came.
+async fn close_reply(
+    ws: &mut WebSocketStream<MaybeTlsStream<TcpStream>>,
+) -> (Option<u16>, Option<String>) {
+    let reply = tokio::time::timeout(CLOSE_WAIT, async {
+        loop {
+            match ws.next().await {
+                Some(Ok(Message::Close(frame))) => {
+                    return (frame.map(|f| u16::from(f.code)), None);
+                }
+                // Frames the server sent before it saw our Close.
+                Some(Ok(_)) => {}
+                Some(Err(e)) => return (None, Some(format!("no Close reply: {e}"))),
+                None => {
+                    return (
+                        None,
+                        Some("no Close reply: the connection just ended".into()),
+                    );
+                }
+            }
+        }
+    })
+    .await;
+    reply.unwrap_or_else(|_| (None, Some(format!("no Close reply within {CLOSE_WAIT:?}"))))
 }
 
 /// Files what the driver decoded from one frame (`text`; `None` for a tick) and returns

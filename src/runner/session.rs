@@ -9,6 +9,7 @@ use futures_util::future::join_all;
 use serde_json::Value;
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::Frame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
 
@@ -20,8 +21,8 @@ use super::trace::{DeviceLabel, SessionTrace};
 use crate::drivers::{Login, Reply as ResponseFrame};
 use crate::metrics::{FailureKind, FailureSample, Recorder};
 use crate::scenario::{
-    AwaitStep, Expect, LoginStep, Mismatch, OpStep, Plan, PushMatcher, RawExpect, RawPayload,
-    RawStep, RefuteStep, Save, Since, Step, StepKind, Target, Vars,
+    AwaitStep, EventuallyStep, Expect, LoginStep, Mismatch, OpStep, Plan, PushMatcher, RawExpect,
+    RawPayload, RawStep, RefuteStep, Save, Since, Step, StepKind, Target, Vars,
 };
 
 /// Buffered pushes searched for the closest candidate when an await times out.
@@ -219,6 +220,38 @@ impl<'a> Session<'a> {
                 }
                 Ok(None)
             }
+            StepKind::Eventually(ev) => self.eventually(ev).await.map(|_| None),
+        }
+    }
+
+    /// Runs the probes again and again until one round passes them all. Failures of
+    /// rounds that are tried again are forgotten; when the deadline passes, the last
+    /// round's failure stands, saying how long and how often it was tried.
+    async fn eventually(&self, ev: &EventuallyStep) -> Result<(), Abort> {
+        let started = Instant::now();
+        let deadline = started + ev.within;
+        let mut attempts = 0u32;
+        loop {
+            attempts += 1;
+            let mark = self.lock().failures.len();
+            if self.steps(&ev.steps).await.is_ok() {
+                return Ok(());
+            }
+            if Instant::now() + ev.every < deadline {
+                self.lock().failures.truncate(mark);
+                tokio::time::sleep(ev.every).await;
+                continue;
+            }
+            let mut state = self.lock();
+            for (kind, sample) in state.failures.iter_mut().skip(mark) {
+                kind.reason = format!("{} (eventually: still after {:?})", kind.reason, ev.within);
+                sample.detail = format!(
+                    "{} [tried {attempts} times over {:?}]",
+                    sample.detail,
+                    started.elapsed()
+                );
+            }
+            return Err(Abort);
         }
     }
 
@@ -375,6 +408,13 @@ impl<'a> Session<'a> {
                 let shown = format!("(binary, {} bytes)", bytes.len());
                 (vec![Message::binary(bytes)], shown)
             }
+            RawPayload::Close(code) => {
+                let frame = CloseFrame {
+                    code: code.into(),
+                    reason: "".into(),
+                };
+                (vec![Message::Close(Some(frame))], format!("(Close {code})"))
+            }
         };
         let sent = device
             .send_raw(messages)
@@ -402,7 +442,10 @@ impl<'a> Session<'a> {
                 got => {
                     let got = match got {
                         None => format!("connection still open after {:?}", raw.timeout),
-                        Some(None) => "closed without a close code".into(),
+                        Some(None) => match device.close_note() {
+                            Some(note) => format!("no Close frame ({note})"),
+                            None => "a Close frame without a close code".into(),
+                        },
                         Some(Some(code)) => format!("close code {code}"),
                     };
                     let m = Mismatch::new(format!("close code {want}"), got);

@@ -80,6 +80,7 @@ impl Plan {
                 match &step.kind {
                     StepKind::Parallel(p) => walk(&p.branches, out),
                     StepKind::Repeat(r) => walk(&r.steps, out),
+                    StepKind::Eventually(e) => walk(&e.steps, out),
                     _ => {}
                 }
             }
@@ -183,6 +184,8 @@ pub enum StepKind {
     /// Run branches at once; done when all are done.
     Parallel(ParallelStep),
     Repeat(RepeatStep),
+    /// Repeat side-effect-free requests until all hold, within a deadline.
+    Eventually(EventuallyStep),
 }
 
 impl StepKind {
@@ -199,6 +202,7 @@ impl StepKind {
             StepKind::Pause(_) => "pause".into(),
             StepKind::Parallel(_) => "parallel".into(),
             StepKind::Repeat(_) => "repeat".into(),
+            StepKind::Eventually(_) => "eventually".into(),
         }
     }
 }
@@ -252,6 +256,8 @@ pub enum RawFrame {
     },
     /// A binary frame.
     Binary(Vec<u8>),
+    /// A Close frame with this code: starts the closing handshake (RFC 6455 §5.5.1).
+    Close(u16),
 }
 
 /// A rendered raw frame.
@@ -259,6 +265,7 @@ pub enum RawFrame {
 pub enum RawPayload {
     Text(String),
     Binary(Vec<u8>),
+    Close(u16),
 }
 
 impl RawFrame {
@@ -266,7 +273,7 @@ impl RawFrame {
     pub fn fragments(&self) -> usize {
         match self {
             RawFrame::Text { fragments, .. } => *fragments,
-            RawFrame::Binary(_) => 1,
+            RawFrame::Binary(_) | RawFrame::Close(_) => 1,
         }
     }
 
@@ -274,6 +281,7 @@ impl RawFrame {
     pub fn render(&self, ctx: &Vars) -> RawPayload {
         match self {
             RawFrame::Binary(b) => RawPayload::Binary(b.clone()),
+            RawFrame::Close(code) => RawPayload::Close(*code),
             RawFrame::Text { text, size, .. } => {
                 let rendered = text.render(ctx);
                 let Some(size) = size else {
@@ -337,6 +345,16 @@ pub struct ParallelStep {
     pub branches: Vec<Step>,
     /// Checked over the responses of the op/login/raw steps directly in `branches`.
     pub exactly_one: Option<ExactlyOne>,
+}
+
+/// `eventually: [...]`: the requests run in order, again and again (every `every`),
+/// until one round passes them all or `within` has passed; then the last round's
+/// failure is the step's. Only requests that are safe to repeat belong here (probes).
+#[derive(Clone, Debug, PartialEq)]
+pub struct EventuallyStep {
+    pub steps: Vec<Step>,
+    pub within: Duration,
+    pub every: Duration,
 }
 
 /// `repeat: {count, steps}`.

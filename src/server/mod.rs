@@ -72,6 +72,10 @@ pub struct ServerConfig {
     pub rate_limit: Option<u32>,
     /// How often expired channels and invitations are swept away.
     pub sweep_interval: Duration,
+    /// How long an ended connection still counts as online (`--presence-lag`, 0 by
+    /// default): mimics deployments whose presence is updated eventually, to prove that
+    /// a harness does not depend on instant presence.
+    pub presence_lag: Duration,
     /// Deliberate protocol deviations, to prove the conformance suite catches them.
     #[cfg(feature = "faults")]
     pub faults: faults::Faults,
@@ -89,6 +93,7 @@ impl Default for ServerConfig {
             max_frame: 64 * 1024,
             rate_limit: None,
             sweep_interval: Duration::from_secs(1),
+            presence_lag: Duration::ZERO,
             #[cfg(feature = "faults")]
             faults: faults::Faults::default(),
         }

@@ -453,6 +453,18 @@ impl Client {
         self.pending.drain(..).collect()
     }
 
+    /// Starts the closing handshake with `code`; the reply is read with [`Client::wire`].
+    pub async fn send_close(&mut self, code: u16) {
+        let frame = tokio_tungstenite::tungstenite::protocol::CloseFrame {
+            code: code.into(),
+            reason: "".into(),
+        };
+        tokio::time::timeout(WAIT, self.ws.close(Some(frame)))
+            .await
+            .expect("the Close frame is sent in time")
+            .expect("the Close frame is sent");
+    }
+
     /// Closes the connection with a close handshake (bounded).
     pub async fn close(mut self) {
         let _ = tokio::time::timeout(WAIT, self.ws.close(None)).await;
