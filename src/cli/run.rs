@@ -329,7 +329,6 @@ pub async fn run(args: RunArgs) -> ExitCode {
     ExitCode::from(worst)
 }
 
-#[allow(clippy::too_many_arguments)]
 /// Writes the traced frames next to the report (`<report>.trace.jsonl`).
 fn write_trace(tracer: &Tracer, report: &Path, quiet: bool) {
     let path = report.with_extension("trace.jsonl");
@@ -366,6 +365,9 @@ fn write_trace(tracer: &Tracer, report: &Path, quiet: bool) {
     }
 }
 
+// The run's shared parts (target, accounts, interrupt, endpoint) go to every scenario;
+// issue 10's resolved run plan gathers them.
+#[allow(clippy::too_many_arguments)]
 async fn run_one(
     args: &RunArgs,
     path: &Path,

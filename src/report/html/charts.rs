@@ -387,13 +387,16 @@ pub(super) fn latency_timeline_chart(b: &Buckets, limits: &[(usize, LimitLine)])
     svg.finish()
 }
 
+/// A number read off a bucket (a rate, a count) for a line chart.
+type BucketValue<'a> = &'a dyn Fn(&super::timeline::Bucket) -> f64;
+
 /// Lines of per-bucket values on a linear axis from 0, one per `(class, value)`; a
 /// single bucket is drawn as a dot.
 fn count_lines(
     title: &str,
     axis_title: &str,
     b: &Buckets,
-    lines: &[(&str, &dyn Fn(&super::timeline::Bucket) -> f64)],
+    lines: &[(&str, BucketValue<'_>)],
 ) -> String {
     let plot = TIMELINE_PLOT;
     let mut svg = Svg::new(&plot, "chart timeline", title);
