@@ -101,6 +101,12 @@ fn endpoint_serves_parseable_metrics_while_running_and_live_lines_end_with_the_t
     let started = Instant::now();
     let (scrape, body) = loop {
         let (head, body) = get(&addr, "/metrics", None);
+        if head.starts_with("HTTP/1.1 503") {
+            // Bound, but the run's first frame is not made yet.
+            assert!(started.elapsed() < PROCESS_LIMIT, "no frame: {head}");
+            std::thread::sleep(Duration::from_millis(50));
+            continue;
+        }
         assert!(head.starts_with("HTTP/1.1 200"), "{head}");
         assert!(head.contains("text/plain; version=0.0.4"), "{head}");
         let scrape = parse(&body);
@@ -245,5 +251,46 @@ fn a_taken_address_or_unwritable_live_file_is_a_usage_error() {
         out.stderr.contains("--live /nonexistent/dir/live.jsonl"),
         "{}",
         out.stderr
+    );
+}
+
+#[test]
+fn the_timeline_has_planned_and_started_sessions_and_in_flight() {
+    let dir = TempDir::new("planned");
+    let scenario = dir.write(
+        "planned.yaml",
+        &SCENARIO.replace(
+            "    - { ramp: 20/s..40/s, over: 2s }\n    - { hold: 40/s, for: 60s }",
+            "    - { ramp: 10/s..30/s, over: 1s }\n    - { hold: 30/s, for: 1s }",
+        ),
+    );
+    let out = procs::sigbench(
+        &dir,
+        &[
+            "run",
+            scenario.to_str().unwrap(),
+            "--report-dir",
+            dir.join("reports").to_str().unwrap(),
+            "--no-html",
+        ],
+    );
+    assert_eq!(out.code, Some(0), "{}", out.text());
+    let report = RunReport::read(&out.path_after("report: ")).unwrap();
+    let planned: u64 = report.timeline.iter().map(|i| i.planned_starts).sum();
+    let started: u64 = report.timeline.iter().map(|i| i.sessions_started).sum();
+    // 20 sessions in the ramp (average 20/s for 1 s) and 30 in the hold.
+    assert_eq!(planned, 50, "{:?}", report.timeline);
+    assert_eq!(started, report.sessions.done);
+    assert_eq!(started, 50);
+    assert_eq!(report.timeline.last().map(|i| i.in_flight), Some(0));
+    let seconds_with_plans = report
+        .timeline
+        .iter()
+        .filter(|i| i.planned_starts > 0)
+        .count();
+    assert!(
+        (2..=3).contains(&seconds_with_plans),
+        "{:?}",
+        report.timeline
     );
 }

@@ -454,8 +454,10 @@ pub(super) fn in_flight_chart(b: &Buckets) -> String {
         "sessions in flight",
         b,
         &[
-            ("inflight", &|k| k.session_us / (k.secs.max(1) as f64 * 1e6)),
-            ("inflight-end", &|k| k.in_flight as f64),
+            ("in-flight", &|k| {
+                k.session_us / (k.secs.max(1) as f64 * 1e6)
+            }),
+            ("in-flight-end", &|k| k.in_flight as f64),
         ],
     )
 }

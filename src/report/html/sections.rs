@@ -243,8 +243,8 @@ pub(super) fn timeline(out: &mut String, report: &RunReport) {
             out,
             "<figure class=\"wide\">\n<figcaption><b>Sessions in flight</b>\
              <span class=\"stats\">started and not yet finished</span></figcaption>\n\
-             <ul class=\"legend\"><li><span class=\"sw line inflight\"></span>average (session \
-             time per second)</li><li><span class=\"sw line inflight-end\"></span>at the end of \
+             <ul class=\"legend\"><li><span class=\"sw line in-flight\"></span>average (session \
+             time per second)</li><li><span class=\"sw line in-flight-end\"></span>at the end of \
              each second{}</li></ul>\n{}</figure>\n",
             if b.width == 1 {
                 ""
