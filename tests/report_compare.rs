@@ -51,6 +51,7 @@ fn report(call_us: &[u64], extra_us: Option<&[u64]>, codes: &[(u32, u64)]) -> Ru
         shard: Shard::WHOLE,
         load: "closed".into(),
         interrupted: false,
+        aborts_expected: false,
     };
     RunReport::new(meta, &results, &[]).unwrap()
 }

@@ -56,7 +56,7 @@ pub use failures::{
 pub use histogram::{HistogramCodecError, LatencyHistogram, Stats};
 pub use live::{LiveMetric, LiveTotals};
 pub use recorder::{Collector, Recorder, SAMPLE_QUEUE, Sample, collect};
-pub use results::{Interval, IntervalMetric, Results};
+pub use results::{AbortReason, Interval, IntervalMetric, Results};
 pub use threshold::{
     Comparison, Quantity, Stat, ThresholdCheck, ThresholdError, ThresholdResult, evaluate, validate,
 };

@@ -2,9 +2,9 @@
 //! every frame on arrival, has the driver's [`Wire`] decode it, routes replies to the
 //! request that awaits them, sends what the driver answers on its own, and buffers
 //! pushes until a step consumes them — so an event that arrives before its `await`
-//! starts still matches (no lost pushes). Nothing here knows the protocol.
+//! starts still matches (no lost pushes). Nothing here knows the protocol; the buffers
+//! themselves (bounded in bytes, late replies dropped) are the [`super::inbox`].
 
-use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -12,12 +12,14 @@ use std::time::Duration;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::Value;
 use tokio::net::{TcpSocket, TcpStream};
-use tokio::sync::{Notify, mpsc, oneshot};
+use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 use tokio_tungstenite::{Connector, MaybeTlsStream, WebSocketStream};
 
+use super::inbox::{Counters, WaitEnd};
+use super::pulse::Pulse;
 use super::trace::{DeviceLabel, Direction, SessionTrace};
 use crate::drivers::{Driver, Expecting, Identity, Inbound, OpSpec, Push, Wire};
 use crate::protocol::frame::ResponseFrame;
@@ -26,9 +28,6 @@ use tokio_tungstenite::tungstenite::http::HeaderValue;
 
 /// Frames a step may queue on one connection before `send` waits.
 const OUTBOUND: usize = 64;
-/// Pushes kept for one connection while no step consumes them; past this the oldest
-/// go (and are counted), so a scenario that never awaits cannot grow memory forever.
-const MAX_BUFFERED_PUSHES: usize = 10_000;
 /// How long a closing handshake started by us may take.
 const CLOSE_WAIT: Duration = Duration::from_secs(2);
 
@@ -39,6 +38,8 @@ pub struct Target {
     pub addr: SocketAddr,
     /// `Some` for `wss://`.
     tls: Option<Connector>,
+    /// Whether the target still answers, over all connections made to it.
+    pub pulse: Arc<Pulse>,
 }
 
 impl std::fmt::Debug for Target {
@@ -56,9 +57,12 @@ impl std::fmt::Debug for Target {
 pub enum ClientError {
     #[error("cannot connect to {url}: {why}")]
     Connect { url: String, why: String },
+    /// The target accepted the TCP connection but did not complete the handshake.
+    #[error("connected to {url}, but no WebSocket handshake within {}", crate::scenario::format_duration(*.waited))]
+    Silent { url: String, waited: Duration },
     #[error("connection closed{}", close_text(.0))]
     Closed(Option<u16>),
-    #[error("no response within {0:?}")]
+    #[error("no response within {}", crate::scenario::format_duration(*.0))]
     Timeout(Duration),
     /// The driver could not encode the request, or could not read its reply.
     #[error("{0}")]
@@ -115,6 +119,7 @@ impl Target {
             url: url.to_string(),
             addr,
             tls,
+            pulse: Arc::default(),
         })
     }
 }
@@ -155,27 +160,15 @@ pub struct PushRecord {
 /// A response nobody was waiting for (a raw step's reply, or one with a null id).
 pub type Unclaimed = Received<ResponseFrame>;
 
-/// A waiting request's outcome: its reply, or why the reply could not be read.
-type ReplyResult = Result<Received<ResponseFrame>, String>;
+/// This connection's buffers: replies by key, unclaimed replies, pushes.
+type Inbox = super::inbox::Inbox<Received<ResponseFrame>, PushRecord>;
 
-/// What the reader task shares with the steps.
-#[derive(Default)]
-struct InboxState {
-    pending: HashMap<u64, oneshot::Sender<ReplyResult>>,
-    pushes: VecDeque<PushRecord>,
-    unclaimed: VecDeque<Unclaimed>,
-    /// Frames the server sent that break §P-2 (kept for failure samples).
-    malformed: Vec<String>,
-    /// Pushes dropped because the buffer was full.
-    overflowed: u64,
-    /// Set when the connection ended: the code of the server's Close frame (its own, or
-    /// its reply to ours), `None` inside when it sent none or one without a code.
-    closed: Option<Option<u16>>,
-    /// How the connection ended when no Close frame came from the server (a reset, an
-    /// end of stream, no reply to our Close in time), for failure messages.
-    close_note: Option<String>,
-    /// Set while a traced session uses this connection: every frame is recorded.
-    trace: Option<DeviceTrace>,
+/// The driver's per-connection state, shared by the steps (encoding) and the reader
+/// task (decoding). A std mutex: nothing is awaited while it is held.
+type SharedWire = Arc<Mutex<Box<dyn Wire>>>;
+
+fn lock_wire(wire: &SharedWire) -> std::sync::MutexGuard<'_, Box<dyn Wire>> {
+    wire.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// A traced session's hold on one connection.
@@ -188,41 +181,36 @@ struct DeviceTrace {
     step: String,
 }
 
-impl InboxState {
-    fn trace(&self, dir: Direction, driver_frame: bool, at: Instant, text: &str) {
-        if let Some(t) = &self.trace {
+/// Where a connection's frames are traced while a traced session uses it (`None`
+/// otherwise: one uncontended lock and an `Option` check per frame). A std mutex: held
+/// only to record, never across an await.
+#[derive(Clone, Default)]
+struct Tap(Arc<Mutex<Option<DeviceTrace>>>);
+
+impl Tap {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<DeviceTrace>> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Records a frame; `driver_frame`: sent by the driver on its own (acks, ticks).
+    fn record(&self, dir: Direction, driver_frame: bool, at: Instant, text: &str) {
+        if let Some(t) = &*self.lock() {
             let step = (!driver_frame).then_some(t.step.as_str());
             t.session.record(&t.who, dir, step, at, text);
         }
     }
 }
 
-#[derive(Default)]
-struct Inbox {
-    state: Mutex<InboxState>,
-    changed: Notify,
-}
-
-impl Inbox {
-    fn lock(&self) -> std::sync::MutexGuard<'_, InboxState> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
-    }
-}
-
-/// The driver's per-connection state, shared by the steps (encoding) and the reader
-/// task (decoding). A std mutex: nothing is awaited while it is held.
-type SharedWire = Arc<Mutex<Box<dyn Wire>>>;
-
-fn lock_wire(wire: &SharedWire) -> std::sync::MutexGuard<'_, Box<dyn Wire>> {
-    wire.lock().unwrap_or_else(|p| p.into_inner())
-}
-
 /// A connected device. Cheap to share between the steps of one session.
 pub struct Device {
+    /// Frames for the connection task to write.
     tx: mpsc::Sender<Message>,
+    /// What the connection task received and no step consumed yet.
     inbox: Arc<Inbox>,
     /// The driver's protocol state for this connection (ids, transactions).
     wire: SharedWire,
+    /// Frame tracing, shared with the connection task.
+    tap: Tap,
 }
 
 /// Small buffers: a harness holds thousands of idle connections.
@@ -298,14 +286,24 @@ impl Device {
             .map_err(|e| fail(e.to_string()))?;
             Ok(ws)
         };
-        let ws = tokio::time::timeout(timeout, connect)
-            .await
-            .map_err(|_| fail(format!("no WebSocket handshake within {timeout:?}")))??;
+        let ws =
+            tokio::time::timeout(timeout, connect)
+                .await
+                .map_err(|_| ClientError::Silent {
+                    url: target.url.clone(),
+                    waited: timeout,
+                })??;
         let (tx, rx) = mpsc::channel(OUTBOUND);
-        let inbox = Arc::new(Inbox::default());
+        let inbox = Arc::new(Inbox::default().with_pulse(target.pulse.clone()));
         let wire: SharedWire = Arc::new(Mutex::new(driver.wire()));
-        tokio::spawn(drive(ws, rx, inbox.clone(), wire.clone()));
-        Ok(Device { tx, inbox, wire })
+        let tap = Tap::default();
+        tokio::spawn(drive(ws, rx, inbox.clone(), wire.clone(), tap.clone()));
+        Ok(Device {
+            tx,
+            inbox,
+            wire,
+            tap,
+        })
     }
 
     /// Sends a request of `op` and waits for its reply (or, for ops the driver says
@@ -328,20 +326,16 @@ impl Device {
         };
         let (key, reply_rx) = match outgoing.expecting {
             Expecting::Reply(key) => {
-                let (reply_tx, reply_rx) = oneshot::channel();
-                let mut state = self.inbox.lock();
-                if let Some(code) = state.closed {
-                    return Err(failed(ClientError::Closed(code)));
-                }
-                state.pending.insert(key, reply_tx);
+                let reply_rx = self
+                    .inbox
+                    .expect(key)
+                    .map_err(|code| failed(ClientError::Closed(code)))?;
                 (key, Some(reply_rx))
             }
             Expecting::Nothing(_) => (0, None),
         };
         let sent = Instant::now();
-        self.inbox
-            .lock()
-            .trace(Direction::Out, false, sent, &request);
+        self.tap.record(Direction::Out, false, sent, &request);
         if self.tx.send(Message::Text(request.clone())).await.is_err() {
             return Err(failed(ClientError::Closed(self.close_code())));
         }
@@ -368,7 +362,9 @@ impl Device {
             Ok(Ok(Err(why))) => Err(failed(ClientError::Protocol(why))),
             Ok(Err(_)) => Err(failed(ClientError::Closed(self.close_code()))),
             Err(_) => {
-                self.inbox.lock().pending.remove(&key);
+                // A reply that still comes is late: counted and dropped, never taken
+                // by a later step.
+                self.inbox.expire(key);
                 Err(failed(ClientError::Timeout(timeout)))
             }
         }
@@ -378,17 +374,14 @@ impl Device {
     /// returns when the first was queued.
     pub async fn send_raw(&self, messages: Vec<Message>) -> Result<Instant, ClientError> {
         let sent = Instant::now();
-        {
-            let state = self.inbox.lock();
-            for message in &messages {
-                let text = match message {
-                    Message::Text(text) => text.to_string(),
-                    Message::Frame(frame) => String::from_utf8_lossy(frame.payload()).into_owned(),
-                    Message::Binary(bytes) => format!("(binary, {} bytes)", bytes.len()),
-                    other => format!("({other:?})"),
-                };
-                state.trace(Direction::Out, false, sent, &text);
-            }
+        for message in &messages {
+            let text = match message {
+                Message::Text(text) => text.to_string(),
+                Message::Frame(frame) => String::from_utf8_lossy(frame.payload()).into_owned(),
+                Message::Binary(bytes) => format!("(binary, {} bytes)", bytes.len()),
+                other => format!("({other:?})"),
+            };
+            self.tap.record(Direction::Out, false, sent, &text);
         }
         for message in messages {
             self.tx
@@ -399,25 +392,25 @@ impl Device {
         Ok(sent)
     }
 
-    /// Waits for the next response that no request claimed, or the close.
-    pub async fn next_unclaimed(&self, deadline: Instant) -> Result<Unclaimed, ClientError> {
-        loop {
-            let changed = self.inbox.changed.notified();
-            tokio::pin!(changed);
-            changed.as_mut().enable();
-            {
-                let mut state = self.inbox.lock();
-                if let Some(frame) = state.unclaimed.pop_front() {
-                    return Ok(frame);
-                }
-                if let Some(code) = state.closed {
-                    return Err(ClientError::Closed(code));
-                }
-            }
-            if tokio::time::timeout_at(deadline, changed).await.is_err() {
-                return Err(ClientError::Timeout(Duration::ZERO));
-            }
-        }
+    /// Waits up to `timeout` after `sent` for the next response that no request
+    /// claimed, or the close.
+    pub async fn next_unclaimed(
+        &self,
+        sent: Instant,
+        timeout: Duration,
+    ) -> Result<Unclaimed, ClientError> {
+        self.inbox
+            .next_unclaimed(sent + timeout)
+            .await
+            .map_err(|end| match end {
+                WaitEnd::Closed(code) => ClientError::Closed(code),
+                WaitEnd::Deadline => ClientError::Timeout(timeout),
+            })
+    }
+
+    /// A raw step gave up waiting for its reply: if it still comes, it is late.
+    pub fn expire_unclaimed(&self) {
+        self.inbox.expire_unclaimed();
     }
 
     /// Takes the oldest buffered push that `matches`, waiting until `deadline`.
@@ -426,59 +419,30 @@ impl Device {
         deadline: Instant,
         mut matches: impl FnMut(&Push) -> bool,
     ) -> Option<PushRecord> {
-        loop {
-            let changed = self.inbox.changed.notified();
-            tokio::pin!(changed);
-            changed.as_mut().enable();
-            {
-                let mut state = self.inbox.lock();
-                if let Some(pos) = state.pushes.iter().position(|p| matches(&p.push)) {
-                    return state.pushes.remove(pos);
-                }
-                if state.closed.is_some() {
-                    return None;
-                }
-            }
-            if tokio::time::timeout_at(deadline, changed).await.is_err() {
-                return None;
-            }
-        }
+        self.inbox
+            .take_push(deadline, |p| matches(&p.push))
+            .await
+            .ok()
     }
 
     /// Waits until the server closes the connection; returns its close code.
     pub async fn closed(&self, deadline: Instant) -> Option<Option<u16>> {
-        loop {
-            let changed = self.inbox.changed.notified();
-            tokio::pin!(changed);
-            changed.as_mut().enable();
-            if let Some(code) = self.inbox.lock().closed {
-                return Some(code);
-            }
-            if tokio::time::timeout_at(deadline, changed).await.is_err() {
-                return None;
-            }
-        }
+        self.inbox.closed(deadline).await
     }
 
-    /// Removes and returns every buffered push (strict mode, session boundaries).
+    /// Removes and returns every buffered push (strict mode).
     pub fn drain_pushes(&self) -> Vec<PushRecord> {
-        self.inbox.lock().pushes.drain(..).collect()
+        self.inbox.drain_pushes()
     }
 
     /// The texts of up to `n` buffered pushes, oldest first (for failure samples).
     pub fn peek_pushes(&self, n: usize) -> Vec<String> {
-        self.inbox
-            .lock()
-            .pushes
-            .iter()
-            .take(n)
-            .map(|p| p.text.to_string())
-            .collect()
+        self.inbox.peek_pushes(n, |p| p.text.to_string())
     }
 
     /// Starts (with `Some`) or ends tracing this connection's frames for a session.
     pub fn set_trace(&self, trace: Option<(Arc<SessionTrace>, DeviceLabel)>) {
-        self.inbox.lock().trace = trace.map(|(session, who)| DeviceTrace {
+        *self.tap.lock() = trace.map(|(session, who)| DeviceTrace {
             session,
             who,
             step: String::new(),
@@ -487,38 +451,39 @@ impl Device {
 
     /// Names the step that sends next on this connection (traced sessions only).
     pub fn trace_step(&self, step: &str) {
-        if let Some(t) = &mut self.inbox.lock().trace {
+        if let Some(t) = &mut *self.tap.lock() {
             step.clone_into(&mut t.step);
         }
     }
 
     /// Copies of up to `n` buffered pushes, oldest first (to explain a failed await).
     pub fn buffered(&self, n: usize) -> Vec<PushRecord> {
-        self.inbox.lock().pushes.iter().take(n).cloned().collect()
+        self.inbox.peek_pushes(n, Clone::clone)
     }
 
-    /// Frames from the server that were not valid protocol frames, since last asked.
-    pub fn take_malformed(&self) -> Vec<String> {
-        std::mem::take(&mut self.inbox.lock().malformed)
+    /// What was dropped or malformed since last asked, without forgetting buffers.
+    pub fn take_counters(&self) -> Counters {
+        self.inbox.take_counters()
     }
 
-    /// Pushes lost to the buffer cap since last asked.
-    pub fn take_overflowed(&self) -> u64 {
-        std::mem::take(&mut self.inbox.lock().overflowed)
+    /// Starts a new session on this connection: forgets what the last one left
+    /// buffered; returns what was dropped or malformed meanwhile.
+    pub fn reset(&self) -> Counters {
+        self.inbox.reset()
     }
 
     /// `Some(code)` once the connection has ended (`None` inside: no close frame).
     pub fn close_code(&self) -> Option<u16> {
-        self.inbox.lock().closed.flatten()
+        self.inbox.closed_now().flatten()
     }
 
     /// Why no Close frame came from the server, when none did.
     pub fn close_note(&self) -> Option<String> {
-        self.inbox.lock().close_note.clone()
+        self.inbox.close_note()
     }
 
     pub fn is_closed(&self) -> bool {
-        self.inbox.lock().closed.is_some()
+        self.inbox.closed_now().is_some()
     }
 
     /// Closes the connection normally; the reader task ends by itself.
@@ -534,6 +499,7 @@ async fn drive(
     mut rx: mpsc::Receiver<Message>,
     inbox: Arc<Inbox>,
     wire: SharedWire,
+    tap: Tap,
 ) {
     let tick_every = lock_wire(&wire).tick_every();
     let mut ticks = tick_every.map(|every| {
@@ -555,7 +521,7 @@ async fn drive(
         tokio::select! {
             () = tick => {
                 lock_wire(&wire).tick(&mut decoded);
-                for text in route(&inbox, None, &mut decoded) {
+                for text in route(&inbox, &tap, None, &mut decoded) {
                     if ws.send(Message::text(text)).await.is_err() {
                         break 'conn (None, Some("write failed".into()));
                     }
@@ -584,7 +550,7 @@ async fn drive(
             incoming = ws.next() => match incoming {
                 Some(Ok(Message::Text(text))) => {
                     lock_wire(&wire).receive(&text, &mut decoded);
-                    for answer in route(&inbox, Some(text), &mut decoded) {
+                    for answer in route(&inbox, &tap, Some(text), &mut decoded) {
                         if ws.send(Message::text(answer)).await.is_err() {
                             break 'conn (None, Some("write failed".into()));
                         }
@@ -592,10 +558,9 @@ async fn drive(
                 }
                 Some(Ok(Message::Close(frame))) => break (frame.map(|f| u16::from(f.code)), None),
                 Some(Ok(Message::Binary(bytes))) => {
-                    let mut state = inbox.lock();
                     let text = format!("(binary frame, {} bytes)", bytes.len());
-                    state.trace(Direction::In, false, Instant::now(), &text);
-                    state.malformed.push("binary frame from server".into());
+                    tap.record(Direction::In, false, Instant::now(), &text);
+                    inbox.malformed("binary frame from server".into());
                 }
                 Some(Ok(_)) => {}
                 Some(Err(e)) => break (None, Some(e.to_string())),
@@ -603,20 +568,14 @@ async fn drive(
             },
         }
     };
-    let mut state = inbox.lock();
     let how = match (close_code, &note) {
         (Some(c), _) => format!("(close, code {c})"),
         (None, Some(note)) => format!("(connection ended: {note})"),
         (None, None) => "(close, no code)".to_owned(),
     };
-    state.trace(Direction::In, false, Instant::now(), &how);
-    state.trace = None;
-    state.closed = Some(close_code);
-    state.close_note = note;
-    // Dropping the senders wakes every request still waiting.
-    state.pending.clear();
-    drop(state);
-    inbox.changed.notify_waiters();
+    tap.record(Direction::In, false, Instant::now(), &how);
+    *tap.lock() = None;
+    inbox.close(close_code, note);
 }
 
 /// After sending our Close: the server's Close reply (its code), or why none came.
@@ -647,59 +606,47 @@ async fn close_reply(
 
 /// Files what the driver decoded from one frame (`text`; `None` for a tick) and returns
 /// the frames to send back.
-fn route(inbox: &Inbox, text: Option<Utf8Bytes>, decoded: &mut Vec<Inbound>) -> Vec<String> {
+fn route(
+    inbox: &Inbox,
+    tap: &Tap,
+    text: Option<Utf8Bytes>,
+    decoded: &mut Vec<Inbound>,
+) -> Vec<String> {
     let at = Instant::now();
-    let received = text.is_some();
-    let text = text.unwrap_or_default();
-    let mut answers = Vec::new();
-    let mut state = inbox.lock();
-    if received {
-        state.trace(Direction::In, false, at, &text);
+    if let Some(text) = &text {
+        tap.record(Direction::In, false, at, text);
     }
+    let text = text.unwrap_or_default();
+    let bytes = text.len();
+    let mut answers = Vec::new();
     for item in decoded.drain(..) {
         match item {
             Inbound::Reply { key, reply } => {
-                let waiter = key.and_then(|k| state.pending.remove(&k));
                 let received = Received {
                     at,
                     text: text.clone(),
                     frame: reply,
                 };
-                match waiter {
-                    Some(waiter) => {
-                        let _ = waiter.send(Ok(received));
-                    }
-                    None => state.unclaimed.push_back(received),
-                }
+                inbox.reply(key, received, bytes);
             }
             Inbound::Push(push) => {
-                if state.pushes.len() >= MAX_BUFFERED_PUSHES {
-                    state.pushes.pop_front();
-                    state.overflowed += 1;
-                }
-                state.pushes.push_back(PushRecord {
+                // The decoded push costs memory too: count it as twice the text.
+                let record = PushRecord {
                     at,
                     push,
                     text: text.clone(),
-                });
+                };
+                inbox.push(record, bytes.saturating_mul(3));
             }
             Inbound::Send(frame) => {
-                state.trace(Direction::Out, true, at, &frame);
+                tap.record(Direction::Out, true, at, &frame);
                 answers.push(frame);
             }
             Inbound::Unreadable { key, why } => {
-                let why = format!("{why}: {}", truncate(&text));
-                match key.and_then(|k| state.pending.remove(&k)) {
-                    Some(waiter) => {
-                        let _ = waiter.send(Err(why));
-                    }
-                    None => state.malformed.push(why),
-                }
+                inbox.unreadable(key, format!("{why}: {}", truncate(&text)));
             }
         }
     }
-    drop(state);
-    inbox.changed.notify_waiters();
     answers
 }
 

@@ -15,6 +15,7 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
 
 use super::RunContext;
 use super::client::{ClientError, Device, PushRecord, Received, truncate};
+use super::inbox::{Bounds, Counters};
 use super::login::connect_and_login;
 use super::slot::{RoleSlot, WorkerSlot};
 use super::trace::{DeviceLabel, SessionTrace};
@@ -47,6 +48,8 @@ struct SessionState {
     records: Vec<(usize, Duration, Instant)>,
     /// `(op name, code)` of every reply, for the report's code counts.
     codes: Vec<(&'static str, u32)>,
+    /// Metric indexes of requests that timed out (no latency to record).
+    timeouts: Vec<usize>,
     failures: Vec<(FailureKind, FailureSample)>,
     /// Connections that recorded into this session's trace (to detach at its end).
     traced: Vec<Arc<Device>>,
@@ -260,6 +263,7 @@ impl<'a> Session<'a> {
             ClientError::Timeout(_) => "no response".to_string(),
             ClientError::Closed(_) => "connection closed".to_string(),
             ClientError::Connect { .. } => "cannot connect".to_string(),
+            ClientError::Silent { .. } => "no handshake".to_string(),
             ClientError::Protocol(_) => "unreadable reply".to_string(),
         };
         self.fail(
@@ -270,6 +274,21 @@ impl<'a> Session<'a> {
                 .with_frame(format!("-> {}", truncate(request))),
         );
         Abort
+    }
+
+    /// A request that got no response: a failure, and a timeout of its metric.
+    fn request_failure(
+        &self,
+        step: &Step,
+        target: Target,
+        metric: usize,
+        e: &ClientError,
+        request: &str,
+    ) -> Abort {
+        if matches!(e, ClientError::Timeout(_)) {
+            self.lock().timeouts.push(metric);
+        }
+        self.client_failure(step, target, e, request)
     }
 
     /// Checks a response against an expectation and applies its saves.
@@ -311,7 +330,7 @@ impl<'a> Session<'a> {
         let exchange = device
             .request(op.op, &params, op.timeout)
             .await
-            .map_err(|f| self.client_failure(step, op.target, &f.error, &f.request))?;
+            .map_err(|f| self.request_failure(step, op.target, op.metric, &f.error, &f.request))?;
         let response = &exchange.response;
         {
             let mut state = self.lock();
@@ -376,7 +395,9 @@ impl<'a> Session<'a> {
                 },
             )
             .await
-            .map_err(|f| self.client_failure(step, login.target, &f.error, &f.request))?;
+            .map_err(|f| {
+                self.request_failure(step, login.target, login.metric, &f.error, &f.request)
+            })?;
         let response = &exchange.response;
         {
             let mut state = self.lock();
@@ -425,9 +446,15 @@ impl<'a> Session<'a> {
         match &raw.expect {
             RawExpect::Response(expect) => {
                 let response = device
-                    .next_unclaimed(deadline)
+                    .next_unclaimed(sent, raw.timeout)
                     .await
-                    .map_err(|e| self.client_failure(step, raw.target, &e, &shown))?;
+                    .map_err(|e| {
+                        if matches!(e, ClientError::Timeout(_)) {
+                            // Its reply may still come: it must not answer a later step.
+                            device.expire_unclaimed();
+                        }
+                        self.request_failure(step, raw.target, raw.metric, &e, &shown)
+                    })?;
                 self.record(raw.metric, response.at - sent, response.at);
                 self.check_response(step, raw.target, &shown, &response, expect, &[])?;
                 Ok(Some(response.frame))
@@ -482,6 +509,7 @@ impl<'a> Session<'a> {
             .take_push(deadline, |push| a.matcher.matches(push, &vars))
             .await;
         let Some(push) = found else {
+            self.lock().timeouts.push(a.metric);
             let wanted = a.matcher.describe(&vars);
             let mut sample = self.sample(format!("waited {:?} for {wanted}", a.within));
             let buffered = device.buffered(CLOSEST_AMONG);
@@ -642,10 +670,12 @@ pub(crate) async fn run_session(
         .collect();
     let session_id = format!("{}-{number}", ctx.run_id);
     let vars = plan.new_vars(&ctx.run_id, &session_id, &accounts);
-    for role in &slot.roles {
+    let mut between = Vec::new();
+    for (role_index, role) in slot.roles.iter().enumerate() {
         for device in role.devices.iter().flatten() {
-            // Pushes left over from an earlier session must not satisfy this one's awaits.
-            device.drain_pushes();
+            // Pushes and replies left over from an earlier session must not satisfy this
+            // one's steps; what was dropped meanwhile is still reported.
+            between.push((role_index, device.reset()));
         }
     }
     let session = Session {
@@ -660,6 +690,7 @@ pub(crate) async fn run_session(
             devices: slot.roles.iter().map(|r| r.devices.clone()).collect(),
             records: Vec::new(),
             codes: Vec::new(),
+            timeouts: Vec::new(),
             failures: Vec::new(),
             traced: Vec::new(),
         }),
@@ -692,17 +723,25 @@ pub(crate) async fn run_session(
         tracer.add(&trace);
     }
     let mut failures = state.failures;
+    // Late replies are the echo of a timeout already counted: reported, not a failure.
+    let mut late = 0;
+    for (role_index, counters) in between {
+        late += counters.late_replies;
+        inbox_failures(
+            &plan.roles[role_index].name,
+            number,
+            counters,
+            &mut failures,
+        );
+    }
 
     // What the session's connections saw besides what the steps consumed.
     for (role_index, devices) in state.devices.iter().enumerate() {
         let role = &plan.roles[role_index].name;
         for device in devices.iter().flatten() {
-            for bad in device.take_malformed() {
-                failures.push((
-                    FailureKind::new("session", role.clone(), "malformed server frame"),
-                    FailureSample::new(number, "a frame that breaks §P-2").with_frame(bad),
-                ));
-            }
+            let counters = device.take_counters();
+            late += counters.late_replies;
+            inbox_failures(role, number, counters, &mut failures);
             let leftovers = device.drain_pushes();
             if plan.strict {
                 for push in leftovers.iter().filter(|p| p.push.kind.strict) {
@@ -721,9 +760,24 @@ pub(crate) async fn run_session(
         }
     }
     ok &= failures.is_empty();
+    if late > 0 {
+        // Does not fail this session: the timeout it answers already failed an earlier one.
+        recorder.failure(
+            FailureKind::new("session", "-", "late response (dropped)"),
+            FailureSample::new(
+                number,
+                format!(
+                    "{late} responses arrived after their request had timed out; no step took them"
+                ),
+            ),
+        );
+    }
 
     for (metric, latency, at) in state.records {
         recorder.record_at(ctx.metric_ids[metric], latency, at.into_std());
+    }
+    for metric in state.timeouts {
+        recorder.timeout(ctx.metric_ids[metric]);
     }
     for (op, code) in state.codes {
         recorder.count_code(op, code);
@@ -743,6 +797,56 @@ pub(crate) async fn run_session(
         role.devices = devices;
     }
     slot.restore(plan, ctx, recorder).await;
+}
+
+/// Failures for what a connection's inbox had to drop or could not read: a target that
+/// floods the harness or sends broken frames fails the session.
+fn inbox_failures(
+    role: &str,
+    number: u64,
+    counters: Counters,
+    failures: &mut Vec<(FailureKind, FailureSample)>,
+) {
+    let kind = |reason: &str| FailureKind::new("session", role.to_string(), reason);
+    for bad in &counters.malformed_samples {
+        failures.push((
+            kind("malformed server frame"),
+            FailureSample::new(number, "a frame that breaks §P-2").with_frame(bad.clone()),
+        ));
+    }
+    let unsampled = counters.malformed - counters.malformed_samples.len() as u64;
+    if unsampled > 0 {
+        failures.push((
+            kind("malformed server frame"),
+            FailureSample::new(number, format!("{unsampled} more malformed frames")),
+        ));
+    }
+    if counters.pushes_dropped > 0 {
+        failures.push((
+            kind("push buffer overflow"),
+            FailureSample::new(
+                number,
+                format!(
+                    "{} pushes dropped: the target sent more than the {} KiB of unconsumed pushes the harness keeps per connection",
+                    counters.pushes_dropped,
+                    Bounds::default().push_bytes / 1024
+                ),
+            ),
+        ));
+    }
+    if counters.unclaimed_dropped > 0 {
+        failures.push((
+            kind("unsolicited responses"),
+            FailureSample::new(
+                number,
+                format!(
+                    "{} responses dropped that answered no request of this connection (more than the {} KiB the harness keeps)",
+                    counters.unclaimed_dropped,
+                    Bounds::default().unclaimed_bytes / 1024
+                ),
+            ),
+        ));
+    }
 }
 
 /// Logs a device in as the runner does before sessions: connect + login + syncs.

@@ -28,6 +28,11 @@ pub struct Plan {
     pub login_rate: Rate,
     /// Hard stop: the run ends after this long whatever the load model says.
     pub max_duration: Option<Duration>,
+    /// Sessions cut off by `max_duration` do not fail the run (`load.aborts_expected`).
+    pub aborts_expected: bool,
+    /// `load.unresponsive_after`: the run ends when the target answers nothing for this
+    /// long while requests wait; `None`: [`Plan::unresponsive_limit`]'s default.
+    pub unresponsive_after: Option<Duration>,
     /// Fail a session when one of its connections received a push of a kind the driver
     /// marks strict (native: `notify`, `multiClientSync`) that no `await` consumed.
     pub strict: bool,
@@ -49,6 +54,13 @@ impl Plan {
     pub const LOGIN_METRIC: usize = 0;
     /// Metric index of whole sessions (start → last step done).
     pub const SESSION_METRIC: usize = 1;
+    /// How long the target may answer nothing while requests wait before the run ends:
+    /// `load.unresponsive_after`, else the longer of 30 s and three response timeouts.
+    pub fn unresponsive_limit(&self) -> Duration {
+        self.unresponsive_after
+            .unwrap_or_else(|| Duration::from_secs(30).max(self.timeout.saturating_mul(3)))
+    }
+
     /// A fresh variable store for one session. `accounts[i]` is the account name playing
     /// `roles[i]`; missing entries are left `null`.
     pub fn new_vars(&self, run_id: &str, session_id: &str, accounts: &[&str]) -> Vars {

@@ -8,6 +8,7 @@
 
 pub mod fixtures;
 mod http;
+pub mod rogue;
 mod shapes;
 
 pub use http::Metrics;
