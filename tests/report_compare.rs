@@ -52,6 +52,8 @@ fn report(call_us: &[u64], extra_us: Option<&[u64]>, codes: &[(u32, u64)]) -> Ru
         load: "closed".into(),
         interrupted: false,
         aborts_expected: false,
+        stopped_early: None,
+        flows: Vec::new(),
     };
     RunReport::new(meta, &results, &[]).unwrap()
 }

@@ -13,14 +13,15 @@ use tokio_util::sync::CancellationToken;
 
 use crate::report::live::{self, LiveOutputs, LiveViews};
 use crate::report::{
-    Goal, JunitReport, JunitSuite, Progress, ProgressMode, RunMeta, RunReport, Shard, print_summary,
+    FlowMeta, Goal, JunitReport, JunitSuite, Progress, ProgressMode, RunMeta, RunReport, Shard,
+    StoppedEarly, print_summary,
 };
 use crate::runner::accounts::{AccountSource, read_csv};
 use crate::runner::client::Target;
 use crate::runner::shard::shard_load;
 use crate::runner::trace::{self, TraceSelect, Tracer};
 use crate::runner::{Run, RunError, RunOptions};
-use crate::scenario::{self, LoadModel, Plan};
+use crate::scenario::{self, LoadFlags, LoadModel, Plan, Rate};
 use crate::server::{Auth, ServerConfig, ServerHandle};
 
 pub const EXIT_FAILED: u8 = 1;
@@ -87,6 +88,45 @@ pub struct RunArgs {
     /// Trace every frame of these sessions (numbers as failure samples show them).
     #[arg(long, value_name = "N,N,...", value_parser = trace::parse_sessions)]
     pub trace_sessions: Option<std::collections::BTreeSet<u64>>,
+    /// Sessions in total (closed model). With only --sessions, the scenario's duration
+    /// no longer limits the run.
+    #[arg(
+        long,
+        value_name = "N",
+        help_heading = "Load (overrides the scenario's load)"
+    )]
+    pub sessions: Option<u64>,
+    /// Sessions at once (closed model); with the open model, at most this many in flight.
+    #[arg(
+        long,
+        value_name = "N",
+        help_heading = "Load (overrides the scenario's load)"
+    )]
+    pub concurrency: Option<u64>,
+    /// Start sessions at this constant rate (open model), e.g. 50/s or 600/m, for
+    /// --duration (or the scenario's duration).
+    #[arg(long, value_name = "RATE", value_parser = parse_rate, help_heading = "Load (overrides the scenario's load)")]
+    pub rate: Option<Rate>,
+    /// How long the load lasts, e.g. 30s or 5m. With only --duration on a closed model,
+    /// the scenario's session count no longer limits the run.
+    #[arg(long, value_name = "DURATION", value_parser = scenario::parse_duration, help_heading = "Load (overrides the scenario's load)")]
+    pub duration: Option<Duration>,
+}
+
+impl RunArgs {
+    /// The load shorthands given.
+    fn load_flags(&self) -> LoadFlags {
+        LoadFlags {
+            sessions: self.sessions,
+            concurrency: self.concurrency,
+            rate: self.rate,
+            duration: self.duration,
+        }
+    }
+}
+
+fn parse_rate(text: &str) -> Result<Rate, String> {
+    Rate::parse(text)
 }
 
 #[derive(Args, Debug)]
@@ -111,6 +151,13 @@ pub fn check(args: CheckArgs) -> ExitCode {
     let mut failed = false;
     for result in scenario::check_files(&args.scenarios, &overrides) {
         match result.result {
+            Ok(plan) if !plan.flows.is_empty() => println!(
+                "ok    {} ({}: {} flows, {} roles)",
+                result.path.display(),
+                plan.name,
+                plan.flows.len(),
+                plan.roles.len()
+            ),
             Ok(plan) => println!(
                 "ok    {} ({}: {} steps, {} roles)",
                 result.path.display(),
@@ -134,7 +181,11 @@ pub fn check(args: CheckArgs) -> ExitCode {
 }
 
 /// Loads every scenario first, so that a typo in the third file fails before the first runs.
-fn load_plans(paths: &[PathBuf], sets: &[String]) -> Result<Vec<(PathBuf, Plan)>, ExitCode> {
+fn load_plans(
+    paths: &[PathBuf],
+    sets: &[String],
+    flags: LoadFlags,
+) -> Result<Vec<(PathBuf, Plan)>, ExitCode> {
     let overrides = scenario::parse_overrides(sets).map_err(|e| {
         eprintln!("error: {e}");
         ExitCode::from(EXIT_USAGE)
@@ -143,6 +194,24 @@ fn load_plans(paths: &[PathBuf], sets: &[String]) -> Result<Vec<(PathBuf, Plan)>
     let mut failed = false;
     for result in scenario::check_files(paths, &overrides) {
         match result.result {
+            Ok(mut plan) if !flags.is_empty() => match flags.apply(&plan.load).and_then(|load| {
+                match load
+                    .planned_sessions()
+                    .and_then(|n| plan.data.unique_shortfall(n))
+                {
+                    Some(why) => Err(why),
+                    None => Ok(load),
+                }
+            }) {
+                Ok(load) => {
+                    plan.load = load;
+                    plans.push((result.path, plan));
+                }
+                Err(e) => {
+                    failed = true;
+                    eprintln!("error: {}: {e}", result.path.display());
+                }
+            },
             Ok(plan) => plans.push((result.path, plan)),
             Err(errors) => {
                 failed = true;
@@ -216,7 +285,7 @@ async fn embedded_server() -> anyhow::Result<(ServerHandle, String)> {
 
 /// `sigbench run`.
 pub async fn run(args: RunArgs) -> ExitCode {
-    let plans = match load_plans(&args.scenarios, &args.sets) {
+    let plans = match load_plans(&args.scenarios, &args.sets, args.load_flags()) {
         Ok(plans) => plans,
         Err(code) => return code,
     };
@@ -381,6 +450,7 @@ async fn run_one(
     let id = run_id();
     let shard = args.shard.unwrap_or(Shard::WHOLE);
     plan.load = shard_load(&plan.load, shard.index, shard.count);
+    plan.data.shard = (shard.index, shard.count);
     let accounts = match csv {
         Some(list) => AccountSource::List(list),
         None => AccountSource::generated(&id, Some((shard.index, shard.count)), secret),
@@ -393,6 +463,15 @@ async fn run_one(
         shard,
         load: describe_load(&plan.load),
         interrupted: false,
+        stopped_early: None,
+        flows: plan
+            .flows
+            .iter()
+            .map(|f| FlowMeta {
+                name: f.name.clone(),
+                weight: f.weight,
+            })
+            .collect(),
         aborts_expected: false,
     };
     let checks = crate::checks::threshold_checks(&plan);
@@ -472,6 +551,10 @@ async fn run_one(
     let meta = RunMeta {
         started_at: outcome.started_at,
         interrupted: outcome.interrupted,
+        stopped_early: outcome.early_stop.as_ref().map(|stop| StoppedEarly {
+            reason: stop.reason.clone(),
+            at_ms: u64::try_from(stop.at.as_millis()).unwrap_or(u64::MAX),
+        }),
         ..meta
     };
     let mut report = match RunReport::new(meta, &outcome.results, &results) {
