@@ -8,9 +8,10 @@ use std::process::ExitCode;
 
 use clap::Args;
 
+use super::error::{CliError, EXIT_FAILED, EXIT_PASSED, finish};
+use super::out;
+use crate::report::file::write_replacing;
 use crate::report::{Comparison, RegressionBound, RunReport, render_compare_html};
-
-use super::EXIT_USAGE;
 
 #[derive(Args, Debug)]
 pub struct CompareArgs {
@@ -35,30 +36,26 @@ pub struct CompareArgs {
 
 /// `sigbench compare`.
 pub fn compare(args: CompareArgs) -> ExitCode {
-    match run(&args) {
-        Ok(true) => ExitCode::SUCCESS,
-        Ok(false) => ExitCode::from(super::run::EXIT_FAILED),
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::from(EXIT_USAGE)
-        }
-    }
+    finish(run(&args))
 }
 
-fn run(args: &CompareArgs) -> anyhow::Result<bool> {
+fn run(args: &CompareArgs) -> Result<u8, CliError> {
+    let usage = |e: String| CliError::Usage(e);
     let bounds = args
         .max_regression
         .iter()
         .filter(|b| !b.trim().is_empty())
-        .map(|b| RegressionBound::parse(b).map_err(anyhow::Error::msg))
-        .collect::<anyhow::Result<Vec<_>>>()?;
-    let base = RunReport::read(&args.base)?;
-    let new = RunReport::read(&args.new)?;
+        .map(|b| RegressionBound::parse(b))
+        .collect::<Result<Vec<_>, String>>()
+        .map_err(usage)?;
+    let base = RunReport::read(&args.base).map_err(|e| usage(e.to_string()))?;
+    let new = RunReport::read(&args.new).map_err(|e| usage(e.to_string()))?;
     let comparison = Comparison::new(
         (&args.base.display().to_string(), &base),
         (&args.new.display().to_string(), &new),
         &bounds,
-    )?;
+    )
+    .map_err(|e| usage(e.to_string()))?;
     let text = comparison.render_text();
     if args.quiet {
         for line in text.lines().filter(|l| {
@@ -67,18 +64,26 @@ fn run(args: &CompareArgs) -> anyhow::Result<bool> {
                 || l.starts_with("no regression")
                 || l.starts_with("REGRESSION")
         }) {
-            println!("{line}");
+            out!("{line}");
         }
     } else {
-        print!("{text}");
+        out!("{}", text.trim_end_matches('\n'));
     }
     if let Some(path) = &args.html {
-        std::fs::write(path, render_compare_html(&comparison)).map_err(|e| {
-            anyhow::anyhow!("cannot write the HTML comparison {}: {e}", path.display())
+        write_replacing(path, render_compare_html(&comparison).as_bytes()).map_err(|e| {
+            CliError::Artifact {
+                what: "HTML comparison",
+                path: path.display().to_string(),
+                why: e.to_string(),
+            }
         })?;
         if !args.quiet {
-            println!("html: {}", path.display());
+            out!("html: {}", path.display());
         }
     }
-    Ok(comparison.passed())
+    Ok(if comparison.passed() {
+        EXIT_PASSED
+    } else {
+        EXIT_FAILED
+    })
 }

@@ -3,11 +3,16 @@
 
 pub mod compare;
 pub mod conformance;
+pub mod error;
 pub mod merge;
 pub mod report;
 pub mod run;
 mod serve;
+mod signals;
 pub mod units;
+
+pub(crate) use signals::out;
+pub use signals::signals;
 
 use std::process::ExitCode;
 
@@ -43,8 +48,7 @@ enum Command {
     Conformance(conformance::ConformanceArgs),
 }
 
-/// Exit code for usage and input errors.
-pub const EXIT_USAGE: u8 = 2;
+pub use error::EXIT_USAGE;
 
 /// Parses the command line, runs the command, and maps errors to exit codes.
 pub fn main() -> ExitCode {

@@ -45,6 +45,7 @@
 
 pub mod compare;
 mod escape;
+pub mod file;
 mod html;
 mod json;
 pub mod junit;

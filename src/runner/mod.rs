@@ -15,6 +15,7 @@ pub mod pulse;
 mod session;
 pub mod shard;
 mod slot;
+pub mod tls;
 pub mod trace;
 
 use std::net::IpAddr;
@@ -55,6 +56,8 @@ pub(crate) struct RunContext {
     pub live: Arc<LiveStats>,
     /// Frame traces of sampled sessions (`--trace`), if asked for.
     pub tracer: Option<Arc<trace::Tracer>>,
+    /// Tokens for accounts that `login` steps name themselves.
+    pub tokens: accounts::TokenRule,
     /// When the load started (after the initial logins); early stops are timed from it.
     pub load_started: std::sync::OnceLock<Instant>,
     /// The first reason the run stopped itself before its load model ended (std
@@ -132,9 +135,14 @@ pub struct RunOptions {
     pub accounts: AccountSource,
     /// Source addresses to spread connections over (`--source-addrs`); empty: the OS picks.
     pub sources: Vec<IpAddr>,
-    /// Cancelled on Ctrl-C: no new sessions; in-flight ones get `grace`.
+    /// Cancelled on Ctrl-C or SIGTERM: no new sessions; in-flight ones get `grace`.
     pub interrupt: CancellationToken,
+    /// How long in-flight sessions may still run after `interrupt` or `max_duration`.
     pub grace: Duration,
+    /// Cancelled on a second signal: in-flight sessions are cut off at once.
+    pub stop_now: CancellationToken,
+    /// The start barrier (`--start-at`): sessions start at this instant, after logins.
+    pub start_at: Option<SystemTime>,
     /// The target server runs in this process (the embedded default): every connection
     /// then costs two file descriptors here.
     pub server_in_process: bool,
@@ -175,11 +183,53 @@ pub struct RunOutcome {
     pub target_lost: bool,
     /// The target answered nothing for this long while requests waited: the run ended.
     pub unresponsive: Option<Duration>,
+    /// Logins ended this long after the `--start-at` barrier (sessions started then).
+    pub started_late: Option<Duration>,
     /// Sessions the plan wanted to start, when known.
     pub planned_sessions: Option<u64>,
     /// Set when the run stopped before its load model ended (`abort` threshold,
     /// `max_failures`, a unique feeder running dry).
     pub early_stop: Option<EarlyStop>,
+}
+
+impl RunOutcome {
+    /// What the report must warn about: the run ended early, started late, or the
+    /// generator was the bottleneck.
+    pub fn warnings(&self) -> Vec<String> {
+        let mut warnings = Vec::new();
+        if self.target_lost {
+            warnings.push(
+                "the target stopped accepting connections during the run; the run ended early"
+                    .to_owned(),
+            );
+        }
+        if let Some(silent) = self.unresponsive {
+            warnings.push(format!(
+                "target unresponsive: requests waited {} with nothing received; the run ended early",
+                crate::scenario::format_duration(silent)
+            ));
+        }
+        if let Some(late) = self.started_late {
+            warnings.push(format!(
+                "the logins ended {} after --start-at: this shard started late, and its load overlapped the other shards' for less time",
+                crate::scenario::format_duration(late)
+            ));
+        }
+        let p = &self.punctuality;
+        if p.dispatcher_late * 100 > p.arrivals.max(1) {
+            warnings.push(format!(
+                "the load generator is the bottleneck: its scheduler woke late for {} of {} arrivals (worst {:?}); numbers understate what the server can do",
+                p.dispatcher_late, p.arrivals, p.worst_wake_lag
+            ));
+        }
+        if p.no_idle_worker > 0 {
+            warnings.push(format!(
+                "{} of {} sessions started late because all workers were busy (raise load.max_in_flight, or the server is saturated)",
+                p.no_idle_worker, p.arrivals
+            ));
+        }
+        warnings
+    }
 }
 
 /// A run being prepared: the live counters are available before it starts, so a
@@ -261,6 +311,7 @@ impl Run {
             target_lost: std::sync::atomic::AtomicBool::new(false),
             live: collector.live(),
             tracer: options.tracer.clone(),
+            tokens: options.accounts.token_rule(),
             load_started: std::sync::OnceLock::new(),
             early_stop: std::sync::Mutex::new(None),
             stopped_early: CancellationToken::new(),
@@ -286,6 +337,10 @@ impl Run {
         )
         .await?;
         login_recorder.finish().await;
+        let started_late = match options.start_at {
+            Some(at) => wait_for_start(at, &options.interrupt).await,
+            None => None,
+        };
 
         let stop = load::Stop {
             no_new,
@@ -296,11 +351,12 @@ impl Run {
         // Max duration, Ctrl-C and early stops all stop new sessions and start the grace
         // period, after which in-flight sessions are aborted.
         let guard = {
-            let (no_new, abort, interrupt, ctx) = (
+            let (no_new, abort, interrupt, ctx, stop_now) = (
                 stop.no_new.clone(),
                 stop.abort.clone(),
                 options.interrupt.clone(),
                 ctx.clone(),
+                options.stop_now.clone(),
             );
             let max = plan.max_duration;
             let grace = options.grace;
@@ -320,7 +376,10 @@ impl Run {
                     // The run stopped itself (`stop_early`): the same grace period.
                     _ = ctx.stopped_early.cancelled() => {}
                 }
-                tokio::time::sleep(grace).await;
+                tokio::select! {
+                    _ = tokio::time::sleep(grace) => {}
+                    _ = stop_now.cancelled() => {}
+                }
                 abort.cancel();
             })
         };
@@ -382,6 +441,7 @@ impl Run {
             interrupted: options.interrupt.is_cancelled(),
             target_lost: ctx.target_lost.load(std::sync::atomic::Ordering::Relaxed),
             unresponsive,
+            started_late,
             punctuality,
             planned_sessions: plan.load.planned_sessions(),
             early_stop: ctx
@@ -413,6 +473,21 @@ fn add_planned_starts(results: &mut Results, load: &LoadModel, offset: Duration,
         {
             interval.planned_starts += 1;
         }
+    }
+}
+
+/// Waits for the start barrier `at` (or an interrupt). Returns how late it was, when
+/// the logins ended after it.
+async fn wait_for_start(at: SystemTime, interrupt: &CancellationToken) -> Option<Duration> {
+    match at.duration_since(SystemTime::now()) {
+        Ok(wait) => {
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                _ = interrupt.cancelled() => {}
+            }
+            None
+        }
+        Err(late) => Some(late.duration()),
     }
 }
 

@@ -282,15 +282,17 @@ pub enum LiveError {
     },
 }
 
-/// Binds the `--metrics-listen` address (before the run starts, so a taken port fails
-/// the command at once).
-pub async fn bind(addr: &str) -> Result<tokio::net::TcpListener, LiveError> {
-    tokio::net::TcpListener::bind(addr)
-        .await
-        .map_err(|source| LiveError::Listen {
-            addr: addr.to_owned(),
-            source,
-        })
+/// Binds the `--metrics-listen` address (while the flags are resolved, so a taken port
+/// fails the command before anything runs). The listener is non-blocking, ready for
+/// [`tokio::net::TcpListener::from_std`].
+pub fn bind(addr: &str) -> Result<std::net::TcpListener, LiveError> {
+    let listen = |source| LiveError::Listen {
+        addr: addr.to_owned(),
+        source,
+    };
+    let listener = std::net::TcpListener::bind(addr).map_err(listen)?;
+    listener.set_nonblocking(true).map_err(listen)?;
+    Ok(listener)
 }
 
 /// The running live views: frames for the progress line, the endpoint and the file.
