@@ -31,6 +31,7 @@ async fn run_suite(faults: Faults) -> SuiteOutcome {
         jobs: 16,
         deviations: Deviations::default(),
         interrupt: CancellationToken::new(),
+        profile: None,
     };
     conformance::run(options, |_| {})
         .await

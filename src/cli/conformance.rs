@@ -70,6 +70,11 @@ pub struct ConformanceArgs {
     /// Cases run at once.
     #[arg(long, default_value_t = 16, value_name = "N")]
     pub jobs: usize,
+    /// Speak to the target through this wire profile (docs/profiles.md). Without
+    /// --target, the embedded server speaks the framing the profile is named after.
+    /// Cases about the built-in framing are skipped unless the profile is that framing.
+    #[arg(long, value_name = "PROFILE.yaml")]
+    pub profile: Option<PathBuf>,
     /// List the cases (rule, name, description, needs) and exit.
     #[arg(long)]
     pub list: bool,
@@ -140,6 +145,9 @@ pub async fn run(args: ConformanceArgs) -> ExitCode {
             deviations.source
         );
     }
+    let Ok(profile) = super::load_profile(args.profile.as_deref()) else {
+        return ExitCode::from(EXIT_USAGE);
+    };
     let target = match &args.target {
         Some(url) => TargetSpec::Remote {
             url: url.clone(),
@@ -158,8 +166,18 @@ pub async fn run(args: ConformanceArgs) -> ExitCode {
                     "warning: {flag} describes a remote --target; the embedded server is configured per case"
                 );
             }
+            let wire = match super::embedded_wire(profile.as_ref()) {
+                Ok(w) => w,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return ExitCode::from(EXIT_USAGE);
+                }
+            };
             TargetSpec::Embedded {
-                base: ServerConfig::default(),
+                base: ServerConfig {
+                    wire,
+                    ..ServerConfig::default()
+                },
             }
         }
     };
@@ -179,6 +197,7 @@ pub async fn run(args: ConformanceArgs) -> ExitCode {
         jobs: args.jobs,
         deviations,
         interrupt: interrupt.clone(),
+        profile,
     };
     let outcome = conformance::run(options, print_case).await;
     watcher.abort();

@@ -85,6 +85,40 @@ pub(crate) fn read_ca_cert(path: Option<&std::path::Path>) -> Result<Option<Vec<
     .transpose()
 }
 
+/// Loads `--profile FILE`, printing every mistake (located) when it has some.
+pub(crate) fn load_profile(
+    path: Option<&std::path::Path>,
+) -> Result<Option<crate::drivers::profile::ProfileRef>, ()> {
+    let Some(path) = path else { return Ok(None) };
+    match crate::drivers::profile::Profile::load(path) {
+        Ok(p) => Ok(Some(crate::drivers::profile::ProfileRef(
+            std::sync::Arc::new(p),
+        ))),
+        Err(errors) => {
+            for e in errors {
+                eprintln!("{e}");
+            }
+            Err(())
+        }
+    }
+}
+
+/// The framing the embedded reference server speaks for a profile: the one the profile
+/// is named after (sigbench, jsonrpc, protoo). Other profiles need a `--target`.
+pub(crate) fn embedded_wire(
+    profile: Option<&crate::drivers::profile::ProfileRef>,
+) -> Result<crate::server::wire::Wire, String> {
+    match profile {
+        None => Ok(crate::server::wire::Wire::Sigbench),
+        Some(p) => p.0.name.parse().map_err(|_| {
+            format!(
+                "the embedded server speaks the sigbench, jsonrpc and protoo framings; profile '{}' needs a --target that speaks it",
+                p.0.name
+            )
+        }),
+    }
+}
+
 fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));

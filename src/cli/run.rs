@@ -70,6 +70,11 @@ pub struct RunArgs {
     /// connections than one address's ephemeral ports allow.
     #[arg(long, value_name = "IP,IP,...", value_delimiter = ',')]
     pub source_addrs: Vec<std::net::IpAddr>,
+    /// Speak to the target through this wire profile (docs/profiles.md), instead of the
+    /// scenario's `profile:` or the built-in framing. Without --target, the embedded
+    /// server speaks the framing the profile is named after (sigbench, jsonrpc, protoo).
+    #[arg(long, value_name = "PROFILE.yaml")]
+    pub profile: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]
@@ -80,6 +85,9 @@ pub struct CheckArgs {
     /// Override a scenario value, e.g. --set load.sessions=10 (repeatable).
     #[arg(long = "set", value_name = "KEY=VALUE")]
     pub sets: Vec<String>,
+    /// Also check this wire profile, and that the scenarios can run through it.
+    #[arg(long, value_name = "PROFILE.yaml")]
+    pub profile: Option<PathBuf>,
 }
 
 /// `sigbench check`: validates without connecting.
@@ -92,15 +100,33 @@ pub fn check(args: CheckArgs) -> ExitCode {
         }
     };
     let mut failed = false;
+    let profile = match super::load_profile(args.profile.as_deref()) {
+        Ok(p) => p,
+        Err(()) => {
+            failed = true;
+            None
+        }
+    };
     for result in scenario::check_files(&args.scenarios, &overrides) {
         match result.result {
-            Ok(plan) => println!(
-                "ok    {} ({}: {} steps, {} roles)",
-                result.path.display(),
-                plan.name,
-                plan.steps.len(),
-                plan.roles.len()
-            ),
+            Ok(plan) => match crate::drivers::driver_for_plan(&plan, profile.as_ref()) {
+                Ok(_) => println!(
+                    "ok    {} ({}: {} steps, {} roles{})",
+                    result.path.display(),
+                    plan.name,
+                    plan.steps.len(),
+                    plan.roles.len(),
+                    profile
+                        .as_ref()
+                        .or(plan.profile.as_ref())
+                        .map(|p| format!(", profile {}", p.0.name))
+                        .unwrap_or_default()
+                ),
+                Err(e) => {
+                    failed = true;
+                    eprintln!("{}: {e}", result.path.display());
+                }
+            },
             Err(errors) => {
                 failed = true;
                 for e in errors {
@@ -187,10 +213,33 @@ fn goal_of(plan: &Plan) -> Goal {
 
 /// The embedded default target: the reference server on a loopback port, with a
 /// secret made up for this run so that logins go through the real token check.
-async fn embedded_server() -> anyhow::Result<(ServerHandle, String)> {
+/// It speaks the framing of the profile the scenarios run through.
+async fn embedded_server(
+    plans: &[(PathBuf, Plan)],
+    profile: Option<&crate::drivers::profile::ProfileRef>,
+) -> anyhow::Result<(ServerHandle, String)> {
+    let mut wires = Vec::new();
+    for (_, plan) in plans {
+        let wire =
+            super::embedded_wire(profile.or(plan.profile.as_ref())).map_err(anyhow::Error::msg)?;
+        if !wires.contains(&wire) {
+            wires.push(wire);
+        }
+    }
+    if wires.len() > 1 {
+        anyhow::bail!(
+            "these scenarios use different profiles ({}); the embedded server speaks one framing: run them separately or give --target",
+            wires
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
     let secret = format!("embedded-{:016x}", rand::random::<u64>());
     let handle = crate::server::spawn(ServerConfig {
         auth: Auth::Secret(secret.clone()),
+        wire: wires.first().copied().unwrap_or_default(),
         ..ServerConfig::default()
     })
     .await?;
@@ -213,9 +262,12 @@ pub async fn run(args: RunArgs) -> ExitCode {
         },
         None => None,
     };
+    let Ok(profile) = super::load_profile(args.profile.as_deref()) else {
+        return ExitCode::from(EXIT_USAGE);
+    };
     let (server, target_url, secret) = match &args.target {
         Some(url) => (None, url.clone(), args.secret.clone()),
-        None => match embedded_server().await {
+        None => match embedded_server(&plans, profile.as_ref()).await {
             Ok((handle, secret)) => {
                 let url = handle.url();
                 (Some(handle), url, Some(secret))
@@ -257,6 +309,7 @@ pub async fn run(args: RunArgs) -> ExitCode {
             &args,
             &path,
             plan,
+            profile.as_ref(),
             &target,
             secret.clone(),
             csv.clone(),
@@ -292,6 +345,7 @@ async fn run_one(
     args: &RunArgs,
     path: &Path,
     mut plan: Plan,
+    profile: Option<&crate::drivers::profile::ProfileRef>,
     target: &Target,
     secret: Option<String>,
     csv: Option<Vec<crate::runner::accounts::Credentials>>,
@@ -315,9 +369,12 @@ async fn run_one(
     };
     let checks = crate::checks::threshold_checks(&plan);
     let goal = goal_of(&plan);
-    let Some(driver) = crate::drivers::driver_for(plan.vocabulary) else {
-        eprintln!("error: no driver runs '{}' scenarios", plan.vocabulary.name);
-        return (EXIT_USAGE, None);
+    let driver = match crate::drivers::driver_for_plan(&plan, profile) {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return (EXIT_USAGE, None);
+        }
     };
     let options = RunOptions {
         target: target.clone(),

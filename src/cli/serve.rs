@@ -44,6 +44,10 @@ pub struct ServeArgs {
     /// Requests per second per connection (off unless given), e.g. 100/s.
     #[arg(long, value_parser = parse_rate)]
     pub rate_limit: Option<u32>,
+    /// The framing to speak: sigbench (docs/protocol.md), jsonrpc or protoo (see
+    /// docs/profiles.md).
+    #[arg(long, default_value = "sigbench")]
+    pub wire: crate::server::wire::Wire,
     /// Break one protocol rule on purpose (repeatable), to see the conformance suite
     /// catch it. Test builds only (feature `faults`).
     #[cfg(feature = "faults")]
@@ -69,6 +73,7 @@ impl ServeArgs {
             max_offline: self.max_offline,
             max_frame: self.max_frame,
             rate_limit: self.rate_limit,
+            wire: self.wire,
             #[cfg(feature = "faults")]
             faults: crate::server::faults::Faults::new(self.faults.iter().copied()),
             ..ServerConfig::default()

@@ -28,11 +28,14 @@
 //!
 //! # Drivers
 //! - [`native`]: the framing of docs/protocol.md.
+//! - [`profile`]: any JSON request/response/push framing described by a YAML wire profile
+//!   (docs/profiles.md), with the native vocabulary.
 //!
 //! To add one: write its [`Vocabulary`] (static tables), a [`Driver`] and a [`Wire`],
 //! and list it in [`vocabulary_named`] and [`driver_for`].
 
 pub mod native;
+pub mod profile;
 mod vocabulary;
 
 use std::sync::Arc;
@@ -150,6 +153,13 @@ pub trait Wire: Send + 'static {
     /// param the protocol cannot express).
     fn request(&mut self, op: &'static OpSpec, params: &Value) -> Result<Outgoing, String>;
 
+    /// Encodes a request outside the vocabulary, by the driver's own name for it (login
+    /// exchange steps, refreshes). The default knows none.
+    fn request_named(&mut self, name: &str, params: &Value) -> Result<Outgoing, String> {
+        let _ = params;
+        Err(format!("this driver has no request named '{name}'"))
+    }
+
     /// Decodes one inbound text frame into `out`.
     fn receive(&mut self, text: &str, out: &mut Vec<Inbound>);
 
@@ -174,6 +184,25 @@ pub fn vocabulary_named(name: &str) -> Option<&'static Vocabulary> {
 
 /// The names `driver:` accepts.
 pub const DRIVER_NAMES: [&str; 1] = ["sigbench"];
+
+/// The driver that runs `plan`: the wire profile given on the command line, else the
+/// plan's `profile:`, else the built-in driver of its vocabulary.
+pub fn driver_for_plan(
+    plan: &crate::scenario::Plan,
+    profile: Option<&profile::ProfileRef>,
+) -> Result<Arc<dyn Driver>, String> {
+    if let Some(p) = profile.or(plan.profile.as_ref()) {
+        if plan.vocabulary.name != native::VOCABULARY.name {
+            return Err(format!(
+                "the wire profile '{}' describes sigbench's own ops; '{}' uses driver '{}'",
+                p.0.file, plan.source, plan.vocabulary.name
+            ));
+        }
+        return Ok(Arc::new(profile::ProfileDriver::new(p.0.clone())));
+    }
+    driver_for(plan.vocabulary)
+        .ok_or_else(|| format!("no driver runs '{}' scenarios", plan.vocabulary.name))
+}
 
 /// The built-in driver that runs plans written in `vocabulary`.
 pub fn driver_for(vocabulary: &'static Vocabulary) -> Option<Arc<dyn Driver>> {

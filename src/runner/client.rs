@@ -290,8 +290,29 @@ impl Device {
         timeout: Duration,
     ) -> Result<Exchange, Failed> {
         let encoded = lock_wire(&self.wire).request(op, params);
+        self.exchange(op.name, encoded, timeout).await
+    }
+
+    /// Sends a request the driver names itself (see [`Wire::request_named`]) and waits
+    /// for its reply.
+    pub async fn request_internal(
+        &self,
+        name: &str,
+        params: &Value,
+        timeout: Duration,
+    ) -> Result<Exchange, Failed> {
+        let encoded = lock_wire(&self.wire).request_named(name, params);
+        self.exchange(name, encoded, timeout).await
+    }
+
+    async fn exchange(
+        &self,
+        name: &str,
+        encoded: Result<crate::drivers::Outgoing, String>,
+        timeout: Duration,
+    ) -> Result<Exchange, Failed> {
         let outgoing = encoded.map_err(|why| Failed {
-            request: Utf8Bytes::from(format!("({op} not sent)", op = op.name)),
+            request: Utf8Bytes::from(format!("({name} not sent)")),
             error: ClientError::Protocol(why),
         })?;
         let request: Utf8Bytes = outgoing.text.into();

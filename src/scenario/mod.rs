@@ -34,6 +34,8 @@ mod timing;
 
 use std::path::{Path, PathBuf};
 
+pub(crate) use compile::{Cx, Fields};
+pub(crate) use error::did_you_mean;
 pub use error::{ErrorKind, ScenarioError};
 pub use expect::{CodeMatch, ExactlyOne, Expect, Mismatch, RawExpect, Save};
 pub use field::{FieldCheck, JsonType, Pred};

@@ -20,6 +20,7 @@ use super::metrics::Metrics;
 use super::ops::Caller;
 use super::session::LoginOutcome;
 use super::state::{ConnHandle, Outbound, Shared};
+use super::wire::{self, WireState};
 use crate::protocol::frame::{
     Push, code_response, error_response, parse_json, parse_request, response,
 };
@@ -91,6 +92,8 @@ struct Connection<S> {
     conn: ConnHandle,
     caller: Option<Caller>,
     rate: Option<RateLimit>,
+    /// Translates the framing of `serve --wire` to and from the native one.
+    wire: WireState,
 }
 
 /// Serves one upgraded connection until it closes, is kicked, is too slow, or the
@@ -121,6 +124,7 @@ pub(crate) async fn serve<S>(
         conn: conn.clone(),
         caller: None,
         rate,
+        wire: WireState::new(shared.config.wire),
     };
     connection.run(&mut rx, &shutdown).await;
     if let Some(caller) = &connection.caller {
@@ -204,7 +208,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
     /// One message (or the end of the stream) from the client.
     async fn on_message(&mut self, message: Option<Result<Message, WsError>>) -> Flow {
         match message {
-            Some(Ok(Message::Text(text))) => self.on_text(&text).await,
+            Some(Ok(Message::Text(text))) => match self.wire.inbound(&text) {
+                wire::Inbound::Native(native) => self.on_text(&native).await,
+                wire::Inbound::Ignore => Flow::Continue,
+            },
             Some(Ok(Message::Binary(_))) => Flow::CloseAfterFlush(
                 close_code::UNSUPPORTED_DATA,
                 "binary frames are not supported",
@@ -232,6 +239,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         while let Some(out) = next {
             match out {
                 Outbound::Text(text) => {
+                    let text = match self.wire.outbound(&text) {
+                        Some(translated) => translated.into(),
+                        None => text,
+                    };
                     self.ws.feed(Message::Text(text)).await.map_err(|_| None)?
                 }
                 Outbound::Kicked => {
@@ -239,6 +250,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                         reason: KICK_LOGIN_ELSEWHERE,
                     }
                     .to_text();
+                    let text = self.wire.outbound(&text).unwrap_or(text);
                     self.ws.feed(Message::text(text)).await.map_err(|_| None)?;
                     return Err(Some(close_code::KICKED));
                 }

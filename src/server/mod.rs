@@ -4,7 +4,8 @@
 //! Data flow: [`listener`] accepts and routes HTTP / WebSocket → [`connection`] (one task
 //! per client, one bounded outbound queue) → [`session`] (login, syncs, markRead) and
 //! [`ops`] → [`channels`] / [`invitations`] → [`state`] (sharded channels and accounts,
-//! delivery, offline store). [`metrics`] counts for `GET /metrics`.
+//! delivery, offline store). [`metrics`] counts for `GET /metrics`. [`wire`] translates
+//! other framings (`--wire jsonrpc|protoo`) at the connection boundary.
 
 /// `fault!(shared, Name)`: true when the server was started with that deliberate
 /// deviation (cargo feature `faults`); without the feature, the constant `false`.
@@ -35,6 +36,7 @@ mod ops;
 mod session;
 mod shard;
 mod state;
+pub mod wire;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -72,6 +74,8 @@ pub struct ServerConfig {
     pub rate_limit: Option<u32>,
     /// How often expired channels and invitations are swept away.
     pub sweep_interval: Duration,
+    /// The framing spoken on every connection (`--wire`).
+    pub wire: wire::Wire,
     /// Deliberate protocol deviations, to prove the conformance suite catches them.
     #[cfg(feature = "faults")]
     pub faults: faults::Faults,
@@ -89,6 +93,7 @@ impl Default for ServerConfig {
             max_frame: 64 * 1024,
             rate_limit: None,
             sweep_interval: Duration::from_secs(1),
+            wire: wire::Wire::Sigbench,
             #[cfg(feature = "faults")]
             faults: faults::Faults::default(),
         }

@@ -26,6 +26,14 @@ use crate::drivers::Vocabulary;
 
 pub(crate) use document::compile;
 
+impl Cx<'_> {
+    /// A context for checking another YAML file in the scenario language's style (wire
+    /// profiles): located errors, the same helpers.
+    pub(crate) fn for_file(file: &str) -> Cx<'_> {
+        Cx::new(file, &[])
+    }
+}
+
 /// The setting values a suite case is compiled with, and the settings it requires.
 pub(crate) struct CaseSettings<'a> {
     pub values: &'a SettingValues,
@@ -91,6 +99,11 @@ impl<'a> Cx<'a> {
             )),
             Some(c) => Ok(c.values.get(setting).unwrap_or(PLACEHOLDER)),
         })
+    }
+
+    /// Records an error found in another file (a profile the scenario names).
+    pub(crate) fn push_error(&mut self, error: ScenarioError) {
+        self.errors.push(error);
     }
 
     /// Records an error about the node at `span`.
