@@ -359,7 +359,27 @@ impl Device {
             Ok(Ok(Err(why))) => Err(failed(ClientError::Protocol(why))),
             Ok(Err(_)) => Err(failed(ClientError::Closed(self.close_code()))),
             Err(_) => {
-                self.inbox.lock().pending.remove(&key);
+                let mut state = self.inbox.lock();
+                state.pending.remove(&key);
+                // A reply the driver could not read may be the one this request waited
+                // for: say so, with the frame and the rule it broke.
+                if let Some(unread) = state.malformed.pop() {
+                    return Err(failed(ClientError::Protocol(format!(
+                        "no readable reply within {timeout:?}; the server sent: {unread}"
+                    ))));
+                }
+                // So may a reply whose id the driver could not match (kept for raw
+                // steps, which take replies in order).
+                if let Some(other) = state.unclaimed.back() {
+                    return Err(failed(ClientError::Protocol(format!(
+                        "no reply with this request's id within {timeout:?}; the server sent a reply with id {}: {}",
+                        other.frame.id.map_or_else(
+                            || "none (no id the driver could read)".to_string(),
+                            |i| i.to_string()
+                        ),
+                        truncate(&other.text)
+                    ))));
+                }
                 Err(failed(ClientError::Timeout(timeout)))
             }
         }
