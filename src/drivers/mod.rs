@@ -106,6 +106,17 @@ pub trait Driver: Send + Sync + 'static {
         login: Login<'a>,
     ) -> BoxFuture<'a, Result<Exchange, Failed>>;
 
+    /// The pushes a server sends right after a login (native: `channelsSync`,
+    /// `unreadSync`); the runner's own logins wait for and consume them so that no
+    /// session sees them. The default: the vocabulary's `login_sync` kinds.
+    fn login_syncs(&self) -> Vec<&'static KindSpec> {
+        self.vocabulary()
+            .kinds
+            .iter()
+            .filter(|k| k.login_sync)
+            .collect()
+    }
+
     /// Logs `device` out before the runner closes it (SIP: un-REGISTER). Best effort:
     /// failures are not reported. The default does nothing.
     fn logout<'a>(&'a self, device: &'a Device, timeout: Duration) -> BoxFuture<'a, ()> {

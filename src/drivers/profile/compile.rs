@@ -566,7 +566,11 @@ impl P<'_> {
                 takes_step_params: true,
             }]
         };
-        let Some(f) = self.section(top, "login", &["token", "headers", "query", "steps"]) else {
+        let Some(f) = self.section(
+            top,
+            "login",
+            &["token", "headers", "query", "steps", "syncs"],
+        ) else {
             if top.get("login").is_some() {
                 return (None, None, None);
             }
@@ -577,6 +581,7 @@ impl P<'_> {
                     static_token: None,
                     steps: default_steps(),
                     vars,
+                    syncs: Vec::new(),
                 }),
             );
         };
@@ -621,11 +626,32 @@ impl P<'_> {
             None => Some(default_steps()),
             Some(n) => self.login_steps(n, &mut vars),
         };
-        let login = match (static_token, steps) {
-            (Some(static_token), Some(steps)) => Some(LoginRules {
+        let syncs = match f.get("syncs") {
+            None => Some(Vec::new()),
+            Some(n) => self.strings(n, "login.syncs").and_then(|names| {
+                let kinds: Vec<Option<PushKind>> = names
+                    .iter()
+                    .map(|name| {
+                        let kind = PushKind::from_str(name).ok();
+                        if kind.is_none() {
+                            let hint = did_you_mean(name, PushKind::ALL.iter().map(|k| k.as_str()));
+                            self.cx.error(
+                                n.span,
+                                format!("login.syncs: unknown push kind '{name}'{hint}"),
+                            );
+                        }
+                        kind
+                    })
+                    .collect();
+                kinds.into_iter().collect()
+            }),
+        };
+        let login = match (static_token, steps, syncs) {
+            (Some(static_token), Some(steps), Some(syncs)) => Some(LoginRules {
                 static_token,
                 steps,
                 vars,
+                syncs,
             }),
             _ => None,
         };

@@ -157,6 +157,8 @@ struct LoginRules {
     steps: Vec<LoginStepRule>,
     /// Names of the login variables: account, token, device, then saved names.
     vars: Vec<String>,
+    /// `syncs:`: pushes the server sends right after a login.
+    syncs: Vec<PushKind>,
 }
 
 #[derive(Debug)]
@@ -236,6 +238,15 @@ impl Driver for ProfileDriver {
         login: Login<'a>,
     ) -> BoxFuture<'a, Result<Exchange, Failed>> {
         Box::pin(self.run_login(device, login))
+    }
+
+    fn login_syncs(&self) -> Vec<&'static crate::drivers::KindSpec> {
+        self.profile
+            .login
+            .syncs
+            .iter()
+            .map(|k| crate::drivers::native::kind_spec(*k))
+            .collect()
     }
 }
 
