@@ -57,6 +57,8 @@ struct Seen {
     upgrade_ok: AtomicBool,
 }
 
+// The upgrade callback's error type is tungstenite's (an HTTP response), not ours.
+#[allow(clippy::result_large_err)]
 async fn acme_server(seen: Arc<Seen>) -> SocketAddr {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();

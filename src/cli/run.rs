@@ -309,8 +309,10 @@ pub async fn run(args: RunArgs) -> ExitCode {
             &args,
             &path,
             plan,
-            profile.as_ref(),
-            &target,
+            Speaking {
+                target: &target,
+                profile: profile.as_ref(),
+            },
             secret.clone(),
             csv.clone(),
             &interrupt,
@@ -341,16 +343,23 @@ pub async fn run(args: RunArgs) -> ExitCode {
     ExitCode::from(worst)
 }
 
+/// Where a run goes and in which framing.
+struct Speaking<'a> {
+    target: &'a Target,
+    /// `--profile`, which wins over the scenario's `profile:`.
+    profile: Option<&'a crate::drivers::profile::ProfileRef>,
+}
+
 async fn run_one(
     args: &RunArgs,
     path: &Path,
     mut plan: Plan,
-    profile: Option<&crate::drivers::profile::ProfileRef>,
-    target: &Target,
+    speaking: Speaking<'_>,
     secret: Option<String>,
     csv: Option<Vec<crate::runner::accounts::Credentials>>,
     interrupt: &CancellationToken,
 ) -> (u8, Option<RunReport>) {
+    let Speaking { target, profile } = speaking;
     let id = run_id();
     let shard = args.shard.unwrap_or(Shard::WHOLE);
     plan.load = shard_load(&plan.load, shard.index, shard.count);

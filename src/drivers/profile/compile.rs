@@ -120,7 +120,7 @@ impl P<'_> {
                 Some("builtin") => true,
                 Some("own") => false,
                 Some(other) => {
-                    let hint = did_you_mean(other, ["builtin", "own"].into_iter());
+                    let hint = did_you_mean(other, ["builtin", "own"]);
                     self.cx.error(
                         n.span,
                         format!("framing must be builtin or own, got '{other}'{hint}"),
@@ -254,7 +254,7 @@ impl P<'_> {
                     Y::Str(s) if s == "$present" => Test::Present,
                     Y::Str(s) if s == "$absent" => Test::Absent,
                     Y::Str(s) if s.starts_with('$') && !s.starts_with("$$") => {
-                        let hint = did_you_mean(s, ["$present", "$absent"].into_iter());
+                        let hint = did_you_mean(s, ["$present", "$absent"]);
                         self.cx.error(
                             value.span,
                             format!("{what}: unknown test '{s}'{hint} (tests: $present, $absent, or a value to equal)"),
@@ -355,7 +355,7 @@ impl P<'_> {
                 "integer" => IdForm::Integer,
                 "string" => IdForm::String,
                 other => {
-                    let hint = did_you_mean(other, ["integer", "string"].into_iter());
+                    let hint = did_you_mean(other, ["integer", "string"]);
                     self.cx.error(
                         n.span,
                         format!("correlation.form must be integer or string, got '{other}'{hint}"),
@@ -370,7 +370,7 @@ impl P<'_> {
                 "counter" => IdSource::Counter,
                 "random" => IdSource::Random,
                 other => {
-                    let hint = did_you_mean(other, ["counter", "random"].into_iter());
+                    let hint = did_you_mean(other, ["counter", "random"]);
                     self.cx.error(
                         n.span,
                         format!(
