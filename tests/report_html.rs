@@ -173,6 +173,7 @@ fn synthetic(values: &[u64], secs: u64, interrupted: bool) -> RunReport {
         shard: Shard::WHOLE,
         load: "closed, concurrency 1".into(),
         interrupted,
+        aborts_expected: false,
     };
     RunReport::new(meta, &results, &[]).unwrap()
 }

@@ -107,6 +107,7 @@ fn meta(start_ms: u64, shard: Shard) -> RunMeta {
         shard,
         load: "closed: 1000 sessions, concurrency 100".into(),
         interrupted: false,
+        aborts_expected: false,
     }
 }
 

@@ -16,6 +16,7 @@ fn meta(interrupted: bool) -> RunMeta {
         shard: Shard::WHOLE,
         load: "open: 100/s for 10s".into(),
         interrupted,
+        aborts_expected: false,
     }
 }
 

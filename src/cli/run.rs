@@ -375,6 +375,7 @@ async fn run_one(
         shard,
         load: describe_load(&plan.load),
         interrupted: false,
+        aborts_expected: false,
     };
     let checks = crate::checks::threshold_checks(&plan);
     let goal = goal_of(&plan);

@@ -48,6 +48,10 @@ pub struct ServeArgs {
     /// docs/profiles.md).
     #[arg(long, default_value = "sigbench")]
     pub wire: crate::server::wire::Wire,
+    /// Keep an ended connection counting as online this long (default 0): what a
+    /// deployment with a separate presence service does. For testing harnesses only.
+    #[arg(long, default_value = "0s", value_parser = parse_duration, value_name = "DURATION")]
+    pub presence_lag: Duration,
     /// Break one protocol rule on purpose (repeatable), to see the conformance suite
     /// catch it. Test builds only (feature `faults`).
     #[cfg(feature = "faults")]
@@ -74,6 +78,7 @@ impl ServeArgs {
             max_frame: self.max_frame,
             rate_limit: self.rate_limit,
             wire: self.wire,
+            presence_lag: self.presence_lag,
             #[cfg(feature = "faults")]
             faults: crate::server::faults::Faults::new(self.faults.iter().copied()),
             ..ServerConfig::default()

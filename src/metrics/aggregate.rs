@@ -17,7 +17,7 @@ use tokio::sync::mpsc;
 use super::failures::Failures;
 use super::histogram::{LatencyHistogram, micros, new_histogram};
 use super::recorder::Sample;
-use super::results::{Interval, OpenInterval, Results};
+use super::results::{AbortReason, Interval, OpenInterval, Results};
 use super::{MetricId, MetricSet, SESSION};
 
 /// An interval is sealed once samples for a window this much newer have arrived. Ten
@@ -33,6 +33,7 @@ pub struct LiveStats {
     pub(crate) sessions_failed: AtomicU64,
     pub(crate) failures: AtomicU64,
     pub(crate) late_starts: AtomicU64,
+    pub(crate) sessions_aborted: AtomicU64,
     /// Microseconds; `u64::MAX` while unknown.
     recent_p99_us: AtomicU64,
 }
@@ -51,6 +52,7 @@ impl LiveStats {
             sessions_failed: AtomicU64::new(0),
             failures: AtomicU64::new(0),
             late_starts: AtomicU64::new(0),
+            sessions_aborted: AtomicU64::new(0),
             recent_p99_us: AtomicU64::new(u64::MAX),
         }
     }
@@ -65,6 +67,7 @@ impl LiveStats {
             sessions_failed: failed,
             failures: self.failures.load(Ordering::Relaxed),
             late_starts: self.late_starts.load(Ordering::Relaxed),
+            sessions_aborted: self.sessions_aborted.load(Ordering::Relaxed),
             recent_p99: (p99 != u64::MAX).then(|| Duration::from_micros(p99)),
         }
     }
@@ -85,6 +88,8 @@ pub struct LiveSnapshot {
     pub failures: u64,
     /// Open-model sessions that started late.
     pub late_starts: u64,
+    /// Sessions cut off before their end.
+    pub sessions_aborted: u64,
     /// p99 of the live metric over roughly the last second; `None` before any data.
     pub recent_p99: Option<Duration>,
 }
@@ -106,6 +111,10 @@ pub struct Aggregator {
     late_starts: LatencyHistogram,
     sessions_ok: u64,
     sessions_failed: u64,
+    /// Sessions cut off before their end, by why.
+    aborted: BTreeMap<AbortReason, u64>,
+    /// Timed-out requests per metric id.
+    timeouts: Vec<u64>,
     /// Live-metric values since the last p99 publication, and their window.
     recent: LatencyHistogram,
     recent_window: u64,
@@ -147,6 +156,8 @@ impl Aggregator {
             late_starts: new_histogram(),
             sessions_ok: 0,
             sessions_failed: 0,
+            aborted: BTreeMap::new(),
+            timeouts: vec![0; metrics.len()],
             recent: new_histogram(),
             recent_window: 0,
         }
@@ -208,6 +219,12 @@ impl Aggregator {
         self.sessions_ok += sample.sessions_ok;
         self.sessions_failed += sample.sessions_failed;
         sample.late_starts.add_to(&mut self.late_starts);
+        for (why, count) in &sample.aborted {
+            *self.aborted.entry(*why).or_default() += count;
+        }
+        for (total, count) in self.timeouts.iter_mut().zip(&sample.timeouts) {
+            *total += count;
+        }
 
         let interval = match self.sealed.remove(&window) {
             Some(sealed) => self
@@ -295,6 +312,8 @@ impl Aggregator {
             late_starts: self.late_starts,
             sessions_ok: self.sessions_ok,
             sessions_failed: self.sessions_failed,
+            aborted: self.aborted,
+            timeouts: self.timeouts,
             duration,
         }
     }

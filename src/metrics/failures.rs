@@ -66,8 +66,9 @@ impl std::fmt::Display for FailureKind {
 /// One occurrence of a failure, as evidence for a person.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FailureSample {
-    /// The session number (0-based, unique in the run).
-    pub session: u64,
+    /// The session number (0-based, unique in the run); `None` for a failure outside any
+    /// session (a reconnect between sessions, a harness error).
+    pub session: Option<u64>,
     /// Milliseconds since the run started; the recorder fills it in.
     pub at_ms: u64,
     /// Free text: the values involved, e.g. the channel id that was not found.
@@ -80,10 +81,28 @@ impl FailureSample {
     /// A sample for `session` with a detail text and no frames yet.
     pub fn new(session: u64, detail: impl Into<String>) -> FailureSample {
         FailureSample {
-            session,
+            session: Some(session),
             at_ms: 0,
             detail: detail.into(),
             frames: Vec::new(),
+        }
+    }
+
+    /// A sample of a failure outside any session.
+    pub fn outside(detail: impl Into<String>) -> FailureSample {
+        FailureSample {
+            session: None,
+            at_ms: 0,
+            detail: detail.into(),
+            frames: Vec::new(),
+        }
+    }
+
+    /// `session 12`, or `between sessions`.
+    pub fn where_text(&self) -> String {
+        match self.session {
+            Some(n) => format!("session {n}"),
+            None => "between sessions".to_owned(),
         }
     }
 
@@ -220,7 +239,7 @@ mod tests {
         let sorted = f.sorted();
         assert_eq!(sorted[0].1.count, 10);
         assert_eq!(sorted[0].1.samples.len(), MAX_SAMPLES_PER_KIND);
-        assert_eq!(sorted[0].1.samples[0].session, 0);
+        assert_eq!(sorted[0].1.samples[0].session, Some(0));
         assert_eq!(f.total_for_step("call"), 11);
         assert_eq!(f.total_for_step("accept"), 0);
     }

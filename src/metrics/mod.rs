@@ -53,7 +53,7 @@ pub use failures::{
 };
 pub use histogram::{HistogramCodecError, LatencyHistogram, Stats};
 pub use recorder::{Collector, Recorder, SAMPLE_QUEUE, Sample, collect};
-pub use results::{Interval, IntervalMetric, Results};
+pub use results::{AbortReason, Interval, IntervalMetric, Results};
 pub use threshold::{
     Comparison, Quantity, Stat, ThresholdCheck, ThresholdError, ThresholdResult, evaluate, validate,
 };

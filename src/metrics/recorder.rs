@@ -20,6 +20,7 @@ use tokio::sync::mpsc::error::TrySendError;
 use super::aggregate::{Aggregator, LiveStats};
 use super::failures::{FailureKind, FailureSample, Failures};
 use super::histogram::{LatencyHistogram, add_into, micros, new_histogram, record};
+use super::results::AbortReason;
 use super::{MetricId, MetricSet};
 
 /// Capacity of the sample channel, in windows. Each worker sends at most one window per
@@ -91,6 +92,10 @@ pub struct Sample {
     pub(crate) sessions_failed: u64,
     pub(crate) failures: Failures,
     pub(crate) late_starts: Values,
+    /// Sessions cut off before their end, by why (`(reason, count)`, a handful).
+    pub(crate) aborted: Vec<(AbortReason, u64)>,
+    /// Requests that got no response in time, per metric id (empty until one times out).
+    pub(crate) timeouts: Vec<u64>,
 }
 
 impl Sample {
@@ -103,6 +108,8 @@ impl Sample {
             sessions_failed: 0,
             failures: Failures::default(),
             late_starts: Values::new(),
+            aborted: Vec::new(),
+            timeouts: Vec::new(),
         }
     }
 
@@ -129,6 +136,8 @@ impl Sample {
             && self.sessions_failed == 0
             && self.failures.is_empty()
             && self.late_starts.len() == 0
+            && self.aborted.is_empty()
+            && self.timeouts.is_empty()
     }
 }
 
@@ -203,6 +212,29 @@ impl Recorder {
         };
         *local += 1;
         live.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts a session that started but was cut off before its end.
+    pub fn session_aborted(&mut self, why: AbortReason) {
+        self.tick(Instant::now());
+        let aborted = &mut self.current.aborted;
+        match aborted.iter_mut().find(|(r, _)| *r == why) {
+            Some(entry) => entry.1 += 1,
+            None => aborted.push((why, 1)),
+        }
+        self.live.sessions_aborted.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts a request of `metric` that got no response within its timeout (it has no
+    /// latency, so the percentiles cannot show it).
+    pub fn timeout(&mut self, metric: MetricId) {
+        self.tick(Instant::now());
+        let timeouts = &mut self.current.timeouts;
+        let index = metric.index();
+        if timeouts.len() <= index {
+            timeouts.resize(index + 1, 0);
+        }
+        timeouts[index] += 1;
     }
 
     /// Counts an open-model session that started `lag` after its intended time.

@@ -130,6 +130,53 @@ impl OpenInterval {
     }
 }
 
+/// Why a session that started did not reach its end.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum AbortReason {
+    /// `load.max_duration` (plus the grace period) passed.
+    DurationLimit,
+    /// Ctrl-C or SIGTERM (plus the grace period).
+    Interrupt,
+    /// The target stopped accepting connections.
+    TargetLost,
+    /// The target stopped answering for longer than `unresponsive_after`.
+    TargetUnresponsive,
+    /// The harness itself failed (a panic).
+    HarnessError,
+}
+
+impl AbortReason {
+    pub const ALL: [AbortReason; 5] = [
+        AbortReason::DurationLimit,
+        AbortReason::Interrupt,
+        AbortReason::TargetLost,
+        AbortReason::TargetUnresponsive,
+        AbortReason::HarnessError,
+    ];
+
+    /// The name used in reports.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            AbortReason::DurationLimit => "duration_limit",
+            AbortReason::Interrupt => "interrupt",
+            AbortReason::TargetLost => "target_lost",
+            AbortReason::TargetUnresponsive => "target_unresponsive",
+            AbortReason::HarnessError => "harness_error",
+        }
+    }
+
+    /// The reason called `name` in a report.
+    pub fn from_name(name: &str) -> Option<AbortReason> {
+        AbortReason::ALL.into_iter().find(|r| r.as_str() == name)
+    }
+}
+
+impl std::fmt::Display for AbortReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// Everything a run measured. Histograms are exact; see [`Results::merge`].
 #[derive(Clone, Debug)]
 pub struct Results {
@@ -147,6 +194,11 @@ pub struct Results {
     pub late_starts: LatencyHistogram,
     pub sessions_ok: u64,
     pub sessions_failed: u64,
+    /// Sessions that started but were cut off before their end, by why.
+    pub aborted: BTreeMap<AbortReason, u64>,
+    /// Requests that got no response within their timeout, per metric id (they have no
+    /// latency, so no percentile shows them).
+    pub timeouts: Vec<u64>,
     /// Wall time of the run.
     pub duration: Duration,
 }
@@ -163,6 +215,8 @@ impl Results {
             late_starts: new_histogram(),
             sessions_ok: 0,
             sessions_failed: 0,
+            aborted: BTreeMap::new(),
+            timeouts: vec![0; metrics.len()],
             duration,
         }
     }
@@ -185,6 +239,20 @@ impl Results {
     /// Sessions finished, successful or not.
     pub fn sessions_done(&self) -> u64 {
         self.sessions_ok + self.sessions_failed
+    }
+
+    /// Sessions cut off before their end, for any reason.
+    pub fn sessions_aborted(&self) -> u64 {
+        self.aborted.values().sum()
+    }
+
+    /// Timed-out requests of the metric called `name`.
+    pub fn timeouts_of(&self, name: &str) -> u64 {
+        self.metrics
+            .id(name)
+            .and_then(|id| self.timeouts.get(id.index()))
+            .copied()
+            .unwrap_or(0)
     }
 
     /// Sessions finished per second of run time (0 for a zero-length run).
@@ -249,6 +317,15 @@ impl Results {
         add_into(&mut self.late_starts, &other.late_starts);
         self.sessions_ok += other.sessions_ok;
         self.sessions_failed += other.sessions_failed;
+        for (why, count) in &other.aborted {
+            *self.aborted.entry(*why).or_default() += count;
+        }
+        self.timeouts.resize(self.metrics.len(), 0);
+        for (from, count) in other.timeouts.iter().enumerate() {
+            if let Some(slot) = ids.get(from).and_then(|&to| self.timeouts.get_mut(to)) {
+                *slot += count;
+            }
+        }
         self.duration = self
             .duration
             .max(Duration::from_secs(offset_secs) + other.duration);

@@ -2,6 +2,7 @@
 //! writing and reading it. `docs/report.md` documents the shape field by field; keep the
 //! two in step.
 
+use std::collections::BTreeMap;
 use std::fs::{self, OpenOptions};
 use std::io::{BufWriter, Write as _};
 use std::path::{Path, PathBuf};
@@ -12,7 +13,8 @@ use serde::{Deserialize, Serialize};
 use super::shard::Shard;
 use crate::metrics::histogram::{HistogramCodecError, Stats, encode, format_micros};
 use crate::metrics::{
-    Comparison, FailureSample, Quantity, Results, Stat, ThresholdCheck, ThresholdResult,
+    AbortReason, Comparison, FailureSample, Quantity, Results, Stat, ThresholdCheck,
+    ThresholdResult,
 };
 
 /// The value of [`RunReport::format`]; readers reject other major versions.
@@ -44,6 +46,8 @@ pub enum ReportError {
     UnlistedMetric { second: u64, metric: String },
     #[error("threshold '{0}' in the report has an unknown unit")]
     ThresholdUnit(String),
+    #[error("unknown reason '{0}' in sessions.aborted_by")]
+    AbortReason(String),
     #[error("nothing to merge")]
     NothingToMerge,
     #[error("cannot merge reports of different scenarios: '{0}' and '{1}'")]
@@ -70,6 +74,9 @@ pub struct RunMeta {
     pub load: String,
     /// Ctrl-C ended the run early.
     pub interrupted: bool,
+    /// The scenario says sessions cut off by `max_duration` do not fail the run
+    /// (`load.aborts_expected`).
+    pub aborts_expected: bool,
 }
 
 /// How the run ended, as the exit code tells it.
@@ -110,6 +117,9 @@ pub struct Meta {
     pub shards: Vec<Shard>,
     pub load: String,
     pub interrupted: bool,
+    /// Sessions cut off by `max_duration` do not fail this run.
+    #[serde(default)]
+    pub aborts_expected: bool,
     pub status: Status,
     pub exit_code: u8,
 }
@@ -120,6 +130,13 @@ pub struct SessionsReport {
     pub done: u64,
     pub ok: u64,
     pub failed: u64,
+    /// Sessions that started but were cut off before their end (not in `done`).
+    #[serde(default)]
+    pub aborted: u64,
+    /// `aborted` by why: `duration_limit`, `interrupt`, `target_lost`,
+    /// `target_unresponsive`, `harness_error`.
+    #[serde(default)]
+    pub aborted_by: BTreeMap<String, u64>,
     /// `done` per second of run time.
     pub rate_per_s: f64,
 }
@@ -137,6 +154,10 @@ pub struct MetricReport {
     pub p99_us: u64,
     pub p999_us: u64,
     pub max_us: u64,
+    /// Requests that got no response within their timeout: they have no latency, so
+    /// the percentiles above leave them out.
+    #[serde(default)]
+    pub timeouts: u64,
     /// HdrHistogram V2 + deflate, base64.
     pub histogram: String,
 }
@@ -311,7 +332,7 @@ impl RunReport {
             .metrics
             .iter()
             .zip(&results.totals)
-            .map(|((_, name), histogram)| {
+            .map(|((id, name), histogram)| {
                 let s = Stats::of(histogram);
                 Ok(MetricReport {
                     name: name.to_owned(),
@@ -324,6 +345,7 @@ impl RunReport {
                     p99_us: s.p99_us,
                     p999_us: s.p999_us,
                     max_us: s.max_us,
+                    timeouts: results.timeouts.get(id.index()).copied().unwrap_or(0),
                     histogram: encoded(name, histogram)?,
                 })
             })
@@ -388,7 +410,7 @@ impl RunReport {
             histogram: encoded("late starts", &results.late_starts)?,
         };
         let thresholds: Vec<ThresholdReport> = thresholds.iter().map(ThresholdReport::of).collect();
-        let status = status_of(meta.interrupted, results, &thresholds);
+        let status = status_of(&meta, results, &thresholds);
         let meta = Meta {
             scenario: meta.scenario,
             scenario_file: meta.scenario_file,
@@ -400,6 +422,7 @@ impl RunReport {
             shards: vec![meta.shard],
             load: meta.load,
             interrupted: meta.interrupted,
+            aborts_expected: meta.aborts_expected,
             status,
             exit_code: status.exit_code(),
         };
@@ -410,6 +433,12 @@ impl RunReport {
                 done: results.sessions_done(),
                 ok: results.sessions_ok,
                 failed: results.sessions_failed,
+                aborted: results.sessions_aborted(),
+                aborted_by: results
+                    .aborted
+                    .iter()
+                    .map(|(why, n)| (why.as_str().to_owned(), *n))
+                    .collect(),
                 rate_per_s: (results.session_rate() * 100.0).round() / 100.0,
             },
             metrics,
@@ -561,13 +590,20 @@ impl RunReport {
 
 /// Passed, failed or interrupted, from the measurements and thresholds.
 pub(crate) fn status_of(
-    interrupted: bool,
+    meta: &RunMeta,
     results: &Results,
     thresholds: &[ThresholdReport],
 ) -> Status {
-    if interrupted {
+    // A session cut off is a lost verdict: only a scenario that expects its last
+    // sessions to be cut off at `max_duration` may pass with some.
+    let unexpected_aborts = results
+        .aborted
+        .iter()
+        .any(|(why, n)| *n > 0 && !(meta.aborts_expected && *why == AbortReason::DurationLimit));
+    if meta.interrupted {
         Status::Interrupted
     } else if results.sessions_failed > 0
+        || unexpected_aborts
         || !results.failures.is_empty()
         || thresholds.iter().any(|t| !t.pass)
     {

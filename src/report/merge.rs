@@ -11,7 +11,8 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use crate::metrics::histogram::decode;
 use crate::metrics::{
-    FailureEntry, FailureKind, Failures, Interval, IntervalMetric, MetricSet, Results, evaluate,
+    AbortReason, FailureEntry, FailureKind, Failures, Interval, IntervalMetric, MetricSet, Results,
+    evaluate,
 };
 
 use super::json::{ReportError, RunMeta, RunReport, ThresholdReport};
@@ -208,6 +209,17 @@ impl RunReport {
             late_starts: decoded("late starts", &self.late_starts.histogram)?,
             sessions_ok: self.sessions.ok,
             sessions_failed: self.sessions.failed,
+            aborted: self
+                .sessions
+                .aborted_by
+                .iter()
+                .map(|(why, n)| {
+                    let reason = AbortReason::from_name(why)
+                        .ok_or_else(|| ReportError::AbortReason(why.clone()))?;
+                    Ok((reason, *n))
+                })
+                .collect::<Result<_, ReportError>>()?,
+            timeouts: self.metrics.iter().map(|m| m.timeouts).collect(),
             duration: Duration::from_millis(self.meta.duration_ms),
         })
     }
@@ -279,6 +291,7 @@ impl RunReport {
             shard: Shard::WHOLE,
             load: merged_load(reports),
             interrupted: reports.iter().any(|r| r.meta.interrupted),
+            aborts_expected: reports.iter().all(|r| r.meta.aborts_expected),
         };
         let mut report = RunReport::new(meta, &merged, &thresholds)?;
         let mut shards: Vec<Shard> = reports.iter().flat_map(|r| r.meta.shards.clone()).collect();

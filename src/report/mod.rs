@@ -27,6 +27,7 @@
 //!     shard: Shard::WHOLE,
 //!     load: "closed: 1000 sessions, concurrency 100".into(),
 //!     interrupted: false,
+//!     aborts_expected: false,
 //! };
 //! let report = RunReport::new(meta, &results, &thresholds)?;
 //! let path = report.write("reports".as_ref())?;

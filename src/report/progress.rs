@@ -223,6 +223,7 @@ mod tests {
             sessions_failed: 3,
             failures: 3,
             late_starts: 0,
+            sessions_aborted: 0,
             recent_p99: Some(Duration::from_micros(12_345)),
         };
         let line = status_line(&snapshot, Goal::Sessions(1000), Duration::from_secs(5));

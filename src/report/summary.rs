@@ -247,7 +247,7 @@ fn render_failures(out: &mut String, report: &RunReport, style: Style) {
             let _ = writeln!(
                 out,
                 "     {}",
-                style.dim(&format!("session {} at {at}{detail}", sample.session))
+                style.dim(&format!("{} at {at}{detail}", sample.where_text()))
             );
             for frame in &sample.frames {
                 let _ = writeln!(out, "       {}", style.dim(&preview(frame)));

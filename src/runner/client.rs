@@ -2,9 +2,9 @@
 //! every frame on arrival, has the driver's [`Wire`] decode it, routes replies to the
 //! request that awaits them, sends what the driver answers on its own, and buffers
 //! pushes until a step consumes them — so an event that arrives before its `await`
-//! starts still matches (no lost pushes). Nothing here knows the protocol.
+//! starts still matches (no lost pushes). Nothing here knows the protocol; the buffers
+//! themselves (bounded in bytes, late replies dropped) are the [`super::inbox`].
 
-use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -12,12 +12,14 @@ use std::time::Duration;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::Value;
 use tokio::net::{TcpSocket, TcpStream};
-use tokio::sync::{Notify, mpsc, oneshot};
+use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 use tokio_tungstenite::{Connector, MaybeTlsStream, WebSocketStream};
 
+use super::inbox::{Counters, WaitEnd};
+use super::pulse::Pulse;
 use crate::drivers::{Driver, Expecting, Identity, Inbound, OpSpec, Push, Wire};
 use crate::protocol::frame::ResponseFrame;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -25,9 +27,6 @@ use tokio_tungstenite::tungstenite::http::HeaderValue;
 
 /// Frames a step may queue on one connection before `send` waits.
 const OUTBOUND: usize = 64;
-/// Pushes kept for one connection while no step consumes them; past this the oldest
-/// go (and are counted), so a scenario that never awaits cannot grow memory forever.
-const MAX_BUFFERED_PUSHES: usize = 10_000;
 /// How long a closing handshake started by us may take.
 const CLOSE_WAIT: Duration = Duration::from_secs(2);
 
@@ -38,6 +37,8 @@ pub struct Target {
     pub addr: SocketAddr,
     /// `Some` for `wss://`.
     tls: Option<Connector>,
+    /// Whether the target still answers, over all connections made to it.
+    pub pulse: Arc<Pulse>,
 }
 
 impl std::fmt::Debug for Target {
@@ -55,9 +56,12 @@ impl std::fmt::Debug for Target {
 pub enum ClientError {
     #[error("cannot connect to {url}: {why}")]
     Connect { url: String, why: String },
+    /// The target accepted the TCP connection but did not complete the handshake.
+    #[error("connected to {url}, but no WebSocket handshake within {}", crate::scenario::format_duration(*.waited))]
+    Silent { url: String, waited: Duration },
     #[error("connection closed{}", close_text(.0))]
     Closed(Option<u16>),
-    #[error("no response within {0:?}")]
+    #[error("no response within {}", crate::scenario::format_duration(*.0))]
     Timeout(Duration),
     /// The driver could not encode the request, or could not read its reply.
     #[error("{0}")]
@@ -114,6 +118,7 @@ impl Target {
             url: url.to_string(),
             addr,
             tls,
+            pulse: Arc::default(),
         })
     }
 }
@@ -154,33 +159,8 @@ pub struct PushRecord {
 /// A response nobody was waiting for (a raw step's reply, or one with a null id).
 pub type Unclaimed = Received<ResponseFrame>;
 
-/// A waiting request's outcome: its reply, or why the reply could not be read.
-type ReplyResult = Result<Received<ResponseFrame>, String>;
-
-/// What the reader task shares with the steps.
-#[derive(Default)]
-struct InboxState {
-    pending: HashMap<u64, oneshot::Sender<ReplyResult>>,
-    pushes: VecDeque<PushRecord>,
-    unclaimed: VecDeque<Unclaimed>,
-    /// Frames the server sent that break §P-2 (kept for failure samples).
-    malformed: Vec<String>,
-    /// Pushes dropped because the buffer was full.
-    overflowed: u64,
-    closed: Option<Option<u16>>,
-}
-
-#[derive(Default)]
-struct Inbox {
-    state: Mutex<InboxState>,
-    changed: Notify,
-}
-
-impl Inbox {
-    fn lock(&self) -> std::sync::MutexGuard<'_, InboxState> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
-    }
-}
+/// This connection's buffers: replies by key, unclaimed replies, pushes.
+type Inbox = super::inbox::Inbox<Received<ResponseFrame>, PushRecord>;
 
 /// The driver's per-connection state, shared by the steps (encoding) and the reader
 /// task (decoding). A std mutex: nothing is awaited while it is held.
@@ -192,7 +172,9 @@ fn lock_wire(wire: &SharedWire) -> std::sync::MutexGuard<'_, Box<dyn Wire>> {
 
 /// A connected device. Cheap to share between the steps of one session.
 pub struct Device {
+    /// Frames for the connection task to write.
     tx: mpsc::Sender<Message>,
+    /// What the connection task received and no step consumed yet.
     inbox: Arc<Inbox>,
     /// The driver's protocol state for this connection (ids, transactions).
     wire: SharedWire,
@@ -271,11 +253,15 @@ impl Device {
             .map_err(|e| fail(e.to_string()))?;
             Ok(ws)
         };
-        let ws = tokio::time::timeout(timeout, connect)
-            .await
-            .map_err(|_| fail(format!("no WebSocket handshake within {timeout:?}")))??;
+        let ws =
+            tokio::time::timeout(timeout, connect)
+                .await
+                .map_err(|_| ClientError::Silent {
+                    url: target.url.clone(),
+                    waited: timeout,
+                })??;
         let (tx, rx) = mpsc::channel(OUTBOUND);
-        let inbox = Arc::new(Inbox::default());
+        let inbox = Arc::new(Inbox::default().with_pulse(target.pulse.clone()));
         let wire: SharedWire = Arc::new(Mutex::new(driver.wire()));
         tokio::spawn(drive(ws, rx, inbox.clone(), wire.clone()));
         Ok(Device { tx, inbox, wire })
@@ -322,12 +308,10 @@ impl Device {
         };
         let (key, reply_rx) = match outgoing.expecting {
             Expecting::Reply(key) => {
-                let (reply_tx, reply_rx) = oneshot::channel();
-                let mut state = self.inbox.lock();
-                if let Some(code) = state.closed {
-                    return Err(failed(ClientError::Closed(code)));
-                }
-                state.pending.insert(key, reply_tx);
+                let reply_rx = self
+                    .inbox
+                    .expect(key)
+                    .map_err(|code| failed(ClientError::Closed(code)))?;
                 (key, Some(reply_rx))
             }
             Expecting::Nothing(_) => (0, None),
@@ -359,25 +343,24 @@ impl Device {
             Ok(Ok(Err(why))) => Err(failed(ClientError::Protocol(why))),
             Ok(Err(_)) => Err(failed(ClientError::Closed(self.close_code()))),
             Err(_) => {
-                let mut state = self.inbox.lock();
-                state.pending.remove(&key);
-                // A reply the driver could not read may be the one this request waited
-                // for: say so, with the frame and the rule it broke.
-                if let Some(unread) = state.malformed.pop() {
-                    return Err(failed(ClientError::Protocol(format!(
-                        "no readable reply within {timeout:?}; the server sent: {unread}"
-                    ))));
-                }
-                // So may a reply whose id the driver could not match (kept for raw
-                // steps, which take replies in order).
-                if let Some(other) = state.unclaimed.back() {
-                    return Err(failed(ClientError::Protocol(format!(
-                        "no reply with this request's id within {timeout:?}; the server sent a reply with id {}: {}",
-                        other.frame.id.map_or_else(
+                // A reply that still comes is late: counted and dropped, never taken
+                // by a later step.
+                self.inbox.expire(key);
+                // A reply the driver could not read, or one whose id matches no request,
+                // may be the one this request waited for: say so, with the frame.
+                let hint = self.inbox.unmatched_hint(|r| {
+                    format!(
+                        "the server sent a reply with id {}: {}",
+                        r.frame.id.map_or_else(
                             || "none (no id the driver could read)".to_string(),
                             |i| i.to_string()
                         ),
-                        truncate(&other.text)
+                        truncate(&r.text)
+                    )
+                });
+                if let Some(hint) = hint {
+                    return Err(failed(ClientError::Protocol(format!(
+                        "no readable reply within {timeout:?}; {hint}"
                     ))));
                 }
                 Err(failed(ClientError::Timeout(timeout)))
@@ -398,25 +381,25 @@ impl Device {
         Ok(sent)
     }
 
-    /// Waits for the next response that no request claimed, or the close.
-    pub async fn next_unclaimed(&self, deadline: Instant) -> Result<Unclaimed, ClientError> {
-        loop {
-            let changed = self.inbox.changed.notified();
-            tokio::pin!(changed);
-            changed.as_mut().enable();
-            {
-                let mut state = self.inbox.lock();
-                if let Some(frame) = state.unclaimed.pop_front() {
-                    return Ok(frame);
-                }
-                if let Some(code) = state.closed {
-                    return Err(ClientError::Closed(code));
-                }
-            }
-            if tokio::time::timeout_at(deadline, changed).await.is_err() {
-                return Err(ClientError::Timeout(Duration::ZERO));
-            }
-        }
+    /// Waits up to `timeout` after `sent` for the next response that no request
+    /// claimed, or the close.
+    pub async fn next_unclaimed(
+        &self,
+        sent: Instant,
+        timeout: Duration,
+    ) -> Result<Unclaimed, ClientError> {
+        self.inbox
+            .next_unclaimed(sent + timeout)
+            .await
+            .map_err(|end| match end {
+                WaitEnd::Closed(code) => ClientError::Closed(code),
+                WaitEnd::Deadline => ClientError::Timeout(timeout),
+            })
+    }
+
+    /// A raw step gave up waiting for its reply: if it still comes, it is late.
+    pub fn expire_unclaimed(&self) {
+        self.inbox.expire_unclaimed();
     }
 
     /// Takes the oldest buffered push that `matches`, waiting until `deadline`.
@@ -425,73 +408,50 @@ impl Device {
         deadline: Instant,
         mut matches: impl FnMut(&Push) -> bool,
     ) -> Option<PushRecord> {
-        loop {
-            let changed = self.inbox.changed.notified();
-            tokio::pin!(changed);
-            changed.as_mut().enable();
-            {
-                let mut state = self.inbox.lock();
-                if let Some(pos) = state.pushes.iter().position(|p| matches(&p.push)) {
-                    return state.pushes.remove(pos);
-                }
-                if state.closed.is_some() {
-                    return None;
-                }
-            }
-            if tokio::time::timeout_at(deadline, changed).await.is_err() {
-                return None;
-            }
-        }
+        self.inbox
+            .take_push(deadline, |p| matches(&p.push))
+            .await
+            .ok()
     }
 
     /// Waits until the server closes the connection; returns its close code.
     pub async fn closed(&self, deadline: Instant) -> Option<Option<u16>> {
-        loop {
-            let changed = self.inbox.changed.notified();
-            tokio::pin!(changed);
-            changed.as_mut().enable();
-            if let Some(code) = self.inbox.lock().closed {
-                return Some(code);
-            }
-            if tokio::time::timeout_at(deadline, changed).await.is_err() {
-                return None;
-            }
-        }
+        self.inbox.closed(deadline).await
     }
 
-    /// Removes and returns every buffered push (strict mode, session boundaries).
+    /// Removes and returns every buffered push (strict mode).
     pub fn drain_pushes(&self) -> Vec<PushRecord> {
-        self.inbox.lock().pushes.drain(..).collect()
+        self.inbox.drain_pushes()
     }
 
     /// The texts of up to `n` buffered pushes, oldest first (for failure samples).
     pub fn peek_pushes(&self, n: usize) -> Vec<String> {
-        self.inbox
-            .lock()
-            .pushes
-            .iter()
-            .take(n)
-            .map(|p| p.text.to_string())
-            .collect()
+        self.inbox.peek_pushes(n, |p| p.text.to_string())
     }
 
-    /// Frames from the server that were not valid protocol frames, since last asked.
-    pub fn take_malformed(&self) -> Vec<String> {
-        std::mem::take(&mut self.inbox.lock().malformed)
+    /// What was dropped or malformed since last asked, without forgetting buffers.
+    pub fn take_counters(&self) -> Counters {
+        self.inbox.take_counters()
     }
 
-    /// Pushes lost to the buffer cap since last asked.
-    pub fn take_overflowed(&self) -> u64 {
-        std::mem::take(&mut self.inbox.lock().overflowed)
+    /// Starts a new session on this connection: forgets what the last one left
+    /// buffered; returns what was dropped or malformed meanwhile.
+    pub fn reset(&self) -> Counters {
+        self.inbox.reset()
     }
 
     /// `Some(code)` once the connection has ended (`None` inside: no close frame).
     pub fn close_code(&self) -> Option<u16> {
-        self.inbox.lock().closed.flatten()
+        self.inbox.closed_now().flatten()
+    }
+
+    /// Why no Close frame came from the server, when none did.
+    pub fn close_note(&self) -> Option<String> {
+        self.inbox.close_note()
     }
 
     pub fn is_closed(&self) -> bool {
-        self.inbox.lock().closed.is_some()
+        self.inbox.closed_now().is_some()
     }
 
     /// Closes the connection normally; the reader task ends by itself.
@@ -516,7 +476,7 @@ async fn drive(
     });
     // Reused for every frame: what the driver made of it.
     let mut decoded: Vec<Inbound> = Vec::new();
-    let close_code = 'conn: loop {
+    let (close_code, note) = 'conn: loop {
         let tick = async {
             match ticks.as_mut() {
                 Some(t) => {
@@ -530,30 +490,28 @@ async fn drive(
                 lock_wire(&wire).tick(&mut decoded);
                 for text in route(&inbox, None, &mut decoded) {
                     if ws.send(Message::text(text)).await.is_err() {
-                        break 'conn None;
+                        break 'conn (None, Some("write failed".into()));
                     }
                 }
             }
             out = rx.recv() => match out {
                 Some(Message::Close(frame)) => {
-                    let _ = ws.close(frame).await;
-                    // Wait for the server to end the connection: once it has, the server
-                    // has also forgotten this device, so the next step sees it offline.
-                    let _ = tokio::time::timeout(CLOSE_WAIT, async {
-                        while let Some(Ok(_)) = ws.next().await {}
-                    })
-                    .await;
-                    break None;
+                    if let Err(e) = ws.close(frame).await {
+                        break (None, Some(format!("sending our Close failed: {e}")));
+                    }
+                    // The closing handshake: the server answers with a Close frame of
+                    // its own, then ends the TCP connection (RFC 6455 §5.5.1).
+                    break close_reply(&mut ws).await;
                 }
                 Some(message) => {
-                    if ws.send(message).await.is_err() {
-                        break None;
+                    if let Err(e) = ws.send(message).await {
+                        break (None, Some(format!("write failed: {e}")));
                     }
                 }
                 // Every `Device` handle is gone: close politely.
                 None => {
                     let _ = ws.close(None).await;
-                    break None;
+                    break (None, Some("closed by the harness".into()));
                 }
             },
             incoming = ws.next() => match incoming {
@@ -561,25 +519,45 @@ async fn drive(
                     lock_wire(&wire).receive(&text, &mut decoded);
                     for answer in route(&inbox, Some(text), &mut decoded) {
                         if ws.send(Message::text(answer)).await.is_err() {
-                            break 'conn None;
+                            break 'conn (None, Some("write failed".into()));
                         }
                     }
                 }
-                Some(Ok(Message::Close(frame))) => break frame.map(|f| u16::from(f.code)),
-                Some(Ok(Message::Binary(_))) => {
-                    inbox.lock().malformed.push("binary frame from server".into());
-                }
+                Some(Ok(Message::Close(frame))) => break (frame.map(|f| u16::from(f.code)), None),
+                Some(Ok(Message::Binary(_))) => inbox.malformed("binary frame from server".into()),
                 Some(Ok(_)) => {}
-                Some(Err(_)) | None => break None,
+                Some(Err(e)) => break (None, Some(e.to_string())),
+                None => break (None, Some("the connection ended without a Close frame".into())),
             },
         }
     };
-    let mut state = inbox.lock();
-    state.closed = Some(close_code);
-    // Dropping the senders wakes every request still waiting.
-    state.pending.clear();
-    drop(state);
-    inbox.changed.notify_waiters();
+    inbox.close(close_code, note);
+}
+
+/// After sending our Close: the server's Close reply (its code), or why none came.
+async fn close_reply(
+    ws: &mut WebSocketStream<MaybeTlsStream<TcpStream>>,
+) -> (Option<u16>, Option<String>) {
+    let reply = tokio::time::timeout(CLOSE_WAIT, async {
+        loop {
+            match ws.next().await {
+                Some(Ok(Message::Close(frame))) => {
+                    return (frame.map(|f| u16::from(f.code)), None);
+                }
+                // Frames the server sent before it saw our Close.
+                Some(Ok(_)) => {}
+                Some(Err(e)) => return (None, Some(format!("no Close reply: {e}"))),
+                None => {
+                    return (
+                        None,
+                        Some("no Close reply: the connection just ended".into()),
+                    );
+                }
+            }
+        }
+    })
+    .await;
+    reply.unwrap_or_else(|_| (None, Some(format!("no Close reply within {CLOSE_WAIT:?}"))))
 }
 
 /// Files what the driver decoded from one frame (`text`; `None` for a tick) and returns
@@ -587,49 +565,33 @@ async fn drive(
 fn route(inbox: &Inbox, text: Option<Utf8Bytes>, decoded: &mut Vec<Inbound>) -> Vec<String> {
     let at = Instant::now();
     let text = text.unwrap_or_default();
+    let bytes = text.len();
     let mut answers = Vec::new();
-    let mut state = inbox.lock();
     for item in decoded.drain(..) {
         match item {
             Inbound::Reply { key, reply } => {
-                let waiter = key.and_then(|k| state.pending.remove(&k));
                 let received = Received {
                     at,
                     text: text.clone(),
                     frame: reply,
                 };
-                match waiter {
-                    Some(waiter) => {
-                        let _ = waiter.send(Ok(received));
-                    }
-                    None => state.unclaimed.push_back(received),
-                }
+                inbox.reply(key, received, bytes);
             }
             Inbound::Push(push) => {
-                if state.pushes.len() >= MAX_BUFFERED_PUSHES {
-                    state.pushes.pop_front();
-                    state.overflowed += 1;
-                }
-                state.pushes.push_back(PushRecord {
+                // The decoded push costs memory too: count it as twice the text.
+                let record = PushRecord {
                     at,
                     push,
                     text: text.clone(),
-                });
+                };
+                inbox.push(record, bytes.saturating_mul(3));
             }
             Inbound::Send(frame) => answers.push(frame),
             Inbound::Unreadable { key, why } => {
-                let why = format!("{why}: {}", truncate(&text));
-                match key.and_then(|k| state.pending.remove(&k)) {
-                    Some(waiter) => {
-                        let _ = waiter.send(Err(why));
-                    }
-                    None => state.malformed.push(why),
-                }
+                inbox.unreadable(key, format!("{why}: {}", truncate(&text)));
             }
         }
     }
-    drop(state);
-    inbox.changed.notify_waiters();
     answers
 }
 

@@ -37,7 +37,9 @@ pub fn check_capacity(
     ports_per_source: u64,
     sources: usize,
 ) -> Result<(), String> {
-    let needed = connections * fds_per_connection + RESERVED_FDS;
+    let needed = connections
+        .saturating_mul(fds_per_connection)
+        .saturating_add(RESERVED_FDS);
     if needed > fd_limit {
         let usable = fd_limit.saturating_sub(RESERVED_FDS) / fds_per_connection.max(1);
         let shards = connections.div_ceil(usable.max(1));
@@ -52,7 +54,7 @@ pub fn check_capacity(
         ));
     }
     let sources = sources.max(1) as u64;
-    if connections > ports_per_source * sources {
+    if connections > ports_per_source.saturating_mul(sources) {
         let wanted = connections.div_ceil(ports_per_source);
         return Err(format!(
             "this scenario needs {connections} connections but one source address has only {ports_per_source} ephemeral ports \

@@ -16,7 +16,9 @@ use tokio_util::sync::CancellationToken;
 use super::RunContext;
 use super::session::run_session;
 use super::slot::WorkerSlot;
-use crate::metrics::Recorder;
+use futures_util::FutureExt;
+
+use crate::metrics::{AbortReason, FailureKind, FailureSample, Recorder};
 use crate::scenario::{LoadModel, Plan};
 
 /// A start more than this after its intended time counts as late.
@@ -97,9 +99,9 @@ async fn closed(
                     break;
                 }
                 let session = run_session(&plan, &ctx, &mut slot, &mut recorder, n, Instant::now());
-                tokio::select! {
-                    _ = session => {}
-                    _ = abort.cancelled() => break,
+                let end = guarded(session, &abort).await;
+                if !end.record(&ctx, &mut recorder) {
+                    break;
                 }
                 if !slot.is_ready(&plan) {
                     // The target is failing: don't spin.
@@ -111,7 +113,77 @@ async fn closed(
             slot
         });
     }
-    while workers.join_next().await.is_some() {}
+    join_workers(&mut workers, &ctx).await;
+}
+
+/// How a session's task ended.
+enum SessionEnd {
+    Finished,
+    /// The grace period ran out before it finished.
+    CutOff,
+    /// It panicked, with this message.
+    Panicked(String),
+}
+
+impl SessionEnd {
+    /// Counts a session that did not finish: cut off (with the run's stop reason) or
+    /// panicked (a harness error, with the panic message). Returns false when the worker
+    /// must stop.
+    fn record(self, ctx: &RunContext, recorder: &mut Recorder) -> bool {
+        match self {
+            SessionEnd::Finished => true,
+            SessionEnd::CutOff => {
+                recorder.session_aborted(ctx.stop_reason());
+                false
+            }
+            SessionEnd::Panicked(message) => {
+                recorder.session_aborted(AbortReason::HarnessError);
+                recorder.failure(
+                    FailureKind::new("harness", "-", "panic"),
+                    FailureSample::outside(format!("a session task panicked: {message}")),
+                );
+                // The slot's connections may be half put back: this worker stops.
+                false
+            }
+        }
+    }
+}
+
+/// Runs one session until it ends, panics, or the grace period is over.
+async fn guarded(session: impl Future<Output = ()>, abort: &CancellationToken) -> SessionEnd {
+    let session = std::panic::AssertUnwindSafe(session).catch_unwind();
+    tokio::select! {
+        outcome = session => match outcome {
+            Ok(()) => SessionEnd::Finished,
+            Err(payload) => SessionEnd::Panicked(panic_text(payload.as_ref())),
+        },
+        _ = abort.cancelled() => SessionEnd::CutOff,
+    }
+}
+
+/// Waits for every worker; a worker that panicked outside a session fails the run.
+async fn join_workers(workers: &mut JoinSet<WorkerSlot>, ctx: &RunContext) {
+    while let Some(joined) = workers.join_next().await {
+        if let Err(e) = joined {
+            ctx.harness_error(format!("a worker failed: {}", join_error_text(e)));
+        }
+    }
+}
+
+fn join_error_text(e: tokio::task::JoinError) -> String {
+    match e.try_into_panic() {
+        Ok(payload) => format!("panic: {}", panic_text(payload.as_ref())),
+        Err(e) => e.to_string(),
+    }
+}
+
+/// The message a panic carried.
+pub(crate) fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "(no message)".to_owned())
 }
 
 async fn open(
@@ -138,9 +210,9 @@ async fn open(
                     recorder.late_start(lag);
                 }
                 let session = run_session(&plan, &ctx, &mut slot, &mut recorder, n, intended);
-                tokio::select! {
-                    _ = session => {}
-                    _ = abort.cancelled() => break,
+                let end = guarded(session, &abort).await;
+                if !end.record(&ctx, &mut recorder) {
+                    break;
                 }
                 if idle.send(index).await.is_err() {
                     break;
@@ -214,10 +286,42 @@ async fn open(
         }
         punctuality
     }));
-    // A dispatcher that panicked reports nothing; the workers still finish.
-    let punctuality = dispatcher.await.unwrap_or_default();
+    // A dispatcher that panicked fails the run; the workers still finish.
+    let punctuality = match dispatcher.await {
+        Ok(punctuality) => punctuality,
+        Err(e) => {
+            ctx.harness_error(format!("the dispatcher failed: {}", join_error_text(e)));
+            Punctuality::default()
+        }
+    };
     // The dispatcher has dropped the job channels: every worker finishes its session
     // and stops.
-    while workers.join_next().await.is_some() {}
+    join_workers(&mut workers, &ctx).await;
     punctuality
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Problem 4 of issue 10: a panicking session was swallowed ("0 sessions, 0 failed").
+    #[tokio::test]
+    async fn a_panicking_session_is_caught_with_its_message() {
+        let abort = CancellationToken::new();
+        let end = guarded(async { panic!("boom at step 3") }, &abort).await;
+        let SessionEnd::Panicked(message) = end else {
+            panic!("the panic was not caught");
+        };
+        assert_eq!(message, "boom at step 3");
+        let formatted = guarded(async { panic!("{} sessions", 2) }, &abort).await;
+        assert!(matches!(formatted, SessionEnd::Panicked(m) if m == "2 sessions"));
+    }
+
+    #[tokio::test]
+    async fn a_session_still_running_at_the_abort_is_cut_off() {
+        let abort = CancellationToken::new();
+        abort.cancel();
+        let end = guarded(std::future::pending(), &abort).await;
+        assert!(matches!(end, SessionEnd::CutOff));
+    }
 }

@@ -7,9 +7,11 @@
 
 pub mod accounts;
 pub mod client;
+pub mod inbox;
 pub mod limits;
 mod load;
 pub mod login;
+pub mod pulse;
 mod session;
 pub mod shard;
 mod slot;
@@ -28,7 +30,7 @@ use self::accounts::AccountSource;
 use self::client::Target;
 use self::slot::{RoleSlot, WorkerSlot};
 use crate::drivers::Driver;
-use crate::metrics::{self, LiveStats, MetricId, MetricSet, Results};
+use crate::metrics::{self, AbortReason, LiveStats, MetricId, MetricSet, Results};
 use crate::scenario::{MetricKind, Plan};
 
 /// Logins that may be in flight at once before the first session.
@@ -48,6 +50,34 @@ pub(crate) struct RunContext {
     pub no_new: CancellationToken,
     /// Set when the target stopped accepting connections during the run.
     pub target_lost: std::sync::atomic::AtomicBool,
+    /// Why the run stopped early (the first reason wins), for sessions it cuts off.
+    pub stop_reason: std::sync::OnceLock<AbortReason>,
+    /// Panics and other failures of the harness's own tasks (they fail the run).
+    pub harness_errors: std::sync::Mutex<Vec<String>>,
+}
+
+impl RunContext {
+    /// Records why the run stops early (unless a reason is already known).
+    pub fn stopping(&self, why: AbortReason) {
+        let _ = self.stop_reason.set(why);
+    }
+
+    /// Why sessions are being cut off; `interrupt` when nothing more specific is known.
+    pub fn stop_reason(&self) -> AbortReason {
+        self.stop_reason
+            .get()
+            .copied()
+            .unwrap_or(AbortReason::Interrupt)
+    }
+
+    /// A task of the harness failed: the run fails, with `message` in the report.
+    pub fn harness_error(&self, message: String) {
+        tracing::error!("{message}");
+        self.harness_errors
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(message);
+    }
 }
 
 /// How to run a plan.
@@ -74,6 +104,9 @@ pub enum RunError {
     /// Exit code 3: nothing could connect.
     #[error("target unreachable: {0}")]
     Unreachable(String),
+    /// Exit code 3: the target accepted connections but answered nothing in time.
+    #[error("target unresponsive: {0}")]
+    Unresponsive(String),
     /// Exit code 3: the server refused a login before any session ran.
     #[error("login impossible: {0}")]
     LoginImpossible(String),
@@ -96,6 +129,8 @@ pub struct RunOutcome {
     pub punctuality: Punctuality,
     /// The target stopped accepting connections during the run (the run ended early).
     pub target_lost: bool,
+    /// The target answered nothing for this long while requests waited: the run ended.
+    pub unresponsive: Option<Duration>,
     /// Sessions the plan wanted to start, when known.
     pub planned_sessions: Option<u64>,
 }
@@ -113,9 +148,12 @@ pub struct Run {
 impl Run {
     pub fn new(plan: Plan, options: RunOptions) -> Result<Run, RunError> {
         let workers = plan.load.max_concurrent().max(1);
-        let devices: u64 = plan.roles.iter().map(|r| r.devices as u64).sum();
+        let devices = plan
+            .roles
+            .iter()
+            .fold(0u64, |sum, r| sum.saturating_add(r.devices as u64));
         limits::check_capacity(
-            workers * devices,
+            workers.saturating_mul(devices),
             if options.server_in_process { 2 } else { 1 },
             limits::raise_fd_limit(),
             limits::ephemeral_ports(),
@@ -169,6 +207,8 @@ impl Run {
             metric_ids,
             no_new: no_new.clone(),
             target_lost: std::sync::atomic::AtomicBool::new(false),
+            stop_reason: std::sync::OnceLock::new(),
+            harness_errors: std::sync::Mutex::new(Vec::new()),
         });
         let aggregating = tokio::spawn(aggregator.run());
         let workers = usize::try_from(plan.load.max_concurrent())
@@ -193,10 +233,11 @@ impl Run {
         let run_start = Instant::now();
         // Max duration and Ctrl-C both stop new sessions; Ctrl-C also starts the grace period.
         let guard = {
-            let (no_new, abort, interrupt) = (
+            let (no_new, abort, interrupt, ctx) = (
                 stop.no_new.clone(),
                 stop.abort.clone(),
                 options.interrupt.clone(),
+                ctx.clone(),
             );
             let max = plan.max_duration;
             let grace = options.grace;
@@ -208,13 +249,22 @@ impl Run {
                     }
                 };
                 tokio::select! {
-                    _ = limit => no_new.cancel(),
-                    _ = interrupt.cancelled() => {}
+                    _ = limit => {
+                        ctx.stopping(AbortReason::DurationLimit);
+                        no_new.cancel();
+                    }
+                    _ = interrupt.cancelled() => ctx.stopping(AbortReason::Interrupt),
                 }
                 tokio::time::sleep(grace).await;
                 abort.cancel();
             })
         };
+        let watchdog = tokio::spawn(watch_pulse(
+            ctx.clone(),
+            plan.unresponsive_limit(),
+            stop.no_new.clone(),
+            stop.abort.clone(),
+        ));
         let recorders = (0..slots.len()).map(|_| collector.recorder()).collect();
         let punctuality = load::drive(
             plan.clone(),
@@ -226,20 +276,65 @@ impl Run {
         )
         .await;
         guard.abort();
+        watchdog.abort();
+        let unresponsive = watchdog.await.ok().flatten();
         drop(collector);
         let duration = run_start.elapsed();
         let aggregator = aggregating
             .await
             .map_err(|e| RunError::Metrics(format!("aggregator failed: {e}")))?;
+        let mut results = aggregator.finish(duration);
+        for message in
+            std::mem::take(&mut *ctx.harness_errors.lock().unwrap_or_else(|p| p.into_inner()))
+        {
+            results.failures.add(
+                metrics::FailureKind::new("harness", "-", "panic"),
+                metrics::FailureSample::outside(message),
+            );
+        }
+        if let Some(silent) = unresponsive {
+            results.failures.add(
+                metrics::FailureKind::new("run", "-", "target unresponsive"),
+                metrics::FailureSample::outside(format!(
+                    "requests waited {} with nothing at all received from the target; the run ended",
+                    crate::scenario::format_duration(silent)
+                )),
+            );
+        }
         Ok(RunOutcome {
-            results: aggregator.finish(duration),
+            results,
             started_at,
             duration,
             interrupted: options.interrupt.is_cancelled(),
             target_lost: ctx.target_lost.load(std::sync::atomic::Ordering::Relaxed),
+            unresponsive,
             punctuality,
             planned_sessions: plan.load.planned_sessions(),
         })
+    }
+}
+
+/// Ends the run (no new sessions, in-flight ones cut off at once) when the target has
+/// answered nothing for `limit` while requests waited. Returns how long it was silent.
+async fn watch_pulse(
+    ctx: Arc<RunContext>,
+    limit: Duration,
+    no_new: CancellationToken,
+    abort: CancellationToken,
+) -> Option<Duration> {
+    let period = (limit / 10).clamp(Duration::from_millis(10), Duration::from_secs(1));
+    let mut tick = tokio::time::interval(period);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if let Some(silent) = ctx.target.pulse.silent_for()
+            && silent >= limit
+        {
+            ctx.stopping(AbortReason::TargetUnresponsive);
+            no_new.cancel();
+            abort.cancel();
+            return Some(silent);
+        }
     }
 }
 
@@ -315,7 +410,6 @@ async fn login_all(
         })
         .buffer_unordered(LOGIN_CONCURRENCY);
     let mut done = Vec::new();
-    let mut first = true;
     loop {
         let next = tokio::select! {
             _ = interrupt.cancelled() => return Err(RunError::Unreachable("interrupted while logging in".into())),
@@ -333,13 +427,14 @@ async fn login_all(
                     session_error, plan.roles[r].name
                 );
                 return Err(match session_error {
-                    login::LoginError::Client(_) if first => RunError::Unreachable(message),
+                    login::LoginError::Client(
+                        client::ClientError::Timeout(_) | client::ClientError::Silent { .. },
+                    ) => RunError::Unresponsive(message),
                     login::LoginError::Client(_) => RunError::Unreachable(message),
                     login::LoginError::Refused { .. } => RunError::LoginImpossible(message),
                 });
             }
         }
-        first = false;
     }
     drop(results);
     for (w, r, d, device) in done {

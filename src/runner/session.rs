@@ -9,18 +9,20 @@ use futures_util::future::join_all;
 use serde_json::Value;
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::Frame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
 
 use super::RunContext;
 use super::client::{ClientError, Device, PushRecord, Received, truncate};
+use super::inbox::{Bounds, Counters};
 use super::login::connect_and_login;
 use super::slot::{RoleSlot, WorkerSlot};
 use crate::drivers::{Login, Reply as ResponseFrame};
 use crate::metrics::{FailureKind, FailureSample, Recorder};
 use crate::scenario::{
-    AwaitStep, Expect, LoginStep, Mismatch, OpStep, Plan, PushMatcher, RawExpect, RawPayload,
-    RawStep, RefuteStep, Save, Since, Step, StepKind, Target, Vars,
+    AwaitStep, EventuallyStep, Expect, LoginStep, Mismatch, OpStep, Plan, PushMatcher, RawExpect,
+    RawPayload, RawStep, RefuteStep, Save, Since, Step, StepKind, Target, Vars,
 };
 
 /// A step failed; the rest of the session is skipped.
@@ -39,6 +41,8 @@ struct SessionState {
     records: Vec<(usize, Duration, Instant)>,
     /// `(op name, code)` of every reply, for the report's code counts.
     codes: Vec<(&'static str, u32)>,
+    /// Metric indexes of requests that timed out (no latency to record).
+    timeouts: Vec<usize>,
     failures: Vec<(FailureKind, FailureSample)>,
 }
 
@@ -185,6 +189,38 @@ impl<'a> Session<'a> {
                 }
                 Ok(None)
             }
+            StepKind::Eventually(ev) => self.eventually(ev).await.map(|_| None),
+        }
+    }
+
+    /// Runs the probes again and again until one round passes them all. Failures of
+    /// rounds that are tried again are forgotten; when the deadline passes, the last
+    /// round's failure stands, saying how long and how often it was tried.
+    async fn eventually(&self, ev: &EventuallyStep) -> Result<(), Abort> {
+        let started = Instant::now();
+        let deadline = started + ev.within;
+        let mut attempts = 0u32;
+        loop {
+            attempts += 1;
+            let mark = self.lock().failures.len();
+            if self.steps(&ev.steps).await.is_ok() {
+                return Ok(());
+            }
+            if Instant::now() + ev.every < deadline {
+                self.lock().failures.truncate(mark);
+                tokio::time::sleep(ev.every).await;
+                continue;
+            }
+            let mut state = self.lock();
+            for (kind, sample) in state.failures.iter_mut().skip(mark) {
+                kind.reason = format!("{} (eventually: still after {:?})", kind.reason, ev.within);
+                sample.detail = format!(
+                    "{} [tried {attempts} times over {:?}]",
+                    sample.detail,
+                    started.elapsed()
+                );
+            }
+            return Err(Abort);
         }
     }
 
@@ -193,6 +229,7 @@ impl<'a> Session<'a> {
             ClientError::Timeout(_) => "no response".to_string(),
             ClientError::Closed(_) => "connection closed".to_string(),
             ClientError::Connect { .. } => "cannot connect".to_string(),
+            ClientError::Silent { .. } => "no handshake".to_string(),
             ClientError::Protocol(_) => "unreadable reply".to_string(),
         };
         self.fail(
@@ -203,6 +240,21 @@ impl<'a> Session<'a> {
                 .with_frame(format!("-> {}", truncate(request))),
         );
         Abort
+    }
+
+    /// A request that got no response: a failure, and a timeout of its metric.
+    fn request_failure(
+        &self,
+        step: &Step,
+        target: Target,
+        metric: usize,
+        e: &ClientError,
+        request: &str,
+    ) -> Abort {
+        if matches!(e, ClientError::Timeout(_)) {
+            self.lock().timeouts.push(metric);
+        }
+        self.client_failure(step, target, e, request)
     }
 
     /// Checks a response against an expectation and applies its saves.
@@ -243,7 +295,7 @@ impl<'a> Session<'a> {
         let exchange = device
             .request(op.op, &params, op.timeout)
             .await
-            .map_err(|f| self.client_failure(step, op.target, &f.error, &f.request))?;
+            .map_err(|f| self.request_failure(step, op.target, op.metric, &f.error, &f.request))?;
         let response = &exchange.response;
         {
             let mut state = self.lock();
@@ -307,7 +359,9 @@ impl<'a> Session<'a> {
                 },
             )
             .await
-            .map_err(|f| self.client_failure(step, login.target, &f.error, &f.request))?;
+            .map_err(|f| {
+                self.request_failure(step, login.target, login.metric, &f.error, &f.request)
+            })?;
         let response = &exchange.response;
         {
             let mut state = self.lock();
@@ -338,6 +392,13 @@ impl<'a> Session<'a> {
                 let shown = format!("(binary, {} bytes)", bytes.len());
                 (vec![Message::binary(bytes)], shown)
             }
+            RawPayload::Close(code) => {
+                let frame = CloseFrame {
+                    code: code.into(),
+                    reason: "".into(),
+                };
+                (vec![Message::Close(Some(frame))], format!("(Close {code})"))
+            }
         };
         let sent = device
             .send_raw(messages)
@@ -348,9 +409,15 @@ impl<'a> Session<'a> {
         match &raw.expect {
             RawExpect::Response(expect) => {
                 let response = device
-                    .next_unclaimed(deadline)
+                    .next_unclaimed(sent, raw.timeout)
                     .await
-                    .map_err(|e| self.client_failure(step, raw.target, &e, &shown))?;
+                    .map_err(|e| {
+                        if matches!(e, ClientError::Timeout(_)) {
+                            // Its reply may still come: it must not answer a later step.
+                            device.expire_unclaimed();
+                        }
+                        self.request_failure(step, raw.target, raw.metric, &e, &shown)
+                    })?;
                 self.record(raw.metric, response.at - sent, response.at);
                 self.check_response(step, raw.target, &shown, &response, expect, &[])?;
                 Ok(Some(response.frame))
@@ -365,7 +432,10 @@ impl<'a> Session<'a> {
                 got => {
                     let got = match got {
                         None => format!("connection still open after {:?}", raw.timeout),
-                        Some(None) => "closed without a close code".into(),
+                        Some(None) => match device.close_note() {
+                            Some(note) => format!("no Close frame ({note})"),
+                            None => "a Close frame without a close code".into(),
+                        },
                         Some(Some(code)) => format!("close code {code}"),
                     };
                     let m = Mismatch::new(format!("close code {want}"), got);
@@ -402,6 +472,7 @@ impl<'a> Session<'a> {
             .take_push(deadline, |push| a.matcher.matches(push, &vars))
             .await;
         let Some(push) = found else {
+            self.lock().timeouts.push(a.metric);
             let wanted = a.matcher.describe(&vars);
             let mut sample = self.sample(format!("waited {:?} for {wanted}", a.within));
             for other in device.peek_pushes(3) {
@@ -534,10 +605,12 @@ pub(crate) async fn run_session(
         .collect();
     let session_id = format!("{}-{number}", ctx.run_id);
     let vars = plan.new_vars(&ctx.run_id, &session_id, &accounts);
-    for role in &slot.roles {
+    let mut between = Vec::new();
+    for (role_index, role) in slot.roles.iter().enumerate() {
         for device in role.devices.iter().flatten() {
-            // Pushes left over from an earlier session must not satisfy this one's awaits.
-            device.drain_pushes();
+            // Pushes and replies left over from an earlier session must not satisfy this
+            // one's steps; what was dropped meanwhile is still reported.
+            between.push((role_index, device.reset()));
         }
     }
     let session = Session {
@@ -552,6 +625,7 @@ pub(crate) async fn run_session(
             devices: slot.roles.iter().map(|r| r.devices.clone()).collect(),
             records: Vec::new(),
             codes: Vec::new(),
+            timeouts: Vec::new(),
             failures: Vec::new(),
         }),
     };
@@ -562,17 +636,25 @@ pub(crate) async fn run_session(
         .into_inner()
         .unwrap_or_else(|p| p.into_inner());
     let mut failures = state.failures;
+    // Late replies are the echo of a timeout already counted: reported, not a failure.
+    let mut late = 0;
+    for (role_index, counters) in between {
+        late += counters.late_replies;
+        inbox_failures(
+            &plan.roles[role_index].name,
+            number,
+            counters,
+            &mut failures,
+        );
+    }
 
     // What the session's connections saw besides what the steps consumed.
     for (role_index, devices) in state.devices.iter().enumerate() {
         let role = &plan.roles[role_index].name;
         for device in devices.iter().flatten() {
-            for bad in device.take_malformed() {
-                failures.push((
-                    FailureKind::new("session", role.clone(), "malformed server frame"),
-                    FailureSample::new(number, "a frame that breaks §P-2").with_frame(bad),
-                ));
-            }
+            let counters = device.take_counters();
+            late += counters.late_replies;
+            inbox_failures(role, number, counters, &mut failures);
             let leftovers = device.drain_pushes();
             if plan.strict {
                 for push in leftovers.iter().filter(|p| p.push.kind.strict) {
@@ -591,9 +673,24 @@ pub(crate) async fn run_session(
         }
     }
     ok &= failures.is_empty();
+    if late > 0 {
+        // Does not fail this session: the timeout it answers already failed an earlier one.
+        recorder.failure(
+            FailureKind::new("session", "-", "late response (dropped)"),
+            FailureSample::new(
+                number,
+                format!(
+                    "{late} responses arrived after their request had timed out; no step took them"
+                ),
+            ),
+        );
+    }
 
     for (metric, latency, at) in state.records {
         recorder.record_at(ctx.metric_ids[metric], latency, at.into_std());
+    }
+    for metric in state.timeouts {
+        recorder.timeout(ctx.metric_ids[metric]);
     }
     for (op, code) in state.codes {
         recorder.count_code(op, code);
@@ -613,6 +710,56 @@ pub(crate) async fn run_session(
         role.devices = devices;
     }
     slot.restore(plan, ctx, recorder).await;
+}
+
+/// Failures for what a connection's inbox had to drop or could not read: a target that
+/// floods the harness or sends broken frames fails the session.
+fn inbox_failures(
+    role: &str,
+    number: u64,
+    counters: Counters,
+    failures: &mut Vec<(FailureKind, FailureSample)>,
+) {
+    let kind = |reason: &str| FailureKind::new("session", role.to_string(), reason);
+    for bad in &counters.malformed_samples {
+        failures.push((
+            kind("malformed server frame"),
+            FailureSample::new(number, "a frame that breaks §P-2").with_frame(bad.clone()),
+        ));
+    }
+    let unsampled = counters.malformed - counters.malformed_samples.len() as u64;
+    if unsampled > 0 {
+        failures.push((
+            kind("malformed server frame"),
+            FailureSample::new(number, format!("{unsampled} more malformed frames")),
+        ));
+    }
+    if counters.pushes_dropped > 0 {
+        failures.push((
+            kind("push buffer overflow"),
+            FailureSample::new(
+                number,
+                format!(
+                    "{} pushes dropped: the target sent more than the {} KiB of unconsumed pushes the harness keeps per connection",
+                    counters.pushes_dropped,
+                    Bounds::default().push_bytes / 1024
+                ),
+            ),
+        ));
+    }
+    if counters.unclaimed_dropped > 0 {
+        failures.push((
+            kind("unsolicited responses"),
+            FailureSample::new(
+                number,
+                format!(
+                    "{} responses dropped that answered no request of this connection (more than the {} KiB the harness keeps)",
+                    counters.unclaimed_dropped,
+                    Bounds::default().unclaimed_bytes / 1024
+                ),
+            ),
+        ));
+    }
 }
 
 /// Logs a device in as the runner does before sessions: connect + login + syncs.

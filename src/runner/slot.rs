@@ -71,11 +71,12 @@ impl WorkerSlot {
                                 // session after session until the planned end.
                                 ctx.target_lost
                                     .store(true, std::sync::atomic::Ordering::Relaxed);
+                                ctx.stopping(crate::metrics::AbortReason::TargetLost);
                                 ctx.no_new.cancel();
                             }
                             recorder.failure(
                                 FailureKind::new("login", spec.name.clone(), "reconnect failed"),
-                                FailureSample::new(u64::MAX, e.to_string()),
+                                FailureSample::outside(e.to_string()),
                             );
                         }
                     }

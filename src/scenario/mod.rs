@@ -42,8 +42,8 @@ pub use field::{FieldCheck, JsonType, Pred};
 pub use matcher::{Awaited, PushMatcher};
 pub use path::JsonPath;
 pub use plan::{
-    AwaitStep, LoginStep, Metric, MetricKind, OpStep, ParallelStep, Plan, RawFrame, RawPayload,
-    RawStep, RefuteStep, RepeatStep, Role, Since, Step, StepId, StepKind, Target,
+    AwaitStep, EventuallyStep, LoginStep, Metric, MetricKind, OpStep, ParallelStep, Plan, RawFrame,
+    RawPayload, RawStep, RefuteStep, RepeatStep, Role, Since, Step, StepId, StepKind, Target,
 };
 pub use settings::{Requirement, Setting, SettingKind, SettingValues};
 pub use suite::{Case, Suite, check_suite_str};

@@ -31,6 +31,11 @@ pub struct Plan {
     pub login_rate: Rate,
     /// Hard stop: the run ends after this long whatever the load model says.
     pub max_duration: Option<Duration>,
+    /// Sessions cut off by `max_duration` do not fail the run (`load.aborts_expected`).
+    pub aborts_expected: bool,
+    /// `load.unresponsive_after`: the run ends when the target answers nothing for this
+    /// long while requests wait; `None`: [`Plan::unresponsive_limit`]'s default.
+    pub unresponsive_after: Option<Duration>,
     /// Fail a session when one of its connections received a push of a kind the driver
     /// marks strict (native: `notify`, `multiClientSync`) that no `await` consumed.
     pub strict: bool,
@@ -52,6 +57,13 @@ impl Plan {
     pub const LOGIN_METRIC: usize = 0;
     /// Metric index of whole sessions (start → last step done).
     pub const SESSION_METRIC: usize = 1;
+    /// How long the target may answer nothing while requests wait before the run ends:
+    /// `load.unresponsive_after`, else the longer of 30 s and three response timeouts.
+    pub fn unresponsive_limit(&self) -> Duration {
+        self.unresponsive_after
+            .unwrap_or_else(|| Duration::from_secs(30).max(self.timeout.saturating_mul(3)))
+    }
+
     /// A fresh variable store for one session. `accounts[i]` is the account name playing
     /// `roles[i]`; missing entries are left `null`.
     pub fn new_vars(&self, run_id: &str, session_id: &str, accounts: &[&str]) -> Vars {
@@ -83,6 +95,7 @@ impl Plan {
                 match &step.kind {
                     StepKind::Parallel(p) => walk(&p.branches, out),
                     StepKind::Repeat(r) => walk(&r.steps, out),
+                    StepKind::Eventually(e) => walk(&e.steps, out),
                     _ => {}
                 }
             }
@@ -186,6 +199,8 @@ pub enum StepKind {
     /// Run branches at once; done when all are done.
     Parallel(ParallelStep),
     Repeat(RepeatStep),
+    /// Repeat side-effect-free requests until all hold, within a deadline.
+    Eventually(EventuallyStep),
 }
 
 impl StepKind {
@@ -202,6 +217,7 @@ impl StepKind {
             StepKind::Pause(_) => "pause".into(),
             StepKind::Parallel(_) => "parallel".into(),
             StepKind::Repeat(_) => "repeat".into(),
+            StepKind::Eventually(_) => "eventually".into(),
         }
     }
 }
@@ -255,6 +271,8 @@ pub enum RawFrame {
     },
     /// A binary frame.
     Binary(Vec<u8>),
+    /// A Close frame with this code: starts the closing handshake (RFC 6455 §5.5.1).
+    Close(u16),
 }
 
 /// A rendered raw frame.
@@ -262,6 +280,7 @@ pub enum RawFrame {
 pub enum RawPayload {
     Text(String),
     Binary(Vec<u8>),
+    Close(u16),
 }
 
 impl RawFrame {
@@ -269,7 +288,7 @@ impl RawFrame {
     pub fn fragments(&self) -> usize {
         match self {
             RawFrame::Text { fragments, .. } => *fragments,
-            RawFrame::Binary(_) => 1,
+            RawFrame::Binary(_) | RawFrame::Close(_) => 1,
         }
     }
 
@@ -277,6 +296,7 @@ impl RawFrame {
     pub fn render(&self, ctx: &Vars) -> RawPayload {
         match self {
             RawFrame::Binary(b) => RawPayload::Binary(b.clone()),
+            RawFrame::Close(code) => RawPayload::Close(*code),
             RawFrame::Text { text, size, .. } => {
                 let rendered = text.render(ctx);
                 let Some(size) = size else {
@@ -340,6 +360,16 @@ pub struct ParallelStep {
     pub branches: Vec<Step>,
     /// Checked over the responses of the op/login/raw steps directly in `branches`.
     pub exactly_one: Option<ExactlyOne>,
+}
+
+/// `eventually: [...]`: the requests run in order, again and again (every `every`),
+/// until one round passes them all or `within` has passed; then the last round's
+/// failure is the step's. Only requests that are safe to repeat belong here (probes).
+#[derive(Clone, Debug, PartialEq)]
+pub struct EventuallyStep {
+    pub steps: Vec<Step>,
+    pub within: Duration,
+    pub every: Duration,
 }
 
 /// `repeat: {count, steps}`.

@@ -6,8 +6,16 @@ use rand::RngExt as _;
 use std::fmt;
 use std::time::Duration;
 
+/// The longest duration a scenario or flag may give: longer waits than this cannot be
+/// executed (deadlines are instants, and instants end), and no run lasts a year.
+pub const MAX_DURATION: Duration = Duration::from_secs(366 * 24 * 3600);
+
+/// The highest rate a scenario may give: one generator cannot start more sessions or
+/// logins per second than this.
+pub const MAX_RATE_PER_SEC: f64 = 1_000_000.0;
+
 /// Parses `250ms`, `2s`, `1.5s`, `1m30s`, `2h`, `100us`. A bare number is rejected:
-/// the unit is never guessed.
+/// the unit is never guessed. Durations above [`MAX_DURATION`] are rejected.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let bad = || {
         format!("expected a duration like 500ms, 2s or 1m30s (units us, ms, s, m, h), got '{text}'")
@@ -37,7 +45,19 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         total += number * scale;
         rest = rest[unit_len..].trim_start();
     }
-    Duration::try_from_secs_f64(total).map_err(|_| bad())
+    let d = Duration::try_from_secs_f64(total).map_err(|_| bad())?;
+    check_duration(d)
+}
+
+/// `d` if a run can execute it, else why not.
+pub fn check_duration(d: Duration) -> Result<Duration, String> {
+    if d > MAX_DURATION {
+        return Err(format!(
+            "{} is longer than the longest wait sigbench can execute (366 days)",
+            format_duration(d)
+        ));
+    }
+    Ok(d)
 }
 
 /// Formats a duration the way scenarios write it (`50ms`, `2s`, `1.5s`).
@@ -75,7 +95,13 @@ impl Rate {
         if !n.is_finite() || n < 0.0 {
             return Err(bad());
         }
-        Ok(Rate { per_sec: n / per })
+        let per_sec = n / per;
+        if per_sec > MAX_RATE_PER_SEC {
+            return Err(format!(
+                "{text} is more than one generator can start (at most 1000000/s; split the load with --shard)"
+            ));
+        }
+        Ok(Rate { per_sec })
     }
 }
 

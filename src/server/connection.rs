@@ -52,6 +52,9 @@ enum Flow {
     Continue,
     /// The client went away (or the read failed): stop without writing.
     End,
+    /// The client sent a Close frame: answer it with the same code (queued by
+    /// tungstenite), then end the connection (RFC 6455 §5.5.1, §7.1.2).
+    PeerClosed,
     /// Write what is queued, then close with this code.
     CloseAfterFlush(u16, &'static str),
 }
@@ -127,14 +130,46 @@ pub(crate) async fn serve<S>(
         wire: WireState::new(shared.config.wire),
     };
     connection.run(&mut rx, &shutdown).await;
-    if let Some(caller) = &connection.caller {
+    let caller = connection.caller.take();
+    if shared.config.presence_lag.is_zero()
+        && !fault!(shared, PresenceNever)
+        && let Some(caller) = &caller
+    {
+        // Before the socket closes: see `Connection::leave_presence`.
         shared.unregister(&caller.account, conn.id);
     }
+    // The socket closes here; what is still queued for this client is lost.
+    drop(connection);
+    drop(rx);
     shared
         .metrics
         .connections
         .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
     conn.done.cancel();
+    if let Some(caller) = caller
+        && !shared.config.presence_lag.is_zero()
+    {
+        forget_after_lag(&shared, &caller.account, conn.id, &shutdown).await;
+    }
+}
+
+/// Takes an ended connection out of presence, `presence_lag` late (`--presence-lag`:
+/// what a deployment with a separate presence service does). Until then the account
+/// counts as online on that device, and what is sent to it is lost.
+async fn forget_after_lag(
+    shared: &Shared,
+    account: &str,
+    conn_id: u64,
+    shutdown: &CancellationToken,
+) {
+    if fault!(shared, PresenceNever) {
+        return;
+    }
+    tokio::select! {
+        _ = tokio::time::sleep(shared.config.presence_lag) => {}
+        _ = shutdown.cancelled() => {}
+    }
+    shared.unregister(account, conn_id);
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
@@ -190,6 +225,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                     match flow {
                         Flow::Continue => {}
                         Flow::End => return,
+                        Flow::PeerClosed => {
+                            self.leave_presence();
+                            if !fault!(self.shared, NoCloseReply) {
+                                // Writes the Close reply tungstenite queued on reading
+                                // the client's Close; the TCP connection ends after it.
+                                let _ = tokio::time::timeout(CLOSE_WAIT, self.ws.flush()).await;
+                            }
+                            return;
+                        }
                         Flow::CloseAfterFlush(code, reason) => {
                             while let Ok(out) = rx.try_recv() {
                                 if let Err(Some(_)) | Err(None) = self.write_queued(out, rx).await {
@@ -216,7 +260,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                 close_code::UNSUPPORTED_DATA,
                 "binary frames are not supported",
             ),
-            Some(Ok(Message::Close(_))) | None => Flow::End,
+            Some(Ok(Message::Close(_))) => Flow::PeerClosed,
+            None => Flow::End,
             Some(Ok(_)) => Flow::Continue,
             Some(Err(WsError::Capacity(CapacityError::MessageTooLong { .. }))) => {
                 Flow::CloseAfterFlush(close_code::TOO_BIG, "message too big")
@@ -260,12 +305,33 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         self.ws.flush().await.map_err(|_| None)
     }
 
+    /// The server's side of the closing handshake: send a Close frame with `code`, then
+    /// read (and drop) what the client still sends until its Close reply, so that the
+    /// TCP connection ends cleanly rather than with a reset (RFC 6455 §7.1.1).
     async fn close(&mut self, code: u16, reason: &'static str) {
+        self.leave_presence();
         let frame = CloseFrame {
             code: CloseCode::from(code),
             reason: reason.into(),
         };
-        let _ = tokio::time::timeout(CLOSE_WAIT, self.ws.close(Some(frame))).await;
+        let _ = tokio::time::timeout(CLOSE_WAIT, async {
+            if self.ws.close(Some(frame)).await.is_ok() {
+                while let Some(Ok(_)) = self.ws.next().await {}
+            }
+        })
+        .await;
+    }
+
+    /// Without a presence lag, the device goes offline before its Close frame leaves:
+    /// a client that saw the close finds the account offline. (With a lag, [`serve`]
+    /// takes it out of presence later.)
+    fn leave_presence(&mut self) {
+        if !self.shared.config.presence_lag.is_zero() || fault!(self.shared, PresenceNever) {
+            return;
+        }
+        if let Some(caller) = self.caller.take() {
+            self.shared.unregister(&caller.account, self.conn.id);
+        }
     }
 
     fn reply(&self, text: String) {

@@ -38,10 +38,12 @@ pub enum Fault {
     ControlStored,
     CloseEcho,
     StaleStoredChannel,
+    PresenceNever,
+    NoCloseReply,
 }
 
 impl Fault {
-    pub const ALL: [Fault; 17] = [
+    pub const ALL: [Fault; 19] = [
         Fault::InviteMemberOk,
         Fault::CancelSilent,
         Fault::CancelAfterAcceptOk,
@@ -59,6 +61,8 @@ impl Fault {
         Fault::ControlStored,
         Fault::CloseEcho,
         Fault::StaleStoredChannel,
+        Fault::PresenceNever,
+        Fault::NoCloseReply,
     ];
 
     /// The name given to `--fault`.
@@ -81,6 +85,8 @@ impl Fault {
             Fault::ControlStored => "control-stored",
             Fault::CloseEcho => "close-echo",
             Fault::StaleStoredChannel => "stale-stored-channel",
+            Fault::PresenceNever => "presence-never",
+            Fault::NoCloseReply => "no-close-reply",
         }
     }
 
@@ -111,6 +117,12 @@ impl Fault {
             Fault::CloseEcho => "ROOM_CLOSE also goes to the closer's own devices (P-5.4, P-5.9)",
             Fault::StaleStoredChannel => {
                 "stored events carry the channel as it was when stored, never invalid (P-4.3)"
+            }
+            Fault::PresenceNever => {
+                "a connection that ended stays online forever: no 10201, nothing stored (P-6.1, P-7.1)"
+            }
+            Fault::NoCloseReply => {
+                "a client's Close frame is not answered: the connection just ends (P-1.6)"
             }
         }
     }

@@ -76,6 +76,10 @@ pub struct ServerConfig {
     pub sweep_interval: Duration,
     /// The framing spoken on every connection (`--wire`).
     pub wire: wire::Wire,
+    /// How long an ended connection still counts as online (`--presence-lag`, 0 by
+    /// default): mimics deployments whose presence is updated eventually, to prove that
+    /// a harness does not depend on instant presence.
+    pub presence_lag: Duration,
     /// Deliberate protocol deviations, to prove the conformance suite catches them.
     #[cfg(feature = "faults")]
     pub faults: faults::Faults,
@@ -94,6 +98,7 @@ impl Default for ServerConfig {
             rate_limit: None,
             sweep_interval: Duration::from_secs(1),
             wire: wire::Wire::Sigbench,
+            presence_lag: Duration::ZERO,
             #[cfg(feature = "faults")]
             faults: faults::Faults::default(),
         }

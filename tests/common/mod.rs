@@ -8,6 +8,7 @@
 
 pub mod fixtures;
 mod http;
+pub mod rogue;
 mod shapes;
 
 pub use http::Metrics;
@@ -451,6 +452,18 @@ impl Client {
     /// Kept pushes, taken out.
     pub fn take_pending(&mut self) -> Vec<Value> {
         self.pending.drain(..).collect()
+    }
+
+    /// Starts the closing handshake with `code`; the reply is read with [`Client::wire`].
+    pub async fn send_close(&mut self, code: u16) {
+        let frame = tokio_tungstenite::tungstenite::protocol::CloseFrame {
+            code: code.into(),
+            reason: "".into(),
+        };
+        tokio::time::timeout(WAIT, self.ws.close(Some(frame)))
+            .await
+            .expect("the Close frame is sent in time")
+            .expect("the Close frame is sent");
     }
 
     /// Closes the connection with a close handshake (bounded).

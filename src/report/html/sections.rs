@@ -260,8 +260,8 @@ pub(super) fn failures(out: &mut String, report: &RunReport) {
                 format!(" — <span class=\"detail\">{}</span>", text(&s.detail))
             };
             let summary = format!(
-                "session {} at {:.3}s{detail}",
-                s.session,
+                "{} at {:.3}s{detail}",
+                s.where_text(),
                 s.at_ms as f64 / 1000.0
             );
             if s.frames.is_empty() {

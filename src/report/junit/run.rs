@@ -61,9 +61,9 @@ fn failure_case(classname: &str, report: &RunReport, f: &FailureReport) -> Junit
     for (i, sample) in f.samples.iter().enumerate() {
         let _ = writeln!(
             details,
-            "\nsample {}: session {} at {:.3}s",
+            "\nsample {}: {} at {:.3}s",
             i + 1,
-            sample.session,
+            sample.where_text(),
             sample.at_ms as f64 / 1000.0
         );
         if !sample.detail.is_empty() {

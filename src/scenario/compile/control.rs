@@ -1,11 +1,13 @@
 //! Steps that are not plain requests or awaits: `pause`, `connect`/`disconnect`,
-//! `raw` frames, `parallel` groups and `repeat`.
+//! `raw` frames, `parallel` groups, `repeat` and `eventually`.
 
 use super::steps::Scope;
 use super::{Cx, Fields, describe};
 use crate::scenario::expect::{ExactlyOne, RawExpect};
 use crate::scenario::node::{Key, Node, Value};
-use crate::scenario::plan::{MetricKind, ParallelStep, RawFrame, RawStep, RepeatStep, StepKind};
+use crate::scenario::plan::{
+    EventuallyStep, MetricKind, ParallelStep, RawFrame, RawStep, RepeatStep, StepKind,
+};
 use crate::scenario::timing::Pause;
 
 /// Upper bound of a padded raw frame: far above any sane server limit, and small enough
@@ -13,6 +15,8 @@ use crate::scenario::timing::Pause;
 const MAX_RAW_SIZE: u64 = 16 * 1024 * 1024;
 /// Most WebSocket frames one `raw` text message may be split into.
 const MAX_FRAGMENTS: u64 = 64;
+/// How often `eventually` tries again unless `every` says otherwise.
+const DEFAULT_EVERY: std::time::Duration = std::time::Duration::from_millis(50);
 
 impl Cx<'_> {
     /// `100ms`, `100ms..500ms` or `{exp: 200ms}`.
@@ -102,6 +106,13 @@ impl Cx<'_> {
         let metric = self.step_metric(fields, name, "raw", MetricKind::Op, action);
         let (target, frame, expect, timeout, metric) =
             (target?, frame?, expect?, timeout?, metric?);
+        if matches!(frame, RawFrame::Close(_)) && matches!(expect, RawExpect::Response(_)) {
+            self.error(
+                fields.get("expect").map_or(action.span, |n| n.span),
+                "a Close frame gets no response: expect the server's Close reply, {close: N}",
+            );
+            return None;
+        }
         let id = self.next_step_id();
         scope.last_op = Some(id);
         if let Some(n) = name {
@@ -119,7 +130,17 @@ impl Cx<'_> {
 
     pub(super) fn raw_frame(&mut self, node: &Node, scope: &Scope) -> Option<RawFrame> {
         let f = self.map(node, "raw")?;
-        self.check_keys(&f, &["text", "binary", "size", "fragments"], "raw");
+        self.check_keys(&f, &["text", "binary", "close", "size", "fragments"], "raw");
+        if let Some(close) = f.get("close") {
+            if f.entries.len() > 1 {
+                self.error(
+                    node.span,
+                    "raw: {close: N} sends a Close frame and takes nothing else",
+                );
+                return None;
+            }
+            return self.close_code(close).map(RawFrame::Close);
+        }
         match (f.get("text"), f.get("binary")) {
             (Some(text), None) => {
                 let size = match f.get("size") {
@@ -165,7 +186,10 @@ impl Cx<'_> {
                 self.binary(bin).map(RawFrame::Binary)
             }
             _ => {
-                self.error(node.span, "raw needs exactly one of 'text' or 'binary'");
+                self.error(
+                    node.span,
+                    "raw needs exactly one of 'text', 'binary' or 'close'",
+                );
                 None
             }
         }
@@ -205,6 +229,20 @@ impl Cx<'_> {
             hex::decode(&compact).map_err(|e| format!("bad hex: {e}"))
         };
         decoded.map_err(|e| self.error(node.span, e)).ok()
+    }
+
+    /// A close code a client may send: 1000-1003, 1007-1011 or 3000-4999 (RFC 6455 §7.4).
+    fn close_code(&mut self, node: &Node) -> Option<u16> {
+        let code = self.uint(node, "raw.close")?;
+        let sendable = matches!(code, 1000..=1003 | 1007..=1011 | 3000..=4999);
+        if !sendable {
+            self.error(
+                node.span,
+                format!("raw.close: {code} is not a close code a client may send (1000-1003, 1007-1011, 3000-4999)"),
+            );
+            return None;
+        }
+        u16::try_from(code).ok()
     }
 
     pub(super) fn raw_expect(&mut self, node: &Node, scope: &Scope) -> Option<RawExpect> {
@@ -299,6 +337,57 @@ impl Cx<'_> {
         (branches.len() == items.len()).then_some(StepKind::Parallel(ParallelStep {
             branches,
             exactly_one,
+        }))
+    }
+
+    /// `eventually: [steps]` with `within` (default: the timeout) and `every` (50 ms).
+    pub(super) fn eventually(
+        &mut self,
+        fields: &Fields<'_>,
+        value: &Node,
+        scope: &mut Scope,
+    ) -> Option<StepKind> {
+        let Value::Seq(items) = &value.value else {
+            self.error(
+                value.span,
+                format!(
+                    "eventually must be a list of requests to repeat until they hold, found {}",
+                    value.value.kind()
+                ),
+            );
+            return None;
+        };
+        if items.is_empty() {
+            self.error(value.span, "eventually must not be empty");
+            return None;
+        }
+        let mut steps = Vec::new();
+        for item in items {
+            let Some(step) = self.step(item, scope) else {
+                continue;
+            };
+            if matches!(step.kind, StepKind::Op(_)) {
+                steps.push(step);
+            } else {
+                self.error(
+                    item.span,
+                    format!(
+                        "eventually repeats requests (probes such as query, control or a repeated invite), not '{}' steps",
+                        step.kind.what()
+                    ),
+                );
+            }
+        }
+        let within = self.within(fields);
+        let every = match fields.get("every") {
+            Some(n) => self.nonzero_duration(n, "every"),
+            None => Some(DEFAULT_EVERY),
+        };
+        let (within, every) = (within?, every?);
+        (steps.len() == items.len()).then_some(StepKind::Eventually(EventuallyStep {
+            steps,
+            within,
+            every,
         }))
     }
 

@@ -88,11 +88,9 @@ pub(crate) fn compile(mut cx: Cx<'_>, root: &Node, stem: &str) -> Result<Plan, V
             "missing 'roles': e.g. roles: {caller: {}, callee: {}}",
         ),
     }
-    let (load, login_rate, max_duration) = match top.get("load") {
-        Some(n) => cx
-            .load(n)
-            .unwrap_or((default_load(), default_login_rate(), None)),
-        None => (default_load(), default_login_rate(), None),
+    let settings = match top.get("load") {
+        Some(n) => cx.load(n).unwrap_or_default(),
+        None => LoadSettings::default(),
     };
 
     cx.metric("login", MetricKind::Login, top.span);
@@ -120,9 +118,11 @@ pub(crate) fn compile(mut cx: Cx<'_>, root: &Node, stem: &str) -> Result<Plan, V
         vocabulary: parts.vocabulary,
         profile,
         roles: parts.roles,
-        load,
-        login_rate,
-        max_duration,
+        load: settings.model,
+        login_rate: settings.login_rate,
+        max_duration: settings.max_duration,
+        aborts_expected: settings.aborts_expected,
+        unresponsive_after: settings.unresponsive_after,
         strict,
         timeout: parts.timeout,
         steps,
@@ -172,6 +172,27 @@ impl Cx<'_> {
     }
 }
 
+/// What the `load` section sets besides the model.
+struct LoadSettings {
+    model: LoadModel,
+    login_rate: Rate,
+    max_duration: Option<Duration>,
+    aborts_expected: bool,
+    unresponsive_after: Option<Duration>,
+}
+
+impl Default for LoadSettings {
+    fn default() -> Self {
+        LoadSettings {
+            model: default_load(),
+            login_rate: default_login_rate(),
+            max_duration: None,
+            aborts_expected: false,
+            unresponsive_after: None,
+        }
+    }
+}
+
 fn default_load() -> LoadModel {
     LoadModel::Closed {
         sessions: Some(1),
@@ -216,7 +237,10 @@ impl Cx<'_> {
                 && let Some(rf) = self.map(value, "a role")
             {
                 self.check_keys(&rf, &["devices", "online"], "a role");
-                if let Some(d) = rf.get("devices").and_then(|n| self.positive(n, "devices")) {
+                if let Some(d) = rf
+                    .get("devices")
+                    .and_then(|n| self.parallel_count(n, "devices"))
+                {
                     role.devices = usize::try_from(d).unwrap_or(usize::MAX);
                 }
                 if let Some(o) = rf.get("online").and_then(|n| self.bool(n, "online")) {
@@ -229,7 +253,7 @@ impl Cx<'_> {
         self.layout = VarLayout::new(&names);
     }
 
-    fn load(&mut self, node: &Node) -> Option<(LoadModel, Rate, Option<Duration>)> {
+    fn load(&mut self, node: &Node) -> Option<LoadSettings> {
         let f = self.map(node, "load")?;
         self.check_keys(
             &f,
@@ -241,9 +265,28 @@ impl Cx<'_> {
                 "max_in_flight",
                 "login_rate",
                 "max_duration",
+                "aborts_expected",
+                "unresponsive_after",
             ],
             "load",
         );
+        let aborts_expected = match f.get("aborts_expected") {
+            Some(n) => {
+                let expected = self.bool(n, "aborts_expected")?;
+                if expected && f.get("max_duration").is_none() {
+                    self.error(
+                        n.span,
+                        "aborts_expected is about sessions cut off by max_duration, and this load has no max_duration",
+                    );
+                }
+                expected
+            }
+            None => false,
+        };
+        let unresponsive_after = match f.get("unresponsive_after") {
+            Some(n) => Some(self.nonzero_duration(n, "unresponsive_after")?),
+            None => None,
+        };
         let login_rate = match f.get("login_rate") {
             Some(n) => {
                 let r = self.rate(n, "login_rate")?;
@@ -269,7 +312,7 @@ impl Cx<'_> {
                 }
             }
             let max_in_flight = match f.get("max_in_flight") {
-                Some(n) => self.positive(n, "max_in_flight")?,
+                Some(n) => self.parallel_count(n, "max_in_flight")?,
                 None => DEFAULT_MAX_IN_FLIGHT,
             };
             let stages = self.stages(arrival)?;
@@ -305,7 +348,7 @@ impl Cx<'_> {
                 return None;
             }
             let concurrency = match f.get("concurrency") {
-                Some(n) => self.positive(n, "concurrency")?,
+                Some(n) => self.parallel_count(n, "concurrency")?,
                 None => 1,
             };
             LoadModel::Closed {
@@ -314,7 +357,13 @@ impl Cx<'_> {
                 concurrency,
             }
         };
-        Some((model, login_rate, max_duration))
+        Some(LoadSettings {
+            model,
+            login_rate,
+            max_duration,
+            aborts_expected,
+            unresponsive_after,
+        })
     }
 
     /// `- {ramp: 10/s..100/s, over: 30s}` and `- {hold: 100/s, for: 60s}`.

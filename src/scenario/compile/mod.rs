@@ -33,6 +33,9 @@ impl Cx<'_> {
         Cx::new(file, &[])
     }
 }
+/// The most concurrent sessions, in-flight sessions or devices per role one generator
+/// accepts: each is a task and a connection, and a million is past any process's limits.
+pub(crate) const MAX_PARALLEL: u64 = 1_000_000;
 
 /// The setting values a suite case is compiled with, and the settings it requires.
 pub(crate) struct CaseSettings<'a> {
@@ -197,6 +200,20 @@ impl<'a> Cx<'a> {
                 None
             }
         }
+    }
+
+    /// A count of connections or tasks (`concurrency`, `max_in_flight`, `devices`): at
+    /// least 1 and at most [`MAX_PARALLEL`], which is more than one process can hold.
+    pub(crate) fn parallel_count(&mut self, node: &Node, what: &str) -> Option<u64> {
+        let n = self.positive(node, what)?;
+        if n > MAX_PARALLEL {
+            self.error(
+                node.span,
+                format!("{what} is {n}, more than one generator can run (at most {MAX_PARALLEL}; split the load with --shard)"),
+            );
+            return None;
+        }
+        Some(n)
     }
 
     /// An integer that must be at least 1.

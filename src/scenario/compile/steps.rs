@@ -25,7 +25,7 @@ pub(super) struct Scope {
 }
 
 /// Step kinds other than ops (the driver's ops, e.g. `login`, come from its vocabulary).
-const OTHER_ACTIONS: [&str; 8] = [
+const OTHER_ACTIONS: [&str; 9] = [
     "await",
     "refute",
     "pause",
@@ -34,10 +34,11 @@ const OTHER_ACTIONS: [&str; 8] = [
     "raw",
     "parallel",
     "repeat",
+    "eventually",
 ];
 
 /// Every non-action key a step may have.
-const STEP_KEYS: [&str; 12] = [
+const STEP_KEYS: [&str; 13] = [
     "name",
     "as",
     "metric",
@@ -50,6 +51,7 @@ const STEP_KEYS: [&str; 12] = [
     "allow_unknown_params",
     "exactly_one",
     "before",
+    "every",
 ];
 
 /// Names that thresholds give a special meaning.
@@ -65,6 +67,7 @@ fn allowed_keys(action: &str) -> &'static [&'static str] {
         "refute" => &["name", "as", "match", "via", "within"],
         "pause" | "repeat" => &["name"],
         "parallel" => &["name", "exactly_one"],
+        "eventually" => &["name", "within", "every"],
         _ => &[
             "name",
             "as",
@@ -189,6 +192,7 @@ impl Cx<'_> {
             "raw" => self.raw_step(&fields, action, value, name.as_deref(), scope),
             "parallel" => self.parallel(&fields, value, scope),
             "repeat" => self.repeat(value, scope),
+            "eventually" => self.eventually(&fields, value, scope),
             op => {
                 let op = self.vocabulary.op(op)?;
                 self.op_step(&fields, action, op, value, name.as_deref(), scope)
