@@ -61,8 +61,10 @@ pub enum ClientError {
     Silent { url: String, waited: Duration },
     #[error("connection closed{}", close_text(.0))]
     Closed(Option<u16>),
-    #[error("no response within {}", crate::scenario::format_duration(*.0))]
-    Timeout(Duration),
+    /// No reply in time; with what arrived instead, when something did (an unreadable
+    /// frame, a reply whose id matches no request).
+    #[error("no response within {}{}", crate::scenario::format_duration(*.0), .1.as_ref().map(|h| format!("; {h}")).unwrap_or_default())]
+    Timeout(Duration, Option<String>),
     /// The driver could not encode the request, or could not read its reply.
     #[error("{0}")]
     Protocol(String),
@@ -358,12 +360,7 @@ impl Device {
                         truncate(&r.text)
                     )
                 });
-                if let Some(hint) = hint {
-                    return Err(failed(ClientError::Protocol(format!(
-                        "no readable reply within {timeout:?}; {hint}"
-                    ))));
-                }
-                Err(failed(ClientError::Timeout(timeout)))
+                Err(failed(ClientError::Timeout(timeout, hint)))
             }
         }
     }
@@ -393,7 +390,7 @@ impl Device {
             .await
             .map_err(|end| match end {
                 WaitEnd::Closed(code) => ClientError::Closed(code),
-                WaitEnd::Deadline => ClientError::Timeout(timeout),
+                WaitEnd::Deadline => ClientError::Timeout(timeout, None),
             })
     }
 
