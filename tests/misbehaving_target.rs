@@ -32,6 +32,8 @@ async fn run(url: &str, yaml: &str, interrupt: CancellationToken, grace: Duratio
         load: String::new(),
         interrupted: false,
         aborts_expected: plan.aborts_expected,
+        stopped_early: None,
+        flows: Vec::new(),
     };
     let options = RunOptions {
         target,

@@ -173,6 +173,8 @@ fn synthetic(values: &[u64], secs: u64, interrupted: bool) -> RunReport {
         shard: Shard::WHOLE,
         load: "closed, concurrency 1".into(),
         interrupted,
+        stopped_early: None,
+        flows: Vec::new(),
         aborts_expected: false,
     };
     RunReport::new(meta, &results, &[]).unwrap()

@@ -107,6 +107,8 @@ fn meta(start_ms: u64, shard: Shard) -> RunMeta {
         shard,
         load: "closed: 1000 sessions, concurrency 100".into(),
         interrupted: false,
+        stopped_early: None,
+        flows: Vec::new(),
         aborts_expected: false,
     }
 }

@@ -16,6 +16,8 @@ fn meta(interrupted: bool) -> RunMeta {
         shard: Shard::WHOLE,
         load: "open: 100/s for 10s".into(),
         interrupted,
+        stopped_early: None,
+        flows: Vec::new(),
         aborts_expected: false,
     }
 }

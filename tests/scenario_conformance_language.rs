@@ -147,11 +147,11 @@ fn predicate_mistakes_are_located() {
         "{unknown}"
     );
     let mixed = errors(
-        "roles: {a: {}}\nsteps:\n  - { as: a, await: INVITE, match: { x: { $type: string, y: 1 } } }\n",
+        "roles: {a: {}}\nsteps:\n  - { as: a, await: INVITE, match: { attachExt: { $type: string, y: 1 } } }\n",
     );
     assert!(mixed.contains("mixes predicates"), "{mixed}");
     let bad_type = errors(
-        "roles: {a: {}}\nsteps:\n  - { as: a, await: INVITE, match: { x: { $type: integr } } }\n",
+        "roles: {a: {}}\nsteps:\n  - { as: a, await: INVITE, match: { attachExt: { $type: integr } } }\n",
     );
     assert!(
         bad_type.contains("unknown type 'integr' — did you mean 'integer'?"),

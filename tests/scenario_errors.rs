@@ -58,7 +58,7 @@ fn unknown_top_level_keys_and_missing_sections() {
         e,
         vec![
             "t.yaml:3:1: unknown key 'stpes' in the scenario — did you mean 'steps'?",
-            "t.yaml:1:1: missing 'steps': the list of what one session does",
+            "t.yaml:1:1: missing 'steps': the list of what one session does (or 'flows': a mix)",
         ]
         .into_iter()
         .rev()
@@ -149,7 +149,7 @@ fn saves_are_checked() {
     );
     assert_eq!(
         error("  - as: caller\n    call: {}\n    save: { callee: data.x }\n"),
-        "t.yaml:8:13: cannot save into 'callee': it is a role or a builtin variable"
+        "t.yaml:8:13: cannot save into 'callee': it is a role, a builtin or a feeder/generated variable"
     );
     assert_eq!(
         error("  - as: caller\n    call: {}\n    save: { x: \"data..x\" }\n"),

@@ -11,13 +11,14 @@ use clap::Args;
 use tokio_util::sync::CancellationToken;
 
 use crate::report::{
-    Goal, JunitReport, JunitSuite, Progress, ProgressMode, RunMeta, RunReport, Shard, print_summary,
+    FlowMeta, Goal, JunitReport, JunitSuite, Progress, ProgressMode, RunMeta, RunReport, Shard,
+    StoppedEarly, print_summary,
 };
 use crate::runner::accounts::{AccountSource, read_csv};
 use crate::runner::client::Target;
 use crate::runner::shard::shard_load;
 use crate::runner::{Run, RunError, RunOptions};
-use crate::scenario::{self, LoadModel, Plan};
+use crate::scenario::{self, LoadFlags, LoadModel, Plan, Rate};
 use crate::server::{Auth, ServerConfig, ServerHandle};
 
 pub const EXIT_FAILED: u8 = 1;
@@ -75,6 +76,45 @@ pub struct RunArgs {
     /// server speaks the framing the profile is named after (sigbench, jsonrpc, protoo).
     #[arg(long, value_name = "PROFILE.yaml")]
     pub profile: Option<PathBuf>,
+    /// Sessions in total (closed model). With only --sessions, the scenario's duration
+    /// no longer limits the run.
+    #[arg(
+        long,
+        value_name = "N",
+        help_heading = "Load (overrides the scenario's load)"
+    )]
+    pub sessions: Option<u64>,
+    /// Sessions at once (closed model); with the open model, at most this many in flight.
+    #[arg(
+        long,
+        value_name = "N",
+        help_heading = "Load (overrides the scenario's load)"
+    )]
+    pub concurrency: Option<u64>,
+    /// Start sessions at this constant rate (open model), e.g. 50/s or 600/m, for
+    /// --duration (or the scenario's duration).
+    #[arg(long, value_name = "RATE", value_parser = parse_rate, help_heading = "Load (overrides the scenario's load)")]
+    pub rate: Option<Rate>,
+    /// How long the load lasts, e.g. 30s or 5m. With only --duration on a closed model,
+    /// the scenario's session count no longer limits the run.
+    #[arg(long, value_name = "DURATION", value_parser = scenario::parse_duration, help_heading = "Load (overrides the scenario's load)")]
+    pub duration: Option<Duration>,
+}
+
+impl RunArgs {
+    /// The load shorthands given.
+    fn load_flags(&self) -> LoadFlags {
+        LoadFlags {
+            sessions: self.sessions,
+            concurrency: self.concurrency,
+            rate: self.rate,
+            duration: self.duration,
+        }
+    }
+}
+
+fn parse_rate(text: &str) -> Result<Rate, String> {
+    Rate::parse(text)
 }
 
 #[derive(Args, Debug)]
@@ -110,18 +150,24 @@ pub fn check(args: CheckArgs) -> ExitCode {
     for result in scenario::check_files(&args.scenarios, &overrides) {
         match result.result {
             Ok(plan) => match crate::drivers::driver_for_plan(&plan, profile.as_ref()) {
-                Ok(_) => println!(
-                    "ok    {} ({}: {} steps, {} roles{})",
-                    result.path.display(),
-                    plan.name,
-                    plan.steps.len(),
-                    plan.roles.len(),
-                    profile
-                        .as_ref()
-                        .or(plan.profile.as_ref())
-                        .map(|p| format!(", profile {}", p.0.name))
-                        .unwrap_or_default()
-                ),
+                Ok(_) => {
+                    let what = if plan.flows.is_empty() {
+                        format!("{} steps", plan.steps.len())
+                    } else {
+                        format!("{} flows", plan.flows.len())
+                    };
+                    println!(
+                        "ok    {} ({}: {what}, {} roles{})",
+                        result.path.display(),
+                        plan.name,
+                        plan.roles.len(),
+                        profile
+                            .as_ref()
+                            .or(plan.profile.as_ref())
+                            .map(|p| format!(", profile {}", p.0.name))
+                            .unwrap_or_default()
+                    );
+                }
                 Err(e) => {
                     failed = true;
                     eprintln!("{}: {e}", result.path.display());
@@ -143,7 +189,11 @@ pub fn check(args: CheckArgs) -> ExitCode {
 }
 
 /// Loads every scenario first, so that a typo in the third file fails before the first runs.
-fn load_plans(paths: &[PathBuf], sets: &[String]) -> Result<Vec<(PathBuf, Plan)>, ExitCode> {
+fn load_plans(
+    paths: &[PathBuf],
+    sets: &[String],
+    flags: LoadFlags,
+) -> Result<Vec<(PathBuf, Plan)>, ExitCode> {
     let overrides = scenario::parse_overrides(sets).map_err(|e| {
         eprintln!("error: {e}");
         ExitCode::from(EXIT_USAGE)
@@ -152,6 +202,24 @@ fn load_plans(paths: &[PathBuf], sets: &[String]) -> Result<Vec<(PathBuf, Plan)>
     let mut failed = false;
     for result in scenario::check_files(paths, &overrides) {
         match result.result {
+            Ok(mut plan) if !flags.is_empty() => match flags.apply(&plan.load).and_then(|load| {
+                match load
+                    .planned_sessions()
+                    .and_then(|n| plan.data.unique_shortfall(n))
+                {
+                    Some(why) => Err(why),
+                    None => Ok(load),
+                }
+            }) {
+                Ok(load) => {
+                    plan.load = load;
+                    plans.push((result.path, plan));
+                }
+                Err(e) => {
+                    failed = true;
+                    eprintln!("error: {}: {e}", result.path.display());
+                }
+            },
             Ok(plan) => plans.push((result.path, plan)),
             Err(errors) => {
                 failed = true;
@@ -248,7 +316,7 @@ async fn embedded_server(
 
 /// `sigbench run`.
 pub async fn run(args: RunArgs) -> ExitCode {
-    let plans = match load_plans(&args.scenarios, &args.sets) {
+    let plans = match load_plans(&args.scenarios, &args.sets, args.load_flags()) {
         Ok(plans) => plans,
         Err(code) => return code,
     };
@@ -363,6 +431,7 @@ async fn run_one(
     let id = run_id();
     let shard = args.shard.unwrap_or(Shard::WHOLE);
     plan.load = shard_load(&plan.load, shard.index, shard.count);
+    plan.data.shard = (shard.index, shard.count);
     let accounts = match csv {
         Some(list) => AccountSource::List(list),
         None => AccountSource::generated(&id, Some((shard.index, shard.count)), secret),
@@ -375,6 +444,15 @@ async fn run_one(
         shard,
         load: describe_load(&plan.load),
         interrupted: false,
+        stopped_early: None,
+        flows: plan
+            .flows
+            .iter()
+            .map(|f| FlowMeta {
+                name: f.name.clone(),
+                weight: f.weight,
+            })
+            .collect(),
         aborts_expected: false,
     };
     let checks = crate::checks::threshold_checks(&plan);
@@ -437,6 +515,10 @@ async fn run_one(
     let meta = RunMeta {
         started_at: outcome.started_at,
         interrupted: outcome.interrupted,
+        stopped_early: outcome.early_stop.as_ref().map(|stop| StoppedEarly {
+            reason: stop.reason.clone(),
+            at_ms: u64::try_from(stop.at.as_millis()).unwrap_or(u64::MAX),
+        }),
         ..meta
     };
     let mut report = match RunReport::new(meta, &outcome.results, &results) {

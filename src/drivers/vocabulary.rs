@@ -7,7 +7,7 @@
 use serde_json::Value;
 
 /// A driver's names, as the scenario compiler sees them.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug)]
 pub struct Vocabulary {
     /// The driver's name (`driver:` in a scenario): `sigbench`, `sip`, …
     pub name: &'static str,
@@ -28,7 +28,22 @@ pub struct Vocabulary {
     pub example_events: &'static [&'static str],
     /// A typical code name, for error messages (`ROOM_NOT_EXISTS`).
     pub example_code: &'static str,
+    /// `check_param(op, param, value)`: the code and reason with which the target must
+    /// refuse a request of `op` whose `param` is `value` (a wrong type, range or
+    /// length), whatever its other params; `None` when the value can pass. The scenario
+    /// checker uses it on literal params of steps that expect success.
+    pub check_param: fn(&str, &str, &Value) -> Option<(u32, String)>,
 }
+
+/// Two vocabularies are the same when they are the same driver's (drivers' names are
+/// unique; the tables are static).
+impl PartialEq for Vocabulary {
+    fn eq(&self, other: &Vocabulary) -> bool {
+        self.name == other.name
+    }
+}
+
+impl Eq for Vocabulary {}
 
 /// What an op step does at run time.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -88,6 +103,9 @@ pub struct EventSpec {
     /// Index in [`Vocabulary::events`].
     pub id: u16,
     pub name: &'static str,
+    /// The event's top-level fields, for checking `match:` paths before anything runs;
+    /// empty when the driver does not say (then any path is accepted).
+    pub fields: &'static [&'static str],
 }
 
 /// A result code that may be named.

@@ -94,6 +94,23 @@ pub struct LiveSnapshot {
     pub recent_p99: Option<Duration>,
 }
 
+/// Called with the run's totals so far (no timeline) each time samples for a newer
+/// window start arriving — about once a second — e.g. to stop a run whose abort
+/// threshold broke.
+pub struct Watch(Box<dyn FnMut(&Results) + Send>);
+
+impl Watch {
+    pub fn new(f: impl FnMut(&Results) + Send + 'static) -> Watch {
+        Watch(Box::new(f))
+    }
+}
+
+impl std::fmt::Debug for Watch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Watch")
+    }
+}
+
 /// Adds samples into totals and a timeline; see the module docs.
 #[derive(Debug)]
 pub struct Aggregator {
@@ -118,6 +135,10 @@ pub struct Aggregator {
     /// Live-metric values since the last p99 publication, and their window.
     recent: LatencyHistogram,
     recent_window: u64,
+    /// Looks at the totals once per new window ([`Aggregator::set_watch`]).
+    watch: Option<Watch>,
+    /// When the run's clock started, for the watch's notion of elapsed time.
+    started: std::time::Instant,
 }
 
 impl Aggregator {
@@ -160,6 +181,8 @@ impl Aggregator {
             timeouts: vec![0; metrics.len()],
             recent: new_histogram(),
             recent_window: 0,
+            watch: None,
+            started: std::time::Instant::now(),
         }
     }
 
@@ -172,6 +195,13 @@ impl Aggregator {
     /// [`SESSION`] metric if present, else the first).
     pub fn set_live_metric(&mut self, metric: Option<MetricId>) {
         self.live_metric = metric;
+    }
+
+    /// Calls `watch` with the totals so far whenever samples for a newer window start
+    /// arriving. Its `duration` is the time since this call.
+    pub fn set_watch(&mut self, watch: Watch) {
+        self.watch = Some(watch);
+        self.started = std::time::Instant::now();
     }
 
     /// Receives samples until every [`super::Collector`] and [`super::Recorder`] is gone,
@@ -210,6 +240,7 @@ impl Aggregator {
     /// Adds one sample.
     pub fn add(&mut self, sample: Sample) {
         let window = sample.window;
+        let newer = window > self.newest;
         self.newest = self.newest.max(window);
         self.update_recent(&sample);
 
@@ -253,6 +284,33 @@ impl Aggregator {
         }
         self.failures.merge(sample.failures);
         self.seal_older_than(self.newest.saturating_sub(SEAL_AFTER_WINDOWS));
+        if newer && self.watch.is_some() {
+            let so_far = self.so_far();
+            if let Some(watch) = &mut self.watch {
+                (watch.0)(&so_far);
+            }
+        }
+    }
+
+    /// The totals so far, without the timeline.
+    fn so_far(&self) -> Results {
+        Results {
+            metrics: self.metrics.clone(),
+            totals: self.totals.clone(),
+            timeline: Vec::new(),
+            codes: self
+                .codes
+                .iter()
+                .map(|(op, codes)| ((*op).to_owned(), codes.clone()))
+                .collect(),
+            failures: self.failures.clone(),
+            late_starts: self.late_starts.clone(),
+            sessions_ok: self.sessions_ok,
+            sessions_failed: self.sessions_failed,
+            aborted: self.aborted.clone(),
+            timeouts: self.timeouts.clone(),
+            duration: self.started.elapsed(),
+        }
     }
 
     /// Publishes the p99 of the previous window's live-metric values when a newer window

@@ -46,13 +46,14 @@ pub mod threshold;
 
 use std::sync::Arc;
 
-pub use aggregate::{Aggregator, LiveSnapshot, LiveStats};
+pub use aggregate::{Aggregator, LiveSnapshot, LiveStats, Watch};
 pub use failures::{
     FailureEntry, FailureKind, FailureSample, Failures, MAX_FRAMES_PER_SAMPLE, MAX_KINDS,
     MAX_SAMPLES_PER_KIND, MAX_TEXT_BYTES,
 };
 pub use histogram::{HistogramCodecError, LatencyHistogram, Stats};
 pub use recorder::{Collector, Recorder, SAMPLE_QUEUE, Sample, collect};
+pub(crate) use results::rate;
 pub use results::{AbortReason, Interval, IntervalMetric, Results};
 pub use threshold::{
     Comparison, Quantity, Stat, ThresholdCheck, ThresholdError, ThresholdResult, evaluate, validate,
@@ -62,6 +63,19 @@ pub use threshold::{
 pub const LOGIN: &str = "login";
 /// The metric for a whole session, from its (intended) start to its end.
 pub const SESSION: &str = "session";
+/// In a mix, `<flow>/session` measures the flow's sessions …
+pub const FLOW_SESSION: &str = "session";
+/// … and `<flow>/failed sessions` those of them that failed.
+pub const FLOW_FAILED: &str = "failed sessions";
+
+/// The failed-sessions metric that goes with a flow's session metric
+/// (`accept/session` → `accept/failed sessions`).
+pub fn flow_failed_metric(session_metric: &str) -> Option<String> {
+    session_metric
+        .strip_suffix(FLOW_SESSION)
+        .filter(|prefix| prefix.ends_with('/'))
+        .map(|prefix| format!("{prefix}{FLOW_FAILED}"))
+}
 
 /// Index of a metric in its [`MetricSet`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -214,6 +214,12 @@ impl Recorder {
         live.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Sessions that failed so far over the whole run (every recorder's, as counted
+    /// live).
+    pub fn failed_sessions(&self) -> u64 {
+        self.live.sessions_failed.load(Ordering::Relaxed)
+    }
+
     /// Counts a session that started but was cut off before its end.
     pub fn session_aborted(&mut self, why: AbortReason) {
         self.tick(Instant::now());

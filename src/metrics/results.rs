@@ -143,15 +143,19 @@ pub enum AbortReason {
     TargetUnresponsive,
     /// The harness itself failed (a panic).
     HarnessError,
+    /// The run stopped itself (an `abort` threshold, `max_failures`, a unique feeder
+    /// ran dry), plus the grace period.
+    EarlyStop,
 }
 
 impl AbortReason {
-    pub const ALL: [AbortReason; 5] = [
+    pub const ALL: [AbortReason; 6] = [
         AbortReason::DurationLimit,
         AbortReason::Interrupt,
         AbortReason::TargetLost,
         AbortReason::TargetUnresponsive,
         AbortReason::HarnessError,
+        AbortReason::EarlyStop,
     ];
 
     /// The name used in reports.
@@ -162,6 +166,7 @@ impl AbortReason {
             AbortReason::TargetLost => "target_lost",
             AbortReason::TargetUnresponsive => "target_unresponsive",
             AbortReason::HarnessError => "harness_error",
+            AbortReason::EarlyStop => "early_stop",
         }
     }
 

@@ -308,6 +308,12 @@ fn validate_one(check: &ThresholdCheck, metrics: &MetricSet) -> Result<(), Thres
             threshold: threshold(),
             stat,
         }),
+        (Some(metric), Stat::FailureRate)
+            if super::flow_failed_metric(metric).is_some_and(|f| metrics.id(&f).is_some())
+                && metrics.id(metric).is_some() =>
+        {
+            Ok(())
+        }
         (Some(_), Stat::FailureRate) => Err(ThresholdError::RunWideOnly {
             threshold: threshold(),
             stat: Stat::FailureRate,
@@ -352,6 +358,17 @@ fn observe(check: &ThresholdCheck, results: &Results) -> Option<Quantity> {
                 None => results.failures.total(),
             };
             return Some(Quantity::Count(failures));
+        }
+        (Some(h), Stat::FailureRate) => {
+            // A flow's failure rate: its failed-sessions metric over its session metric.
+            let failed = check
+                .metric
+                .as_deref()
+                .and_then(super::flow_failed_metric)
+                .and_then(|f| results.histogram(&f))
+                .map_or(0, |f| f.len());
+            let done = h.len();
+            return (done > 0).then(|| Quantity::Fraction(failed as f64 / done as f64));
         }
         (_, Stat::FailureRate) => {
             let done = results.sessions_done();

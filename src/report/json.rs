@@ -77,6 +77,47 @@ pub struct RunMeta {
     /// The scenario says sessions cut off by `max_duration` do not fail the run
     /// (`load.aborts_expected`).
     pub aborts_expected: bool,
+    /// The run stopped itself before its load model ended (exit 1).
+    pub stopped_early: Option<StoppedEarly>,
+    /// The flows of a mix (empty for a single-flow scenario); their counts come from
+    /// the `<flow>/session` and `<flow>/failed sessions` metrics.
+    pub flows: Vec<FlowMeta>,
+}
+
+/// A flow of a mix, as the scenario declares it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FlowMeta {
+    pub name: String,
+    pub weight: u32,
+}
+
+/// One flow of a mix: its share of the sessions and how they fared.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FlowReport {
+    pub name: String,
+    pub weight: u32,
+    /// The flow's weight over the sum of the weights, in percent.
+    pub share_percent: f64,
+    pub sessions: FlowSessions,
+}
+
+/// A flow's finished sessions (sessions cut off are counted run-wide only).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FlowSessions {
+    pub done: u64,
+    pub ok: u64,
+    pub failed: u64,
+    /// `done` per second of run time.
+    pub rate_per_s: f64,
+}
+
+/// Why and when a run stopped itself before its load model ended: an `abort`
+/// threshold broke, `max_failures` was reached, or a unique feeder ran dry.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoppedEarly {
+    pub reason: String,
+    /// Milliseconds after the load started (the initial logins not counted).
+    pub at_ms: u64,
 }
 
 /// How the run ended, as the exit code tells it.
@@ -117,6 +158,10 @@ pub struct Meta {
     pub shards: Vec<Shard>,
     pub load: String,
     pub interrupted: bool,
+    /// `null` unless the run stopped itself early; reports from before this field read
+    /// as `null`.
+    #[serde(default)]
+    pub stopped_early: Option<StoppedEarly>,
     /// Sessions cut off by `max_duration` do not fail this run.
     #[serde(default)]
     pub aborts_expected: bool,
@@ -273,6 +318,10 @@ pub struct RunReport {
     pub format: String,
     pub meta: Meta,
     pub sessions: SessionsReport,
+    /// Per flow of a mix, in the scenario's order; empty for a single flow (and in
+    /// reports from before mixes).
+    #[serde(default)]
+    pub flows: Vec<FlowReport>,
     /// In the order the runner defined them.
     pub metrics: Vec<MetricReport>,
     /// One entry per second, from 0, without gaps.
@@ -410,6 +459,34 @@ impl RunReport {
             histogram: encoded("late starts", &results.late_starts)?,
         };
         let thresholds: Vec<ThresholdReport> = thresholds.iter().map(ThresholdReport::of).collect();
+        let total_weight: u64 = meta.flows.iter().map(|f| u64::from(f.weight)).sum();
+        let flows = meta
+            .flows
+            .iter()
+            .map(|f| {
+                let count = |suffix: &str| {
+                    results
+                        .histogram(&format!("{}/{suffix}", f.name))
+                        .map_or(0, |h| h.len())
+                };
+                let done = count(crate::metrics::FLOW_SESSION);
+                let failed = count(crate::metrics::FLOW_FAILED).min(done);
+                FlowReport {
+                    name: f.name.clone(),
+                    weight: f.weight,
+                    share_percent: (f64::from(f.weight) * 10_000.0 / total_weight.max(1) as f64)
+                        .round()
+                        / 100.0,
+                    sessions: FlowSessions {
+                        done,
+                        ok: done - failed,
+                        failed,
+                        rate_per_s: (crate::metrics::rate(done, results.duration) * 100.0).round()
+                            / 100.0,
+                    },
+                }
+            })
+            .collect();
         let status = status_of(&meta, results, &thresholds);
         let meta = Meta {
             scenario: meta.scenario,
@@ -422,6 +499,7 @@ impl RunReport {
             shards: vec![meta.shard],
             load: meta.load,
             interrupted: meta.interrupted,
+            stopped_early: meta.stopped_early,
             aborts_expected: meta.aborts_expected,
             status,
             exit_code: status.exit_code(),
@@ -441,6 +519,7 @@ impl RunReport {
                     .collect(),
                 rate_per_s: (results.session_rate() * 100.0).round() / 100.0,
             },
+            flows,
             metrics,
             timeline,
             codes,
@@ -588,7 +667,8 @@ impl RunReport {
     }
 }
 
-/// Passed, failed or interrupted, from the measurements and thresholds.
+/// Passed, failed or interrupted, from the measurements and thresholds. A run that
+/// stopped itself early has failed.
 pub(crate) fn status_of(
     meta: &RunMeta,
     results: &Results,
@@ -602,7 +682,8 @@ pub(crate) fn status_of(
         .any(|(why, n)| *n > 0 && !(meta.aborts_expected && *why == AbortReason::DurationLimit));
     if meta.interrupted {
         Status::Interrupted
-    } else if results.sessions_failed > 0
+    } else if meta.stopped_early.is_some()
+        || results.sessions_failed > 0
         || unexpected_aborts
         || !results.failures.is_empty()
         || thresholds.iter().any(|t| !t.pass)

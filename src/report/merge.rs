@@ -15,7 +15,7 @@ use crate::metrics::{
     evaluate,
 };
 
-use super::json::{ReportError, RunMeta, RunReport, ThresholdReport};
+use super::json::{FlowMeta, ReportError, RunMeta, RunReport, ThresholdReport};
 use super::shard::Shard;
 
 fn decoded(metric: &str, text: &str) -> Result<crate::metrics::LatencyHistogram, ReportError> {
@@ -291,6 +291,19 @@ impl RunReport {
             shard: Shard::WHOLE,
             load: merged_load(reports),
             interrupted: reports.iter().any(|r| r.meta.interrupted),
+            // The earliest shard to stop itself speaks for the merged run.
+            stopped_early: reports
+                .iter()
+                .filter_map(|r| r.meta.stopped_early.clone())
+                .min_by_key(|s| s.at_ms),
+            flows: first
+                .flows
+                .iter()
+                .map(|f| FlowMeta {
+                    name: f.name.clone(),
+                    weight: f.weight,
+                })
+                .collect(),
             aborts_expected: reports.iter().all(|r| r.meta.aborts_expected),
         };
         let mut report = RunReport::new(meta, &merged, &thresholds)?;

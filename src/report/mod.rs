@@ -27,6 +27,8 @@
 //!     shard: Shard::WHOLE,
 //!     load: "closed: 1000 sessions, concurrency 100".into(),
 //!     interrupted: false,
+//!     stopped_early: None,
+//!     flows: Vec::new(),
 //!     aborts_expected: false,
 //! };
 //! let report = RunReport::new(meta, &results, &thresholds)?;
@@ -48,9 +50,10 @@ mod summary;
 
 pub use html::{render_html, write_html};
 pub use json::{
-    BOTTLENECK_LAG, BOTTLENECK_LATE_PERCENT, CodeReport, FORMAT, FailureReport,
-    IntervalMetricReport, IntervalReport, LateStartsReport, Meta, MetricReport, ReportError,
-    RunMeta, RunReport, SessionsReport, Status, ThresholdReport, bottleneck_warning,
+    BOTTLENECK_LAG, BOTTLENECK_LATE_PERCENT, CodeReport, FORMAT, FailureReport, FlowMeta,
+    FlowReport, IntervalMetricReport, IntervalReport, LateStartsReport, Meta, MetricReport,
+    ReportError, RunMeta, RunReport, SessionsReport, Status, StoppedEarly, ThresholdReport,
+    bottleneck_warning,
 };
 pub use junit::{JunitCase, JunitReport, JunitSuite, Outcome};
 pub use merge::{ConflictKind, MergeConflict};

@@ -76,6 +76,13 @@ pub fn verdict(report: &RunReport) -> String {
     if report.meta.interrupted {
         line.push_str(", interrupted");
     }
+    if let Some(stop) = &report.meta.stopped_early {
+        line.push_str(&format!(
+            ", stopped early at {}: {}",
+            format_micros(stop.at_ms.saturating_mul(1000)),
+            stop.reason
+        ));
+    }
     line
 }
 
@@ -108,6 +115,7 @@ pub fn render_summary(report: &RunReport, color: bool) -> String {
         report.sessions.rate_per_s
     );
 
+    render_flows(&mut out, report, style);
     render_metrics(&mut out, report, style);
     render_codes(&mut out, report, style);
     render_failures(&mut out, report, style);
@@ -211,6 +219,41 @@ fn preview(text: &str) -> String {
         format!("{shown}…")
     } else {
         shown
+    }
+}
+
+/// The mix: each flow's share and sessions.
+fn render_flows(out: &mut String, report: &RunReport, style: Style) {
+    if report.flows.is_empty() {
+        return;
+    }
+    let width = report
+        .flows
+        .iter()
+        .map(|f| f.name.chars().count())
+        .max()
+        .unwrap_or(0)
+        .max(4);
+    let _ = writeln!(
+        out,
+        "\n{}",
+        style.bold(&format!(
+            "{:<width$}  {:>6}  {:>9}  {:>9}  {:>7}  {:>8}",
+            "flow", "share", "sessions", "ok", "failed", "rate"
+        ))
+    );
+    for f in &report.flows {
+        let failed = format!("{:>7}", f.sessions.failed);
+        let failed = if f.sessions.failed > 0 {
+            style.red(&failed)
+        } else {
+            failed
+        };
+        let _ = writeln!(
+            out,
+            "{:<width$}  {:>5.1}%  {:>9}  {:>9}  {failed}  {:>6.1}/s",
+            f.name, f.share_percent, f.sessions.done, f.sessions.ok, f.sessions.rate_per_s
+        );
     }
 }
 

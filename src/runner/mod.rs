@@ -50,6 +50,13 @@ pub(crate) struct RunContext {
     pub no_new: CancellationToken,
     /// Set when the target stopped accepting connections during the run.
     pub target_lost: std::sync::atomic::AtomicBool,
+    /// When the load started (after the initial logins); early stops are timed from it.
+    pub load_started: std::sync::OnceLock<Instant>,
+    /// The first reason the run stopped itself before its load model ended (std
+    /// mutex: set once, never held across an await).
+    pub early_stop: std::sync::Mutex<Option<EarlyStop>>,
+    /// Cancelled by [`RunContext::stop_early`]: starts the grace period.
+    pub stopped_early: CancellationToken,
     /// Why the run stopped early (the first reason wins), for sessions it cuts off.
     pub stop_reason: std::sync::OnceLock<AbortReason>,
     /// Panics and other failures of the harness's own tasks (they fail the run).
@@ -57,6 +64,28 @@ pub(crate) struct RunContext {
 }
 
 impl RunContext {
+    /// Stops the run itself (an abort threshold, `max_failures`, a feeder ran dry): no
+    /// new session starts, in-flight ones get the grace period. The first reason given
+    /// is the one reported.
+    pub fn stop_early(&self, reason: impl Into<String>) {
+        let at = self
+            .load_started
+            .get()
+            .map_or(Duration::ZERO, |start| start.elapsed());
+        {
+            let mut stop = self.early_stop.lock().unwrap_or_else(|p| p.into_inner());
+            if stop.is_none() {
+                *stop = Some(EarlyStop {
+                    reason: reason.into(),
+                    at,
+                });
+            }
+        }
+        self.stopping(AbortReason::EarlyStop);
+        self.stopped_early.cancel();
+        self.no_new.cancel();
+    }
+
     /// Records why the run stops early (unless a reason is already known).
     pub fn stopping(&self, why: AbortReason) {
         let _ = self.stop_reason.set(why);
@@ -78,6 +107,14 @@ impl RunContext {
             .unwrap_or_else(|p| p.into_inner())
             .push(message);
     }
+}
+
+/// Why and when a run stopped itself before its load model ended (exit 1).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EarlyStop {
+    pub reason: String,
+    /// Time since the load started.
+    pub at: Duration,
 }
 
 /// How to run a plan.
@@ -133,6 +170,9 @@ pub struct RunOutcome {
     pub unresponsive: Option<Duration>,
     /// Sessions the plan wanted to start, when known.
     pub planned_sessions: Option<u64>,
+    /// Set when the run stopped before its load model ended (`abort` threshold,
+    /// `max_failures`, a unique feeder running dry).
+    pub early_stop: Option<EarlyStop>,
 }
 
 /// A run being prepared: the live counters are available before it starts, so a
@@ -191,7 +231,7 @@ impl Run {
             options,
             set,
             collector,
-            aggregator,
+            mut aggregator,
         } = self;
         let started_at = SystemTime::now();
         let metric_ids: Vec<MetricId> = plan
@@ -207,9 +247,16 @@ impl Run {
             metric_ids,
             no_new: no_new.clone(),
             target_lost: std::sync::atomic::AtomicBool::new(false),
+            load_started: std::sync::OnceLock::new(),
+            early_stop: std::sync::Mutex::new(None),
+            stopped_early: CancellationToken::new(),
             stop_reason: std::sync::OnceLock::new(),
             harness_errors: std::sync::Mutex::new(Vec::new()),
         });
+        let aborts = crate::checks::abort_checks(&plan);
+        if !aborts.is_empty() {
+            aggregator.set_watch(abort_watch(ctx.clone(), aborts));
+        }
         let aggregating = tokio::spawn(aggregator.run());
         let workers = usize::try_from(plan.load.max_concurrent())
             .unwrap_or(usize::MAX)
@@ -231,7 +278,9 @@ impl Run {
             abort: CancellationToken::new(),
         };
         let run_start = Instant::now();
-        // Max duration and Ctrl-C both stop new sessions; Ctrl-C also starts the grace period.
+        let _ = ctx.load_started.set(run_start);
+        // Max duration, Ctrl-C and early stops all stop new sessions and start the grace
+        // period, after which in-flight sessions are aborted.
         let guard = {
             let (no_new, abort, interrupt, ctx) = (
                 stop.no_new.clone(),
@@ -254,6 +303,8 @@ impl Run {
                         no_new.cancel();
                     }
                     _ = interrupt.cancelled() => ctx.stopping(AbortReason::Interrupt),
+                    // The run stopped itself (`stop_early`): the same grace period.
+                    _ = ctx.stopped_early.cancelled() => {}
                 }
                 tokio::time::sleep(grace).await;
                 abort.cancel();
@@ -310,8 +361,42 @@ impl Run {
             unresponsive,
             punctuality,
             planned_sessions: plan.load.planned_sessions(),
+            early_stop: ctx
+                .early_stop
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone(),
         })
     }
+}
+
+/// Stops the run when a threshold marked `abort: true` breaks, once its `abort_after`
+/// has passed. Thresholds without data yet (a latency of a step no session reached) are
+/// not judged.
+fn abort_watch(
+    ctx: Arc<RunContext>,
+    aborts: Vec<(metrics::ThresholdCheck, Duration)>,
+) -> metrics::Watch {
+    metrics::Watch::new(move |so_far| {
+        let Some(elapsed) = ctx.load_started.get().map(Instant::elapsed) else {
+            return;
+        };
+        let due: Vec<metrics::ThresholdCheck> = aborts
+            .iter()
+            .filter(|(_, after)| elapsed >= *after)
+            .map(|(check, _)| check.clone())
+            .collect();
+        let Ok(results) = metrics::evaluate(&due, so_far) else {
+            return;
+        };
+        if let Some(broken) = results.iter().find(|r| !r.pass && r.observed.is_some()) {
+            let observed = broken.observed.map(|o| o.to_string()).unwrap_or_default();
+            ctx.stop_early(format!(
+                "threshold '{}' broke (abort: true): observed {observed}",
+                broken.name
+            ));
+        }
+    })
 }
 
 /// Ends the run (no new sessions, in-flight ones cut off at once) when the target has

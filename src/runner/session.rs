@@ -604,7 +604,12 @@ pub(crate) async fn run_session(
         .map(|r| r.creds.account.as_str())
         .collect();
     let session_id = format!("{}-{number}", ctx.run_id);
-    let vars = plan.new_vars(&ctx.run_id, &session_id, &accounts);
+    let mut vars = plan.new_vars(&ctx.run_id, &session_id, &accounts);
+    if let Err(dry) = plan.data.fill(&mut vars, number) {
+        // Not a failure of the server: the run has no data left for this session.
+        ctx.stop_early(dry.to_string());
+        return;
+    }
     let mut between = Vec::new();
     for (role_index, role) in slot.roles.iter().enumerate() {
         for device in role.devices.iter().flatten() {
@@ -629,7 +634,8 @@ pub(crate) async fn run_session(
             failures: Vec::new(),
         }),
     };
-    let mut ok = session.steps(&plan.steps).await.is_ok();
+    let (steps, flow) = plan.session_steps(number);
+    let mut ok = session.steps(steps).await.is_ok();
     let ended = Instant::now();
     let state = session
         .state
@@ -695,15 +701,30 @@ pub(crate) async fn run_session(
     for (op, code) in state.codes {
         recorder.count_code(op, code);
     }
-    for (kind, sample) in failures {
+    for (mut kind, sample) in failures {
+        // Session-level failures name the flow in a mix.
+        if let Some(flow) = flow
+            && kind.step == "session"
+        {
+            kind.step = format!("{}/session", flow.name);
+        }
         recorder.failure(kind, sample);
     }
-    recorder.record_at(
-        ctx.metric_ids[Plan::SESSION_METRIC],
-        ended.saturating_duration_since(intended_start),
-        ended.into_std(),
-    );
+    let took = ended.saturating_duration_since(intended_start);
+    recorder.record_at(ctx.metric_ids[Plan::SESSION_METRIC], took, ended.into_std());
+    if let Some(flow) = flow {
+        recorder.record_at(ctx.metric_ids[flow.session_metric], took, ended.into_std());
+        if !ok {
+            recorder.record_at(ctx.metric_ids[flow.failed_metric], took, ended.into_std());
+        }
+    }
     recorder.session_done(ok);
+    if !ok
+        && let Some(max) = plan.max_failures
+        && recorder.failed_sessions() >= max
+    {
+        ctx.stop_early(format!("max_failures: {max} sessions failed"));
+    }
 
     // Give the devices back to the slot, then restore each role's starting state.
     for (role, devices) in slot.roles.iter_mut().zip(state.devices) {

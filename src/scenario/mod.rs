@@ -18,9 +18,11 @@
 //!   [`LoadModel::arrivals`]: the open model's intended start times.
 
 mod compile;
+mod data;
 mod error;
 mod expect;
 mod field;
+mod load_flags;
 mod matcher;
 pub(crate) mod node;
 mod overrides;
@@ -35,15 +37,18 @@ mod timing;
 use std::path::{Path, PathBuf};
 
 pub(crate) use compile::{Cx, Fields};
+pub use data::{DataPlan, FeedOrder, Feeder, FeederDry, Generator};
 pub(crate) use error::did_you_mean;
 pub use error::{ErrorKind, ScenarioError};
 pub use expect::{CodeMatch, ExactlyOne, Expect, Mismatch, RawExpect, Save};
 pub use field::{FieldCheck, JsonType, Pred};
+pub use load_flags::LoadFlags;
 pub use matcher::{Awaited, PushMatcher};
 pub use path::JsonPath;
 pub use plan::{
-    AwaitStep, EventuallyStep, LoginStep, Metric, MetricKind, OpStep, ParallelStep, Plan, RawFrame,
-    RawPayload, RawStep, RefuteStep, RepeatStep, Role, Since, Step, StepId, StepKind, Target,
+    AbortRule, AwaitStep, EventuallyStep, Flow, LoginStep, Metric, MetricKind, OpStep,
+    ParallelStep, Plan, RawFrame, RawPayload, RawStep, RefuteStep, RepeatStep, Role, Since, Step,
+    StepId, StepKind, Target,
 };
 pub use settings::{Requirement, Setting, SettingKind, SettingValues};
 pub use suite::{Case, Suite, check_suite_str};

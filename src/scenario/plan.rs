@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use super::data::DataPlan;
 use super::expect::{ExactlyOne, Expect, RawExpect, Save};
 use super::matcher::PushMatcher;
 use super::template::{StrTemplate, Template, VarLayout, Vars};
@@ -41,8 +42,20 @@ pub struct Plan {
     pub strict: bool,
     /// Default time limit for responses and awaits (`timeout:`, default 5 s).
     pub timeout: Duration,
+    /// What a session does; empty in a mix, whose sessions run one of [`Plan::flows`].
     pub steps: Vec<Step>,
+    /// `flows:`: a mix; empty for a single-flow scenario.
+    pub flows: Vec<Flow>,
+    /// Which flow session `n` runs: `flow_schedule[n % len]` (a weighted interleaving).
+    pub flow_schedule: Vec<u16>,
     pub thresholds: Vec<Threshold>,
+    /// Thresholds that stop the run as soon as they break (`abort: true`), checked
+    /// while it runs.
+    pub aborts: Vec<AbortRule>,
+    /// `load.max_failures`: stop the run once this many sessions have failed.
+    pub max_failures: Option<u64>,
+    /// Feeders and generated values: set in every session's variables when it starts.
+    pub data: DataPlan,
     /// Every metric the plan produces; steps and thresholds refer to them by index.
     /// Index [`Plan::LOGIN_METRIC`] is `login`, [`Plan::SESSION_METRIC`] is `session`.
     pub metrics: Vec<Metric>,
@@ -86,6 +99,18 @@ impl Plan {
         self.metrics.iter().position(|m| m.name == name)
     }
 
+    /// The steps session `number` runs, and its flow in a mix.
+    pub fn session_steps(&self, number: u64) -> (&[Step], Option<&Flow>) {
+        if self.flow_schedule.is_empty() {
+            return (&self.steps, None);
+        }
+        let at = (number % self.flow_schedule.len() as u64) as usize;
+        match self.flows.get(usize::from(self.flow_schedule[at])) {
+            Some(flow) => (&flow.steps, Some(flow)),
+            None => (&self.steps, None),
+        }
+    }
+
     /// Every step, depth first in document order (group and repeat steps before their
     /// children).
     pub fn all_steps(&self) -> Vec<&Step> {
@@ -102,6 +127,9 @@ impl Plan {
         }
         let mut out = Vec::new();
         walk(&self.steps, &mut out);
+        for flow in &self.flows {
+            walk(&flow.steps, &mut out);
+        }
         out
     }
 
@@ -109,6 +137,30 @@ impl Plan {
     pub fn role_id(&self, name: &str) -> Option<usize> {
         self.roles.iter().position(|r| r.name == name)
     }
+}
+
+/// One flow of a mix.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Flow {
+    pub name: String,
+    /// Share of the sessions: weight / sum of the weights.
+    pub weight: u32,
+    /// Step names are `<flow>/<name>`.
+    pub steps: Vec<Step>,
+    /// `<flow>/session`: every session of the flow.
+    pub session_metric: usize,
+    /// `<flow>/failed sessions`: the flow's failed sessions (their durations).
+    pub failed_metric: usize,
+}
+
+/// `abort: true` on a threshold: the run stops when the threshold breaks while it runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AbortRule {
+    /// Index into [`Plan::thresholds`].
+    pub threshold: usize,
+    /// `abort_after:`: not judged before this much of the load has run (zero: from the
+    /// start), so that the first few sessions cannot stop a run on their own.
+    pub after: Duration,
 }
 
 /// A role: one account per session, on `devices` connections.

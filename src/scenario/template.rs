@@ -53,6 +53,9 @@ impl Vars {
 pub struct VarLayout {
     names: Vec<String>,
     roles: usize,
+    /// Slots below this are set when a session starts (roles, builtins, feeder columns,
+    /// generated values): readable everywhere, never saved into.
+    fixed: usize,
 }
 
 /// Name of the builtin holding the session's unique id.
@@ -67,9 +70,21 @@ impl VarLayout {
         names.push(SESSION_VAR.into());
         names.push(RUN_VAR.into());
         VarLayout {
+            fixed: names.len(),
             names,
             roles: roles.len(),
         }
+    }
+
+    /// A slot for a value set when the session starts (a feeder column or a generated
+    /// value). Must come before any saved variable; `None` if the name is taken.
+    pub(crate) fn data_slot(&mut self, name: &str) -> Option<Slot> {
+        if self.slot(name).is_some() || self.fixed != self.names.len() {
+            return None;
+        }
+        self.names.push(name.to_string());
+        self.fixed += 1;
+        Some(Slot((self.names.len() - 1) as u32))
     }
 
     /// The slot of a name, if it exists.
@@ -94,7 +109,7 @@ impl VarLayout {
 
     /// True for role and builtin names, which a `save` may not overwrite.
     pub(crate) fn is_fixed(&self, slot: Slot) -> bool {
-        slot.index() < self.roles + 2
+        slot.index() < self.fixed
     }
 
     /// The slot of a role's account name.

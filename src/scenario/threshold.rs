@@ -29,6 +29,20 @@ pub enum Threshold {
     Failures { max: u64 },
     /// `failure_rate: 0.1%`: failed sessions / started sessions at most this fraction.
     FailureRate { max: f64 },
+    /// A flow's `failures: N`: at most N of the flow's sessions failed (`failed` is the
+    /// flow's `<flow>/failed sessions` metric).
+    FlowFailures {
+        flow: String,
+        failed: MetricRef,
+        max: u64,
+    },
+    /// A flow's `failure_rate`: its failed / finished sessions (`session` is the flow's
+    /// `<flow>/session` metric).
+    FlowFailureRate {
+        flow: String,
+        session: MetricRef,
+        max: f64,
+    },
 }
 
 impl fmt::Display for Threshold {
@@ -46,6 +60,10 @@ impl fmt::Display for Threshold {
             Threshold::Rate { metric, min } => write!(f, "{} rate >= {min}", metric.name),
             Threshold::Failures { max } => write!(f, "failures <= {max}"),
             Threshold::FailureRate { max } => write!(f, "failure_rate <= {}%", max * 100.0),
+            Threshold::FlowFailures { flow, max, .. } => write!(f, "{flow} failures <= {max}"),
+            Threshold::FlowFailureRate { flow, max, .. } => {
+                write!(f, "{flow} failure_rate <= {}%", max * 100.0)
+            }
         }
     }
 }

@@ -61,6 +61,7 @@ const fn event(i: usize) -> EventSpec {
     EventSpec {
         id: i as u16,
         name: EventType::ALL[i].as_str(),
+        fields: super::params::event_fields(EventType::ALL[i]),
     }
 }
 
@@ -118,6 +119,7 @@ pub static VOCABULARY: Vocabulary = Vocabulary {
     default_carrier: 0,
     example_events: &["INVITE", "ACCEPT"],
     example_code: "ROOM_NOT_EXISTS",
+    check_param: super::params::check_param,
 };
 
 /// The spec of a protocol op.

@@ -6,7 +6,8 @@
 //!   the others failed. A step that recorded nothing and failed nowhere is skipped
 //!   ("never reached").
 //! - classname `<scenario>.thresholds`: one testcase per threshold.
-//! - classname `<scenario>`: a failing `run` testcase when the run was interrupted.
+//! - classname `<scenario>`: a failing `run` testcase when the run was interrupted or
+//!   stopped itself early.
 
 use std::fmt::Write as _;
 
@@ -194,6 +195,24 @@ impl JunitSuite {
                     details: format!(
                         "The run was ended early (Ctrl-C or SIGTERM); its numbers cover only \
                          part of the planned load ({}).\n",
+                        report.meta.load
+                    ),
+                },
+            ));
+        }
+        if let Some(stop) = &report.meta.stopped_early {
+            cases.push(JunitCase::new(
+                scenario.clone(),
+                "run",
+                Outcome::Fail {
+                    message: format!(
+                        "stopped early at {:.1}s: {}",
+                        stop.at_ms as f64 / 1000.0,
+                        stop.reason
+                    ),
+                    details: format!(
+                        "The run stopped itself before its load model ended; its numbers \
+                         cover only part of the planned load ({}).\n",
                         report.meta.load
                     ),
                 },

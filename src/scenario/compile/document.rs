@@ -6,17 +6,20 @@ use super::steps::{RESERVED_NAMES, Scope};
 use super::{Cx, describe};
 use crate::scenario::error::{ScenarioError, did_you_mean};
 use crate::scenario::node::{Node, Value};
-use crate::scenario::plan::{MetricKind, Plan, Role};
+use crate::scenario::plan::{AbortRule, MetricKind, Plan, Role};
 use crate::scenario::template::{RUN_VAR, SESSION_VAR, VarLayout, is_var_name};
 use crate::scenario::threshold::{MetricRef, Stat, Threshold};
 use crate::scenario::timing::{LoadModel, Rate, Stage};
 
-const TOP_KEYS: [&str; 10] = [
+const TOP_KEYS: [&str; 13] = [
+    "flows",
     "name",
     "description",
     "driver",
     "profile",
     "roles",
+    "feeders",
+    "generate",
     "strict",
     "timeout",
     "load",
@@ -92,24 +95,62 @@ pub(crate) fn compile(mut cx: Cx<'_>, root: &Node, stem: &str) -> Result<Plan, V
         Some(n) => cx.load(n).unwrap_or_default(),
         None => LoadSettings::default(),
     };
+    let max_failures = top
+        .get("load")
+        .and_then(|n| match &n.value {
+            Value::Map(entries) => entries.iter().find(|(k, _)| k.name == "max_failures"),
+            _ => None,
+        })
+        .and_then(|(_, n)| cx.positive(n, "max_failures"));
 
+    // Feeder columns and generated values are variables every step can read: they
+    // take their slots before the steps' saved variables.
+    let data = cx.data(top.get("feeders"), top.get("generate"));
+    if let Some(planned) = settings.model.planned_sessions()
+        && let Some(why) = data.unique_shortfall(planned)
+    {
+        let span = top.get("feeders").map_or(top.span, |n| n.span);
+        cx.error(span, why);
+    }
     cx.metric("login", MetricKind::Login, top.span);
     cx.metric("session", MetricKind::Session, top.span);
     let mut scope = Scope::default();
-    let steps = match top.get("steps") {
-        Some(n) => cx.steps(n, &mut scope, "steps"),
-        None => {
+    let mut thresholds = Vec::new();
+    let mut aborts = Vec::new();
+    let mut flows = Vec::new();
+    let steps = match (top.get("steps"), top.get("flows")) {
+        (Some(_), Some(_)) => {
+            let span = top.key("flows").map_or(top.span, |k| k.span);
+            cx.error(
+                span,
+                "a scenario has either 'steps' (one flow) or 'flows' (a mix of flows), not both",
+            );
+            Vec::new()
+        }
+        (Some(n), None) => cx.steps(n, &mut scope, "steps"),
+        (None, Some(n)) => {
+            flows = cx.flows(n, &mut thresholds, &mut aborts);
+            Vec::new()
+        }
+        (None, None) => {
             cx.error(
                 top.span,
-                "missing 'steps': the list of what one session does",
+                "missing 'steps': the list of what one session does (or 'flows': a mix)",
             );
             Vec::new()
         }
     };
-    let thresholds = match top.get("thresholds") {
-        Some(n) => cx.thresholds(n),
-        None => Vec::new(),
-    };
+    if let Some(n) = top.get("thresholds") {
+        let offset = thresholds.len();
+        let (own, own_aborts) = cx.thresholds(n);
+        thresholds.extend(own);
+        aborts.extend(own_aborts.into_iter().map(|a| AbortRule {
+            threshold: a.threshold + offset,
+            after: a.after,
+        }));
+    }
+    let weights: Vec<u32> = flows.iter().map(|f| f.weight).collect();
+    let flow_schedule = super::flows::schedule(&weights);
     let source = cx.file.to_string();
     cx.finish(|parts| Plan {
         name,
@@ -126,7 +167,12 @@ pub(crate) fn compile(mut cx: Cx<'_>, root: &Node, stem: &str) -> Result<Plan, V
         strict,
         timeout: parts.timeout,
         steps,
+        flows,
+        flow_schedule,
         thresholds,
+        aborts,
+        max_failures,
+        data,
         metrics: parts.metrics,
         timed_steps: parts.timed_steps,
         vars: parts.layout,
@@ -265,6 +311,7 @@ impl Cx<'_> {
                 "max_in_flight",
                 "login_rate",
                 "max_duration",
+                "max_failures",
                 "aborts_expected",
                 "unresponsive_after",
             ],
@@ -444,24 +491,46 @@ impl Cx<'_> {
         }
     }
 
-    fn thresholds(&mut self, node: &Node) -> Vec<Threshold> {
+    pub(super) fn thresholds(&mut self, node: &Node) -> (Vec<Threshold>, Vec<AbortRule>) {
         let Some(f) = self.map(node, "thresholds") else {
-            return Vec::new();
+            return (Vec::new(), Vec::new());
         };
         let mut out = Vec::new();
+        let mut aborts = Vec::new();
         for (key, value) in f.entries {
-            match key.name.as_str() {
-                "failures" => {
-                    if let Some(max) = self.uint(value, "failures") {
-                        out.push(Threshold::Failures { max });
+            let before = out.len();
+            let abort = match key.name.as_str() {
+                "failures" | "failure_rate" => {
+                    let (limit, abort) = self.run_wide_limit(value, &key.name);
+                    match (key.name.as_str(), limit) {
+                        ("failures", Some(n)) => {
+                            if let Some(max) = self.uint(n, "failures") {
+                                out.push(match self.flow_metrics() {
+                                    Some((flow, _, failed)) => {
+                                        Threshold::FlowFailures { flow, failed, max }
+                                    }
+                                    None => Threshold::Failures { max },
+                                });
+                            }
+                        }
+                        (_, Some(n)) => {
+                            if let Some(max) = self.fraction(n) {
+                                out.push(match self.flow_metrics() {
+                                    Some((flow, session, _)) => {
+                                        Threshold::FlowFailureRate { flow, session, max }
+                                    }
+                                    None => Threshold::FailureRate { max },
+                                });
+                            }
+                        }
+                        _ => {}
                     }
-                }
-                "failure_rate" => {
-                    if let Some(max) = self.fraction(value) {
-                        out.push(Threshold::FailureRate { max });
-                    }
+                    abort
                 }
                 name => {
+                    // In a flow, `call` is the flow's `<flow>/call`.
+                    let name = &self.in_flow(name);
+                    let name = name.as_str();
                     let Some(id) = self.metrics.iter().position(|m| m.name == name) else {
                         let mut names: Vec<&str> =
                             self.metrics.iter().map(|m| m.name.as_str()).collect();
@@ -478,26 +547,84 @@ impl Cx<'_> {
                         id,
                         name: name.to_string(),
                     };
-                    self.metric_thresholds(value, &metric, &mut out);
+                    self.metric_thresholds(value, &metric, &mut out)
                 }
+            };
+            if let Some(after) = abort {
+                aborts.extend((before..out.len()).map(|threshold| AbortRule { threshold, after }));
             }
         }
-        out
+        (out, aborts)
     }
 
-    fn metric_thresholds(&mut self, node: &Node, metric: &MetricRef, out: &mut Vec<Threshold>) {
-        let Some(f) = self.map(node, "a metric threshold") else {
-            return;
+    /// In a flow: its name and its session and failed-sessions metrics.
+    fn flow_metrics(&self) -> Option<(String, MetricRef, MetricRef)> {
+        let flow = self.flow.clone()?;
+        let find = |suffix: &str| {
+            let name = format!("{flow}/{suffix}");
+            let id = self.metrics.iter().position(|m| m.name == name)?;
+            Some(MetricRef { id, name })
         };
-        if f.entries.is_empty() {
+        Some((
+            flow.clone(),
+            find(crate::metrics::FLOW_SESSION)?,
+            find(crate::metrics::FLOW_FAILED)?,
+        ))
+    }
+
+    /// `failures: 0` or `failures: {max: 10, abort: true, abort_after: 30s}` (and the
+    /// same for `failure_rate`): the limit's node and the abort rule.
+    fn run_wide_limit<'n>(
+        &mut self,
+        node: &'n Node,
+        what: &str,
+    ) -> (Option<&'n Node>, Option<Duration>) {
+        let Value::Map(_) = &node.value else {
+            return (Some(node), None);
+        };
+        let Some(f) = self.map(node, what) else {
+            return (None, None);
+        };
+        self.check_keys(&f, &["max", "abort", "abort_after"], &format!("'{what}'"));
+        let abort = self.abort_rule(&f);
+        let limit = f.get("max");
+        if limit.is_none() {
             self.error(
                 node.span,
-                "a metric threshold needs a limit, e.g. {p99: 50ms}",
+                format!("'{what}' as a mapping needs 'max', e.g. {{max: 10, abort: true}}"),
             );
         }
+        (limit, abort)
+    }
+
+    /// `abort: true` with an optional `abort_after: 30s`: `Some(after)` when the
+    /// threshold stops the run.
+    fn abort_rule(&mut self, f: &super::Fields<'_>) -> Option<Duration> {
+        let abort = f.get("abort").and_then(|n| self.bool(n, "abort"));
+        let after = f
+            .get("abort_after")
+            .and_then(|n| self.duration(n, "abort_after"));
+        if abort != Some(true) {
+            if let Some(k) = f.key("abort_after") {
+                self.error(k.span, "'abort_after' needs 'abort: true'");
+            }
+            return None;
+        }
+        Some(after.unwrap_or(Duration::ZERO))
+    }
+
+    /// A metric's limits; returns the abort rule (`Some(after)`) if they stop the run.
+    fn metric_thresholds(
+        &mut self,
+        node: &Node,
+        metric: &MetricRef,
+        out: &mut Vec<Threshold>,
+    ) -> Option<Duration> {
+        let f = self.map(node, "a metric threshold")?;
         let mut keys: Vec<&str> = Stat::LATENCY.iter().map(|s| s.as_str()).collect();
-        keys.push("rate");
+        keys.extend(["rate", "abort", "abort_after"]);
         self.check_keys(&f, &keys, &format!("thresholds of '{}'", metric.name));
+        let before = out.len();
         for (key, value) in f.entries {
             if key.name == "rate" {
                 if let Some(min) = self.min_rate(value) {
@@ -516,6 +643,19 @@ impl Cx<'_> {
                 });
             }
         }
+        let limits = f
+            .entries
+            .iter()
+            .filter(|(k, _)| !k.name.starts_with("abort"))
+            .count();
+        if limits == 0 {
+            self.error(
+                node.span,
+                "a metric threshold needs a limit, e.g. {p99: 50ms}",
+            );
+        }
+        let abort = self.abort_rule(&f);
+        (out.len() > before).then_some(abort).flatten()
     }
 
     /// `">= 100/s"` or `100/s`.

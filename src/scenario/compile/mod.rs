@@ -3,6 +3,8 @@
 //! the node it is about.
 //!
 //! - [`document`]: top level, roles, load model, thresholds.
+//! - [`data`]: feeders and generated values.
+//! - [`flows`]: mixes of flows (`flows:`), their weights and per-flow names.
 //! - [`steps`]: steps, their action and target, variable scoping, metrics.
 //! - [`awaits`]: `await` and `refute`, `via`, `match`, `since`.
 //! - [`control`]: `pause`, `connect`/`disconnect`, `raw`, `parallel`, `repeat`.
@@ -10,7 +12,9 @@
 
 mod awaits;
 mod control;
+mod data;
 mod document;
+mod flows;
 mod steps;
 mod values;
 
@@ -55,6 +59,9 @@ pub(crate) struct Cx<'a> {
     step_names: Vec<(String, Span)>,
     timed_steps: usize,
     timeout: Duration,
+    /// The flow being compiled (`flows:`): step, metric and threshold names get its
+    /// prefix.
+    flow: Option<String>,
     /// Order guards made so far (hidden variables `__order1`, …).
     order_guards: usize,
     /// Set when compiling a case of a conformance suite: durations may name settings.
@@ -76,6 +83,7 @@ impl<'a> Cx<'a> {
             timed_steps: 0,
             timeout: Duration::from_secs(5),
             order_guards: 0,
+            flow: None,
             case: None,
             vocabulary: &crate::drivers::native::VOCABULARY,
         }

@@ -227,6 +227,47 @@ impl Cx<'_> {
         self.error(key.span, message);
     }
 
+    /// Literal params the target must refuse (`autoJoin: yes`, `type: "2"`), on a step
+    /// that expects success and not that refusal: such a step fails in every session, so
+    /// it is an error here. Templated values are only known at run time.
+    fn refused_params(&mut self, op: &OpSpec, entries: &[(Key, Node)], expect: &Expect) {
+        for (key, node) in entries {
+            let value = node.to_json();
+            if value.to_string().contains("${") {
+                continue;
+            }
+            let Some((code, why)) = (self.vocabulary.check_param)(op.name, &key.name, &value)
+            else {
+                continue;
+            };
+            let allows = |wanted: u32| {
+                expect.codes.iter().any(|c| match c {
+                    crate::scenario::expect::CodeMatch::Number(n) => *n == wanted,
+                    crate::scenario::expect::CodeMatch::Named(spec) => spec.number == wanted,
+                })
+            };
+            // Only a step that expects success: other expected codes (NOT_LOGGED_IN, …)
+            // may come from checks the server makes before it validates params.
+            if allows(self.vocabulary.ok_code) && !allows(code) {
+                let name = self
+                    .vocabulary
+                    .codes
+                    .iter()
+                    .find(|c| c.number == code)
+                    .map_or(String::new(), |c| format!(" {}", c.name));
+                self.error(
+                    node.span,
+                    format!(
+                        "{why}: '{}' answers {code}{name} to {}, but this step expects {}; fix the value or expect {code}",
+                        op.name,
+                        describe(&node.value),
+                        expect_text(expect)
+                    ),
+                );
+            }
+        }
+    }
+
     /// `name:`, checked for uniqueness and reserved words.
     fn step_name(&mut self, fields: &Fields<'_>, action: &str) -> Option<String> {
         let node = fields.get("name")?;
@@ -235,6 +276,8 @@ impl Cx<'_> {
             self.error(node.span, "a step name must not be empty");
             return None;
         }
+        self.check_metric_name(&name, node.span, action);
+        let name = self.in_flow(&name);
         if let Some((_, span)) = self.step_names.iter().find(|(n, _)| *n == name) {
             let at = match span {
                 Span::At { line, .. } => format!(" at line {line}"),
@@ -247,7 +290,6 @@ impl Cx<'_> {
             return None;
         }
         self.step_names.push((name.clone(), node.span));
-        self.check_metric_name(&name, node.span, action);
         Some(name)
     }
 
@@ -277,12 +319,18 @@ impl Cx<'_> {
             Some(node) => {
                 let m = self.string(node, "metric")?;
                 self.check_metric_name(&m, node.span, &action.name);
-                (m, node.span)
+                (self.in_flow(&m), node.span)
             }
-            None => (
-                name.unwrap_or(default).to_string(),
-                fields.key("name").map_or(action.span, |k| k.span),
-            ),
+            // Step names are already `<flow>/<name>` in a flow.
+            None => match name {
+                Some(name) => (
+                    name.to_string(),
+                    fields.key("name").map_or(action.span, |k| k.span),
+                ),
+                // Unnamed logins share the run's `login` metric.
+                None if kind == MetricKind::Login => (default.to_string(), action.span),
+                None => (self.in_flow(default), action.span),
+            },
         };
         self.metric(&metric, kind, span)
     }
@@ -429,6 +477,9 @@ impl Cx<'_> {
                 crate::scenario::expect::CodeMatch::Number(self.vocabulary.ok_code),
             ])),
         };
+        if let (Value::Map(entries), Some(expect)) = (&value.value, &expect) {
+            self.refused_params(op, entries, expect);
+        }
         let save = match fields.get("save") {
             Some(n) => self.saves(n, SaveFrom::Response),
             None => Some(Vec::new()),
@@ -472,4 +523,17 @@ impl Cx<'_> {
             })
         })
     }
+}
+
+/// The codes an expectation allows, for messages (`200`, `200 or 10201`).
+fn expect_text(expect: &Expect) -> String {
+    let codes: Vec<String> = expect
+        .codes
+        .iter()
+        .map(|c| match c {
+            crate::scenario::expect::CodeMatch::Number(n) => n.to_string(),
+            crate::scenario::expect::CodeMatch::Named(spec) => spec.name.to_string(),
+        })
+        .collect();
+    codes.join(" or ")
 }

@@ -383,7 +383,7 @@ impl Cx<'_> {
             {
                 self.error(
                     key.span,
-                    format!("cannot save into '{var}': it is a role or a builtin variable"),
+                    format!("cannot save into '{var}': it is a role, a builtin or a feeder/generated variable"),
                 );
                 ok = false;
                 continue;

@@ -1,0 +1,129 @@
+//! What `sigbench check` can know of the native protocol's rules before anything
+//! connects: whether one param's literal value is one the server must refuse (§P-2.5,
+//! the validation of src/protocol/params.rs), and which fields each event type carries
+//! (docs/protocol.md, "Event types").
+
+use serde_json::{Map, Value};
+
+use crate::protocol::params::{Params, Request};
+use crate::protocol::{Code, EventType, Op};
+
+/// Why the server answers 414 `PARAM_ERROR` to `op` whatever its other params are, when
+/// `param` is `value`; `None` when the value can pass. The other params get valid
+/// placeholders, so only `param`'s own type, range or length can fail.
+pub(crate) fn check_param(op: &str, param: &str, value: &Value) -> Option<(u32, String)> {
+    let op = Op::ALL.into_iter().find(|o| o.as_str() == op)?;
+    if value.is_null() || !op.params().contains(&param) {
+        return None;
+    }
+    let mut params = Map::new();
+    for p in op.params() {
+        if let Some(v) = placeholder(p) {
+            params.insert((*p).to_string(), v);
+        }
+    }
+    params.insert(param.to_string(), value.clone());
+    match Request::parse(op, &Params::new(params)) {
+        Err(e) if e.param == param => Some((Code::ParamError.number(), e.to_string())),
+        _ => None,
+    }
+}
+
+/// A valid value for each param some op requires.
+fn placeholder(param: &str) -> Option<Value> {
+    Some(match param {
+        "type" => Value::from(1),
+        "account" | "device" => Value::from("a"),
+        "token" => Value::from("t"),
+        "requestId" => Value::from("r"),
+        "channelId" => Value::from("c"),
+        "msgids" => Value::from(vec![Value::from("m")]),
+        _ => return None,
+    })
+}
+
+/// Fields every event carries.
+#[cfg(test)]
+const COMMON: [&str; 5] = ["eventType", "msgid", "channel", "from", "time"];
+
+/// The top-level fields of an event of this type (docs/protocol.md, "Event types").
+pub(crate) const fn event_fields(event: EventType) -> &'static [&'static str] {
+    match event {
+        EventType::Invite => &[
+            "eventType",
+            "msgid",
+            "channel",
+            "from",
+            "time",
+            "to",
+            "requestId",
+            "attachExt",
+            "pushInfo",
+        ],
+        EventType::CancelInvite | EventType::Reject | EventType::Accept => &[
+            "eventType",
+            "msgid",
+            "channel",
+            "from",
+            "time",
+            "to",
+            "requestId",
+            "attachExt",
+        ],
+        EventType::RoomJoin => &[
+            "eventType",
+            "msgid",
+            "channel",
+            "from",
+            "time",
+            "attachExt",
+            "member",
+        ],
+        EventType::Leave | EventType::RoomClose | EventType::Control => {
+            &["eventType", "msgid", "channel", "from", "time", "attachExt"]
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn literal_values_the_server_refuses_are_found() {
+        let bad = |op, param, value: Value| check_param(op, param, &value).map(|(_, why)| why);
+        assert_eq!(
+            bad("accept", "autoJoin", json!("yes")).as_deref(),
+            Some("param 'autoJoin': must be a boolean")
+        );
+        assert!(bad("call", "type", json!("2")).unwrap().contains("'type'"));
+        assert!(bad("call", "type", json!(7)).is_some());
+        assert!(bad("join", "offlineEnabled", json!("yes")).is_some());
+        assert!(bad("create", "channelName", json!("x".repeat(129))).is_some());
+        for (op, param, good) in [
+            ("call", "type", json!(2)),
+            ("accept", "autoJoin", json!(true)),
+            ("call", "uid", json!(4711)),
+            ("query", "channelName", json!("room")),
+            ("markRead", "msgids", json!(["a", "b"])),
+            ("login", "pushToken", json!("apns-1")),
+        ] {
+            assert_eq!(bad(op, param, good.clone()), None, "{op} {param} {good}");
+        }
+        // Not the checker's business: unknown ops and params, nulls.
+        assert_eq!(bad("nope", "type", json!(9)), None);
+        assert_eq!(bad("call", "colour", json!(9)), None);
+        assert_eq!(bad("call", "type", Value::Null), None);
+    }
+
+    #[test]
+    fn every_event_has_the_common_fields() {
+        for event in EventType::ALL {
+            let fields = event_fields(event);
+            assert!(COMMON.iter().all(|c| fields.contains(c)), "{event:?}");
+        }
+        assert!(event_fields(EventType::Invite).contains(&"pushInfo"));
+        assert!(!event_fields(EventType::Leave).contains(&"requestId"));
+    }
+}
