@@ -32,6 +32,9 @@ async fn run_suite(faults: Faults) -> SuiteOutcome {
         deviations: Deviations::default(),
         interrupt: CancellationToken::new(),
         profile: None,
+        timeout_scale: 1.0,
+        // Every rule, the protocol's choices included.
+        strict: true,
     };
     conformance::run(options, |_| {})
         .await

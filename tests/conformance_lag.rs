@@ -23,6 +23,8 @@ async fn the_suite_passes_against_a_server_with_a_300ms_presence_lag() {
         deviations: Deviations::default(),
         interrupt: CancellationToken::new(),
         profile: None,
+        timeout_scale: 1.0,
+        strict: false,
     };
     let outcome = tokio::time::timeout(Duration::from_secs(180), conformance::run(options, |_| {}))
         .await

@@ -89,8 +89,13 @@ fn start_run(
         "--report-dir",
         reports.to_str().unwrap(),
     ];
+    // A start barrier just ahead: every shard logs in, then starts its sessions then.
+    let start = humantime::format_rfc3339_seconds(
+        std::time::SystemTime::now() + std::time::Duration::from_secs(1),
+    )
+    .to_string();
     if let Some(shard) = shard {
-        args.extend(["--shard", shard]);
+        args.extend(["--shard", shard, "--start-at", &start]);
     }
     spawn(dir, &args)
 }
@@ -309,4 +314,33 @@ fn a_threshold_every_shard_passes_can_fail_merged() {
     let out = merge(&dir, &[shards[0].clone(), missing], &[]);
     assert_eq!(out.code, Some(2), "{}", out.text());
     assert!(out.stderr.contains("missing.json"), "{}", out.text());
+
+    // Issue 10, problem 9: 2 of 3 shards are not a run; merging them is an error naming
+    // the missing shard, unless --allow-partial (then the report says so).
+    let two = [shards[0].clone(), shards[1].clone()];
+    let out = merge(&dir, &two, &["--no-html"]);
+    assert_eq!(out.code, Some(2), "{}", out.text());
+    assert!(out.stderr.contains("missing 3/3"), "{}", out.text());
+    assert!(out.stderr.contains("--allow-partial"), "{}", out.text());
+    let partial = dir.join("partial.json");
+    let out = merge(
+        &dir,
+        &two,
+        &[
+            "--allow-partial",
+            "--no-html",
+            "--out",
+            partial.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(out.code, Some(1), "{}", out.text());
+    let partial = read(&partial);
+    assert!(
+        partial
+            .warnings
+            .iter()
+            .any(|w| w.contains("merged 2 of 3 shards; missing 3/3")),
+        "{:?}",
+        partial.warnings
+    );
 }

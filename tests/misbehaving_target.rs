@@ -20,7 +20,7 @@ use tokio_util::sync::CancellationToken;
 /// Runs `yaml` against `url` in-process and builds its report.
 async fn run(url: &str, yaml: &str, interrupt: CancellationToken, grace: Duration) -> RunReport {
     let plan = scenario::load_str("t.yaml", yaml, &[]).expect("a valid scenario");
-    let target = Target::resolve(url, None).await.unwrap();
+    let target = Target::resolve(url, &Default::default()).await.unwrap();
     let driver = driver_for(plan.vocabulary).unwrap();
     let checks = sigbench::checks::threshold_checks(&plan);
     let meta = RunMeta {
@@ -43,6 +43,8 @@ async fn run(url: &str, yaml: &str, interrupt: CancellationToken, grace: Duratio
         sources: Vec::new(),
         interrupt: interrupt.clone(),
         grace,
+        stop_now: CancellationToken::new(),
+        start_at: None,
         server_in_process: true,
     };
     let outcome = Run::new(plan, options).unwrap().execute().await.unwrap();

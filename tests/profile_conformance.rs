@@ -21,27 +21,9 @@ fn profile(name: &str) -> ProfileRef {
     ))
 }
 
-/// The suite, with each failed case run again alone (up to twice): the expiry cases
-/// measure TTLs of a second, which a machine busy with other builds can stretch. A
-/// case that fails three times stays failed.
+/// The whole suite through `profile` against the embedded server speaking `wire`, every
+/// rule judged strictly.
 async fn suite(wire: Wire, profile: Option<ProfileRef>) -> SuiteOutcome {
-    let mut outcome = suite_only(wire, profile.clone(), Vec::new()).await;
-    for _ in 0..2 {
-        let failed: Vec<usize> = (0..outcome.cases.len())
-            .filter(|i| outcome.cases[*i].verdict.fails_run())
-            .collect();
-        for i in failed {
-            let name = outcome.cases[i].name.clone();
-            let again = suite_only(wire, profile.clone(), vec![name]).await;
-            if let [case] = again.cases.as_slice() {
-                outcome.cases[i] = case.clone();
-            }
-        }
-    }
-    outcome
-}
-
-async fn suite_only(wire: Wire, profile: Option<ProfileRef>, only: Vec<String>) -> SuiteOutcome {
     let options = Options {
         target: TargetSpec::Embedded {
             base: ServerConfig {
@@ -50,11 +32,13 @@ async fn suite_only(wire: Wire, profile: Option<ProfileRef>, only: Vec<String>) 
             },
         },
         settings: TargetSettings::default(),
-        only,
+        only: Vec::new(),
         jobs: 8,
         deviations: Deviations::default(),
         interrupt: CancellationToken::new(),
         profile,
+        timeout_scale: 1.0,
+        strict: true,
     };
     conformance::run(options, |_| {})
         .await
@@ -78,7 +62,7 @@ fn failures(outcome: &SuiteOutcome) -> Vec<String> {
         .collect()
 }
 
-/// One suite at a time (see [`suite`] for timing-sensitive cases).
+/// One suite at a time.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_suite_through_every_shipped_profile() {
     let native = suite(Wire::Sigbench, None).await;

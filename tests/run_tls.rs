@@ -1,51 +1,29 @@
-//! `sigbench run --target wss://…`: the harness speaks TLS, trusting a private CA given
-//! with `--ca-cert`. The test puts a TLS terminator (a self-signed certificate made with
-//! the `openssl` command) in front of the reference server.
+//! `sigbench run --target wss://…`: the harness speaks TLS (rustls), trusting a private
+//! CA given with `--ca-cert`. The test puts a TLS terminator (tokio-rustls, with a
+//! self-signed certificate made by rcgen) in front of the reference server.
 
-use std::path::Path;
 use std::process::Command;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sigbench::server::{Auth, ServerConfig, spawn};
-
-fn make_certificate(dir: &Path) -> bool {
-    Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-            "-days",
-            "1",
-            "-subj",
-            "/CN=127.0.0.1",
-            "-addext",
-            "subjectAltName=IP:127.0.0.1",
-            "-keyout",
-        ])
-        .arg(dir.join("key.pem"))
-        .arg("-out")
-        .arg(dir.join("cert.pem"))
-        .output()
-        .is_ok_and(|o| o.status.success())
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn runs_against_a_wss_target_with_a_private_ca() {
     let dir = std::env::temp_dir().join(format!("sigbench-tls-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    assert!(
-        make_certificate(&dir),
-        "the openssl command makes a certificate"
-    );
-    let cert = std::fs::read(dir.join("cert.pem")).unwrap();
-    let key = std::fs::read(dir.join("key.pem")).unwrap();
-    let identity = native_tls::Identity::from_pkcs8(&cert, &key).unwrap();
-    let acceptor =
-        tokio_native_tls::TlsAcceptor::from(native_tls::TlsAcceptor::new(identity).unwrap());
+    let rcgen::CertifiedKey { cert, signing_key } =
+        rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()]).unwrap();
+    std::fs::write(dir.join("cert.pem"), cert.pem()).unwrap();
+    let key = rustls::pki_types::PrivateKeyDer::Pkcs8(signing_key.serialize_der().into());
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(vec![cert.der().clone()], key)
+        .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
 
     let server = spawn(ServerConfig {
         auth: Auth::Secret("tls-secret".into()),

@@ -1,15 +1,19 @@
-//! The scenario-language forms for servers that are eventually consistent or that close
-//! properly: `eventually:` (repeat probes until they hold, within a deadline) and
-//! `raw: {close: N}` (start the closing handshake) — compiled, checked, and run against
-//! the reference server with a presence lag.
+//! The scenario-language forms for servers that are eventually consistent, close
+//! properly, or are checked at their default limits: `eventually:` (repeat probes until
+//! they hold, within a deadline), `raw: {close: N}` (start the closing handshake),
+//! `repeat` with a count over settings and an `index`, and `login` steps naming other
+//! accounts — compiled, checked, and run against the reference server.
 
 use std::time::Duration;
 
 use sigbench::runner::accounts::AccountSource;
 use sigbench::runner::client::Target;
 use sigbench::runner::{Run, RunOptions};
-use sigbench::scenario::{self, RawExpect, RawFrame, StepKind, check_str, load_str};
-use sigbench::server::{ServerConfig, spawn};
+use sigbench::scenario::{
+    self, RawExpect, RawFrame, Setting, SettingValues, StepKind, check_str, check_suite_str,
+    load_str,
+};
+use sigbench::server::{Auth, ServerConfig, spawn};
 use tokio_util::sync::CancellationToken;
 
 const HEAD: &str = "name: t\nroles:\n  alice: {}\n  bob: {}\nsteps:\n";
@@ -119,18 +123,26 @@ fn raw_close_frames_are_checked() {
 /// Runs `yaml` once against a fresh reference server with `config`; returns the failures.
 async fn run_against(config: ServerConfig, yaml: &str) -> Vec<String> {
     let plan = scenario::load_str("t.yaml", yaml, &[]).unwrap();
+    let secret = match &config.auth {
+        Auth::Secret(s) => Some(s.clone()),
+        Auth::Open => None,
+    };
     let server = spawn(config).await.unwrap();
-    let target = Target::resolve(&server.url(), None).await.unwrap();
+    let target = Target::resolve(&server.url(), &Default::default())
+        .await
+        .unwrap();
     let run_id = format!("ev{:06x}", rand::random::<u32>() & 0xffffff);
     let driver = sigbench::drivers::driver_for(plan.vocabulary).expect("the native driver");
     let options = RunOptions {
         target,
         driver,
-        accounts: AccountSource::generated(&run_id, None, None),
+        accounts: AccountSource::generated(&run_id, None, secret),
         run_id,
         sources: Vec::new(),
         interrupt: CancellationToken::new(),
         grace: Duration::from_secs(2),
+        stop_now: CancellationToken::new(),
+        start_at: None,
         server_in_process: true,
     };
     let outcome = Run::new(plan, options).unwrap().execute().await.unwrap();
@@ -188,4 +200,108 @@ async fn a_close_frame_gets_its_code_back() {
         failures[0].contains("wrong [alice]: expected close code 4000, got close code 1000"),
         "{failures:#?}"
     );
+}
+
+const FILL: &str = r#"
+cases:
+  - name: fill
+    spec: P-5.2
+    description: x
+    requires: [max_members]
+    roles: { a: {}, crowd: { online: false } }
+    steps:
+      - repeat:
+          count: max_members - 1
+          index: n
+          steps:
+            - { as: crowd, query: { channelName: "c-${n}" }, expect: ROOM_NOT_EXISTS }
+      - { as: a, query: { channelName: "c-${n}" }, expect: ROOM_NOT_EXISTS }
+"#;
+
+#[test]
+fn repeat_counts_may_use_count_settings_and_an_index() {
+    let mut values = SettingValues::default();
+    values.set_count(Setting::MaxMembers, 100);
+    let suite = check_suite_str("s.yaml", FILL, &values).unwrap();
+    let StepKind::Repeat(rep) = &suite.cases[0].plan.steps[0].kind else {
+        panic!("not a repeat");
+    };
+    assert_eq!(rep.count, 99);
+    assert!(rep.index.is_some());
+
+    let not_required = FILL.replace("requires: [max_members]", "requires: []");
+    let e = check_suite_str("s.yaml", &not_required, &values).unwrap_err();
+    assert!(
+        e.iter().any(|e| e
+            .to_string()
+            .contains("'max_members' is used but not required")),
+        "{e:?}"
+    );
+    let negative = FILL.replace("max_members - 1", "max_members - 101");
+    let e = check_suite_str("s.yaml", &negative, &values).unwrap_err();
+    assert!(
+        e.iter()
+            .any(|e| e.to_string().contains("comes out negative")),
+        "{e:?}"
+    );
+    // Plain scenarios have no settings.
+    let e = errors("  - repeat: { count: max_members, steps: [ { pause: 1ms } ] }\n");
+    assert!(
+        e.iter()
+            .any(|m| m.contains("settings can only be used in the cases of a conformance suite")),
+        "{e:#?}"
+    );
+    let e = errors("  - repeat: { count: 2, index: bob, steps: [ { pause: 1ms } ] }\n");
+    assert!(
+        e.iter().any(|m| m.contains("it is a role or a builtin")),
+        "{e:#?}"
+    );
+}
+
+#[tokio::test]
+async fn a_login_step_naming_another_account_gets_that_accounts_token() {
+    // A server with a secret: the account's token must be derived from it.
+    let config = ServerConfig {
+        auth: Auth::Secret("derive-me".into()),
+        ..ServerConfig::default()
+    };
+    let yaml = r#"
+name: crowd
+roles: { alice: {}, crowd: { online: false } }
+steps:
+  - { name: create, as: alice, create: { type: 1 }, save: { cid: data.channel.channelId } }
+  - repeat:
+      count: 3
+      index: n
+      steps:
+        - { name: member login, as: crowd, login: { account: "${crowd}-${n}" }, expect: { code: OK, data: { account: "${crowd}-${n}" } } }
+        - { name: member join, as: crowd, join: { channelId: "${cid}" } }
+        - { name: member leaves, as: crowd, disconnect: ~ }
+  - { name: count, as: alice, query: { channelId: "${cid}" }, expect: { code: OK, data: { members: { $len: 3 } } } }
+  - { name: wrong token still fails, as: crowd, login: { account: "${crowd}-9", token: "nope" }, expect: AUTH_FAILED }
+"#;
+    let failures = run_against(config, yaml).await;
+    assert!(failures.is_empty(), "{failures:#?}");
+}
+
+#[tokio::test]
+async fn eventually_rounds_are_numbered() {
+    let config = ServerConfig {
+        presence_lag: Duration::from_millis(200),
+        ..ServerConfig::default()
+    };
+    // A fresh requestId per round: `probe-1`, `probe-2`, … (no re-invite needed).
+    let yaml = format!(
+        "{HEAD}{}",
+        PROBE
+            .replace("requestId: p }", "requestId: \"probe-${k}\" }")
+            .replace("    within: 3s\n", "    within: 3s\n    index: k\n")
+    );
+    let plan = load_str("t.yaml", &yaml, &[]).unwrap();
+    let StepKind::Eventually(ev) = &plan.steps[2].kind else {
+        panic!("not eventually");
+    };
+    assert!(ev.index.is_some());
+    let failures = run_against(config, &yaml).await;
+    assert!(failures.is_empty(), "{failures:#?}");
 }

@@ -809,3 +809,51 @@ steps:
     ));
     assert_eq!(code, Some(0), "{all}");
 }
+
+/// Sessions that reuse accounts while the scenario depends on per-account server state
+/// get a warning; one session per account does not.
+#[test]
+fn shared_accounts_with_per_account_state_are_called_out() {
+    let yaml = r#"
+name: offline
+roles: { caller: {}, callee: { online: false } }
+load: { sessions: 4, concurrency: 2 }
+steps:
+  - name: call
+    as: caller
+    call: { type: 1, account: "${callee}", requestId: "${session}", offlineEnabled: true }
+    expect: [OK, PEER_NIM_OFFLINE, PEER_PUSH_OFFLINE]
+    save: { cid: data.channel.channelId }
+  - name: hang up
+    as: caller
+    close: { channelId: "${cid}" }
+"#;
+    let path = write("shared-state", "offline.yaml", yaml);
+    let (out, report) = sigbench("shared-state", &["run", path.to_str().unwrap()]);
+    let all = text(&out);
+    assert!(
+        all.contains("warning: sessions share accounts (2 accounts per role"),
+        "{all}"
+    );
+    assert!(all.contains("events stored offline"), "{all}");
+    let warnings = report.expect("a report")["warnings"].to_string();
+    assert!(warnings.contains("sessions share accounts"), "{warnings}");
+    let (out, report) = sigbench(
+        "shared-state-fresh",
+        &[
+            "run",
+            path.to_str().unwrap(),
+            "--sessions",
+            "2",
+            "--concurrency",
+            "2",
+        ],
+    );
+    let all = text(&out);
+    assert!(!all.contains("sessions share accounts"), "{all}");
+    assert!(
+        !report.expect("a report")["warnings"]
+            .to_string()
+            .contains("share accounts")
+    );
+}

@@ -2,8 +2,10 @@
 //! several generators) into one report — histograms added exactly, counts summed,
 //! thresholds re-evaluated on the merged data — and writes it as JSON and HTML (JUnit on
 //! request). Exit codes as `run`: 0 every expectation and threshold held, 1 something
-//! failed, 130 a shard was interrupted, 2 unreadable reports or reports that do not
-//! belong together (different scenarios or thresholds, a shard twice, different splits).
+//! failed, 130 a shard was interrupted, 2 unreadable reports, reports that do not belong
+//! together (different scenarios or thresholds, a shard twice, different splits), shards
+//! missing from their split (unless `--allow-partial`), or an output that could not be
+//! written.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -13,6 +15,7 @@ use clap::Args;
 use crate::report::{JunitReport, RunReport, print_summary};
 
 use super::EXIT_USAGE;
+use super::out;
 use super::report::{html_path_for, write_html_page, write_junit};
 
 #[derive(Args, Debug)]
@@ -36,6 +39,10 @@ pub struct MergeArgs {
     /// Do not print the summary (the exit code and files still tell).
     #[arg(long)]
     pub quiet: bool,
+    /// Merge the shards given even when some of their split are missing (the report then
+    /// covers only part of the planned load, and says so). Without it that is an error.
+    #[arg(long)]
+    pub allow_partial: bool,
 }
 
 /// Reads every report, and decodes its histograms once so that a damaged one is reported
@@ -70,6 +77,13 @@ pub fn merge(args: MergeArgs) -> ExitCode {
             args.reports[c.other].display()
         ));
     }
+    if let Some(missing) = RunReport::missing_shards(&reports)
+        && !args.allow_partial
+    {
+        return usage(format!(
+            "{missing}; a verdict on part of a run could be a false pass (--allow-partial merges them anyway)"
+        ));
+    }
     let merged = match RunReport::merge(&reports) {
         Ok(merged) => merged,
         Err(e) => return usage(e.to_string()),
@@ -87,7 +101,7 @@ pub fn merge(args: MergeArgs) -> ExitCode {
     };
     if !args.quiet {
         let _ = print_summary(&merged);
-        println!("report: {}", json.display());
+        out!("report: {}", json.display());
     }
     let mut written = true;
     if !args.no_html {

@@ -2,11 +2,16 @@
 //! `main.rs` only calls [`main`].
 
 pub mod conformance;
+pub mod error;
 pub mod merge;
 pub mod report;
 pub mod run;
 mod serve;
+mod signals;
 pub mod units;
+
+pub(crate) use signals::out;
+pub use signals::signals;
 
 use std::process::ExitCode;
 
@@ -39,8 +44,7 @@ enum Command {
     Conformance(conformance::ConformanceArgs),
 }
 
-/// Exit code for usage and input errors.
-pub const EXIT_USAGE: u8 = 2;
+pub use error::EXIT_USAGE;
 
 /// Parses the command line, runs the command, and maps errors to exit codes.
 pub fn main() -> ExitCode {
@@ -85,22 +89,23 @@ pub(crate) fn read_ca_cert(path: Option<&std::path::Path>) -> Result<Option<Vec<
     .transpose()
 }
 
+/// Reads `--profile FILE`; its mistakes come back located, one per line.
+pub(crate) fn read_profile(
+    path: Option<&std::path::Path>,
+) -> Result<Option<crate::drivers::profile::ProfileRef>, error::CliError> {
+    let Some(path) = path else { return Ok(None) };
+    crate::drivers::profile::Profile::load(path)
+        .map(|p| Some(crate::drivers::profile::ProfileRef(std::sync::Arc::new(p))))
+        .map_err(|errors| {
+            error::CliError::Scenarios(errors.iter().map(ToString::to_string).collect())
+        })
+}
+
 /// Loads `--profile FILE`, printing every mistake (located) when it has some.
 pub(crate) fn load_profile(
     path: Option<&std::path::Path>,
 ) -> Result<Option<crate::drivers::profile::ProfileRef>, ()> {
-    let Some(path) = path else { return Ok(None) };
-    match crate::drivers::profile::Profile::load(path) {
-        Ok(p) => Ok(Some(crate::drivers::profile::ProfileRef(
-            std::sync::Arc::new(p),
-        ))),
-        Err(errors) => {
-            for e in errors {
-                eprintln!("{e}");
-            }
-            Err(())
-        }
-    }
+    read_profile(path).map_err(|e| error::report(&e))
 }
 
 /// The framing the embedded reference server speaks for a profile: the one the profile

@@ -39,7 +39,7 @@ pub(crate) fn write_html_page(report: &RunReport, path: &Path, quiet: bool) -> b
     match write_html(report, path) {
         Ok(()) => {
             if !quiet {
-                println!("html: {}", path.display());
+                super::out!("html: {}", path.display());
             }
             true
         }
@@ -56,7 +56,7 @@ pub(crate) fn write_junit(junit: &JunitReport, path: &Path, quiet: bool) -> bool
     match junit.write(path) {
         Ok(()) => {
             if !quiet {
-                println!("junit: {}", path.display());
+                super::out!("junit: {}", path.display());
             }
             true
         }

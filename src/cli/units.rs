@@ -48,6 +48,13 @@ pub fn parse_rate(s: &str) -> Result<u32, String> {
         })
 }
 
+/// `4MiB/s` or `4MiB`: a positive size per second.
+pub fn parse_size_rate(s: &str) -> Result<usize, String> {
+    let t = s.trim();
+    parse_size(t.strip_suffix("/s").unwrap_or(t))
+        .map_err(|e| format!("{e} (a size per second such as 4MiB/s)"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -58,6 +65,8 @@ mod tests {
         assert_eq!(parse_duration("2h"), Ok(Duration::from_secs(7200)));
         assert!(parse_duration("soon").is_err());
         assert_eq!(parse_size("64KiB"), Ok(65536));
+        assert_eq!(parse_size_rate("4MiB/s"), Ok(4 << 20));
+        assert!(parse_size_rate("fast/s").is_err());
         assert_eq!(parse_size("65536"), Ok(65536));
         assert_eq!(parse_size("1 MiB"), Ok(1 << 20));
         assert_eq!(parse_size("2KB"), Ok(2000));

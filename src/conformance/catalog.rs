@@ -106,9 +106,10 @@ pub fn select(
 }
 
 /// The Markdown table of cases that docs/conformance.md embeds (`sigbench conformance
-/// --list --markdown`): rule, case, what it checks, what it needs of the target.
+/// --list --markdown`): rule, case, what it checks, what it needs of the target, and
+/// `non-strict` for the cases that check a choice of docs/protocol.md.
 pub fn markdown_table(entries: &[CatalogEntry]) -> String {
-    let mut out = String::from("| rule | case | checks | needs |\n|---|---|---|---|\n");
+    let mut out = String::from("| rule | case | checks | needs | tier |\n|---|---|---|---|---|\n");
     for e in entries {
         let needs: Vec<String> = e
             .case
@@ -123,11 +124,15 @@ pub fn markdown_table(entries: &[CatalogEntry]) -> String {
             .map(|r| format!("`{r}`"))
             .collect();
         out.push_str(&format!(
-            "| {} | `{}` | {} | {} |\n",
+            "| {} | `{}` | {} | {} | {} |\n",
             e.case.spec,
             e.case.name,
             e.case.description.replace('|', "\\|"),
-            needs.join(", ")
+            needs.join(", "),
+            match e.case.tier {
+                crate::scenario::Tier::Strict => "",
+                crate::scenario::Tier::NonStrict => "non-strict",
+            }
         ));
     }
     out

@@ -12,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 use super::catalog::{self, CatalogEntry};
 use super::deviations::Deviations;
 use super::target::{ConfigKey, TargetSettings, embedded_config};
-use super::{CaseResult, ConformanceError, Difference, SuiteOutcome, Verdict};
+use super::{CaseResult, ConformanceError, Difference, NegativeCheck, SuiteOutcome, Tier, Verdict};
 use crate::drivers::Driver;
 use crate::drivers::profile::{ProfileDriver, ProfileRef};
 use crate::metrics::Results;
@@ -28,6 +28,8 @@ const CASE_LIMIT: Duration = Duration::from_secs(120);
 
 /// Where the suite runs.
 #[derive(Clone, Debug)]
+// One value per conformance run: the size of the embedded server's config costs nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum TargetSpec {
     /// The reference server in this process, configured from `base` plus what each
     /// case needs. Logins use a secret made up for the run.
@@ -56,6 +58,10 @@ pub struct Options {
     /// `--profile`: run every case through this wire profile. Cases about the built-in
     /// framing are skipped unless the profile says `framing: builtin`.
     pub profile: Option<ProfileRef>,
+    /// `--timeout-scale`: multiplies every wait, quiet window and eventually-deadline.
+    pub timeout_scale: f64,
+    /// `--strict`: failures of non-strict cases are `FAIL`, not `NON-STRICT`.
+    pub strict: bool,
 }
 
 /// One target per distinct embedded configuration, or the remote target.
@@ -112,6 +118,10 @@ pub async fn run(
         let settings = &settings;
         let interrupt = &options.interrupt;
         let run_base = &run_base;
+        let rules = CaseRules {
+            timeout_scale: options.timeout_scale,
+            strict: options.strict,
+        };
         // Run as many cases at once as allowed, in whatever order they finish, but
         // report them in suite order.
         let mut results = futures_util::stream::iter(entries.iter().enumerate())
@@ -119,7 +129,7 @@ pub async fn run(
                 let run_id = format!("{run_base}c{index:03}");
                 (
                     index,
-                    run_case(entry, targets, settings, run_id, interrupt, profile).await,
+                    run_case(entry, targets, settings, run_id, interrupt, rules, profile).await,
                 )
             })
             .buffer_unordered(jobs);
@@ -140,6 +150,8 @@ pub async fn run(
         started_at,
         duration: clock.elapsed(),
         settings,
+        timeout_scale: options.timeout_scale,
+        strict: options.strict,
         cases,
     })
 }
@@ -156,7 +168,10 @@ async fn start_targets(
             secret,
             ca_cert,
         } => {
-            let target = Target::resolve(url, ca_cert.as_deref())
+            let tls = crate::runner::tls::TlsSettings {
+                ca_cert: ca_cert.clone(),
+            };
+            let target = Target::resolve(url, &tls)
                 .await
                 .map_err(ConformanceError::Usage)?;
             // Fail fast, once, rather than once per case.
@@ -206,7 +221,7 @@ async fn start_targets(
                 let server = crate::server::spawn(config).await.map_err(|e| {
                     ConformanceError::Unreachable(format!("cannot start the embedded server: {e}"))
                 })?;
-                let target = Target::resolve(&server.url(), None)
+                let target = Target::resolve(&server.url(), &Default::default())
                     .await
                     .map_err(ConformanceError::Unreachable)?;
                 targets.servers.push(server);
@@ -217,12 +232,20 @@ async fn start_targets(
     }
 }
 
+/// How every case of a run is judged.
+#[derive(Clone, Copy)]
+struct CaseRules {
+    timeout_scale: f64,
+    strict: bool,
+}
+
 async fn run_case<'e>(
     entry: &'e CatalogEntry,
     targets: &Targets,
     settings: &TargetSettings,
     run_id: String,
     interrupt: &CancellationToken,
+    rules: CaseRules,
     profile: Option<&ProfileRef>,
 ) -> (&'e CatalogEntry, CaseResult) {
     let case = &entry.case;
@@ -231,9 +254,11 @@ async fn run_case<'e>(
         name: case.name.clone(),
         file: entry.file.to_string(),
         description: case.description.clone(),
+        tier: case.tier,
         verdict: Verdict::Skip,
         note: None,
         difference: None,
+        negative_checks: Vec::new(),
         sessions_failed: 0,
         sessions: 0,
         duration: Duration::ZERO,
@@ -263,7 +288,7 @@ async fn run_case<'e>(
         ));
         return (entry, result);
     }
-    let driver = match crate::drivers::driver_for_plan(&case.plan, profile) {
+    let driver = match crate::drivers::driver_for_plan(&case.plan, profile, &target.url) {
         Ok(d) => d,
         Err(why) => {
             result.verdict = Verdict::Error;
@@ -279,18 +304,23 @@ async fn run_case<'e>(
         sources: Vec::new(),
         interrupt: interrupt.child_token(),
         grace: Duration::from_secs(2),
+        stop_now: CancellationToken::new(),
+        start_at: None,
         server_in_process: targets.remote.is_none(),
     };
+    let mut plan = case.plan.clone();
+    plan.scale_waits(rules.timeout_scale);
+    let limit = CASE_LIMIT.mul_f64(rules.timeout_scale.max(1.0));
     let started = tokio::time::Instant::now();
-    let outcome = match Run::new(case.plan.clone(), options) {
-        Ok(run) => tokio::time::timeout(CASE_LIMIT, run.execute()).await,
+    let outcome = match Run::new(plan.clone(), options) {
+        Ok(run) => tokio::time::timeout(limit, run.execute()).await,
         Err(e) => Ok(Err(e)),
     };
     result.duration = started.elapsed();
     match outcome {
         Err(_) => {
             result.verdict = Verdict::Error;
-            result.note = Some(format!("did not finish within {CASE_LIMIT:?}"));
+            result.note = Some(format!("did not finish within {limit:?}"));
         }
         Ok(Err(e)) => {
             result.verdict = Verdict::Error;
@@ -305,12 +335,32 @@ async fn run_case<'e>(
             let results = &outcome.results;
             result.sessions = results.sessions_ok + results.sessions_failed;
             result.sessions_failed = results.sessions_failed;
-            let (verdict, difference) = judge(&case.plan, results);
+            let (verdict, difference) = judge(&plan, results);
             result.verdict = verdict;
             result.difference = difference;
             if result.sessions == 0 {
                 result.verdict = Verdict::Error;
                 result.note = Some("no session ran".into());
+            }
+            if result.verdict == Verdict::Fail && case.tier == Tier::NonStrict && !rules.strict {
+                result.verdict = Verdict::NonStrict;
+                result.note = Some(
+                    "this rule is a choice of docs/protocol.md, not of the signaling model; --strict fails it"
+                        .into(),
+                );
+            }
+            if result.verdict == Verdict::Pass {
+                let runs = result.sessions;
+                result.negative_checks = plan
+                    .negative_checks()
+                    .into_iter()
+                    .map(|(step, role, waited, times)| NegativeCheck {
+                        step,
+                        role,
+                        waited,
+                        times: times.saturating_mul(runs),
+                    })
+                    .collect();
             }
         }
     }

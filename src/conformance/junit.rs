@@ -2,11 +2,14 @@
 //! [`crate::report::junit`]: one `<testsuite>` per suite file, one `<testcase>` per case
 //! named `P-6.1 invite-online`. `FAIL` is a `<failure>` whose message is the first
 //! difference, `ERROR` an `<error>`, `SKIP` and `XFAIL` are `<skipped>` (with the reason),
-//! `XPASS` passes with its note in `<system-out>`.
+//! `XPASS` passes with its note in `<system-out>`. A non-strict case carries
+//! `[non-strict]` in its name; its failure without `--strict` is a `<skipped>` whose
+//! message starts with `NON-STRICT:`. A passed case lists its negative checks, and how
+//! long each waited, in `<system-out>`.
 
 use std::fmt::Write as _;
 
-use super::{CaseResult, SuiteOutcome, Verdict};
+use super::{CaseResult, SuiteOutcome, Tier, Verdict};
 use crate::report::{JunitCase, JunitReport, JunitSuite, Outcome};
 
 /// The JUnit document of a run.
@@ -64,15 +67,36 @@ fn case(suite: &str, c: &CaseResult) -> JunitCase {
         Verdict::Skip => (Outcome::Skip { reason: note }, None),
         Verdict::Xfail => (Outcome::Skip { reason: note }, Some(details)),
         Verdict::Xpass => (Outcome::Pass, Some(note)),
+        Verdict::NonStrict => (
+            Outcome::Skip {
+                reason: format!("NON-STRICT: {message} ({note})"),
+            },
+            Some(details),
+        ),
+    };
+    let output = match (output, c.negative_checks.is_empty()) {
+        (output, true) => output,
+        (output, false) => {
+            let mut text = output.map(|o| format!("{o}\n")).unwrap_or_default();
+            text.push_str("negative checks (nothing came within):");
+            for n in &c.negative_checks {
+                let _ = write!(text, "\n  {} [{}]: {:?}", n.step, n.role, n.waited);
+                if n.times > 1 {
+                    let _ = write!(text, " x{}", n.times);
+                }
+            }
+            Some(text)
+        }
+    };
+    // Non-strict cases are marked in their name, whatever their verdict.
+    let name = match c.tier {
+        Tier::Strict => format!("{} {}", c.spec, c.name),
+        Tier::NonStrict => format!("{} {} [non-strict]", c.spec, c.name),
     };
     JunitCase {
         time: Some(c.duration.as_secs_f64()),
         output,
-        ..JunitCase::new(
-            format!("conformance.{suite}"),
-            format!("{} {}", c.spec, c.name),
-            outcome,
-        )
+        ..JunitCase::new(format!("conformance.{suite}"), name, outcome)
     }
 }
 
@@ -109,15 +133,30 @@ mod tests {
             name: name.into(),
             file: "p6-invitations.yaml".into(),
             description: "Cancel <notifies> \"the\" invitee.".into(),
+            tier: if verdict == Verdict::NonStrict {
+                Tier::NonStrict
+            } else {
+                Tier::Strict
+            },
             verdict,
             note: (verdict != Verdict::Pass).then(|| "why & how".to_string()),
-            difference: (verdict == Verdict::Fail).then(|| Difference {
+            difference: matches!(verdict, Verdict::Fail | Verdict::NonStrict).then(|| Difference {
                 step: "cancel delivered".into(),
                 role: "bob".into(),
                 reason: "no CANCEL_INVITE within 2s".into(),
                 detail: "waited".into(),
                 frames: vec!["<- {\"push\":\"notify\"}".into()],
             }),
+            negative_checks: if verdict == Verdict::Pass {
+                vec![crate::conformance::NegativeCheck {
+                    step: "refute INVITE (line 9)".into(),
+                    role: "alice".into(),
+                    waited: Duration::from_millis(200),
+                    times: 2,
+                }]
+            } else {
+                Vec::new()
+            },
             sessions_failed: 0,
             sessions: 1,
             duration: Duration::from_millis(12),
@@ -131,17 +170,31 @@ mod tests {
             started_at: SystemTime::UNIX_EPOCH,
             duration: Duration::from_secs(1),
             settings: TargetSettings::default(),
+            timeout_scale: 1.0,
+            strict: false,
             cases: vec![
                 case("a", Verdict::Pass),
                 case("b", Verdict::Fail),
                 case("c", Verdict::Skip),
                 case("d", Verdict::Xfail),
                 case("e", Verdict::Xpass),
+                case("f", Verdict::NonStrict),
             ],
         };
         let xml = to_xml(&outcome);
         assert!(
-            xml.contains("<testsuites name=\"sigbench conformance\" tests=\"5\" failures=\"1\" errors=\"0\" skipped=\"2\""),
+            xml.contains("<testsuites name=\"sigbench conformance\" tests=\"6\" failures=\"1\" errors=\"0\" skipped=\"3\""),
+            "{xml}"
+        );
+        assert!(
+            xml.contains("name=\"P-6.2 f [non-strict]\"")
+                && xml.contains("<skipped message=\"NON-STRICT: cancel delivered [bob]: no CANCEL_INVITE within 2s (why &amp; how)\"/>"),
+            "{xml}"
+        );
+        assert!(
+            xml.contains(
+                "negative checks (nothing came within):\n  refute INVITE (line 9) [alice]: 200ms x2"
+            ),
             "{xml}"
         );
         assert!(
@@ -157,7 +210,7 @@ mod tests {
             xml.contains("<skipped message=\"why &amp; how\"/>"),
             "{xml}"
         );
-        assert_eq!(xml.matches("<testcase ").count(), 5);
+        assert_eq!(xml.matches("<testcase ").count(), 6);
         assert!(xml.contains("<property name=\"target\" value=\"ws://x/\"/>"));
     }
 }

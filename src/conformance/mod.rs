@@ -29,6 +29,8 @@ pub use deviations::Deviations;
 pub use execute::{Options, TargetSpec, run};
 pub use target::TargetSettings;
 
+pub use crate::scenario::Tier;
+
 /// The verdict on one case.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -43,6 +45,10 @@ pub enum Verdict {
     Xfail,
     /// Passed, but listed in the deviations file: the entry is stale.
     Xpass,
+    /// Failed a rule that is a choice of docs/protocol.md (a non-strict case), without
+    /// `--strict`: reported, but the run does not fail.
+    #[serde(rename = "non-strict")]
+    NonStrict,
 }
 
 impl Verdict {
@@ -55,6 +61,7 @@ impl Verdict {
             Verdict::Error => "ERROR",
             Verdict::Xfail => "XFAIL",
             Verdict::Xpass => "XPASS",
+            Verdict::NonStrict => "NON-STRICT",
         }
     }
 
@@ -89,6 +96,9 @@ pub struct CaseResult {
     /// The suite file the case comes from.
     pub file: String,
     pub description: String,
+    /// `strict`: the rule comes from the signaling model; `non-strict`: it is a choice
+    /// of docs/protocol.md (a failure is `NON-STRICT` unless `--strict`).
+    pub tier: Tier,
     pub verdict: Verdict,
     /// Why it was skipped, could not run, or is listed as a deviation.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -96,11 +106,26 @@ pub struct CaseResult {
     /// For failures (including expected ones): the first difference.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub difference: Option<Difference>,
+    /// The negative checks ("must not arrive") of a case that passed, and how long each
+    /// waited: a pass proves only that nothing came within these windows.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub negative_checks: Vec<NegativeCheck>,
     /// Failed sessions out of sessions run (most cases run one session).
     pub sessions_failed: u64,
     pub sessions: u64,
     #[serde(rename = "duration_ms", serialize_with = "report::millis")]
     pub duration: Duration,
+}
+
+/// One negative check of a passed case: nothing matching came within `waited`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct NegativeCheck {
+    pub step: String,
+    pub role: String,
+    #[serde(rename = "waited_ms", serialize_with = "report::millis")]
+    pub waited: Duration,
+    /// How many times the check ran (more than 1 inside `repeat`).
+    pub times: u64,
 }
 
 /// A whole suite run.
@@ -110,6 +135,10 @@ pub struct SuiteOutcome {
     pub started_at: SystemTime,
     pub duration: Duration,
     pub settings: TargetSettings,
+    /// `--timeout-scale`: every wait of the suite was multiplied by this.
+    pub timeout_scale: f64,
+    /// `--strict`: failures of non-strict cases were reported as `FAIL`.
+    pub strict: bool,
     pub cases: Vec<CaseResult>,
 }
 
@@ -122,6 +151,12 @@ pub struct Counts {
     pub error: usize,
     pub xfail: usize,
     pub xpass: usize,
+    pub non_strict: usize,
+    /// Cases that ran, by tier: (passed, ran) of the strict ones, then of the others.
+    pub strict_passed: usize,
+    pub strict_ran: usize,
+    pub non_strict_passed: usize,
+    pub non_strict_ran: usize,
 }
 
 impl Counts {
@@ -135,14 +170,26 @@ impl Counts {
                 Verdict::Error => &mut c.error,
                 Verdict::Xfail => &mut c.xfail,
                 Verdict::Xpass => &mut c.xpass,
+                Verdict::NonStrict => &mut c.non_strict,
             } += 1;
+            if case.verdict == Verdict::Skip {
+                continue;
+            }
+            let (passed, ran) = match case.tier {
+                Tier::Strict => (&mut c.strict_passed, &mut c.strict_ran),
+                Tier::NonStrict => (&mut c.non_strict_passed, &mut c.non_strict_ran),
+            };
+            *ran += 1;
+            if case.verdict.passed() {
+                *passed += 1;
+            }
         }
         c
     }
 
     /// Cases that ran (everything but skips).
     pub fn ran(&self) -> usize {
-        self.pass + self.fail + self.error + self.xfail + self.xpass
+        self.pass + self.fail + self.error + self.xfail + self.xpass + self.non_strict
     }
 
     /// Cases where the server behaved as the case expects.
@@ -152,9 +199,21 @@ impl Counts {
 
     /// The last line of the output: `conformance: 97/98 cases pass, 3 skipped, …`.
     pub fn summary_line(&self) -> String {
-        let mut line = format!("conformance: {}/{} cases pass", self.passed(), self.ran());
+        let mut line = format!(
+            "conformance: {}/{} cases pass (strict {}/{}, non-strict {}/{})",
+            self.passed(),
+            self.ran(),
+            self.strict_passed,
+            self.strict_ran,
+            self.non_strict_passed,
+            self.non_strict_ran
+        );
         for (n, what) in [
             (self.fail, "failed"),
+            (
+                self.non_strict,
+                "NON-STRICT (choices of docs/protocol.md; --strict fails them)",
+            ),
             (self.error, "could not run"),
             (self.xfail, "expected to fail"),
             (self.xpass, "listed as deviations but pass"),

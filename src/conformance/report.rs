@@ -1,8 +1,7 @@
 //! The JSON report of a conformance run (`conformance-<UTC time>.json` in the report
 //! folder, format `sigbench-conformance/1`) and the file naming shared with the JUnit XML.
 
-use std::fs::{self, OpenOptions};
-use std::io::Write as _;
+use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -27,6 +26,10 @@ struct Report<'a> {
     #[serde(serialize_with = "millis")]
     duration_ms: Duration,
     settings: &'a TargetSettings,
+    /// `--timeout-scale`: every wait of the suite was multiplied by this.
+    timeout_scale: f64,
+    /// `--strict`: failures of non-strict cases count as `FAIL`.
+    strict: bool,
     /// True when no case failed or could not run (the exit code is 0).
     ok: bool,
     counts: Counts,
@@ -44,6 +47,8 @@ pub fn to_json(outcome: &SuiteOutcome) -> String {
         started_at: humantime::format_rfc3339_millis(outcome.started_at).to_string(),
         duration_ms: outcome.duration,
         settings: &outcome.settings,
+        timeout_scale: outcome.timeout_scale,
+        strict: outcome.strict,
         ok: outcome.ok(),
         counts,
         summary: counts.summary_line(),
@@ -63,36 +68,23 @@ pub fn file_stem(outcome: &SuiteOutcome) -> String {
     format!("conformance-{stamp}")
 }
 
-/// Writes `text` to `dir/<stem>.<ext>` (or `<stem>-2.<ext>`, … if taken); returns the path.
+/// Writes `text` to `dir/<stem>.<ext>` (or `<stem>-2.<ext>`, … if taken), atomically;
+/// returns the path.
 pub fn write_new(dir: &Path, stem: &str, ext: &str, text: &str) -> Result<PathBuf, String> {
-    fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-    let mut attempt = 1;
-    loop {
-        let path = match attempt {
-            1 => dir.join(format!("{stem}.{ext}")),
-            n => dir.join(format!("{stem}-{n}.{ext}")),
-        };
-        match OpenOptions::new().write(true).create_new(true).open(&path) {
-            Ok(mut file) => {
-                file.write_all(text.as_bytes())
-                    .and_then(|()| file.write_all(b"\n"))
-                    .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-                return Ok(path);
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && attempt < 1000 => {
-                attempt += 1;
-            }
-            Err(e) => return Err(format!("cannot write {}: {e}", path.display())),
-        }
-    }
+    crate::report::file::write_new(dir, stem, ext, format!("{text}\n").as_bytes()).map_err(|e| {
+        format!(
+            "cannot write {}: {e}",
+            dir.join(format!("{stem}.{ext}")).display()
+        )
+    })
 }
 
-/// Writes `text` to exactly `path` (for `--junit FILE`), creating its folder.
+/// Writes `text` to exactly `path` (for `--junit FILE`), creating its folder, atomically.
 pub fn write_at(path: &Path, text: &str) -> Result<PathBuf, String> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     }
-    fs::write(path, format!("{text}\n"))
+    crate::report::file::write_replacing(path, format!("{text}\n").as_bytes())
         .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
     Ok(path.to_path_buf())
 }

@@ -70,6 +70,12 @@ impl TargetSettings {
             v.set(Setting::ChannelTtl, t);
         }
         v.set(Setting::ResponseBudget, self.response_budget);
+        v.set_count(Setting::MaxMembers, self.max_members);
+        v.set_count(Setting::MaxOffline, self.max_offline);
+        v.set_count(Setting::MaxFrame, self.max_frame);
+        if let Some(rate) = self.rate_limit {
+            v.set_count(Setting::RateLimit, rate);
+        }
         v
     }
 
@@ -98,6 +104,9 @@ impl TargetSettings {
             }),
             Requirement::Known(Setting::ChannelTtl) => self.channel_ttl.is_none().then(|| {
                 "needs the target's channel TTL: start it with a short one (e.g. 3s) and pass --channel-ttl".to_string()
+            }),
+            Requirement::Known(Setting::RateLimit) => self.rate_limit.is_none().then(|| {
+                "needs a target with a rate limit (start it so and pass --rate-limit N/s)".to_string()
             }),
             Requirement::Known(_) => None,
             Requirement::Equals(Setting::MaxMembers, v) => {
@@ -136,6 +145,12 @@ pub fn embedded_config(
             }
             Requirement::Known(Setting::ChannelTtl) => {
                 config.channel_ttl = settings.channel_ttl.unwrap_or(EMBEDDED_CHANNEL_TTL);
+            }
+            Requirement::Known(Setting::MaxMembers) => {
+                config.max_members = size(settings.max_members);
+            }
+            Requirement::Known(Setting::MaxOffline) => {
+                config.max_offline = size(settings.max_offline);
             }
             Requirement::Equals(Setting::MaxMembers, v) => config.max_members = size(v),
             Requirement::Equals(Setting::MaxOffline, v) => config.max_offline = size(v),

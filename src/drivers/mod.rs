@@ -30,12 +30,14 @@
 //! - [`native`]: the framing of docs/protocol.md.
 //! - [`profile`]: any JSON request/response/push framing described by a YAML wire profile
 //!   (docs/profiles.md), with the native vocabulary.
+//! - [`sip`]: SIP over WebSocket (RFC 7118).
 //!
 //! To add one: write its [`Vocabulary`] (static tables), a [`Driver`] and a [`Wire`],
-//! and list it in [`vocabulary_named`] and [`driver_for`].
+//! and list it in [`vocabulary_named`] and [`driver_for`] (or [`driver_for_target`]).
 
 pub mod native;
 pub mod profile;
+pub mod sip;
 mod vocabulary;
 
 use std::sync::Arc;
@@ -189,18 +191,20 @@ pub trait Wire: Send + 'static {
 pub fn vocabulary_named(name: &str) -> Option<&'static Vocabulary> {
     match name {
         "sigbench" => Some(&native::VOCABULARY),
+        "sip" => Some(&sip::VOCABULARY),
         _ => None,
     }
 }
 
 /// The names `driver:` accepts.
-pub const DRIVER_NAMES: [&str; 1] = ["sigbench"];
+pub const DRIVER_NAMES: [&str; 2] = ["sigbench", "sip"];
 
-/// The driver that runs `plan`: the wire profile given on the command line, else the
-/// plan's `profile:`, else the built-in driver of its vocabulary.
+/// The driver that runs `plan` against `target`: the wire profile given on the command
+/// line, else the plan's `profile:`, else the built-in driver of its vocabulary.
 pub fn driver_for_plan(
     plan: &crate::scenario::Plan,
     profile: Option<&profile::ProfileRef>,
+    target: &str,
 ) -> Result<Arc<dyn Driver>, String> {
     if let Some(p) = profile.or(plan.profile.as_ref()) {
         if plan.vocabulary.name != native::VOCABULARY.name {
@@ -211,14 +215,36 @@ pub fn driver_for_plan(
         }
         return Ok(Arc::new(profile::ProfileDriver::new(p.0.clone())));
     }
-    driver_for(plan.vocabulary)
+    driver_for_target(plan.vocabulary, target)
         .ok_or_else(|| format!("no driver runs '{}' scenarios", plan.vocabulary.name))
 }
 
-/// The built-in driver that runs plans written in `vocabulary`.
+/// The built-in driver that runs plans written in `vocabulary`, for drivers that do not
+/// depend on the target (`None` for those that do: see [`driver_for_target`]).
 pub fn driver_for(vocabulary: &'static Vocabulary) -> Option<Arc<dyn Driver>> {
     match vocabulary.name {
         "sigbench" => Some(Arc::new(native::Native)),
+        _ => None,
+    }
+}
+
+/// The built-in driver that runs plans written in `vocabulary` against `target` (a
+/// `ws://`/`wss://` URL; SIP takes its domain from the host).
+pub fn driver_for_target(vocabulary: &'static Vocabulary, target: &str) -> Option<Arc<dyn Driver>> {
+    match vocabulary.name {
+        "sip" => Some(Arc::new(sip::Sip::for_target(target))),
+        _ => driver_for(vocabulary),
+    }
+}
+
+/// Drivers that the embedded reference server cannot answer: a run needs `--target`.
+pub fn needs_external_target(vocabulary: &Vocabulary) -> Option<&'static str> {
+    match vocabulary.name {
+        "sip" => Some(
+            "sigbench has no SIP server of its own: start one with `scripts/kamailio start` \
+             (it prints `listening on ws://HOST:PORT/`) and run again with \
+             --target ws://HOST:PORT/ --password sigbench",
+        ),
         _ => None,
     }
 }

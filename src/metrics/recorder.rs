@@ -28,6 +28,11 @@ use super::{MetricId, MetricSet};
 /// locally and retries, rather than blocking the worker or dropping data.
 pub const SAMPLE_QUEUE: usize = 1024;
 
+/// Finished windows a recorder keeps while the aggregator's queue is full. Past this the
+/// two oldest are folded into one (totals stay exact; only the timeline places the
+/// younger one's data a few seconds early), so a stalled aggregator cannot grow memory.
+const MAX_BACKLOG: usize = 16;
+
 /// Values kept raw per metric per window before switching to a histogram.
 const RAW_LIMIT: usize = 512;
 
@@ -66,6 +71,23 @@ impl Values {
         }
     }
 
+    /// Adds `other`'s values into these.
+    fn absorb(&mut self, other: &Values) {
+        if other.len() == 0 {
+            return;
+        }
+        let mut histogram = match std::mem::replace(self, Values::new()) {
+            Values::Histogram(h) => h,
+            raw => {
+                let mut h = Box::new(new_histogram());
+                raw.add_to(&mut h);
+                h
+            }
+        };
+        other.add_to(&mut histogram);
+        *self = Values::Histogram(histogram);
+    }
+
     /// Adds the values into `target`.
     pub(crate) fn add_to(&self, target: &mut LatencyHistogram) {
         match self {
@@ -99,6 +121,39 @@ pub struct Sample {
 }
 
 impl Sample {
+    /// Adds `other` (a later window) into this one.
+    fn absorb(&mut self, other: Sample) {
+        for (mine, theirs) in self.latencies.iter_mut().zip(&other.latencies) {
+            mine.absorb(theirs);
+        }
+        for (op, code, count) in other.codes {
+            match self
+                .codes
+                .iter_mut()
+                .find(|(o, c, _)| *o == op && *c == code)
+            {
+                Some(entry) => entry.2 += count,
+                None => self.codes.push((op, code, count)),
+            }
+        }
+        self.sessions_ok += other.sessions_ok;
+        self.sessions_failed += other.sessions_failed;
+        self.failures.merge(other.failures);
+        self.late_starts.absorb(&other.late_starts);
+        for (why, count) in other.aborted {
+            match self.aborted.iter_mut().find(|(r, _)| *r == why) {
+                Some(entry) => entry.1 += count,
+                None => self.aborted.push((why, count)),
+            }
+        }
+        if self.timeouts.len() < other.timeouts.len() {
+            self.timeouts.resize(other.timeouts.len(), 0);
+        }
+        for (mine, theirs) in self.timeouts.iter_mut().zip(other.timeouts) {
+            *mine += theirs;
+        }
+    }
+
     fn empty(window: u64, metrics: usize) -> Sample {
         Sample {
             window,
@@ -275,6 +330,15 @@ impl Recorder {
 
     fn hand_over(&mut self, sample: Sample) {
         self.backlog.push_back(sample);
+        // Only a recorder with a queue folds: a detached one keeps its windows by design.
+        if self.sink.is_some()
+            && self.backlog.len() > MAX_BACKLOG
+            && let (Some(mut oldest), Some(next)) =
+                (self.backlog.pop_front(), self.backlog.pop_front())
+        {
+            oldest.absorb(next);
+            self.backlog.push_front(oldest);
+        }
         let Some(sink) = &self.sink else { return };
         while let Some(next) = self.backlog.pop_front() {
             match sink.try_send(next) {
@@ -420,6 +484,34 @@ mod tests {
             .map(|s| (s.window(), s.count(call)))
             .collect();
         assert_eq!(windows, vec![(0, 2), (1, 1), (3, 2)]);
+    }
+
+    #[test]
+    fn a_stalled_aggregator_cannot_grow_the_backlog_and_loses_nothing() {
+        let set = MetricSet::new(["call"]).unwrap();
+        let call = set.id("call").unwrap();
+        let origin = Instant::now();
+        let (tx, rx) = mpsc::channel(1);
+        let mut rec = Recorder::with_sink(&set, origin, Some(tx), Arc::new(LiveStats::new()));
+        for second in 0..100u64 {
+            let at = origin + Duration::from_secs(second);
+            rec.record_at(call, Duration::from_micros(100 + second), at);
+            rec.count_code("call", 200);
+            rec.session_done(true);
+        }
+        assert!(rec.backlog.len() <= MAX_BACKLOG, "{}", rec.backlog.len());
+        let samples = rec.take_samples();
+        drop(rx);
+        let mut agg = Aggregator::new(&set);
+        // The one window in the channel was taken by nobody: count what the recorder kept.
+        let kept: u64 = samples.iter().map(|s| s.count(call)).sum();
+        assert_eq!(kept, 99, "everything but the window handed to the channel");
+        for s in samples {
+            agg.add(s);
+        }
+        let results = agg.finish(Duration::from_secs(100));
+        assert_eq!(results.sessions_ok, 99);
+        assert_eq!(results.codes["call"][&200], 99);
     }
 
     #[test]

@@ -15,6 +15,7 @@ pub enum Code {
     NotLoggedIn,
     ParamError,
     RateLimited,
+    LimitExceeded,
     ServerError,
     PeerNimOffline,
     PeerPushOffline,
@@ -32,7 +33,7 @@ pub enum Code {
 
 impl Code {
     /// All codes, in the order of the §P-9 table.
-    pub const ALL: [Code; 20] = [
+    pub const ALL: [Code; 21] = [
         Code::Ok,
         Code::AuthFailed,
         Code::BadFrame,
@@ -40,6 +41,7 @@ impl Code {
         Code::NotLoggedIn,
         Code::ParamError,
         Code::RateLimited,
+        Code::LimitExceeded,
         Code::ServerError,
         Code::PeerNimOffline,
         Code::PeerPushOffline,
@@ -64,6 +66,7 @@ impl Code {
             Code::NotLoggedIn => 401,
             Code::ParamError => 414,
             Code::RateLimited => 416,
+            Code::LimitExceeded => 429,
             Code::ServerError => 500,
             Code::PeerNimOffline => 10201,
             Code::PeerPushOffline => 10202,
@@ -90,6 +93,7 @@ impl Code {
             Code::NotLoggedIn => "NOT_LOGGED_IN",
             Code::ParamError => "PARAM_ERROR",
             Code::RateLimited => "RATE_LIMITED",
+            Code::LimitExceeded => "LIMIT_EXCEEDED",
             Code::ServerError => "SERVER_ERROR",
             Code::PeerNimOffline => "PEER_NIM_OFFLINE",
             Code::PeerPushOffline => "PEER_PUSH_OFFLINE",

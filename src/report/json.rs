@@ -3,8 +3,7 @@
 //! two in step.
 
 use std::collections::BTreeMap;
-use std::fs::{self, OpenOptions};
-use std::io::{BufWriter, Write as _};
+use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -586,51 +585,38 @@ impl RunReport {
     }
 
     /// Writes the report into `dir` (created if missing) as [`RunReport::file_name`], or
-    /// with `-2`, `-3`, … appended if that file exists. Returns the path written.
+    /// with `-2`, `-3`, … appended if that file exists; atomically (a temporary file,
+    /// synced and renamed: a crash never leaves a truncated report). Returns the path.
     pub fn write(&self, dir: &Path) -> Result<PathBuf, ReportError> {
-        let io = |path: &Path| {
-            let path = path.to_owned();
-            move |source| ReportError::Io { path, source }
-        };
-        fs::create_dir_all(dir).map_err(io(dir))?;
         let name = self.file_name();
         let stem = name.trim_end_matches(".json");
-        let mut attempt = 1;
-        let (path, file) = loop {
-            let path = match attempt {
-                1 => dir.join(&name),
-                n => dir.join(format!("{stem}-{n}.json")),
-            };
-            match OpenOptions::new().write(true).create_new(true).open(&path) {
-                Ok(file) => break (path, file),
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && attempt < 1000 => {
-                    attempt += 1;
-                }
-                Err(e) => return Err(io(&path)(e)),
+        let text = self.to_json_text(&dir.join(&name))?;
+        super::file::write_new(dir, stem, "json", text.as_bytes()).map_err(|source| {
+            ReportError::Io {
+                path: dir.join(&name),
+                source,
             }
-        };
-        let mut out = BufWriter::new(file);
-        serde_json::to_writer_pretty(&mut out, self).map_err(|source| ReportError::Json {
-            path: path.clone(),
-            source,
-        })?;
-        out.write_all(b"\n").map_err(io(&path))?;
-        out.flush().map_err(io(&path))?;
-        Ok(path)
+        })
     }
 
     /// Writes the report to exactly `path`, replacing a file that is there (for an output
-    /// name the user chose, e.g. `sigbench merge --out`).
+    /// name the user chose, e.g. `sigbench merge --out`) — atomically, so a crash keeps
+    /// the previous file whole.
     pub fn write_to(&self, path: &Path) -> Result<(), ReportError> {
+        let text = self.to_json_text(path)?;
+        super::file::write_replacing(path, text.as_bytes()).map_err(|source| ReportError::Io {
+            path: path.to_owned(),
+            source,
+        })
+    }
+
+    fn to_json_text(&self, path: &Path) -> Result<String, ReportError> {
         let mut text = serde_json::to_string_pretty(self).map_err(|source| ReportError::Json {
             path: path.to_owned(),
             source,
         })?;
         text.push('\n');
-        fs::write(path, text).map_err(|source| ReportError::Io {
-            path: path.to_owned(),
-            source,
-        })
+        Ok(text)
     }
 
     /// Reads a report written by [`RunReport::write`] (any `sigbench-report/1.x`).

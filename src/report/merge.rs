@@ -224,6 +224,13 @@ impl RunReport {
         })
     }
 
+    /// `merged 2 of 3 shards; missing 3/3` when `reports` are part of a split but not all
+    /// of it; `None` when they are complete (or whole runs).
+    pub fn missing_shards(reports: &[RunReport]) -> Option<String> {
+        let shards: Vec<Shard> = reports.iter().flat_map(|r| r.meta.shards.clone()).collect();
+        missing_shards(&shards)
+    }
+
     /// Merges the reports of one scenario run on several generators (`--shard I/N`) into
     /// one report, exactly. Timelines are aligned on wall-clock start (to the nearest
     /// second); thresholds are those of the first report, re-evaluated on merged data.
@@ -311,7 +318,9 @@ impl RunReport {
         shards.sort_unstable();
         report.meta.shards = shards;
         if let Some(missing) = missing_shards(&report.meta.shards) {
-            report.warnings.push(missing);
+            report.warnings.push(format!(
+                "{missing}: the numbers cover only part of the planned load"
+            ));
         }
         for r in reports {
             let label = r
@@ -338,8 +347,7 @@ fn missing_shards(shards: &[Shard]) -> Option<String> {
         .collect();
     (!missing.is_empty()).then(|| {
         format!(
-            "merged {} of {count} shards; missing {}: the numbers cover only part of the \
-             planned load",
+            "merged {} of {count} shards; missing {}",
             usize::try_from(count).unwrap_or(usize::MAX) - missing.len(),
             missing.join(", ")
         )

@@ -40,6 +40,7 @@
 //! ```
 
 mod escape;
+pub mod file;
 mod html;
 mod json;
 pub mod junit;

@@ -38,19 +38,59 @@ pub enum AccountSource {
     Generated {
         prefix: String,
         secret: Option<String>,
+        /// One password for every account (`--password`): the token as it is.
+        password: Option<String>,
     },
     /// Accounts in file order.
     List(Vec<Credentials>),
 }
 
+/// How to get the token of an account a `login` step names itself.
+#[derive(Clone, Debug)]
+pub enum TokenRule {
+    /// HMAC-SHA256 under this secret (§P-3.3).
+    Secret(String),
+    /// A server in open mode: any token.
+    Open,
+    /// Accounts from a file: other accounts' tokens are unknown.
+    Unknown,
+}
+
+impl TokenRule {
+    /// The token of `account`, when it can be derived.
+    pub fn token(&self, account: &str) -> Option<String> {
+        match self {
+            TokenRule::Secret(secret) => Some(token_for(secret, account)),
+            TokenRule::Open => Some("open".to_string()),
+            TokenRule::Unknown => None,
+        }
+    }
+}
+
 impl AccountSource {
+    /// How tokens of accounts outside the source are found.
+    pub fn token_rule(&self) -> TokenRule {
+        match self {
+            AccountSource::Generated {
+                secret: Some(secret),
+                ..
+            } => TokenRule::Secret(secret.clone()),
+            AccountSource::Generated { secret: None, .. } => TokenRule::Open,
+            AccountSource::List(_) => TokenRule::Unknown,
+        }
+    }
+
     /// A short prefix unique to this run (and shard), e.g. `sb7f3a-s2`.
     pub fn generated(run_id: &str, shard: Option<(u32, u32)>, secret: Option<String>) -> Self {
         let prefix = match shard {
             Some((index, count)) if count > 1 => format!("sb{run_id}-s{index}"),
             _ => format!("sb{run_id}"),
         };
-        AccountSource::Generated { prefix, secret }
+        AccountSource::Generated {
+            prefix,
+            secret,
+            password: None,
+        }
     }
 
     /// How many accounts the source can supply; `None`: unbounded.
@@ -65,12 +105,17 @@ impl AccountSource {
     /// roles, for file-backed sources).
     pub fn credentials(&self, role: &str, slot: usize, index: usize) -> Option<Credentials> {
         match self {
-            AccountSource::Generated { prefix, secret } => {
+            AccountSource::Generated {
+                prefix,
+                secret,
+                password,
+            } => {
                 let account = format!("{prefix}-{role}-{slot}");
                 let account: String = account.chars().take(64).collect();
-                let token = match secret {
-                    Some(secret) => token_for(secret, &account),
-                    None => "open".to_string(),
+                let token = match (password, secret) {
+                    (Some(password), _) => password.clone(),
+                    (None, Some(secret)) => token_for(secret, &account),
+                    (None, None) => "open".to_string(),
                 };
                 Some(Credentials {
                     account,

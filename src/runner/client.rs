@@ -20,6 +20,7 @@ use tokio_tungstenite::{Connector, MaybeTlsStream, WebSocketStream};
 
 use super::inbox::{Counters, WaitEnd};
 use super::pulse::Pulse;
+use super::tls::TlsSettings;
 use crate::drivers::{Driver, Expecting, Identity, Inbound, OpSpec, Push, Wire};
 use crate::protocol::frame::ResponseFrame;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -75,9 +76,8 @@ fn close_text(code: &Option<u16>) -> String {
 }
 
 impl Target {
-    /// Parses and resolves a `ws://` or `wss://` URL. For `wss://`, `ca_cert` (PEM) is
-    /// trusted in addition to the system's roots, for servers with a private CA.
-    pub async fn resolve(url: &str, ca_cert: Option<&[u8]>) -> Result<Target, String> {
+    /// Parses and resolves a `ws://` or `wss://` URL; `wss://` connections use `tls`.
+    pub async fn resolve(url: &str, tls: &TlsSettings) -> Result<Target, String> {
         let (rest, secure) = if let Some(rest) = url.strip_prefix("ws://") {
             (rest, false)
         } else if let Some(rest) = url.strip_prefix("wss://") {
@@ -102,20 +102,7 @@ impl Target {
             .map_err(|e| format!("cannot resolve '{authority}': {e}"))?
             .next()
             .ok_or_else(|| format!("'{authority}' resolves to no address"))?;
-        let tls = if secure {
-            let mut builder = native_tls::TlsConnector::builder();
-            if let Some(pem) = ca_cert {
-                let cert = native_tls::Certificate::from_pem(pem)
-                    .map_err(|e| format!("--ca-cert is not a PEM certificate: {e}"))?;
-                builder.add_root_certificate(cert);
-            }
-            let connector = builder
-                .build()
-                .map_err(|e| format!("cannot set up TLS: {e}"))?;
-            Some(Connector::NativeTls(connector))
-        } else {
-            None
-        };
+        let tls = if secure { Some(tls.connector()?) } else { None };
         Ok(Target {
             url: url.to_string(),
             addr,

@@ -24,7 +24,8 @@ use super::pulse::Pulse;
 /// Byte budgets of one connection's buffers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Bounds {
-    /// Bytes of buffered pushes kept before the oldest are dropped.
+    /// Bytes of buffered pushes kept before the oldest are dropped (4 MiB: room for the
+    /// unreadSync of a full 1000-event offline store, which one frame carries).
     pub push_bytes: usize,
     /// Bytes of unclaimed replies kept before the oldest are dropped.
     pub unclaimed_bytes: usize,
@@ -37,7 +38,7 @@ pub struct Bounds {
 impl Default for Bounds {
     fn default() -> Self {
         Bounds {
-            push_bytes: 1024 * 1024,
+            push_bytes: 4 * 1024 * 1024,
             unclaimed_bytes: 256 * 1024,
             expired_ids: 1024,
             malformed: 16,

@@ -15,6 +15,7 @@ pub mod pulse;
 mod session;
 pub mod shard;
 mod slot;
+pub mod tls;
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -50,6 +51,8 @@ pub(crate) struct RunContext {
     pub no_new: CancellationToken,
     /// Set when the target stopped accepting connections during the run.
     pub target_lost: std::sync::atomic::AtomicBool,
+    /// Tokens for accounts that `login` steps name themselves.
+    pub tokens: accounts::TokenRule,
     /// When the load started (after the initial logins); early stops are timed from it.
     pub load_started: std::sync::OnceLock<Instant>,
     /// The first reason the run stopped itself before its load model ended (std
@@ -127,9 +130,14 @@ pub struct RunOptions {
     pub accounts: AccountSource,
     /// Source addresses to spread connections over (`--source-addrs`); empty: the OS picks.
     pub sources: Vec<IpAddr>,
-    /// Cancelled on Ctrl-C: no new sessions; in-flight ones get `grace`.
+    /// Cancelled on Ctrl-C or SIGTERM: no new sessions; in-flight ones get `grace`.
     pub interrupt: CancellationToken,
+    /// How long in-flight sessions may still run after `interrupt` or `max_duration`.
     pub grace: Duration,
+    /// Cancelled on a second signal: in-flight sessions are cut off at once.
+    pub stop_now: CancellationToken,
+    /// The start barrier (`--start-at`): sessions start at this instant, after logins.
+    pub start_at: Option<SystemTime>,
     /// The target server runs in this process (the embedded default): every connection
     /// then costs two file descriptors here.
     pub server_in_process: bool,
@@ -168,11 +176,53 @@ pub struct RunOutcome {
     pub target_lost: bool,
     /// The target answered nothing for this long while requests waited: the run ended.
     pub unresponsive: Option<Duration>,
+    /// Logins ended this long after the `--start-at` barrier (sessions started then).
+    pub started_late: Option<Duration>,
     /// Sessions the plan wanted to start, when known.
     pub planned_sessions: Option<u64>,
     /// Set when the run stopped before its load model ended (`abort` threshold,
     /// `max_failures`, a unique feeder running dry).
     pub early_stop: Option<EarlyStop>,
+}
+
+impl RunOutcome {
+    /// What the report must warn about: the run ended early, started late, or the
+    /// generator was the bottleneck.
+    pub fn warnings(&self) -> Vec<String> {
+        let mut warnings = Vec::new();
+        if self.target_lost {
+            warnings.push(
+                "the target stopped accepting connections during the run; the run ended early"
+                    .to_owned(),
+            );
+        }
+        if let Some(silent) = self.unresponsive {
+            warnings.push(format!(
+                "target unresponsive: requests waited {} with nothing received; the run ended early",
+                crate::scenario::format_duration(silent)
+            ));
+        }
+        if let Some(late) = self.started_late {
+            warnings.push(format!(
+                "the logins ended {} after --start-at: this shard started late, and its load overlapped the other shards' for less time",
+                crate::scenario::format_duration(late)
+            ));
+        }
+        let p = &self.punctuality;
+        if p.dispatcher_late * 100 > p.arrivals.max(1) {
+            warnings.push(format!(
+                "the load generator is the bottleneck: its scheduler woke late for {} of {} arrivals (worst {:?}); numbers understate what the server can do",
+                p.dispatcher_late, p.arrivals, p.worst_wake_lag
+            ));
+        }
+        if p.no_idle_worker > 0 {
+            warnings.push(format!(
+                "{} of {} sessions started late because all workers were busy (raise load.max_in_flight, or the server is saturated)",
+                p.no_idle_worker, p.arrivals
+            ));
+        }
+        warnings
+    }
 }
 
 /// A run being prepared: the live counters are available before it starts, so a
@@ -247,6 +297,7 @@ impl Run {
             metric_ids,
             no_new: no_new.clone(),
             target_lost: std::sync::atomic::AtomicBool::new(false),
+            tokens: options.accounts.token_rule(),
             load_started: std::sync::OnceLock::new(),
             early_stop: std::sync::Mutex::new(None),
             stopped_early: CancellationToken::new(),
@@ -272,6 +323,10 @@ impl Run {
         )
         .await?;
         login_recorder.finish().await;
+        let started_late = match options.start_at {
+            Some(at) => wait_for_start(at, &options.interrupt).await,
+            None => None,
+        };
 
         let stop = load::Stop {
             no_new,
@@ -282,11 +337,12 @@ impl Run {
         // Max duration, Ctrl-C and early stops all stop new sessions and start the grace
         // period, after which in-flight sessions are aborted.
         let guard = {
-            let (no_new, abort, interrupt, ctx) = (
+            let (no_new, abort, interrupt, ctx, stop_now) = (
                 stop.no_new.clone(),
                 stop.abort.clone(),
                 options.interrupt.clone(),
                 ctx.clone(),
+                options.stop_now.clone(),
             );
             let max = plan.max_duration;
             let grace = options.grace;
@@ -306,7 +362,10 @@ impl Run {
                     // The run stopped itself (`stop_early`): the same grace period.
                     _ = ctx.stopped_early.cancelled() => {}
                 }
-                tokio::time::sleep(grace).await;
+                tokio::select! {
+                    _ = tokio::time::sleep(grace) => {}
+                    _ = stop_now.cancelled() => {}
+                }
                 abort.cancel();
             })
         };
@@ -359,6 +418,7 @@ impl Run {
             interrupted: options.interrupt.is_cancelled(),
             target_lost: ctx.target_lost.load(std::sync::atomic::Ordering::Relaxed),
             unresponsive,
+            started_late,
             punctuality,
             planned_sessions: plan.load.planned_sessions(),
             early_stop: ctx
@@ -367,6 +427,21 @@ impl Run {
                 .unwrap_or_else(|p| p.into_inner())
                 .clone(),
         })
+    }
+}
+
+/// Waits for the start barrier `at` (or an interrupt). Returns how late it was, when
+/// the logins ended after it.
+async fn wait_for_start(at: SystemTime, interrupt: &CancellationToken) -> Option<Duration> {
+    match at.duration_since(SystemTime::now()) {
+        Ok(wait) => {
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                _ = interrupt.cancelled() => {}
+            }
+            None
+        }
+        Err(late) => Some(late.duration()),
     }
 }
 

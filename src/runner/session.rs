@@ -184,7 +184,10 @@ impl<'a> Session<'a> {
                 Ok(None)
             }
             StepKind::Repeat(rep) => {
-                for _ in 0..rep.count {
+                for n in 1..=rep.count {
+                    if let Some(slot) = rep.index {
+                        self.lock().vars.set(slot, n.into());
+                    }
                     self.steps(&rep.steps).await?;
                 }
                 Ok(None)
@@ -202,7 +205,13 @@ impl<'a> Session<'a> {
         let mut attempts = 0u32;
         loop {
             attempts += 1;
-            let mark = self.lock().failures.len();
+            let mark = {
+                let mut state = self.lock();
+                if let Some(slot) = ev.index {
+                    state.vars.set(slot, attempts.into());
+                }
+                state.failures.len()
+            };
             if self.steps(&ev.steps).await.is_ok() {
                 return Ok(());
             }
@@ -347,13 +356,28 @@ impl<'a> Session<'a> {
         let role = &self.roles[login.target.role];
         let device_name = role.device_name(login.target.device);
         let params = login.params.render(&self.lock().vars);
+        // A step that names another account (`login: {account: "${crowd}-${n}"}`) logs
+        // in with that account's token, where the runner can derive it.
+        let named = params
+            .get("account")
+            .and_then(serde_json::Value::as_str)
+            .filter(|a| *a != role.creds.account)
+            .and_then(|a| Some((a.to_string(), self.ctx.tokens.token(a)?)));
+        let who = match &named {
+            Some((account, token)) => crate::drivers::Identity {
+                account,
+                token,
+                device: &device_name,
+            },
+            None => role.identity(&device_name),
+        };
         let exchange = self
             .ctx
             .driver
             .login(
                 &device,
                 Login {
-                    who: role.identity(&device_name),
+                    who,
                     params,
                     timeout: login.timeout,
                 },

@@ -51,7 +51,7 @@ pub use plan::{
     StepId, StepKind, Target,
 };
 pub use settings::{Requirement, Setting, SettingKind, SettingValues};
-pub use suite::{Case, Suite, check_suite_str};
+pub use suite::{Case, Suite, Tier, check_suite_str};
 pub use template::{Slot, StrTemplate, Template, VarLayout, Vars};
 pub use threshold::{MetricRef, Stat, Threshold};
 pub use timing::{Arrivals, LoadModel, Pause, Rate, Stage, format_duration, parse_duration};

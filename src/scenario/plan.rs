@@ -133,6 +133,69 @@ impl Plan {
         out
     }
 
+    /// Multiplies every wait by `factor` (`--timeout-scale`): the default timeout, each
+    /// response timeout, each await and quiet window, each `eventually` deadline. Pauses
+    /// (think time, or waits measured against the server's TTLs) stay as they are.
+    pub fn scale_waits(&mut self, factor: f64) {
+        fn scale(d: &mut Duration, factor: f64) {
+            *d = Duration::try_from_secs_f64(d.as_secs_f64() * factor).unwrap_or(*d);
+        }
+        fn walk(steps: &mut [Step], factor: f64) {
+            for step in steps {
+                match &mut step.kind {
+                    StepKind::Op(s) => scale(&mut s.timeout, factor),
+                    StepKind::Login(s) => scale(&mut s.timeout, factor),
+                    StepKind::Raw(s) => scale(&mut s.timeout, factor),
+                    StepKind::Await(s) => scale(&mut s.within, factor),
+                    StepKind::Refute(s) => scale(&mut s.within, factor),
+                    StepKind::Eventually(s) => {
+                        scale(&mut s.within, factor);
+                        walk(&mut s.steps, factor);
+                    }
+                    StepKind::Parallel(p) => walk(&mut p.branches, factor),
+                    StepKind::Repeat(r) => walk(&mut r.steps, factor),
+                    StepKind::Connect(_) | StepKind::Disconnect(_) | StepKind::Pause(_) => {}
+                }
+            }
+        }
+        if factor.is_finite() && factor > 0.0 && factor != 1.0 {
+            scale(&mut self.timeout, factor);
+            walk(&mut self.steps, factor);
+        }
+    }
+
+    /// Every negative check (`refute`) a complete session makes: the step, the role
+    /// (with `#device` when the role has several) and how long it listens, with how
+    /// many times it runs (`repeat`).
+    pub fn negative_checks(&self) -> Vec<(String, String, Duration, u64)> {
+        fn walk(
+            plan: &Plan,
+            steps: &[Step],
+            times: u64,
+            out: &mut Vec<(String, String, Duration, u64)>,
+        ) {
+            for step in steps {
+                match &step.kind {
+                    StepKind::Refute(r) => {
+                        let role = &plan.roles[r.target.role];
+                        let who = if role.devices > 1 {
+                            format!("{}#{}", role.name, r.target.device + 1)
+                        } else {
+                            role.name.clone()
+                        };
+                        out.push((step.label(), who, r.within, times));
+                    }
+                    StepKind::Parallel(p) => walk(plan, &p.branches, times, out),
+                    StepKind::Repeat(r) => walk(plan, &r.steps, times.saturating_mul(r.count), out),
+                    _ => {}
+                }
+            }
+        }
+        let mut out = Vec::new();
+        walk(self, &self.steps, 1, &mut out);
+        out
+    }
+
     /// The index of a role by name.
     pub fn role_id(&self, name: &str) -> Option<usize> {
         self.roles.iter().position(|r| r.name == name)
@@ -422,11 +485,15 @@ pub struct EventuallyStep {
     pub steps: Vec<Step>,
     pub within: Duration,
     pub every: Duration,
+    /// `index: k`: set to the round number (1, 2, …) before each round.
+    pub index: Option<super::template::Slot>,
 }
 
-/// `repeat: {count, steps}`.
+/// `repeat: {count, steps, index}`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct RepeatStep {
     pub count: u64,
     pub steps: Vec<Step>,
+    /// `index: n`: set to the iteration number (1, 2, …) before each iteration.
+    pub index: Option<super::template::Slot>,
 }

@@ -86,7 +86,8 @@ impl fmt::Display for Setting {
 /// What a case needs of the target.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Requirement {
-    /// `requires: [invite_ttl]`: the value of a duration setting must be known.
+    /// `requires: [invite_ttl]`: the value of the setting must be known. Counts are
+    /// always known (the protocol's default unless a flag says otherwise).
     Known(Setting),
     /// `requires: [{max_members: 3}]`: the target must be configured with this value.
     Equals(Setting, u64),
@@ -109,10 +110,11 @@ impl fmt::Display for Requirement {
     }
 }
 
-/// The known values of duration settings, used when compiling case durations.
+/// The known values of settings, used when compiling case durations and counts.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct SettingValues {
     durations: BTreeMap<Setting, Duration>,
+    counts: BTreeMap<Setting, u64>,
 }
 
 impl SettingValues {
@@ -123,6 +125,60 @@ impl SettingValues {
     pub fn get(&self, setting: Setting) -> Option<Duration> {
         self.durations.get(&setting).copied()
     }
+
+    pub fn set_count(&mut self, setting: Setting, value: u64) {
+        self.counts.insert(setting, value);
+    }
+
+    pub fn count(&self, setting: Setting) -> Option<u64> {
+        self.counts.get(&setting).copied()
+    }
+}
+
+/// Value used for a required count whose value is unknown (the case will not run).
+pub(crate) const COUNT_PLACEHOLDER: u64 = 1;
+
+/// Evaluates `max_members`, `max_offline + 1`, `max_members - 1` or a plain integer.
+/// `lookup` resolves a count setting (or says why it cannot be used here).
+pub(crate) fn eval_count(
+    text: &str,
+    lookup: &mut dyn FnMut(Setting) -> Result<u64, String>,
+) -> Result<u64, String> {
+    let t = text.trim();
+    let mut total: i128 = 0;
+    let mut rest = t;
+    let mut sign = 1i128;
+    loop {
+        let end = rest.find(['+', '-']).unwrap_or(rest.len());
+        let term = rest[..end].trim();
+        let value = match (term.parse::<u64>(), Setting::from_name(term)) {
+            (Ok(n), _) => n,
+            (_, Some(s)) if s.kind() == SettingKind::Count => lookup(s)?,
+            (_, Some(s)) => return Err(format!("'{s}' is a duration, not a count")),
+            _ => {
+                return Err(format!(
+                    "'{t}': expected an integer or a count setting ({}) around each + or -",
+                    count_setting_names()
+                ));
+            }
+        };
+        total += sign * i128::from(value);
+        if end == rest.len() {
+            break;
+        }
+        sign = if rest[end..].starts_with('-') { -1 } else { 1 };
+        rest = &rest[end + 1..];
+    }
+    u64::try_from(total).map_err(|_| format!("'{t}' comes out negative"))
+}
+
+pub(crate) fn count_setting_names() -> String {
+    Setting::ALL
+        .iter()
+        .filter(|s| s.kind() == SettingKind::Count)
+        .map(|s| s.name())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Value used for a required setting whose value is unknown: the case compiles (so its
@@ -238,5 +294,23 @@ mod tests {
         assert!(eval("invite_ttl +").is_err());
         assert!(eval("2 * 3").is_err());
         assert!(eval("soon").is_err());
+    }
+
+    #[test]
+    fn count_expressions() {
+        let eval = |text: &str| {
+            eval_count(text, &mut |s| match s {
+                Setting::MaxMembers => Ok(100),
+                other => Err(format!("{other} unknown")),
+            })
+        };
+        assert_eq!(eval("3"), Ok(3));
+        assert_eq!(eval("max_members"), Ok(100));
+        assert_eq!(eval("max_members + 1"), Ok(101));
+        assert_eq!(eval("max_members-1"), Ok(99));
+        assert!(eval("1 - max_members").unwrap_err().contains("negative"));
+        assert!(eval("max_offline").unwrap_err().contains("unknown"));
+        assert!(eval("invite_ttl").unwrap_err().contains("duration"));
+        assert!(eval("lots").is_err());
     }
 }

@@ -26,11 +26,32 @@ use super::settings::{Requirement, Setting, SettingKind, SettingValues};
 
 const SUITE_KEYS: [&str; 4] = ["suite", "description", "defaults", "cases"];
 /// Scenario keys a `defaults` block may set for every case.
-const DEFAULT_KEYS: [&str; 5] = ["roles", "strict", "timeout", "load", "requires"];
+const DEFAULT_KEYS: [&str; 6] = ["roles", "strict", "timeout", "load", "requires", "tier"];
 /// Keys of a case besides the scenario keys it passes on.
-const CASE_KEYS: [&str; 5] = ["name", "spec", "description", "requires", "framing"];
+const CASE_KEYS: [&str; 6] = ["name", "spec", "description", "requires", "tier", "framing"];
 /// Scenario keys a case may have.
 const SCENARIO_KEYS: [&str; 6] = ["roles", "strict", "timeout", "load", "steps", "thresholds"];
+
+/// Where a case's rule comes from (`tier:` on a case or in `defaults`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Tier {
+    /// The signaling model itself: a server that breaks it is wrong (the default).
+    #[default]
+    Strict,
+    /// A choice docs/protocol.md made where the model is silent, marked *(decided
+    /// here)* there: another server may reasonably choose otherwise.
+    NonStrict,
+}
+
+impl Tier {
+    pub const fn name(self) -> &'static str {
+        match self {
+            Tier::Strict => "strict",
+            Tier::NonStrict => "non-strict",
+        }
+    }
+}
 
 /// A loaded suite file.
 #[derive(Clone, Debug, PartialEq)]
@@ -52,6 +73,9 @@ pub struct Case {
     pub description: String,
     /// Settings the target must have for the case to run.
     pub requires: Vec<Requirement>,
+    /// Whether the rule comes from the signaling model or is a choice of
+    /// docs/protocol.md (a failure is then NON-STRICT unless `--strict`).
+    pub tier: Tier,
     /// Line of the case in the suite file.
     pub line: u32,
     /// `framing: true`: the case is about the built-in framing itself (frame shapes,
@@ -114,6 +138,11 @@ pub fn check_suite_str(
         .find(|(k, _)| k.name == "requires")
         .and_then(|(_, n)| top.requires(n))
         .unwrap_or_default();
+    let default_tier = defaults
+        .iter()
+        .find(|(k, _)| k.name == "tier")
+        .and_then(|(_, n)| top.tier(n))
+        .unwrap_or_default();
     let items = match fields.get("cases") {
         Some(Node {
             value: Value::Seq(items),
@@ -150,6 +179,10 @@ pub fn check_suite_str(
             Some(n) => top.requires(n),
             None => Some(default_requires.clone()),
         };
+        let tier = match case_fields.get("tier") {
+            Some(n) => top.tier(n),
+            None => Some(default_tier),
+        };
         // Compile even when the header is wrong, so that every error is reported.
         let required = requires
             .iter()
@@ -163,7 +196,9 @@ pub fn check_suite_str(
         };
         let compiled =
             compile::compile(Cx::for_case(name_for_errors, settings_cx), &merged, "case");
-        let (Some((name, spec, case_description)), Some(requires)) = (header, requires) else {
+        let (Some((name, spec, case_description)), Some(requires), Some(tier)) =
+            (header, requires, tier)
+        else {
             if let Err(mut e) = compiled {
                 errors.append(&mut e);
             }
@@ -189,6 +224,7 @@ pub fn check_suite_str(
                     spec,
                     description: case_description,
                     requires,
+                    tier,
                     line: match item.span {
                         Span::At { line, .. } => line,
                         _ => 0,
@@ -217,7 +253,7 @@ pub fn check_suite_str(
 fn merge(defaults: &[(Key, Node)], case: &Fields<'_>, span: Span) -> Node {
     let mut entries: Vec<(Key, Node)> = defaults
         .iter()
-        .filter(|(k, _)| k.name != "requires" && !case.has(&k.name))
+        .filter(|(k, _)| !matches!(k.name.as_str(), "requires" | "tier") && !case.has(&k.name))
         .cloned()
         .collect();
     entries.extend(
@@ -226,7 +262,7 @@ fn merge(defaults: &[(Key, Node)], case: &Fields<'_>, span: Span) -> Node {
             .filter(|(k, _)| {
                 !matches!(
                     k.name.as_str(),
-                    "name" | "spec" | "description" | "requires" | "framing"
+                    "name" | "spec" | "description" | "requires" | "tier" | "framing"
                 )
             })
             .cloned(),
@@ -250,6 +286,23 @@ fn is_spec(text: &str) -> bool {
 }
 
 impl Cx<'_> {
+    /// `tier: strict` or `tier: non-strict`.
+    fn tier(&mut self, node: &Node) -> Option<Tier> {
+        let text = self.string(node, "tier")?;
+        match text.as_str() {
+            "strict" => Some(Tier::Strict),
+            "non-strict" => Some(Tier::NonStrict),
+            other => {
+                let hint = did_you_mean(other, ["strict", "non-strict"]);
+                self.error(
+                    node.span,
+                    format!("unknown tier '{other}'{hint} (tiers: strict, non-strict)"),
+                );
+                None
+            }
+        }
+    }
+
     /// `name`, `spec` and `description` of a case, all required.
     fn case_header(
         &mut self,
@@ -340,13 +393,6 @@ impl Cx<'_> {
         match &node.value {
             Value::Str(name) => {
                 let s = setting(self, name, node.span)?;
-                if s.kind() == SettingKind::Count {
-                    self.error(
-                        node.span,
-                        format!("'{s}' is a count: require a value, e.g. {{{s}: 3}}"),
-                    );
-                    return None;
-                }
                 Some(Requirement::Known(s))
             }
             Value::Map(entries) if entries.len() == 1 => {
@@ -441,6 +487,7 @@ cases:
     spec: P-1
     description: y
     requires: [max_members, bogus]
+    tier: lax
     roles: { a: {} }
     steps: [ { as: a, query: {channelId: c}, expect: NOPE } ]
 "#;
@@ -456,7 +503,10 @@ cases:
             "{all}"
         );
         assert!(all.contains("case name 'one' is already used"), "{all}");
-        assert!(all.contains("'max_members' is a count"), "{all}");
+        assert!(
+            all.contains("unknown tier 'lax'") && all.contains("(tiers: strict, non-strict)"),
+            "{all}"
+        );
         assert!(all.contains("unknown setting 'bogus'"), "{all}");
     }
 

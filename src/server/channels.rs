@@ -6,7 +6,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use rand::RngExt;
 
 use super::ops::{Caller, Data, Reply};
-use super::state::{Channel, ChannelInner, EventParts, Member, Shared, ms, now_ms};
+use super::state::channels::{Channel, ChannelInner, Member};
+use super::state::{EventParts, Shared, ms, now_ms, unguessable};
 use crate::protocol::params::{ChannelAction, Create, Join, Query};
 use crate::protocol::{Code, EventType};
 
@@ -14,51 +15,58 @@ use crate::protocol::{Code, EventType};
 const MAX_UID: i64 = 1 << 53;
 
 impl Shared {
-    /// Creates a channel; `Err(10405)` when a valid channel holds the name (§P-5.1).
+    /// Creates a channel; `Err(10405)` when a valid channel holds the name (§P-5.1),
+    /// `Err(429)` past the creator's channel or `ext` allowance.
     pub(crate) fn create_channel(
         &self,
         caller: &Caller,
         req: Create,
     ) -> Result<Arc<Channel>, Code> {
         let now = now_ms();
-        let id = self.next_id();
+        let ext = req.ext.unwrap_or_default();
+        let quotas = &self.quotas;
+        if !quotas.channels.try_take(&caller.account, 1) {
+            return Err(Code::LimitExceeded);
+        }
+        if !quotas.ext_bytes.try_take(&caller.account, ext.len() as u64) {
+            quotas.channels.give_back(&caller.account, 1);
+            return Err(Code::LimitExceeded);
+        }
+        let expire_time = now + ms(self.config.channel_ttl);
         let make = |name: String| {
             Arc::new(Channel {
-                id: format!("c-{id}"),
+                id: format!("c-{}", unguessable()),
                 name,
                 kind: req.kind,
-                ext: req.ext.clone().unwrap_or_default(),
+                ext: ext.clone(),
                 creator: caller.account.clone(),
                 create_time: now,
-                expire_time: AtomicU64::new(now + ms(self.config.channel_ttl)),
+                expire_time: AtomicU64::new(expire_time),
                 closed: AtomicBool::new(false),
+                forgotten: AtomicBool::new(false),
                 inner: Default::default(),
             })
         };
         let channel = match req.channel_name {
-            Some(name) => {
-                let mut names = self.names.lock(&name);
-                if names.get(&name).is_some_and(|c| c.is_valid(now)) {
-                    return Err(Code::RoomHasExists);
-                }
-                let channel = make(name.clone());
-                names.insert(name, channel.clone());
-                channel
-            }
+            Some(name) => self.channels.insert_named(name, now, make),
+            // A generated name is 128 random bits: it collides with nothing.
             None => loop {
-                // A generated name can only collide with one a client chose on purpose.
-                let name = format!("room-{id}-{:08x}", rand::rng().random::<u32>());
-                let mut names = self.names.lock(&name);
-                if !names.get(&name).is_some_and(|c| c.is_valid(now)) {
-                    let channel = make(name.clone());
-                    names.insert(name, channel.clone());
-                    break channel;
+                if let Some(channel) =
+                    self.channels
+                        .insert_named(format!("room-{}", unguessable()), now, make)
+                {
+                    break Some(channel);
                 }
             },
         };
-        self.channels
-            .lock(&channel.id)
-            .insert(channel.id.clone(), channel.clone());
+        let Some(channel) = channel else {
+            quotas.channels.give_back(&caller.account, 1);
+            quotas
+                .ext_bytes
+                .give_back(&caller.account, ext.len() as u64);
+            return Err(Code::RoomHasExists);
+        };
+        self.expiry.channel(expire_time + 1, &channel);
         Ok(channel)
     }
 
@@ -71,8 +79,17 @@ impl Shared {
         }
     }
 
+    /// With `members_only`, whether `caller` may see this channel (else it answers
+    /// 10404, as if the channel did not exist).
+    pub(crate) fn may_see(&self, caller: &Caller, channel: &Channel, inner: &ChannelInner) -> bool {
+        !self.config.members_only || channel.concerns(inner, &caller.account, now_ms())
+    }
+
     pub(crate) fn join(&self, caller: &Caller, req: Join) -> Reply {
         self.locked_channel(&req.channel_id, |channel, inner| {
+            if !self.may_see(caller, channel, inner) {
+                return Err(Code::RoomNotExists);
+            }
             self.join_locked(
                 caller,
                 channel,
@@ -142,7 +159,7 @@ impl Shared {
         };
         let member_info = channel.member_info(&member);
         inner.members.push(member);
-        self.set_membership(&caller.account, channel, true);
+        self.channels.set_membership(&caller.account, channel, true);
         let event = self.event(
             EventType::RoomJoin,
             channel,
@@ -169,7 +186,8 @@ impl Shared {
                 return Code::RoomMemberNotExists;
             };
             inner.members.remove(pos);
-            self.set_membership(&caller.account, channel, false);
+            self.channels
+                .set_membership(&caller.account, channel, false);
             let event = self.event(
                 EventType::Leave,
                 channel,
@@ -206,13 +224,12 @@ impl Shared {
                 if member.account != caller.account || fault!(self, CloseEcho) {
                     self.deliver(&member.account, &event, req.offline_enabled);
                 }
-                self.set_membership(&member.account, channel, false);
             }
             Ok(channel.clone())
         });
         match closed.and_then(|r| r) {
             Ok(channel) => {
-                // Outside the channel lock: the name index is locked before channels.
+                // Outside the channel lock: forgetting takes it again.
                 self.forget_channel(&channel);
                 Reply::code(Code::Ok)
             }
@@ -220,30 +237,19 @@ impl Shared {
         }
     }
 
-    /// Closes a channel that `call` created, without events: nobody else is in it.
-    pub(crate) fn roll_back(&self, channel: &Arc<Channel>, inner: &ChannelInner) {
-        channel.closed.store(true, Relaxed);
-        for member in &inner.members {
-            self.set_membership(&member.account, channel, false);
-        }
-        self.forget_channel(channel);
-    }
-
-    pub(crate) fn query(&self, req: Query) -> Reply {
+    pub(crate) fn query(&self, caller: &Caller, req: Query) -> Reply {
         let now = now_ms();
         let channel = match req {
-            Query::ById(id) => self.valid_channel(&id, now),
-            Query::ByName(name) => self
-                .names
-                .lock(&name)
-                .get(&name)
-                .filter(|c| c.is_valid(now))
-                .cloned(),
+            Query::ById(id) => self.channels.valid(&id, now),
+            Query::ByName(name) => self.channels.valid_by_name(&name, now),
         };
         let Some(channel) = channel else {
             return Reply::code(Code::RoomNotExists);
         };
         let inner = super::shard::lock(&channel.inner);
+        if !self.may_see(caller, &channel, &inner) {
+            return Reply::code(Code::RoomNotExists);
+        }
         Reply::data(Data::Full(channel.with_members(&inner, now)))
     }
 

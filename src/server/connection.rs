@@ -1,6 +1,11 @@
 //! One task per WebSocket connection: reads requests, runs them, and writes every frame
 //! meant for this client — its own responses and other connections' pushes — from one
-//! bounded queue, in the order they were produced (§P-1.5).
+//! queue bounded in bytes, in the order they were produced (§P-1.5).
+//!
+//! Every wait has a deadline: the login (from the upgrade), silence from the client (a
+//! ping after half the idle timeout, a close after all of it), each write, and the
+//! closing handshake. Every frame is charged to the connection's read budget before it
+//! is parsed; a connection in debt is not read until the budget refills.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,13 +18,16 @@ use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::error::CapacityError;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
-use tokio_tungstenite::tungstenite::{Error as WsError, Message};
+use tokio_tungstenite::tungstenite::{Error as WsError, Message, Utf8Bytes};
 use tokio_util::sync::CancellationToken;
 
+use super::admission::LoginPermit;
+use super::budget::Budget;
 use super::metrics::Metrics;
 use super::ops::Caller;
 use super::session::LoginOutcome;
-use super::state::{ConnHandle, Outbound, Shared};
+use super::state::Shared;
+use super::state::presence::{ConnHandle, StopReason};
 use super::wire::{self, WireState};
 use crate::protocol::frame::{
     Push, code_response, error_response, parse_json, parse_request, response,
@@ -27,25 +35,21 @@ use crate::protocol::frame::{
 use crate::protocol::model::{KICK_LOGIN_ELSEWHERE, close_code};
 use crate::protocol::{Code, FrameError, Op, Request};
 
-/// Frames that may wait for one client. Past this the client is a slow consumer.
-const QUEUE: usize = 1024;
-/// How long a kicked connection may take to close before the new login answers anyway.
+/// How long a kicked connection may take to flush, send `kicked` and close: then it is
+/// dropped, so that the new login is answered at once (§P-3.5).
+const KICK_DEADLINE: Duration = Duration::from_millis(250);
+/// The most a new login waits for the connection it kicked to be gone.
 const KICK_WAIT: Duration = Duration::from_secs(2);
 /// How long a closing handshake may take on a client that does not read.
 const CLOSE_WAIT: Duration = Duration::from_secs(1);
+/// RFC 6455 close code: protocol error.
+const PROTOCOL_ERROR: u16 = 1002;
+/// RFC 6455 close code: invalid payload data (text that is not UTF-8).
+const INVALID_PAYLOAD: u16 = 1007;
 
 /// Requests handled from one read before the replies are written. Each request queues
-/// at most a few frames for this client, so a batch stays far below [`QUEUE`].
+/// at most a few frames for this client, so a batch stays far below the queue's bound.
 const READ_BATCH: usize = 64;
-
-/// The close code and reason when the connection is stopped from outside.
-fn stop_reason(shutdown: &CancellationToken) -> (u16, &'static str) {
-    if shutdown.is_cancelled() {
-        (1001, "server shutting down")
-    } else {
-        (close_code::POLICY, "slow consumer")
-    }
-}
 
 /// What the read side decided.
 enum Flow {
@@ -61,8 +65,11 @@ enum Flow {
 
 /// Requests per second allowed on one connection (§P-9, 416), as a token bucket.
 struct RateLimit {
+    /// Refill rate and capacity.
     per_second: f64,
+    /// Tokens left.
     tokens: f64,
+    /// When `tokens` was last refilled.
     last: Instant,
 }
 
@@ -90,53 +97,71 @@ impl RateLimit {
 }
 
 struct Connection<S> {
+    /// The client's socket.
     ws: WebSocketStream<S>,
+    /// The server's state.
     shared: Arc<Shared>,
+    /// This connection as other tasks see it (its queue's sending side, kill token).
     conn: ConnHandle,
+    /// Who logged in on this connection, once someone has.
     caller: Option<Caller>,
+    /// The protocol's request rate limit (416), when configured.
     rate: Option<RateLimit>,
+    /// The read budget, charged before parsing.
+    budget: Budget,
+    /// Holds a place among the connections not yet logged in; dropped at login.
+    login_permit: Option<LoginPermit>,
+    /// When the client must have logged in.
+    login_deadline: Instant,
+    /// When the last frame (of any kind) came from the client.
+    last_heard: Instant,
+    /// A ping went out since `last_heard`.
+    pinged: bool,
+    /// While in debt: when reading may resume.
+    throttled_until: Option<Instant>,
     /// Translates the framing of `serve --wire` to and from the native one.
     wire: WireState,
 }
 
-/// Serves one upgraded connection until it closes, is kicked, is too slow, or the
-/// server shuts down.
+/// Serves one upgraded connection until it closes, is kicked, is too slow, misses a
+/// deadline, or the server shuts down.
 pub(crate) async fn serve<S>(
     ws: WebSocketStream<S>,
     shared: Arc<Shared>,
     shutdown: CancellationToken,
+    login_permit: LoginPermit,
 ) where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    let (tx, mut rx) = mpsc::channel(QUEUE);
-    let conn = ConnHandle {
-        id: shared.next_id(),
-        tx,
-        kill: shutdown.child_token(),
-        done: CancellationToken::new(),
-    };
+    let (conn, mut rx) = ConnHandle::new(shared.next_id(), shared.config.max_queue, &shutdown);
     Metrics::add(&shared.metrics.connections_total, 1);
     shared
         .metrics
         .connections
         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let rate = shared.config.rate_limit.map(RateLimit::new);
+    let now = Instant::now();
     let mut connection = Connection {
         ws,
         shared: shared.clone(),
         conn: conn.clone(),
         caller: None,
-        rate,
+        rate: shared.config.rate_limit.map(RateLimit::new),
+        budget: Budget::new(&shared.config.read_budget, shared.config.max_frame, now),
+        login_permit: Some(login_permit),
+        login_deadline: now + shared.config.timeouts.login,
+        last_heard: now,
+        pinged: false,
+        throttled_until: None,
         wire: WireState::new(shared.config.wire),
     };
-    connection.run(&mut rx, &shutdown).await;
+    connection.run(&mut rx).await;
     let caller = connection.caller.take();
     if shared.config.presence_lag.is_zero()
         && !fault!(shared, PresenceNever)
         && let Some(caller) = &caller
     {
         // Before the socket closes: see `Connection::leave_presence`.
-        shared.unregister(&caller.account, conn.id);
+        shared.logout(caller);
     }
     // The socket closes here; what is still queued for this client is lost.
     drop(connection);
@@ -149,19 +174,14 @@ pub(crate) async fn serve<S>(
     if let Some(caller) = caller
         && !shared.config.presence_lag.is_zero()
     {
-        forget_after_lag(&shared, &caller.account, conn.id, &shutdown).await;
+        forget_after_lag(&shared, &caller, &shutdown).await;
     }
 }
 
 /// Takes an ended connection out of presence, `presence_lag` late (`--presence-lag`:
 /// what a deployment with a separate presence service does). Until then the account
 /// counts as online on that device, and what is sent to it is lost.
-async fn forget_after_lag(
-    shared: &Shared,
-    account: &str,
-    conn_id: u64,
-    shutdown: &CancellationToken,
-) {
+async fn forget_after_lag(shared: &Shared, caller: &Caller, shutdown: &CancellationToken) {
     if fault!(shared, PresenceNever) {
         return;
     }
@@ -169,58 +189,73 @@ async fn forget_after_lag(
         _ = tokio::time::sleep(shared.config.presence_lag) => {}
         _ = shutdown.cancelled() => {}
     }
-    shared.unregister(account, conn_id);
+    shared.logout(caller);
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
-    async fn run(&mut self, rx: &mut mpsc::Receiver<Outbound>, shutdown: &CancellationToken) {
-        // `kill` is a child of `shutdown`, so this one future watches both. It is made
-        // once: a cancellation future created on every turn of the loop costs a lock and
-        // a waiter-list insert and removal per frame.
+    async fn run(&mut self, rx: &mut mpsc::Receiver<Utf8Bytes>) {
+        // `kill` is a child of the server's shutdown token, so this one future watches
+        // both. It is made once: a cancellation future created on every turn of the loop
+        // costs a lock and a waiter-list insert and removal per frame.
         let kill = self.conn.kill.clone();
         let stopped = kill.cancelled();
         tokio::pin!(stopped);
+        let timer = tokio::time::sleep_until(self.next_wake());
+        tokio::pin!(timer);
         loop {
+            let reading = self.throttled_until.is_none();
             tokio::select! {
                 biased;
                 _ = &mut stopped => {
-                    let (code, reason) = stop_reason(shutdown);
-                    self.close(code, reason).await;
+                    self.stopped(rx).await;
                     return;
                 }
                 Some(first) = rx.recv() => {
                     // A client that does not read blocks this write: stay responsive to
-                    // the kill and shutdown signals meanwhile.
+                    // the kill and shutdown signals meanwhile, and give up at the deadline.
+                    let deadline = self.shared.config.timeouts.write;
                     let written = tokio::select! {
-                        r = self.write_queued(first, rx) => r,
-                        _ = &mut stopped => Err(None),
-                    };
-                    match written {
-                        Ok(()) => {}
-                        Err(Some(code)) => {
-                            self.close(code, "").await;
+                        r = tokio::time::timeout(deadline, self.write_queued(first, rx)) => r,
+                        _ = &mut stopped => {
+                            self.stopped(rx).await;
                             return;
                         }
-                        Err(None) => {
-                            if kill.is_cancelled() && !shutdown.is_cancelled() {
-                                self.close(close_code::POLICY, "slow consumer").await;
-                            }
+                    };
+                    match written {
+                        Ok(Ok(())) => {}
+                        Ok(Err(())) => return,
+                        Err(_) => {
+                            self.conn.stop(StopReason::SlowConsumer, &self.shared.metrics);
+                            self.close(close_code::POLICY, "slow consumer").await;
                             return;
                         }
                     }
                 }
-                message = self.ws.next() => {
+                _ = &mut timer => {
+                    if let Some((code, reason)) = self.on_timer().await {
+                        self.close(code, reason).await;
+                        return;
+                    }
+                    timer.as_mut().reset(self.next_wake());
+                }
+                message = self.ws.next(), if reading => {
                     let mut flow = self.on_message(message).await;
                     // Answer every request that is already here before writing: their
                     // replies wait in the queue and leave in one write (one syscall)
                     // instead of one each.
                     let mut batch = 1;
-                    while matches!(flow, Flow::Continue) && batch < READ_BATCH {
+                    while matches!(flow, Flow::Continue)
+                        && batch < READ_BATCH
+                        && self.throttled_until.is_none()
+                    {
                         let Some(message) = self.ws.next().now_or_never() else {
                             break;
                         };
                         flow = self.on_message(message).await;
                         batch += 1;
+                    }
+                    if self.throttled_until.is_some() {
+                        timer.as_mut().reset(self.next_wake());
                     }
                     match flow {
                         Flow::Continue => {}
@@ -235,11 +270,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                             return;
                         }
                         Flow::CloseAfterFlush(code, reason) => {
-                            while let Ok(out) = rx.try_recv() {
-                                if let Err(Some(_)) | Err(None) = self.write_queued(out, rx).await {
-                                    break;
+                            let flush = async {
+                                while let Ok(out) = rx.try_recv() {
+                                    if self.write_queued(out, rx).await.is_err() {
+                                        break;
+                                    }
                                 }
-                            }
+                            };
+                            let _ = tokio::time::timeout(CLOSE_WAIT, flush).await;
                             self.close(code, reason).await;
                             return;
                         }
@@ -249,8 +287,103 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         }
     }
 
-    /// One message (or the end of the stream) from the client.
+    /// The connection was stopped from outside: close as the reason says.
+    async fn stopped(&mut self, rx: &mut mpsc::Receiver<Utf8Bytes>) {
+        match self.conn.stop_reason() {
+            StopReason::Shutdown => self.close(1001, "server shutting down").await,
+            StopReason::SlowConsumer => self.close(close_code::POLICY, "slow consumer").await,
+            StopReason::Kicked => {
+                // What was queued before the kick, the `kicked` push, then 4001; all of
+                // it within a short deadline, since the new login waits for it.
+                self.leave_presence();
+                let goodbye = async {
+                    while let Ok(text) = rx.try_recv() {
+                        self.conn.taken(text.len());
+                        let text = match self.wire.outbound(&text) {
+                            Some(translated) => translated.into(),
+                            None => text,
+                        };
+                        self.ws.feed(Message::Text(text)).await.map_err(|_| ())?;
+                    }
+                    let text = Push::Kicked {
+                        reason: KICK_LOGIN_ELSEWHERE,
+                    }
+                    .to_text();
+                    let text = self.wire.outbound(&text).unwrap_or(text);
+                    self.ws.feed(Message::text(text)).await.map_err(|_| ())?;
+                    let frame = CloseFrame {
+                        code: CloseCode::from(close_code::KICKED),
+                        reason: "".into(),
+                    };
+                    self.ws.close(Some(frame)).await.map_err(|_| ())
+                };
+                let _ = tokio::time::timeout(KICK_DEADLINE, goodbye).await;
+            }
+        }
+    }
+
+    /// The next moment a deadline needs looking at.
+    fn next_wake(&self) -> Instant {
+        let idle = self.shared.config.timeouts.idle;
+        let mut wake = if self.pinged {
+            self.last_heard + idle
+        } else {
+            self.last_heard + idle / 2
+        };
+        if self.caller.is_none() {
+            wake = wake.min(self.login_deadline);
+        }
+        if let Some(until) = self.throttled_until {
+            wake = wake.min(until);
+        }
+        wake
+    }
+
+    /// A deadline may have come: resume reading, ping, or say how to close.
+    async fn on_timer(&mut self) -> Option<(u16, &'static str)> {
+        let now = Instant::now();
+        if self.throttled_until.is_some_and(|until| until <= now) {
+            self.throttled_until = None;
+        }
+        let metrics = &self.shared.metrics;
+        if self.caller.is_none() && now >= self.login_deadline {
+            Metrics::add(&metrics.login_timeouts, 1);
+            return Some((close_code::POLICY, "login timeout"));
+        }
+        let idle = self.shared.config.timeouts.idle;
+        let silence = now.duration_since(self.last_heard);
+        if silence >= idle {
+            Metrics::add(&metrics.idle_timeouts, 1);
+            return Some((close_code::POLICY, "idle timeout"));
+        }
+        if silence >= idle / 2 && !self.pinged {
+            self.pinged = true;
+            let ping = self.ws.send(Message::Ping(Default::default()));
+            match tokio::time::timeout(self.shared.config.timeouts.write, ping).await {
+                Ok(Ok(())) => {}
+                Ok(Err(_)) => return Some((close_code::POLICY, "write failed")),
+                Err(_) => {
+                    self.conn.stop(StopReason::SlowConsumer, metrics);
+                    return Some((close_code::POLICY, "slow consumer"));
+                }
+            }
+        }
+        None
+    }
+
+    /// One message (or the end of the stream) from the client, charged to the budget
+    /// before anything else looks at it.
     async fn on_message(&mut self, message: Option<Result<Message, WsError>>) -> Flow {
+        if let Some(Ok(m)) = &message {
+            let now = Instant::now();
+            self.last_heard = now;
+            self.pinged = false;
+            self.budget.charge(m.len(), now);
+            if let Some(wait) = self.budget.wait(now) {
+                Metrics::add(&self.shared.metrics.reads_throttled, 1);
+                self.throttled_until = Some(now + wait);
+            }
+        }
         match message {
             Some(Ok(Message::Text(text))) => match self.wire.inbound(&text) {
                 wire::Inbound::Native(native) => self.on_text(&native).await,
@@ -266,6 +399,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
             Some(Err(WsError::Capacity(CapacityError::MessageTooLong { .. }))) => {
                 Flow::CloseAfterFlush(close_code::TOO_BIG, "message too big")
             }
+            Some(Err(WsError::Protocol(e))) => {
+                tracing::debug!(conn = self.conn.id, error = %e, "protocol error");
+                Metrics::add(&self.shared.metrics.protocol_errors, 1);
+                Flow::CloseAfterFlush(PROTOCOL_ERROR, "protocol error")
+            }
+            Some(Err(WsError::Utf8(_))) => {
+                Metrics::add(&self.shared.metrics.protocol_errors, 1);
+                Flow::CloseAfterFlush(INVALID_PAYLOAD, "text frame is not UTF-8")
+            }
             Some(Err(e)) => {
                 tracing::debug!(conn = self.conn.id, error = %e, "read failed");
                 Flow::End
@@ -274,40 +416,29 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
     }
 
     /// Writes `first` and everything else already queued, then flushes once.
-    /// `Err(Some(code))`: close with that code; `Err(None)`: the socket failed.
+    /// `Err(())`: the socket failed.
     async fn write_queued(
         &mut self,
-        first: Outbound,
-        rx: &mut mpsc::Receiver<Outbound>,
-    ) -> Result<(), Option<u16>> {
+        first: Utf8Bytes,
+        rx: &mut mpsc::Receiver<Utf8Bytes>,
+    ) -> Result<(), ()> {
         let mut next = Some(first);
-        while let Some(out) = next {
-            match out {
-                Outbound::Text(text) => {
-                    let text = match self.wire.outbound(&text) {
-                        Some(translated) => translated.into(),
-                        None => text,
-                    };
-                    self.ws.feed(Message::Text(text)).await.map_err(|_| None)?
-                }
-                Outbound::Kicked => {
-                    let text = Push::Kicked {
-                        reason: KICK_LOGIN_ELSEWHERE,
-                    }
-                    .to_text();
-                    let text = self.wire.outbound(&text).unwrap_or(text);
-                    self.ws.feed(Message::text(text)).await.map_err(|_| None)?;
-                    return Err(Some(close_code::KICKED));
-                }
-            }
+        while let Some(text) = next {
+            self.conn.taken(text.len());
+            let text = match self.wire.outbound(&text) {
+                Some(translated) => translated.into(),
+                None => text,
+            };
+            self.ws.feed(Message::Text(text)).await.map_err(|_| ())?;
             next = rx.try_recv().ok();
         }
-        self.ws.flush().await.map_err(|_| None)
+        self.ws.flush().await.map_err(|_| ())
     }
 
     /// The server's side of the closing handshake: send a Close frame with `code`, then
     /// read (and drop) what the client still sends until its Close reply, so that the
-    /// TCP connection ends cleanly rather than with a reset (RFC 6455 §7.1.1).
+    /// TCP connection ends cleanly rather than with a reset (RFC 6455 §7.1.1). Bounded
+    /// by [`CLOSE_WAIT`].
     async fn close(&mut self, code: u16, reason: &'static str) {
         self.leave_presence();
         let frame = CloseFrame {
@@ -330,13 +461,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
             return;
         }
         if let Some(caller) = self.caller.take() {
-            self.shared.unregister(&caller.account, self.conn.id);
+            self.shared.logout(&caller);
         }
     }
 
     fn reply(&self, text: String) {
-        self.conn
-            .send(Outbound::Text(text.into()), &self.shared.metrics);
+        self.conn.send(text.into(), &self.shared.metrics);
     }
 
     fn reply_error(&self, op: Option<Op>, id: Option<u64>, code: Code, why: &str) {
@@ -411,6 +541,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                 }
                 LoginOutcome::LoggedIn { caller, kicked } => {
                     self.caller = Some(caller);
+                    self.login_permit = None;
                     if let Some(done) = kicked {
                         // §P-3.5: the old connection's close goes out before our response.
                         let _ = tokio::time::timeout(KICK_WAIT, done.cancelled()).await;

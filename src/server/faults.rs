@@ -14,7 +14,9 @@ use std::time::Duration;
 
 use super::ops::{Caller, Reply};
 use super::shard::lock;
-use super::state::{Channel, EventParts, InviteKey, InviteState, Shared, now_ms};
+use super::state::channels::Channel;
+use super::state::invitations::{InviteKey, InviteState};
+use super::state::{EventParts, Shared, now_ms};
 use crate::protocol::params::{Accept, InviteAction};
 use crate::protocol::{Code, EventType};
 
@@ -185,7 +187,7 @@ impl Shared {
             return None;
         }
         let now = now_ms();
-        let channel = self.valid_channel(channel_id, now)?;
+        let channel = self.channels.valid(channel_id, now)?;
         let pending = lock(&channel.inner)
             .invitations
             .get(key)
@@ -206,9 +208,7 @@ impl Shared {
         );
         let channel = self.racy_decide(&req.channel_id, &key)?;
         let mut inner = lock(&channel.inner);
-        if let Some(invitation) = inner.invitations.get_mut(&key) {
-            invitation.state = InviteState::Cancelled;
-        }
+        inner.invitations.force(&key, InviteState::Cancelled);
         let event = self.event(
             EventType::CancelInvite,
             &channel,
@@ -237,9 +237,7 @@ impl Shared {
         );
         let channel = self.racy_decide(&action.channel_id, &key)?;
         let mut inner = lock(&channel.inner);
-        if let Some(invitation) = inner.invitations.get_mut(&key) {
-            invitation.state = InviteState::Accepted;
-        }
+        inner.invitations.force(&key, InviteState::Accepted);
         let event = self.event(
             EventType::Accept,
             &channel,

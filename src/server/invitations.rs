@@ -1,17 +1,24 @@
 //! Invitation ops (§P-6): invite, cancel, reject, accept, call, control.
 //!
 //! Every transition of an invitation happens under its channel's lock, so of a
-//! concurrent accept and cancel exactly one succeeds (§P-6).
+//! concurrent accept and cancel exactly one succeeds (§P-6). A targeted op that would
+//! store its event for an offline account checks first that the store and the sender's
+//! allowance admit it (else 429, nothing changed).
 
 use std::sync::Arc;
 
 use super::ops::{Caller, Data, Reply};
 use super::shard::lock;
-use super::state::{
-    Channel, ChannelInner, EventParts, Invitation, InviteKey, InviteState, Shared, ms, now_ms,
-};
+use super::state::channels::{Channel, ChannelInner};
+use super::state::invitations::InviteState;
+use super::state::{EventParts, Shared, ms, now_ms};
 use crate::protocol::params::{Accept, Call, Control, Create, Invite, InviteAction};
 use crate::protocol::{Code, EventType, PushInfo};
+
+/// What an event costs in the offline store beyond its channel's `ext` and its
+/// `attachExt`: a generous estimate of the rest of its `notify` text, for the checks
+/// made before an op changes anything (the store itself counts the real size).
+const EVENT_OVERHEAD: usize = 1024;
 
 /// The invite-specific params, shared by `invite` and `call`.
 pub(crate) struct InviteArgs {
@@ -20,28 +27,6 @@ pub(crate) struct InviteArgs {
     pub offline_enabled: bool,
     pub attach_ext: Option<String>,
     pub push_info: Option<PushInfo>,
-}
-
-/// Moves a pending invitation to `to`, or says why it cannot (§P-6.2, §P-6.6).
-fn transition(
-    inner: &mut ChannelInner,
-    key: &InviteKey,
-    to: InviteState,
-    now: u64,
-) -> Result<(), Code> {
-    let Some(invitation) = inner.invitations.get_mut(key) else {
-        return Err(Code::InviteNotExists);
-    };
-    match invitation.state {
-        InviteState::Pending if invitation.expires_at < now => Err(Code::InviteNotExists),
-        InviteState::Pending => {
-            invitation.state = to;
-            Ok(())
-        }
-        InviteState::Cancelled => Err(Code::InviteNotExists),
-        InviteState::Rejected => Err(Code::InviteHasReject),
-        InviteState::Accepted => Err(Code::InviteHasAccept),
-    }
 }
 
 impl Shared {
@@ -82,19 +67,35 @@ impl Shared {
             args.invitee.clone(),
             args.request_id.clone(),
         );
+        let push_bytes = args
+            .push_info
+            .as_ref()
+            .and_then(|p| serde_json::to_vec(p).ok())
+            .map_or(0, |v| v.len());
+        if !self.could_deliver(
+            &args.invitee,
+            args.offline_enabled,
+            &caller.account,
+            EVENT_OVERHEAD + channel.ext.len() + push_bytes,
+            args.attach_ext.as_deref(),
+        ) {
+            return Code::LimitExceeded;
+        }
+        let is_new = !inner.invitations.contains(&key);
+        if is_new && !self.quotas.invitations.try_take(&caller.account, 1) {
+            return Code::LimitExceeded;
+        }
         // A new invitation, a renewal of a pending one, or a fresh one after it ended:
         // in every case it is pending again with a new expiry (§P-6.1).
-        inner.invitations.insert(
-            key,
-            Invitation {
-                state: InviteState::Pending,
-                expires_at: if fault!(self, InvitesNeverExpire) {
-                    u64::MAX
-                } else {
-                    now_ms() + ms(self.config.invite_ttl)
-                },
-            },
-        );
+        let expires_at = if fault!(self, InvitesNeverExpire) {
+            u64::MAX
+        } else {
+            now_ms() + ms(self.config.invite_ttl)
+        };
+        inner.invitations.put_pending(key.clone(), expires_at);
+        if expires_at != u64::MAX {
+            self.expiry.invitation(expires_at + 1, channel, key);
+        }
         let need_push = args.push_info.as_ref().is_some_and(|p| p.need_push);
         let event = self.event(
             EventType::Invite,
@@ -134,8 +135,22 @@ impl Shared {
             {
                 return Code::Ok;
             }
-            if let Err(code) = transition(inner, &key, InviteState::Cancelled, now_ms()) {
-                return code;
+            if !self.could_deliver(
+                &req.account,
+                req.offline_enabled && !fault!(self, CancelSilent),
+                &caller.account,
+                EVENT_OVERHEAD + channel.ext.len(),
+                req.attach_ext.as_deref(),
+            ) {
+                return Code::LimitExceeded;
+            }
+            match inner
+                .invitations
+                .transition(&key, InviteState::Cancelled, now_ms())
+            {
+                Ok(true) => self.quotas.invitations.give_back(&caller.account, 1),
+                Ok(false) => {}
+                Err(code) => return code,
             }
             let event = self.event(
                 EventType::CancelInvite,
@@ -166,7 +181,21 @@ impl Shared {
             caller.account.clone(),
             req.request_id.clone(),
         );
-        transition(inner, &key, to, now_ms())?;
+        if inner
+            .invitations
+            .get(&key)
+            .is_some_and(|i| i.state == InviteState::Pending && i.expires_at >= now_ms())
+            && !self.could_deliver(
+                &req.account,
+                req.offline_enabled,
+                &caller.account,
+                EVENT_OVERHEAD + channel.ext.len(),
+                req.attach_ext.as_deref(),
+            )
+        {
+            return Err(Code::LimitExceeded);
+        }
+        inner.invitations.transition(&key, to, now_ms())?;
         let event_type = if to == InviteState::Accepted {
             EventType::Accept
         } else {
@@ -238,6 +267,15 @@ impl Shared {
             Err(code) => return Reply::code(code),
         };
         let mut inner = lock(&channel.inner);
+        let roll_back = |inner: std::sync::MutexGuard<'_, ChannelInner>| {
+            if !fault!(self, CallNoRollback) {
+                channel
+                    .closed
+                    .store(true, std::sync::atomic::Ordering::Relaxed);
+                drop(inner);
+                self.forget_channel(&channel);
+            }
+        };
         if let Err(code) = self.join_locked(
             caller,
             &channel,
@@ -246,9 +284,7 @@ impl Shared {
             None,
             req.offline_enabled,
         ) {
-            if !fault!(self, CallNoRollback) {
-                self.roll_back(&channel, &inner);
-            }
+            roll_back(inner);
             return Reply::code(code);
         }
         let args = InviteArgs {
@@ -260,9 +296,7 @@ impl Shared {
         };
         let code = self.invite_locked(caller, &channel, &mut inner, args);
         if !code.invitation_stands() {
-            if !fault!(self, CallNoRollback) {
-                self.roll_back(&channel, &inner);
-            }
+            roll_back(inner);
             return Reply::code(code);
         }
         Reply {
@@ -273,6 +307,9 @@ impl Shared {
 
     pub(crate) fn control(&self, caller: &Caller, req: Control) -> Reply {
         self.locked_channel(&req.channel_id, |channel, inner| {
+            if !self.may_see(caller, channel, inner) {
+                return Code::RoomNotExists;
+            }
             let targets: Vec<&str> = match &req.account {
                 Some(target) => {
                     if !inner.members.iter().any(|m| &m.account == target) {

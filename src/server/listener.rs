@@ -1,5 +1,7 @@
-//! The accept loop and the HTTP side of the port: `GET /healthz`, `GET /metrics`, and
-//! the WebSocket upgrade on `/` (done here so that one port serves all three).
+//! The accept loop and the HTTP side of the port: `GET`/`HEAD` `/healthz` and
+//! `/metrics`, and the WebSocket upgrade on `/` (done here so that one port serves all
+//! three). Connections past an admission bound get HTTP 503; a request head that is not
+//! HTTP gets 400, one that is too large or has too many headers 431.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,13 +14,19 @@ use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use super::admission::Refused;
 use super::connection;
+use super::metrics::Metrics;
 use super::state::Shared;
 
 /// Largest HTTP request head we read.
 const MAX_HEAD: usize = 8 * 1024;
+/// Most headers in a request head.
+const MAX_HEADERS: usize = 64;
 /// A client must finish its HTTP request head within this time.
 const HEAD_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long writing an HTTP answer may take.
+const ANSWER_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Accepts connections until `shutdown`; each gets its own task on `tracker`.
 pub(crate) async fn run(
@@ -34,10 +42,22 @@ pub(crate) async fn run(
             accepted = listener.accept() => accepted,
         };
         match accepted {
-            Ok((stream, _peer)) => {
+            Ok((stream, peer)) => {
                 backoff = Duration::from_millis(1);
                 let _ = stream.set_nodelay(true);
-                tracker.spawn(handle(stream, shared.clone(), shutdown.clone()));
+                match shared.admission.connect(peer.ip()) {
+                    Ok(permit) => {
+                        let (shared, shutdown) = (shared.clone(), shutdown.clone());
+                        tracker.spawn(async move {
+                            handle(stream, shared, shutdown).await;
+                            drop(permit);
+                        });
+                    }
+                    Err(refused) => {
+                        Metrics::add(&shared.metrics.connections_refused, 1);
+                        tracker.spawn(refuse(stream, refused));
+                    }
+                }
             }
             Err(e) => {
                 // Usually out of file descriptors: wait for some to free up.
@@ -61,24 +81,53 @@ fn ws_config(max_frame: usize) -> WebSocketConfig {
         .max_frame_size(Some(max_frame))
 }
 
+/// Answers 503 to a connection over an admission bound, without reading its request.
+async fn refuse(mut stream: TcpStream, refused: Refused) {
+    let body = format!("{}\n", refused.reason());
+    let answer =
+        Answer::new("503 Service Unavailable", "text/plain", &body).header("Retry-After: 1");
+    answer.send(&mut stream, false).await;
+}
+
+/// Why a request head could not be read.
+enum HeadError {
+    /// Not HTTP: 400.
+    Garbage,
+    /// Over [`MAX_HEAD`] bytes or [`MAX_HEADERS`] headers: 431.
+    TooLarge,
+    /// The client went away or was too slow: nothing to answer.
+    Gone,
+}
+
 async fn handle(mut stream: TcpStream, shared: Arc<Shared>, shutdown: CancellationToken) {
     let head = tokio::select! {
         _ = shutdown.cancelled() => return,
         head = tokio::time::timeout(HEAD_TIMEOUT, read_head(&mut stream)) => head,
     };
-    let Ok(Ok((buf, head_len))) = head else {
-        return;
+    let (buf, head_len) = match head {
+        Ok(Ok(head)) => head,
+        Ok(Err(HeadError::Garbage)) => {
+            return Answer::new("400 Bad Request", "text/plain", "bad request\n")
+                .send(&mut stream, false)
+                .await;
+        }
+        Ok(Err(HeadError::TooLarge)) => {
+            return Answer::new(
+                "431 Request Header Fields Too Large",
+                "text/plain",
+                "request head too large\n",
+            )
+            .send(&mut stream, false)
+            .await;
+        }
+        Ok(Err(HeadError::Gone)) | Err(_) => return,
     };
-    let mut headers = [httparse::EMPTY_HEADER; 32];
+    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut req = httparse::Request::new(&mut headers);
     if !matches!(req.parse(&buf), Ok(httparse::Status::Complete(_))) {
-        return respond(
-            &mut stream,
-            "400 Bad Request",
-            "text/plain",
-            "bad request\n",
-        )
-        .await;
+        return Answer::new("400 Bad Request", "text/plain", "bad request\n")
+            .send(&mut stream, false)
+            .await;
     }
     let path = req.path.unwrap_or("/").split('?').next().unwrap_or("/");
     let header = |name: &str| {
@@ -87,82 +136,148 @@ async fn handle(mut stream: TcpStream, shared: Arc<Shared>, shutdown: Cancellati
             .find(|h| h.name.eq_ignore_ascii_case(name))
             .map(|h| String::from_utf8_lossy(h.value).into_owned())
     };
-    if req.method != Some("GET") {
-        return respond(
-            &mut stream,
-            "405 Method Not Allowed",
-            "text/plain",
-            "GET only\n",
-        )
-        .await;
-    }
-    match path {
-        "/healthz" => respond(&mut stream, "200 OK", "text/plain", "ok").await,
-        "/metrics" => {
-            let body = shared.metrics.render();
-            respond(&mut stream, "200 OK", "text/plain; version=0.0.4", &body).await;
+    let head_only = match req.method {
+        Some("GET") => false,
+        Some("HEAD") => true,
+        _ => {
+            return Answer::new("405 Method Not Allowed", "text/plain", "GET or HEAD only\n")
+                .header("Allow: GET, HEAD")
+                .send(&mut stream, false)
+                .await;
         }
+    };
+    let answer = match path {
+        "/healthz" => Answer::new("200 OK", "text/plain", "ok"),
+        "/metrics" => Answer::new(
+            "200 OK",
+            "text/plain; version=0.0.4",
+            &shared.render_metrics(),
+        ),
         "/" => {
             let is_upgrade = header("upgrade").is_some_and(|u| u.eq_ignore_ascii_case("websocket"));
-            let (Some(key), true) = (header("sec-websocket-key"), is_upgrade) else {
-                return respond(
-                    &mut stream,
+            match (header("sec-websocket-key"), is_upgrade, head_only) {
+                (Some(key), true, false) => {
+                    if header("sec-websocket-version").as_deref() != Some("13") {
+                        Answer::new("426 Upgrade Required", "text/plain", "")
+                            .header("Sec-WebSocket-Version: 13")
+                    } else {
+                        let rest = buf[head_len..].to_vec();
+                        return upgrade(stream, key, rest, shared, shutdown).await;
+                    }
+                }
+                _ => Answer::new(
                     "426 Upgrade Required",
                     "text/plain",
                     "this endpoint speaks WebSocket\n",
-                )
-                .await;
-            };
-            if header("sec-websocket-version").as_deref() != Some("13") {
-                let reply = "HTTP/1.1 426 Upgrade Required\r\nSec-WebSocket-Version: 13\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
-                let _ = stream.write_all(reply.as_bytes()).await;
-                return;
+                ),
             }
-            let accept = derive_accept_key(key.trim().as_bytes());
-            let reply = format!(
-                "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\n\r\n"
-            );
-            if stream.write_all(reply.as_bytes()).await.is_err() {
-                return;
-            }
-            let rest = buf[head_len..].to_vec();
-            let ws = WebSocketStream::from_partially_read(
-                stream,
-                rest,
-                Role::Server,
-                Some(ws_config(shared.config.max_frame)),
-            )
-            .await;
-            connection::serve(ws, shared, shutdown).await;
         }
-        _ => respond(&mut stream, "404 Not Found", "text/plain", "not found\n").await,
+        _ => Answer::new("404 Not Found", "text/plain", "not found\n"),
+    };
+    answer.send(&mut stream, head_only).await;
+}
+
+/// Completes the WebSocket handshake and serves the connection, if a place among the
+/// connections not yet logged in is free (else 503).
+async fn upgrade(
+    mut stream: TcpStream,
+    key: String,
+    rest: Vec<u8>,
+    shared: Arc<Shared>,
+    shutdown: CancellationToken,
+) {
+    let permit = match shared.admission.upgrade() {
+        Ok(permit) => permit,
+        Err(refused) => {
+            Metrics::add(&shared.metrics.connections_refused, 1);
+            return refuse(stream, refused).await;
+        }
+    };
+    let accept = derive_accept_key(key.trim().as_bytes());
+    let reply = format!(
+        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\n\r\n"
+    );
+    match tokio::time::timeout(ANSWER_TIMEOUT, stream.write_all(reply.as_bytes())).await {
+        Ok(Ok(())) => {}
+        _ => return,
     }
+    let ws = WebSocketStream::from_partially_read(
+        stream,
+        rest,
+        Role::Server,
+        Some(ws_config(shared.config.max_frame)),
+    )
+    .await;
+    connection::serve(ws, shared, shutdown, permit).await;
 }
 
 /// Reads until a complete HTTP request head; returns the bytes and the head's length.
-async fn read_head(stream: &mut TcpStream) -> std::io::Result<(Vec<u8>, usize)> {
+async fn read_head(stream: &mut TcpStream) -> Result<(Vec<u8>, usize), HeadError> {
     let mut buf = Vec::with_capacity(1024);
     let mut chunk = [0u8; 1024];
     loop {
-        let n = stream.read(&mut chunk).await?;
+        let n = stream.read(&mut chunk).await.map_err(|_| HeadError::Gone)?;
         if n == 0 {
-            return Err(std::io::ErrorKind::UnexpectedEof.into());
+            return Err(HeadError::Gone);
         }
         buf.extend_from_slice(&chunk[..n]);
-        let mut headers = [httparse::EMPTY_HEADER; 32];
+        let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
         match httparse::Request::new(&mut headers).parse(&buf) {
             Ok(httparse::Status::Complete(len)) => return Ok((buf, len)),
             Ok(httparse::Status::Partial) if buf.len() < MAX_HEAD => {}
-            _ => return Err(std::io::ErrorKind::InvalidData.into()),
+            Ok(httparse::Status::Partial) | Err(httparse::Error::TooManyHeaders) => {
+                return Err(HeadError::TooLarge);
+            }
+            Err(_) => return Err(HeadError::Garbage),
         }
     }
 }
 
-async fn respond(stream: &mut TcpStream, status: &str, content_type: &str, body: &str) {
-    let reply = format!(
-        "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    let _ = stream.write_all(reply.as_bytes()).await;
-    let _ = stream.shutdown().await;
+/// An HTTP answer; the connection is closed after it.
+struct Answer {
+    /// Status line after `HTTP/1.1 `.
+    status: &'static str,
+    content_type: &'static str,
+    /// Further header lines.
+    extra: Vec<&'static str>,
+    body: String,
+}
+
+impl Answer {
+    fn new(status: &'static str, content_type: &'static str, body: &str) -> Answer {
+        Answer {
+            status,
+            content_type,
+            extra: Vec::new(),
+            body: body.to_string(),
+        }
+    }
+
+    fn header(mut self, line: &'static str) -> Answer {
+        self.extra.push(line);
+        self
+    }
+
+    /// Writes the answer (only its head for a `HEAD` request) and shuts the socket.
+    async fn send(self, stream: &mut TcpStream, head_only: bool) {
+        let mut reply = format!(
+            "HTTP/1.1 {}\r\nContent-Type: {}\r\nContent-Length: {}\r\nConnection: close\r\n",
+            self.status,
+            self.content_type,
+            self.body.len()
+        );
+        for line in &self.extra {
+            reply.push_str(line);
+            reply.push_str("\r\n");
+        }
+        reply.push_str("\r\n");
+        if !head_only {
+            reply.push_str(&self.body);
+        }
+        let write = async {
+            stream.write_all(reply.as_bytes()).await?;
+            stream.shutdown().await
+        };
+        let _ = tokio::time::timeout(ANSWER_TIMEOUT, write).await;
+    }
 }

@@ -20,8 +20,20 @@ pub(crate) struct Metrics {
     pub events_delivered: AtomicU64,
     pub events_stored: AtomicU64,
     pub events_dropped: AtomicU64,
+    /// Events not stored because the store's bounds or the sender's allowance refused.
+    pub events_refused: AtomicU64,
     pub slow_consumers: AtomicU64,
     pub kicks: AtomicU64,
+    /// Connections refused by an admission bound (HTTP 503).
+    pub connections_refused: AtomicU64,
+    /// Connections closed for not logging in within the deadline.
+    pub login_timeouts: AtomicU64,
+    /// Connections closed for silence past the idle timeout.
+    pub idle_timeouts: AtomicU64,
+    /// Times a connection's reading was paused because its read budget ran out.
+    pub reads_throttled: AtomicU64,
+    /// Connections closed with 1002 or 1007 for breaking RFC 6455.
+    pub protocol_errors: AtomicU64,
 }
 
 fn code_index(code: Code) -> usize {
@@ -42,8 +54,9 @@ impl Metrics {
         counter.fetch_add(n, Relaxed);
     }
 
-    /// The Prometheus text exposition of every counter.
-    pub(crate) fn render(&self) -> String {
+    /// The Prometheus text exposition of every counter, then of `gauges`: (name, help,
+    /// value) for the state's sizes and the configured limits.
+    pub(crate) fn render(&self, gauges: &[(&str, &str, u64)]) -> String {
         let mut out = String::with_capacity(4096);
         let mut metric = |name: &str, kind: &str, help: &str, value: String| {
             let _ = writeln!(
@@ -89,8 +102,41 @@ impl Metrics {
                 "Connections kicked by a login of the same account and device.",
                 &self.kicks,
             ),
+            (
+                "sigbench_events_refused_total",
+                "Events not stored because the offline store's bounds or the sender's ext allowance refused them.",
+                &self.events_refused,
+            ),
+            (
+                "sigbench_connections_refused_total",
+                "Connections refused with HTTP 503 by a connection limit.",
+                &self.connections_refused,
+            ),
+            (
+                "sigbench_login_timeouts_total",
+                "Connections closed (1008) for not logging in in time.",
+                &self.login_timeouts,
+            ),
+            (
+                "sigbench_idle_timeouts_total",
+                "Connections closed (1008) after the idle timeout without a frame or pong.",
+                &self.idle_timeouts,
+            ),
+            (
+                "sigbench_reads_throttled_total",
+                "Times a connection was not read for a while because its read budget ran out.",
+                &self.reads_throttled,
+            ),
+            (
+                "sigbench_protocol_errors_total",
+                "Connections closed with 1002 or 1007 for breaking RFC 6455.",
+                &self.protocol_errors,
+            ),
         ] {
             metric(name, "counter", help, counter.load(Relaxed).to_string());
+        }
+        for (name, help, value) in gauges {
+            metric(name, "gauge", help, value.to_string());
         }
         let _ = writeln!(
             out,

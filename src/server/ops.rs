@@ -60,7 +60,7 @@ impl Shared {
             Request::Join(req) => self.join(caller, req),
             Request::Leave(req) => self.leave(caller, req),
             Request::Close(req) => self.close(caller, req),
-            Request::Query(req) => self.query(req),
+            Request::Query(req) => self.query(caller, req),
             Request::Delay { channel_id } => self.delay(caller, &channel_id),
             Request::Invite(req) => self.invite(caller, req),
             Request::Cancel(req) => self.cancel(caller, req),

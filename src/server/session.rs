@@ -1,14 +1,18 @@
 //! Login (§P-3) with multi-device and kick, the syncs that follow it, and markRead (§P-7.2).
+//!
+//! Login registers the device and snapshots the stored events under the account's
+//! mailbox lock (so no event is lost between "offline" and "online"), then lets go of
+//! the lock before rendering and serializing anything.
 
 use std::collections::HashSet;
 
 use tokio_util::sync::CancellationToken;
 
 use super::Auth;
-use super::metrics::Metrics;
 use super::ops::{Caller, Data, Reply};
 use super::shard::lock;
-use super::state::{ConnHandle, Device, Outbound, Shared, now_ms};
+use super::state::presence::{ConnHandle, StopReason};
+use super::state::{Shared, now_ms};
 use crate::protocol::frame::{Push, code_response, response};
 use crate::protocol::params::Login;
 use crate::protocol::{ChannelWithMembers, Code, Event, token};
@@ -30,48 +34,45 @@ impl Shared {
             && !token::verify(secret, &req.account, &req.token)
         {
             conn.send(
-                Outbound::Text(code_response(Some(id), Code::AuthFailed).into()),
+                code_response(Some(id), Code::AuthFailed).into(),
                 &self.metrics,
             );
             return LoginOutcome::AuthFailed;
         }
         let channels = self.channels_of(&req.account);
         let now = now_ms();
-        let mut shard = self.accounts.lock(&req.account);
-        let state = shard.entry(req.account.clone()).or_default();
-        if req.push_token.is_some() {
-            state.push_token = true;
-        }
-        let mut kicked = None;
-        if let Some(pos) = state.devices.iter().position(|d| d.name == req.device)
-            && !fault!(self, NoKick)
-        {
-            let old = state.devices.remove(pos);
-            old.conn.send(Outbound::Kicked, &self.metrics);
-            Metrics::add(&self.metrics.kicks, 1);
-            kicked = Some(old.conn.done.clone());
-        }
-        state.devices.push(Device {
-            name: req.device.clone(),
-            conn: conn.clone(),
+        let (replaced, stored) = {
+            let mut mailbox = self.offline.lock(&req.account);
+            let replaced = self.presence.register(
+                &mailbox,
+                &req.device,
+                conn,
+                req.push_token.is_some(),
+                !fault!(self, NoKick),
+            );
+            let stored = mailbox.unread();
+            if fault!(self, OfflineOnce) {
+                mailbox.remove(None, &self.quotas.ext_bytes);
+            }
+            (replaced, stored)
+        };
+        let kicked = replaced.map(|old| {
+            old.stop(StopReason::Kicked, &self.metrics);
+            old.done.clone()
         });
-        let mut unread: Vec<Event> = state
-            .offline
+        let mut unread: Vec<Event> = stored
             .iter()
-            .map(|stored| Event {
+            .map(|(event, channel)| Event {
                 channel: if fault!(self, StaleStoredChannel) {
-                    stored.event.channel.clone()
+                    event.channel.clone()
                 } else {
-                    stored.channel.info(now)
+                    channel.info(now)
                 },
-                ..stored.event.clone()
+                ..Event::clone(event)
             })
             .collect();
         if fault!(self, UnreadNewestFirst) {
             unread.reverse();
-        }
-        if fault!(self, OfflineOnce) {
-            state.offline.clear();
         }
         let data = Data::Login {
             account: req.account.clone(),
@@ -86,9 +87,8 @@ impl Shared {
             .to_text(),
             Push::UnreadSync { events: &unread }.to_text(),
         ] {
-            conn.send(Outbound::Text(text.into()), &self.metrics);
+            conn.send(text.into(), &self.metrics);
         }
-        drop(shard);
         self.metrics.op(Some(crate::protocol::Op::Login), Code::Ok);
         LoginOutcome::LoggedIn {
             caller: Caller {
@@ -100,14 +100,15 @@ impl Shared {
         }
     }
 
+    /// Removes the device of a connection that ended.
+    pub(crate) fn logout(&self, caller: &Caller) {
+        let mailbox = self.offline.lock(&caller.account);
+        self.presence.unregister(&mailbox, caller.conn_id);
+    }
+
     /// Every valid channel where `account` is a member, with its members (§P-3.6).
     fn channels_of(&self, account: &str) -> Vec<ChannelWithMembers> {
-        let channels: Vec<_> = self
-            .accounts
-            .lock(account)
-            .get(account)
-            .map(|s| s.channels.values().cloned().collect())
-            .unwrap_or_default();
+        let channels = self.channels.of_member(account);
         let now = now_ms();
         let mut out: Vec<(u64, ChannelWithMembers)> = channels
             .iter()
@@ -120,12 +121,9 @@ impl Shared {
 
     pub(crate) fn mark_read(&self, caller: &Caller, msgids: &[String]) -> Reply {
         let ids: HashSet<&str> = msgids.iter().map(String::as_str).collect();
-        let mut shard = self.accounts.lock(&caller.account);
-        if let Some(state) = shard.get_mut(&caller.account) {
-            state
-                .offline
-                .retain(|stored| !ids.contains(stored.event.msgid.as_str()));
-        }
+        self.offline
+            .lock(&caller.account)
+            .remove(Some(&ids), &self.quotas.ext_bytes);
         Reply::code(Code::Ok)
     }
 }

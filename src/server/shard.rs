@@ -32,11 +32,6 @@ impl<K: Hash + Eq, V> Sharded<K, V> {
         let index = (self.hasher.hash_one(key) as usize) % SHARDS;
         lock(&self.shards[index])
     }
-
-    /// Every shard in turn, for sweeps and metrics.
-    pub(crate) fn shards(&self) -> impl Iterator<Item = MutexGuard<'_, HashMap<K, V>>> {
-        self.shards.iter().map(lock)
-    }
 }
 
 /// Locks a mutex, ignoring poisoning: every critical section leaves the data consistent

@@ -205,11 +205,30 @@ impl Client {
         Client::handshake(url, stream).await
     }
 
+    /// A connection whose upgrade the server may refuse: the HTTP status then.
+    pub async fn try_connect(url: &str) -> Result<Client, u16> {
+        let stream = TcpStream::connect(url_addr(url))
+            .await
+            .expect("TCP connect");
+        match tokio::time::timeout(WAIT, tokio_tungstenite::client_async(url, stream))
+            .await
+            .expect("handshake timed out")
+        {
+            Ok((ws, _)) => Ok(Client::new(ws)),
+            Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => Err(resp.status().as_u16()),
+            Err(e) => panic!("handshake: {e}"),
+        }
+    }
+
     async fn handshake(url: &str, stream: TcpStream) -> Client {
         let (ws, _) = tokio::time::timeout(WAIT, tokio_tungstenite::client_async(url, stream))
             .await
             .expect("handshake timed out")
             .expect("WebSocket handshake");
+        Client::new(ws)
+    }
+
+    fn new(ws: WebSocketStream<TcpStream>) -> Client {
         Client {
             ws,
             next_id: 1,

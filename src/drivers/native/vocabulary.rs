@@ -85,7 +85,8 @@ const fn code(i: usize) -> CodeSpec {
     }
 }
 
-static CODES: [CodeSpec; 20] = [
+// Sized by `Code::ALL`: a code added there without a row here fails to compile.
+static CODES: [CodeSpec; Code::ALL.len()] = [
     code(0),
     code(1),
     code(2),
@@ -106,6 +107,7 @@ static CODES: [CodeSpec; 20] = [
     code(17),
     code(18),
     code(19),
+    code(20),
 ];
 
 /// The native vocabulary.

@@ -52,10 +52,10 @@ pub fn render_html(report: &RunReport) -> Result<String, ReportError> {
     Ok(out)
 }
 
-/// Renders `report` and writes the page to `path` (replacing it).
+/// Renders `report` and writes the page to `path` (replacing it, atomically).
 pub fn write_html(report: &RunReport, path: &Path) -> Result<(), ReportError> {
     let html = render_html(report)?;
-    std::fs::write(path, html).map_err(|source| ReportError::Io {
+    crate::report::file::write_replacing(path, html.as_bytes()).map_err(|source| ReportError::Io {
         path: path.to_owned(),
         source,
     })

@@ -251,9 +251,13 @@ impl JunitReport {
         out
     }
 
-    /// Writes [`JunitReport::to_xml`] to `path` (replacing it: CI asks for a fixed name).
+    /// Writes [`JunitReport::to_xml`] to `path` (replacing it, atomically: CI asks for a
+    /// fixed name), creating its folder.
     pub fn write(&self, path: &Path) -> std::io::Result<()> {
-        std::fs::write(path, self.to_xml())
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)?;
+        }
+        crate::report::file::write_replacing(path, self.to_xml().as_bytes())
     }
 }
 

@@ -245,18 +245,19 @@ impl JunitSuite {
 
     /// A suite for a scenario that ended without a report (target unreachable, login
     /// impossible, a runner error): one errored `run` case.
-    pub fn not_run(scenario: &str, exit_code: u8) -> JunitSuite {
+    pub fn not_run(scenario: &str, exit_code: u8, reason: &str) -> JunitSuite {
         JunitSuite {
             name: scenario.to_owned(),
             cases: vec![JunitCase::new(
                 scenario,
                 "run",
                 Outcome::Error {
-                    message: format!("the scenario did not run (exit code {exit_code})"),
-                    details: "No report was produced; the reason is in the log of sigbench \
-                              run (exit code 3: target unreachable or login impossible; 2: \
-                              usage or scenario error)."
-                        .to_owned(),
+                    message: format!("the scenario did not run (exit code {exit_code}): {reason}"),
+                    details: format!(
+                        "No report was produced: {reason}. Exit codes: 3 target unreachable, \
+                         unresponsive or login impossible; 2 usage or scenario error; 130 \
+                         interrupted."
+                    ),
                 },
             )],
             ..JunitSuite::default()

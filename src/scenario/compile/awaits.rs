@@ -15,7 +15,11 @@ impl Cx<'_> {
     /// push kind.
     pub(super) fn awaited(&mut self, fields: &Fields<'_>, value: &Node) -> Option<Awaited> {
         let vocabulary = self.vocabulary;
-        let text = self.string(value, "the awaited event or push")?;
+        // SIP events are status numbers: `await: 180` reads as an integer.
+        let text = match &value.value {
+            crate::scenario::node::Value::UInt(n) => n.to_string(),
+            _ => self.string(value, "the awaited event or push")?,
+        };
         let carriers: Vec<&str> = vocabulary
             .kinds
             .iter()

@@ -340,6 +340,28 @@ impl Cx<'_> {
         }))
     }
 
+    /// `index: n`: the variable that holds the iteration number (1, 2, …).
+    fn index_var(&mut self, node: &Node) -> Option<crate::scenario::template::Slot> {
+        let name = self.string(node, "repeat.index")?;
+        if !crate::scenario::template::is_var_name(&name) {
+            self.error(
+                node.span,
+                format!("bad variable name '{name}' (letters, digits, '_' or '-', starting with a letter or '_')"),
+            );
+            return None;
+        }
+        if let Some(slot) = self.layout.slot(&name)
+            && self.layout.is_fixed(slot)
+        {
+            self.error(
+                node.span,
+                format!("repeat.index cannot be '{name}': it is a role or a builtin variable"),
+            );
+            return None;
+        }
+        Some(self.layout.saved_slot(&name))
+    }
+
     /// `eventually: [steps]` with `within` (default: the timeout) and `every` (50 ms).
     pub(super) fn eventually(
         &mut self,
@@ -347,6 +369,14 @@ impl Cx<'_> {
         value: &Node,
         scope: &mut Scope,
     ) -> Option<StepKind> {
+        // The round number is visible inside (a fresh requestId per round).
+        let round = match fields.get("index") {
+            Some(n) => Some(self.index_var(n)?),
+            None => None,
+        };
+        if let Some(slot) = round {
+            scope.defined.insert(slot);
+        }
         let Value::Seq(items) = &value.value else {
             self.error(
                 value.span,
@@ -388,19 +418,38 @@ impl Cx<'_> {
             steps,
             within,
             every,
+            index: round,
         }))
     }
 
     pub(super) fn repeat(&mut self, value: &Node, scope: &mut Scope) -> Option<StepKind> {
         let f = self.map(value, "repeat")?;
-        self.check_keys(&f, &["count", "steps"], "repeat");
+        self.check_keys(&f, &["count", "steps", "index"], "repeat");
         let count = match f.get("count") {
-            Some(n) => self.positive(n, "repeat.count"),
+            Some(n) => match &n.value {
+                // An expression may come out 0 (`max_members - 1` at a limit of 1):
+                // the body then does not run.
+                Value::Str(text) => match self.count_text(text) {
+                    Ok(c) => Some(c),
+                    Err(e) => {
+                        self.error(n.span, format!("repeat.count: {e}"));
+                        None
+                    }
+                },
+                _ => self.positive(n, "repeat.count"),
+            },
             None => {
                 self.error(value.span, "repeat needs 'count'");
                 None
             }
         };
+        let index = match f.get("index") {
+            Some(n) => Some(self.index_var(n)?),
+            None => None,
+        };
+        if let Some(slot) = index {
+            scope.defined.insert(slot);
+        }
         let Some(steps_node) = f.get("steps") else {
             self.error(value.span, "repeat needs 'steps'");
             return None;
@@ -409,6 +458,7 @@ impl Cx<'_> {
         Some(StepKind::Repeat(RepeatStep {
             count: count?,
             steps,
+            index,
         }))
     }
 }

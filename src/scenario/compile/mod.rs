@@ -23,7 +23,9 @@ use std::time::Duration;
 use super::error::{ErrorKind, ScenarioError, did_you_mean};
 use super::node::{Key, Node, Span, Value};
 use super::plan::{Metric, Plan, Role};
-use super::settings::{PLACEHOLDER, Setting, SettingValues, eval_duration};
+use super::settings::{
+    COUNT_PLACEHOLDER, PLACEHOLDER, Setting, SettingValues, eval_count, eval_duration,
+};
 use super::template::VarLayout;
 use super::timing::Rate;
 use crate::drivers::Vocabulary;
@@ -115,6 +117,21 @@ impl<'a> Cx<'a> {
     /// Records an error found in another file (a profile the scenario names).
     pub(crate) fn push_error(&mut self, error: ScenarioError) {
         self.errors.push(error);
+    }
+
+    /// Parses a count: an integer, or in suite cases an expression over the count
+    /// settings the case requires (`max_members - 1`).
+    pub(crate) fn count_text(&self, text: &str) -> Result<u64, String> {
+        let case = &self.case;
+        eval_count(text, &mut |setting| match case {
+            None => Err(format!(
+                "'{setting}' is a server setting; settings can only be used in the cases of a conformance suite"
+            )),
+            Some(c) if !c.required.contains(&setting) => Err(format!(
+                "'{setting}' is used but not required: add it to the case's requires"
+            )),
+            Some(c) => Ok(c.values.count(setting).unwrap_or(COUNT_PLACEHOLDER)),
+        })
     }
 
     /// Records an error about the node at `span`.

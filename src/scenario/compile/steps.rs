@@ -38,7 +38,7 @@ const OTHER_ACTIONS: [&str; 9] = [
 ];
 
 /// Every non-action key a step may have.
-const STEP_KEYS: [&str; 13] = [
+const STEP_KEYS: [&str; 14] = [
     "name",
     "as",
     "metric",
@@ -52,6 +52,7 @@ const STEP_KEYS: [&str; 13] = [
     "exactly_one",
     "before",
     "every",
+    "index",
 ];
 
 /// Names that thresholds give a special meaning.
@@ -67,7 +68,7 @@ fn allowed_keys(action: &str) -> &'static [&'static str] {
         "refute" => &["name", "as", "match", "via", "within"],
         "pause" | "repeat" => &["name"],
         "parallel" => &["name", "exactly_one"],
-        "eventually" => &["name", "within", "every"],
+        "eventually" => &["name", "within", "every", "index"],
         _ => &[
             "name",
             "as",

@@ -1,0 +1,218 @@
+//! `sigbench run` with SIP scenarios as a user runs them: the real binary against
+//! Kamailio (started per test by scripts/kamailio) or a scripted bad server, judged by
+//! exit code, output and report.
+
+mod procs;
+mod sip;
+
+use std::time::Duration;
+
+use procs::{TempDir, sigbench, spawn};
+use sip::{BadServer, Kamailio, PASSWORD, answer, established_to, poll_until};
+
+fn run(dir: &TempDir, scenario: &str, target: &str, extra: &[&str]) -> procs::Output {
+    let reports = dir.join("reports");
+    let mut args = vec![
+        "run",
+        scenario,
+        "--target",
+        target,
+        "--no-html",
+        "--report-dir",
+        reports.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    sigbench(dir, &args)
+}
+
+#[test]
+fn shipped_call_scenarios_pass_against_kamailio() {
+    let server = Kamailio::start(&[]);
+    let dir = TempDir::new("sip-shipped");
+    for scenario in [
+        "scenarios/sip/call-accept-hangup.yaml",
+        "scenarios/sip/call-cancel-while-ringing.yaml",
+        "scenarios/sip/call-reject.yaml",
+        "scenarios/sip/call-unregistered.yaml",
+    ] {
+        let out = run(
+            &dir,
+            scenario,
+            &server.url,
+            &["--password", PASSWORD, "--set", "load.sessions=10"],
+        );
+        assert_eq!(out.code, Some(0), "{scenario}:\n{}", out.text());
+        assert!(
+            out.stdout.contains("10 sessions, 0 failed"),
+            "{}",
+            out.text()
+        );
+    }
+}
+
+#[test]
+fn a_wrong_expected_status_exits_1() {
+    let server = Kamailio::start(&[]);
+    let dir = TempDir::new("sip-wrong-status");
+    let yaml = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/sip/call-reject.yaml"),
+    )
+    .unwrap()
+    .replace("    await: 603\n", "    await: 486\n");
+    let path = dir.write("wrong.yaml", &yaml);
+    let out = run(
+        &dir,
+        path.to_str().unwrap(),
+        &server.url,
+        &[
+            "--password",
+            PASSWORD,
+            "--set",
+            "load.sessions=2",
+            "--set",
+            "load.concurrency=2",
+        ],
+    );
+    assert_eq!(out.code, Some(1), "{}", out.text());
+    assert!(
+        out.stdout.contains("decline [caller]: no 486 within 5s"),
+        "{}",
+        out.text()
+    );
+}
+
+#[test]
+fn a_wrong_password_exits_3_naming_the_401() {
+    let server = Kamailio::start(&[]);
+    let dir = TempDir::new("sip-wrong-password");
+    let out = run(
+        &dir,
+        "scenarios/sip/call-accept-hangup.yaml",
+        &server.url,
+        &["--password", "not-the-password", "--set", "load.sessions=1"],
+    );
+    assert_eq!(out.code, Some(3), "{}", out.text());
+    assert!(
+        out.stderr.contains("answered 401 Unauthorized"),
+        "{}",
+        out.text()
+    );
+    assert!(out.stderr.contains("were refused"), "{}", out.text());
+}
+
+#[test]
+fn without_a_target_it_says_how_to_start_a_sip_server() {
+    let dir = TempDir::new("sip-no-target");
+    let out = sigbench(&dir, &["run", "scenarios/sip/call-accept-hangup.yaml"]);
+    assert_eq!(out.code, Some(2), "{}", out.text());
+    assert!(out.stderr.contains("needs --target"), "{}", out.text());
+    assert!(
+        out.stderr.contains("scripts/kamailio start"),
+        "{}",
+        out.text()
+    );
+}
+
+#[test]
+fn kamailio_killed_mid_run_fails_the_run_with_a_report() {
+    let server = Kamailio::start(&[]);
+    let dir = TempDir::new("sip-killed");
+    let yaml = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("scenarios/sip/call-accept-hangup.yaml"),
+    )
+    .unwrap()
+    .replace("  sessions: 200\n", "  sessions: 100000\n  duration: 20s\n");
+    let path = dir.write("long.yaml", &yaml);
+    let reports = dir.join("reports");
+    let child = spawn(
+        &dir,
+        &[
+            "run",
+            path.to_str().unwrap(),
+            "--target",
+            &server.url,
+            "--password",
+            PASSWORD,
+            "--no-html",
+            "--report-dir",
+            reports.to_str().unwrap(),
+        ],
+    );
+    // Every slot's caller and callee is registered before the first session: kill the
+    // server once they are connected.
+    poll_until(
+        Duration::from_secs(20),
+        "40 connections to Kamailio",
+        || established_to(&server.port) >= 40,
+    );
+    server.stop();
+    let out = child.wait(Duration::from_secs(30));
+    assert_eq!(out.code, Some(1), "{}", out.text());
+    assert!(out.text().contains("connection closed"), "{}", out.text());
+    let report = out.path_after("report: ");
+    assert!(report.exists(), "{}", out.text());
+}
+
+/// A server that accepts REGISTER and answers INVITEs with a 180 missing its CSeq.
+fn broken_ringing(request: &str) -> Vec<String> {
+    if request.starts_with("REGISTER ") {
+        return vec![answer(request, "200 OK")];
+    }
+    if request.starts_with("INVITE ") {
+        let ok = answer(request, "180 Ringing");
+        let cseq = ok
+            .lines()
+            .find(|l| l.starts_with("CSeq:"))
+            .unwrap()
+            .to_string();
+        return vec![ok.replace(&format!("{cseq}\r\n"), "")];
+    }
+    Vec::new()
+}
+
+/// A server whose answer to REGISTER has no blank line after its headers.
+fn broken_register(request: &str) -> Vec<String> {
+    vec![answer(request, "200 OK").replace("\r\n\r\n", "\r\n")]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_server_fails_the_session_with_the_message_quoted() {
+    let server = BadServer::start(broken_ringing).await;
+    let dir = TempDir::new("sip-bad-server");
+    let yaml = "name: bad-ringing\ndriver: sip\nroles:\n  caller: {}\nsteps:\n  - name: invite\n    as: caller\n    invite: { to: bob }\n  - name: ringing\n    as: caller\n    await: 180\n    within: 1s\n";
+    let path = dir.write("bad.yaml", yaml);
+    let url = server.url.clone();
+    let out = tokio::task::spawn_blocking(move || {
+        run(&dir, path.to_str().unwrap(), &url, &["--password", "pw"])
+    })
+    .await
+    .unwrap();
+    assert_eq!(out.code, Some(1), "{}", out.text());
+    assert!(out.stdout.contains("missing CSeq header"), "{}", out.text());
+    assert!(out.stdout.contains("SIP/2.0 180 Ringing"), "{}", out.text());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broken_answer_to_register_is_a_failed_login_quoting_it() {
+    let server = BadServer::start(broken_register).await;
+    let dir = TempDir::new("sip-bad-register");
+    let url = server.url.clone();
+    let out = tokio::task::spawn_blocking(move || {
+        run(
+            &dir,
+            "scenarios/sip/call-unregistered.yaml",
+            &url,
+            &["--password", "pw", "--set", "load.sessions=1"],
+        )
+    })
+    .await
+    .unwrap();
+    assert_eq!(out.code, Some(3), "{}", out.text());
+    assert!(
+        out.stderr.contains("no blank line after the headers"),
+        "{}",
+        out.text()
+    );
+    assert!(out.stderr.contains("SIP/2.0 200 OK"), "{}", out.text());
+}
