@@ -134,10 +134,7 @@ fn load_scenarios_through_every_profile() {
             "load.max_in_flight=20",
         ],
     );
-    same_verdicts_everywhere(
-        &pick("mix"),
-        &["load.sessions=40", "load.concurrency=10"],
-    );
+    same_verdicts_everywhere(&pick("mix"), &["load.sessions=40", "load.concurrency=10"]);
     let all: usize = ["closed-max", "idle-hold", "open-rate", "open-soak", "mix"]
         .iter()
         .map(|s| pick(s).len())

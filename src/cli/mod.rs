@@ -1,6 +1,7 @@
 //! The command line: flags become typed arguments, then one of the commands runs.
 //! `main.rs` only calls [`main`].
 
+pub mod compare;
 pub mod conformance;
 pub mod error;
 pub mod merge;
@@ -36,6 +37,9 @@ enum Command {
     Check(run::CheckArgs),
     /// Merge the JSON reports of a run's shards (run --shard I/N) into one, exactly.
     Merge(merge::MergeArgs),
+    /// Compare two JSON reports (percentiles from the exact histograms, code counts) and
+    /// fail when a --max-regression bound is exceeded.
+    Compare(compare::CompareArgs),
     /// Re-render a JSON report as HTML (and JUnit XML), and print its summary.
     Report(report::ReportArgs),
     /// Run the reference signaling server.
@@ -54,6 +58,7 @@ pub fn main() -> ExitCode {
         Command::Check(args) => run::check(args),
         Command::Merge(args) => merge::merge(args),
         Command::Report(args) => report::report(args),
+        Command::Compare(args) => compare::compare(args),
         Command::Run(args) => block_on(async { Ok(run::run(args).await) }),
         Command::Serve(args) => block_on(serve::run(args)),
         Command::Conformance(args) => block_on(async { Ok(conformance::run(args).await) }),
