@@ -44,7 +44,7 @@ pub struct ConformanceArgs {
     #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
     pub channel_ttl: Option<Duration>,
     /// The remote target's member limit: the 10419 cases fill a channel to it
-    /// (call-full-rolls-back needs 1).
+    /// (call-full-rolls-back runs only at 1).
     #[arg(long, default_value_t = 100, value_name = "N")]
     pub max_members: u64,
     /// The remote target's offline store cap: the cap case stores one event more.

@@ -22,6 +22,8 @@ use crate::server::{Auth, ServerConfig, ServerHandle};
 /// Longest a single case may take before it is abandoned as an error (the race case,
 /// the slowest, takes a few seconds).
 const CASE_LIMIT: Duration = Duration::from_secs(120);
+/// How long the first connection to a remote target may take (times --timeout-scale).
+const PROBE_LIMIT: Duration = Duration::from_secs(5);
 
 /// Where the suite runs.
 #[derive(Clone, Debug)]
@@ -98,7 +100,8 @@ pub async fn run(
         TargetSpec::Remote { .. } => options.settings.clone(),
     };
     let entries = catalog::select(catalog::load(&settings.values())?, &options.only)?;
-    let targets = start_targets(&options.target, &settings, &entries).await?;
+    let targets =
+        start_targets(&options.target, &settings, &entries, options.timeout_scale).await?;
     let target_label = match &options.target {
         TargetSpec::Embedded { .. } => "embedded reference server".to_string(),
         TargetSpec::Remote { url, .. } => url.clone(),
@@ -153,6 +156,7 @@ async fn start_targets(
     spec: &TargetSpec,
     settings: &TargetSettings,
     entries: &[CatalogEntry],
+    timeout_scale: f64,
 ) -> Result<Targets, ConformanceError> {
     match spec {
         TargetSpec::Remote {
@@ -166,7 +170,9 @@ async fn start_targets(
             let target = Target::resolve(url, &tls)
                 .await
                 .map_err(ConformanceError::Usage)?;
-            // Fail fast, once, rather than once per case.
+            // Fail fast, once, rather than once per case; a slow handshake is given the
+            // time every wait of the suite gets (--timeout-scale), or a busy machine
+            // reads as an unreachable target.
             let who = crate::drivers::Identity {
                 account: "probe",
                 token: "",
@@ -175,7 +181,7 @@ async fn start_targets(
             Device::connect(
                 &target,
                 None,
-                Duration::from_secs(5),
+                PROBE_LIMIT.mul_f64(timeout_scale.max(1.0)),
                 &crate::drivers::native::Native,
                 who,
             )
