@@ -592,3 +592,32 @@ async fn serve() {
     let result = command(args, futures_util::stream::once(async {})).await;
     assert_eq!(exit_code(&result), 0, "{}", message(&result));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn compare() {
+    let dir = TempDir::new("codes-compare");
+    let good = dir.write("good.yaml", &call_scenario("good", 4, false, ""));
+    let json = shard(&good, 1, dir.path()).await;
+    let json = json.to_str().unwrap();
+    let (result, code) =
+        sigbench(&["compare", json, json, "--max-regression", "call.p99=10%"]).await;
+    assert_eq!(code, 0, "a report against itself: {}", message(&result));
+    let (result, code) = sigbench(&["compare", json, json, "--max-regression", "call.p99"]).await;
+    assert_eq!(code, 2, "a bound without a limit: {}", message(&result));
+    let missing = dir.join("missing.json");
+    let (result, code) = sigbench(&["compare", json, missing.to_str().unwrap()]).await;
+    assert_eq!(code, 2);
+    assert!(message(&result).contains("missing.json"));
+    let blocked = unwritable(&dir);
+    let (result, code) = sigbench(&[
+        "compare",
+        json,
+        json,
+        "--quiet",
+        "--html",
+        blocked.join("c.html").to_str().unwrap(),
+    ])
+    .await;
+    assert_eq!(code, 2);
+    assert!(message(&result).contains("cannot write the HTML comparison"));
+}

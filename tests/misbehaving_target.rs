@@ -46,6 +46,7 @@ async fn run(url: &str, yaml: &str, interrupt: CancellationToken, grace: Duratio
         stop_now: CancellationToken::new(),
         start_at: None,
         server_in_process: true,
+        tracer: None,
     };
     let outcome = Run::new(plan, options).unwrap().execute().await.unwrap();
     let thresholds = sigbench::metrics::evaluate(&checks, &outcome.results).unwrap();

@@ -59,13 +59,15 @@ fn run_writes_a_self_contained_page_that_report_re_renders_identically() {
     }
     assert_eq!(occurrences(&html, "<style>"), 1);
 
-    // One percentile chart per metric, plus throughput and latency over time.
+    // One percentile chart per metric, plus throughput, latency over time and sessions in
+    // flight (a closed-model run: no arrival-rate chart).
     assert_eq!(
         occurrences(&html, "<svg class=\"chart percentiles\""),
         report.metrics.len()
     );
-    assert_eq!(occurrences(&html, "<svg class=\"chart timeline\""), 2);
-    assert_eq!(occurrences(&html, "<svg"), report.metrics.len() + 2);
+    assert_eq!(occurrences(&html, "<svg class=\"chart timeline\""), 3);
+    assert!(html.contains("<b>Sessions in flight</b>") && !html.contains("<b>Arrival rate</b>"));
+    assert_eq!(occurrences(&html, "<svg"), report.metrics.len() + 3);
     assert_eq!(occurrences(&html, "<svg"), occurrences(&html, "</svg>"));
     for m in &report.metrics {
         assert!(

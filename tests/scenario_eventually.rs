@@ -144,6 +144,7 @@ async fn run_against(config: ServerConfig, yaml: &str) -> Vec<String> {
         stop_now: CancellationToken::new(),
         start_at: None,
         server_in_process: true,
+        tracer: None,
     };
     let outcome = Run::new(plan, options).unwrap().execute().await.unwrap();
     server.shutdown().await;

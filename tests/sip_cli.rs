@@ -114,6 +114,77 @@ fn without_a_target_it_says_how_to_start_a_sip_server() {
 }
 
 #[test]
+fn traces_show_the_sip_frames_of_the_traced_sessions() {
+    let server = Kamailio::start(&[]);
+    let dir = TempDir::new("sip-trace");
+    let out = run(
+        &dir,
+        "scenarios/sip/call-accept-hangup.yaml",
+        &server.url,
+        &[
+            "--password",
+            PASSWORD,
+            "--set",
+            "load.sessions=4",
+            "--trace-sessions",
+            "2",
+        ],
+    );
+    assert_eq!(out.code, Some(0), "{}", out.text());
+    let trace = out.path_after("report: ").with_extension("trace.jsonl");
+    let lines: Vec<serde_json::Value> = std::fs::read_to_string(&trace)
+        .expect("the trace file exists")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("each trace line is JSON"))
+        .collect();
+    assert!(lines.iter().all(|l| l["session"] == 2), "{lines:?}");
+    let find = |dir: &str, role: &str, step: &str, start: &str| {
+        lines.iter().find(|l| {
+            l["dir"] == dir
+                && l["role"] == role
+                && l["step"] == step
+                && l["frame"].as_str().unwrap().starts_with(start)
+        })
+    };
+    // The frames as they went over the wire, with the step that caused each; the ACK is
+    // the driver's own.
+    let invite = find("out", "caller", "invite", "INVITE sip:").expect("the INVITE sent");
+    // ${session} is the run id and the session number.
+    let header = invite["frame"]
+        .as_str()
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("X-Session: "));
+    assert!(header.is_some_and(|h| h.ends_with("-2")), "{invite}");
+    assert!(
+        find("in", "callee", "invite", "INVITE sip:").is_some(),
+        "{lines:?}"
+    );
+    assert!(
+        find("out", "callee", "ring", "SIP/2.0 180").is_some(),
+        "{lines:?}"
+    );
+    assert!(
+        find("out", "callee", "answer", "SIP/2.0 200").is_some(),
+        "{lines:?}"
+    );
+    assert!(
+        find("out", "caller", "(driver)", "ACK sip:").is_some(),
+        "{lines:?}"
+    );
+    assert!(
+        find("out", "caller", "hang up", "BYE sip:").is_some(),
+        "{lines:?}"
+    );
+    assert!(
+        find("in", "caller", "hang up", "SIP/2.0 200").is_some(),
+        "{lines:?}"
+    );
+    let times: Vec<f64> = lines.iter().map(|l| l["t_ms"].as_f64().unwrap()).collect();
+    assert!(times.windows(2).all(|w| w[0] <= w[1]), "{times:?}");
+}
+
+#[test]
 fn kamailio_killed_mid_run_fails_the_run_with_a_report() {
     let server = Kamailio::start(&[]);
     let dir = TempDir::new("sip-killed");

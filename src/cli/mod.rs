@@ -3,6 +3,7 @@
 //! shutdown requests passed in. Every command ends in `Result<Outcome, CliError>`, which
 //! [`error`] turns into the exit code in one place.
 
+pub mod compare;
 pub mod conformance;
 pub mod error;
 pub mod merge;
@@ -42,6 +43,9 @@ enum Command {
     Check(run::CheckArgs),
     /// Merge the JSON reports of a run's shards (run --shard I/N) into one, exactly.
     Merge(merge::MergeArgs),
+    /// Compare two JSON reports (percentiles from the exact histograms, code counts) and
+    /// fail when a --max-regression bound is exceeded.
+    Compare(compare::CompareArgs),
     /// Re-render a JSON report as HTML (and JUnit XML), and print its summary.
     Report(report::ReportArgs),
     /// Run the reference signaling server.
@@ -86,6 +90,7 @@ where
         Command::Check(args) => run::check(args),
         Command::Merge(args) => merge::merge(args),
         Command::Report(args) => report::report(args),
+        Command::Compare(args) => compare::compare(args),
         Command::Run(args) => run::run(args, shutdown).await,
         Command::Serve(args) => serve::run(args, shutdown).await,
         Command::Conformance(args) => conformance::run(args, shutdown).await,

@@ -296,6 +296,7 @@ async fn run_case<'e>(
         stop_now: CancellationToken::new(),
         start_at: None,
         server_in_process: targets.remote.is_none(),
+        tracer: None,
     };
     let mut plan = case.plan.clone();
     plan.scale_waits(rules.timeout_scale);

@@ -8,14 +8,15 @@
 //! for a long time) reopens it, so nothing is lost — it is only slower.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use tokio::sync::mpsc;
 
 use super::failures::Failures;
 use super::histogram::{LatencyHistogram, micros, new_histogram};
+use super::live::{LiveMetric, LiveTotals};
 use super::recorder::Sample;
 use super::results::{AbortReason, Interval, OpenInterval, Results};
 use super::{MetricId, MetricSet, SESSION};
@@ -29,6 +30,7 @@ const SEAL_AFTER_WINDOWS: u64 = 10;
 /// — never per request) and the aggregator's recent p99, for a progress display.
 #[derive(Debug)]
 pub struct LiveStats {
+    pub(crate) sessions_started: AtomicU64,
     pub(crate) sessions_ok: AtomicU64,
     pub(crate) sessions_failed: AtomicU64,
     pub(crate) failures: AtomicU64,
@@ -36,6 +38,12 @@ pub struct LiveStats {
     pub(crate) sessions_aborted: AtomicU64,
     /// Microseconds; `u64::MAX` while unknown.
     recent_p99_us: AtomicU64,
+    /// Every metric's totals as of the newest window, for live views. A std mutex: held
+    /// only to swap or clone the `Arc`, never across an await.
+    totals: Mutex<Arc<LiveTotals>>,
+    /// When the load phase began (after login): the open model's schedule time 0, or the
+    /// first closed-model session. Live views place the current stage with it.
+    load_started: OnceLock<std::time::Instant>,
 }
 
 impl Default for LiveStats {
@@ -48,13 +56,42 @@ impl LiveStats {
     /// All zero, no p99 yet.
     pub fn new() -> LiveStats {
         LiveStats {
+            sessions_started: AtomicU64::new(0),
             sessions_ok: AtomicU64::new(0),
             sessions_failed: AtomicU64::new(0),
             failures: AtomicU64::new(0),
             late_starts: AtomicU64::new(0),
             sessions_aborted: AtomicU64::new(0),
             recent_p99_us: AtomicU64::new(u64::MAX),
+            totals: Mutex::new(Arc::new(LiveTotals::default())),
+            load_started: OnceLock::new(),
         }
+    }
+
+    /// The newest totals the aggregator published.
+    pub fn totals(&self) -> Arc<LiveTotals> {
+        match self.totals.lock() {
+            Ok(totals) => totals.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    fn publish_totals(&self, totals: LiveTotals) {
+        let totals = Arc::new(totals);
+        match self.totals.lock() {
+            Ok(mut slot) => *slot = totals,
+            Err(poisoned) => *poisoned.into_inner() = totals,
+        }
+    }
+
+    /// Marks the start of the load phase (the first call wins).
+    pub fn mark_load_started(&self, at: std::time::Instant) {
+        let _ = self.load_started.set(at);
+    }
+
+    /// When the load phase began, if it has.
+    pub fn load_started(&self) -> Option<std::time::Instant> {
+        self.load_started.get().copied()
     }
 
     /// The counters now.
@@ -63,6 +100,7 @@ impl LiveStats {
         let failed = self.sessions_failed.load(Ordering::Relaxed);
         let p99 = self.recent_p99_us.load(Ordering::Relaxed);
         LiveSnapshot {
+            sessions_started: self.sessions_started.load(Ordering::Relaxed),
             sessions_done: ok + failed,
             sessions_failed: failed,
             failures: self.failures.load(Ordering::Relaxed),
@@ -80,6 +118,8 @@ impl LiveStats {
 /// A copy of the live counters.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct LiveSnapshot {
+    /// Sessions started (in flight: started minus done).
+    pub sessions_started: u64,
     /// Sessions finished, successful or not.
     pub sessions_done: u64,
     /// Sessions finished with a failure.
@@ -135,6 +175,8 @@ pub struct Aggregator {
     /// Live-metric values since the last p99 publication, and their window.
     recent: LatencyHistogram,
     recent_window: u64,
+    /// The newest window whose arrival published [`LiveTotals`]; `None` before any.
+    published: Option<u64>,
     /// Looks at the totals once per new window ([`Aggregator::set_watch`]).
     watch: Option<Watch>,
     /// When the run's clock started, for the watch's notion of elapsed time.
@@ -181,6 +223,7 @@ impl Aggregator {
             timeouts: vec![0; metrics.len()],
             recent: new_histogram(),
             recent_window: 0,
+            published: None,
             watch: None,
             started: std::time::Instant::now(),
         }
@@ -271,6 +314,7 @@ impl Aggregator {
         interval.sessions_failed += sample.sessions_failed;
         interval.failures += sample.failures.total();
         interval.late_starts += sample.late_starts.len();
+        interval.sessions_started += sample.sessions_started;
         for (i, values) in sample.latencies.iter().enumerate() {
             if values.len() == 0 {
                 continue;
@@ -284,6 +328,9 @@ impl Aggregator {
         }
         self.failures.merge(sample.failures);
         self.seal_older_than(self.newest.saturating_sub(SEAL_AFTER_WINDOWS));
+        if self.published.is_none_or(|p| self.newest > p) {
+            self.publish_totals();
+        }
         if newer && self.watch.is_some() {
             let so_far = self.so_far();
             if let Some(watch) = &mut self.watch {
@@ -311,6 +358,32 @@ impl Aggregator {
             timeouts: self.timeouts.clone(),
             duration: self.started.elapsed(),
         }
+    }
+
+    /// Publishes every metric's totals to [`LiveStats`] (once per new window: a few
+    /// microseconds per metric).
+    fn publish_totals(&mut self) {
+        self.published = Some(self.newest);
+        let metrics = self
+            .metrics
+            .iter()
+            .zip(&self.totals)
+            .map(|((_, name), h)| LiveMetric::of(name, h))
+            .collect();
+        let codes = self
+            .codes
+            .iter()
+            .map(|(op, codes)| ((*op).to_owned(), codes.clone()))
+            .collect();
+        self.live.publish_totals(LiveTotals {
+            window: self.newest,
+            metrics,
+            codes,
+            live_metric: self
+                .live_metric
+                .and_then(|id| self.metrics.name(id))
+                .map(str::to_owned),
+        });
     }
 
     /// Publishes the p99 of the previous window's live-metric values when a newer window
@@ -345,6 +418,7 @@ impl Aggregator {
 
     /// Seals everything and returns the results of a run that lasted `duration`.
     pub fn finish(mut self, duration: Duration) -> Results {
+        self.publish_totals();
         self.seal_older_than(u64::MAX);
         let last = self.sealed.last_key_value().map(|(k, _)| *k);
         let mut timeline = Vec::new();

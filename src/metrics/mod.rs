@@ -9,7 +9,8 @@
 //!    channel — one message per worker per second, never one per request.
 //! 3. One [`Aggregator`] task adds the samples into [`Results`]: exact totals per metric,
 //!    a per-second [`Interval`] timeline, codes per op, failures by kind, late starts. It
-//!    also publishes a recent p99 to [`LiveStats`] for the progress display.
+//!    also publishes a recent p99 and, once per window, every metric's [`LiveTotals`] to
+//!    [`LiveStats`] for live views (progress line, `--metrics-listen`, `--live`).
 //! 4. [`threshold`] evaluates [`ThresholdCheck`]s against `Results`.
 //!
 //! Every histogram is an HdrHistogram of microseconds ([`histogram`]); histograms add
@@ -40,6 +41,7 @@
 mod aggregate;
 mod failures;
 pub mod histogram;
+pub mod live;
 mod recorder;
 mod results;
 pub mod threshold;
@@ -52,6 +54,7 @@ pub use failures::{
     MAX_SAMPLES_PER_KIND, MAX_TEXT_BYTES,
 };
 pub use histogram::{HistogramCodecError, LatencyHistogram, Stats};
+pub use live::{LiveMetric, LiveTotals};
 pub use recorder::{Collector, Recorder, SAMPLE_QUEUE, Sample, collect};
 pub(crate) use results::rate;
 pub use results::{AbortReason, Interval, IntervalMetric, Results};

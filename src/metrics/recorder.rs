@@ -110,6 +110,7 @@ pub struct Sample {
     pub(crate) latencies: Vec<Values>,
     /// `(op, code, count)`; a handful of entries, so a linear scan beats hashing.
     pub(crate) codes: Vec<(&'static str, u32, u64)>,
+    pub(crate) sessions_started: u64,
     pub(crate) sessions_ok: u64,
     pub(crate) sessions_failed: u64,
     pub(crate) failures: Failures,
@@ -159,6 +160,7 @@ impl Sample {
             window,
             latencies: (0..metrics).map(|_| Values::new()).collect(),
             codes: Vec::new(),
+            sessions_started: 0,
             sessions_ok: 0,
             sessions_failed: 0,
             failures: Failures::default(),
@@ -187,6 +189,7 @@ impl Sample {
     pub fn is_empty(&self) -> bool {
         self.latencies.iter().all(|v| v.len() == 0)
             && self.codes.is_empty()
+            && self.sessions_started == 0
             && self.sessions_ok == 0
             && self.sessions_failed == 0
             && self.failures.is_empty()
@@ -252,6 +255,13 @@ impl Recorder {
             Some(entry) => entry.2 += 1,
             None => codes.push((op, code, 1)),
         }
+    }
+
+    /// Counts a session that starts now (sessions in flight are started minus done).
+    pub fn session_started(&mut self) {
+        self.tick(Instant::now());
+        self.current.sessions_started += 1;
+        self.live.sessions_started.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Counts a finished session; `ok` is false when any of its expectations failed.

@@ -47,6 +47,11 @@ pub struct Interval {
     pub failures: u64,
     /// Late session starts recorded in this second.
     pub late_starts: u64,
+    /// Sessions that started in this second.
+    pub sessions_started: u64,
+    /// Sessions the open model's schedule meant to start in this second (0 for the
+    /// closed model); filled in by the runner, which knows the schedule.
+    pub planned_starts: u64,
     /// Per metric id; `None` when the metric recorded nothing in this second.
     pub metrics: Vec<Option<IntervalMetric>>,
 }
@@ -60,6 +65,8 @@ impl Interval {
             sessions_failed: 0,
             failures: 0,
             late_starts: 0,
+            sessions_started: 0,
+            planned_starts: 0,
             metrics: vec![None; metrics],
         }
     }
@@ -78,6 +85,8 @@ pub(crate) struct OpenInterval {
     pub(crate) sessions_failed: u64,
     pub(crate) failures: u64,
     pub(crate) late_starts: u64,
+    pub(crate) sessions_started: u64,
+    pub(crate) planned_starts: u64,
     pub(crate) metrics: Vec<Option<LatencyHistogram>>,
 }
 
@@ -88,6 +97,8 @@ impl OpenInterval {
             sessions_failed: 0,
             failures: 0,
             late_starts: 0,
+            sessions_started: 0,
+            planned_starts: 0,
             metrics: (0..metrics).map(|_| None).collect(),
         }
     }
@@ -100,6 +111,8 @@ impl OpenInterval {
         open.sessions_failed = sealed.sessions_failed;
         open.failures = sealed.failures;
         open.late_starts = sealed.late_starts;
+        open.sessions_started = sealed.sessions_started;
+        open.planned_starts = sealed.planned_starts;
         for (slot, metric) in open.metrics.iter_mut().zip(&sealed.metrics) {
             *slot = metric.as_ref().and_then(|m| decode(&m.histogram).ok());
         }
@@ -125,6 +138,8 @@ impl OpenInterval {
             sessions_failed: self.sessions_failed,
             failures: self.failures,
             late_starts: self.late_starts,
+            sessions_started: self.sessions_started,
+            planned_starts: self.planned_starts,
             metrics,
         }
     }
@@ -295,6 +310,8 @@ impl Results {
             target.sessions_failed += interval.sessions_failed;
             target.failures += interval.failures;
             target.late_starts += interval.late_starts;
+            target.sessions_started += interval.sessions_started;
+            target.planned_starts += interval.planned_starts;
             for (from, metric) in interval.metrics.iter().enumerate() {
                 let (Some(metric), Some(&to)) = (metric, ids.get(from)) else {
                     continue;

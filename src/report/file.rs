@@ -50,10 +50,14 @@ fn filled_temp(path: &Path, bytes: &[u8]) -> io::Result<tempfile::NamedTempFile>
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let mut temp = tempfile::Builder::new()
-        .prefix(&format!(".{name}."))
-        .suffix(".tmp")
-        .tempfile_in(dir)?;
+    let prefix = format!(".{name}.");
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(&prefix).suffix(".tmp");
+    // Artifacts are for sharing: the mode a plain create gives (0666 less the umask),
+    // not the temporary file's private 0600.
+    #[cfg(unix)]
+    builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666));
+    let mut temp = builder.tempfile_in(dir)?;
     temp.write_all(bytes)?;
     temp.as_file().sync_all()?;
     Ok(temp)
@@ -84,6 +88,21 @@ mod tests {
         // A folder that does not exist: an error, not a panic.
         let e = write_replacing(&dir.path().join("missing/out.json"), b"x").unwrap_err();
         assert_eq!(e.kind(), io::ErrorKind::NotFound);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn artifacts_get_the_mode_of_a_plain_create() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().unwrap();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        let plain = dir.path().join("plain");
+        std::fs::File::create(&plain).unwrap();
+        let replaced = dir.path().join("replaced.html");
+        write_replacing(&replaced, b"x").unwrap();
+        let new = write_new(dir.path(), "r", "json", b"1").unwrap();
+        assert_eq!(mode(&replaced), mode(&plain));
+        assert_eq!(mode(&new), mode(&plain));
     }
 
     #[test]

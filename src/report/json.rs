@@ -225,6 +225,16 @@ pub struct IntervalReport {
     pub sessions_failed: u64,
     pub failures: u64,
     pub late_starts: u64,
+    /// Sessions started in this second (absent in reports before sigbench 0.1 had it).
+    #[serde(default)]
+    pub sessions_started: u64,
+    /// Sessions the open model's schedule meant to start in this second; 0 for the
+    /// closed model.
+    #[serde(default)]
+    pub planned_starts: u64,
+    /// Sessions started and not finished at the end of this second.
+    #[serde(default)]
+    pub in_flight: u64,
     /// Only metrics that recorded something in this second.
     pub metrics: Vec<IntervalMetricReport>,
 }
@@ -399,6 +409,7 @@ impl RunReport {
             })
             .collect::<Result<Vec<_>, ReportError>>()?;
         let names = results.metrics.names();
+        let mut in_flight = 0u64;
         let timeline = results
             .timeline
             .iter()
@@ -408,6 +419,13 @@ impl RunReport {
                 sessions_failed: interval.sessions_failed,
                 failures: interval.failures,
                 late_starts: interval.late_starts,
+                sessions_started: interval.sessions_started,
+                planned_starts: interval.planned_starts,
+                in_flight: {
+                    in_flight = (in_flight + interval.sessions_started)
+                        .saturating_sub(interval.sessions_ok + interval.sessions_failed);
+                    in_flight
+                },
                 metrics: interval
                     .metrics
                     .iter()

@@ -165,6 +165,8 @@ impl RunReport {
             interval.sessions_failed += report.sessions_failed;
             interval.failures += report.failures;
             interval.late_starts += report.late_starts;
+            interval.sessions_started += report.sessions_started;
+            interval.planned_starts += report.planned_starts;
             for m in &report.metrics {
                 let id = metrics
                     .id(&m.name)

@@ -9,6 +9,10 @@
 //! - [`junit`]: JUnit XML for CI ([`JunitReport`], [`JunitSuite::of_run`]).
 //! - [`RunReport::merge`] / [`RunReport::mergeable`]: exact merging of shard reports.
 //! - [`render_summary`] / [`print_summary`]: the end-of-run table on the terminal.
+//! - [`compare`]: two reports side by side with regression bounds ([`Comparison`],
+//!   [`render_compare_html`]) for `sigbench compare`.
+//! - [`live`]: one frame of live numbers per second, served on `--metrics-listen`
+//!   (Prometheus text), appended to `--live` (JSON lines) and shown by the progress line.
 //! - [`Progress`]: the live progress bar or status lines while the run goes on.
 //!
 //! The runner's end of a run, in order:
@@ -39,17 +43,20 @@
 //! # }
 //! ```
 
+pub mod compare;
 mod escape;
 pub mod file;
 mod html;
 mod json;
 pub mod junit;
+pub mod live;
 mod merge;
 mod progress;
 mod shard;
 mod summary;
 
-pub use html::{render_html, write_html};
+pub use compare::{Comparison, RegressionBound};
+pub use html::{render_compare_html, render_html, write_html};
 pub use json::{
     BOTTLENECK_LAG, BOTTLENECK_LATE_PERCENT, CodeReport, FORMAT, FailureReport, FlowMeta,
     FlowReport, IntervalMetricReport, IntervalReport, LateStartsReport, Meta, MetricReport,

@@ -1,8 +1,10 @@
 //! Live progress while a run goes on: an indicatif bar on a terminal, a plain status line
 //! every 5 seconds otherwise (CI logs).
 //!
-//! Both read only [`LiveStats`] — atomics the recorders bump once per session — so the
-//! display never touches the hot path. Both draw on stderr, keeping stdout for the
+//! Both show the live views' frame ([`super::live`]): the last second's start rate
+//! next to the target, the stage, sessions in flight, failures and the followed metric's
+//! recent p99 by name — the numbers `--metrics-listen` and `--live` give, fitted to 80
+//! columns. Nothing here touches the hot path. Both draw on stderr, keeping stdout for the
 //! summary; the choice follows whether stderr is a terminal, since that is where the bar
 //! would be drawn (`sigbench run … > summary.txt` on a terminal still shows the bar).
 
@@ -15,8 +17,11 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tokio::time::MissedTickBehavior;
 
-use crate::metrics::histogram::{format_micros, micros};
-use crate::metrics::{LiveSnapshot, LiveStats};
+use tokio::sync::watch;
+
+use super::live::{LiveFrame, Phase};
+use crate::metrics::LiveStats;
+use crate::metrics::histogram::format_micros;
 
 /// How often the bar is refreshed.
 const BAR_EVERY: Duration = Duration::from_millis(200);
@@ -55,7 +60,7 @@ pub struct Progress {
 impl Progress {
     /// Starts the display as a task on the current tokio runtime (nothing is shown when
     /// called outside one, or with [`ProgressMode::Off`]).
-    pub fn start(live: Arc<LiveStats>, goal: Goal, mode: ProgressMode) -> Progress {
+    pub fn start(live: Arc<LiveStats>, frames: Frames, goal: Goal, mode: ProgressMode) -> Progress {
         let mode = match mode {
             ProgressMode::Auto if std::io::stderr().is_terminal() => ProgressMode::Bar,
             ProgressMode::Auto => ProgressMode::Lines,
@@ -67,8 +72,8 @@ impl Progress {
         let (stop, stopped) = oneshot::channel();
         let started = Instant::now();
         let task = match mode {
-            ProgressMode::Bar => runtime.spawn(bar(live, goal, started, stopped)),
-            ProgressMode::Lines => runtime.spawn(lines(live, goal, started, stopped)),
+            ProgressMode::Bar => runtime.spawn(bar(live, frames, goal, started, stopped)),
+            ProgressMode::Lines => runtime.spawn(lines(frames, goal, stopped)),
             ProgressMode::Auto | ProgressMode::Off => return Progress::off(),
         };
         Progress {
@@ -105,49 +110,134 @@ impl Drop for Progress {
     }
 }
 
-/// The status text after `elapsed`, e.g.
-/// `[   15s] 412/1000 sessions, 82.4/s, 0 failed, p99 12.3ms`.
-pub fn status_line(snapshot: &LiveSnapshot, goal: Goal, elapsed: Duration) -> String {
-    let done = snapshot.sessions_done;
-    let progress = match goal {
-        Goal::Sessions(total) => format!("{done}/{total} sessions"),
-        Goal::Duration(d) => format!(
-            "{done} sessions, {}s of {}s",
-            elapsed.as_secs(),
-            d.as_secs()
-        ),
-        Goal::Unbounded => format!("{done} sessions"),
+/// The width status lines are fitted to: a classic terminal, and what CI logs keep
+/// readable.
+pub const STATUS_WIDTH: usize = 80;
+
+/// The status text of `frame`, at most [`STATUS_WIDTH`] columns, e.g.
+/// `[15s] 412/1000, 98.0 of 100/s, stage 2/3, 35 in flight, 2 failed, call p99 12.3ms`
+/// (`N failed` only when there are any; shortened when needed: the metric name first,
+/// then the stage, then the late starts).
+pub fn status_line(frame: &LiveFrame, goal: Goal) -> String {
+    let elapsed = frame.elapsed_s as u64;
+    let s = &frame.sessions;
+    let done = compact(s.done);
+    let at = clock(elapsed);
+    let head = match goal {
+        Goal::Sessions(total) => format!("[{at}] {done}/{}", compact(total)),
+        Goal::Duration(d) => format!("[{at}/{}] {done} done", clock(d.as_secs())),
+        Goal::Unbounded => format!("[{at}] {done} done"),
     };
-    format!(
-        "[{:>6}s] {progress}, {}",
-        elapsed.as_secs(),
-        counters(snapshot, elapsed)
-    )
+    let rate = match frame.target_rate {
+        Some(target) => format!(
+            "{} of {}/s",
+            compact_rate(frame.achieved_rate),
+            short_rate(target)
+        ),
+        None => format!("{}/s", compact_rate(frame.achieved_rate)),
+    };
+    let stage = match (frame.phase, frame.stage, frame.stages) {
+        (Phase::Login, _, _) => Some("login".to_owned()),
+        (Phase::Drain, _, _) => Some("drain".to_owned()),
+        (Phase::Load, Some(stage), Some(stages)) => Some(format!("stage {stage}/{stages}")),
+        (Phase::Load, _, _) => None,
+    };
+    let in_flight = format!("{} in flight", compact(s.in_flight));
+    let failed = (s.failed > 0).then(|| format!("{} failed", compact(s.failed)));
+    let late = (frame.late_starts > 0).then(|| format!("{} late", compact(frame.late_starts)));
+    let p99 = frame
+        .recent_p99_us
+        .map_or_else(|| "-".to_owned(), format_micros);
+    // When the line is too wide: the metric name is shortened, then the stage and then
+    // the late starts left out. Failed sessions are shown whenever there are any.
+    let (mut stage, mut late) = (stage, late);
+    loop {
+        let mut parts = vec![head.clone(), rate.clone()];
+        parts.extend(stage.clone());
+        parts.push(in_flight.clone());
+        parts.extend(failed.clone());
+        parts.extend(late.clone());
+        let fixed = parts.join(", ");
+        let p99_part = format!(" p99 {p99}");
+        let metric = frame.live_metric.as_deref().unwrap_or("session");
+        // ", " + name + " p99 …"
+        let room = STATUS_WIDTH.saturating_sub(fixed.chars().count() + 2 + p99_part.len());
+        let name_len = metric.chars().count();
+        if name_len <= room {
+            return format!("{fixed}, {metric}{p99_part}");
+        }
+        if room >= 6 {
+            let short: String = metric.chars().take(room - 1).collect();
+            return format!("{fixed}, {short}…{p99_part}");
+        }
+        if stage.is_some() {
+            stage = None;
+        } else if late.is_some() {
+            late = None;
+        } else {
+            // Even the p99 without its metric's name only if it fits.
+            let bare = format!("{fixed},{p99_part}");
+            return truncate(&bare, STATUS_WIDTH);
+        }
+    }
 }
 
-/// `82.4/s, 0 failed, p99 12.3ms[, 3 late]`.
-fn counters(snapshot: &LiveSnapshot, elapsed: Duration) -> String {
-    let secs = elapsed.as_secs_f64();
-    let rate = if secs > 0.0 {
-        snapshot.sessions_done as f64 / secs
-    } else {
-        0.0
-    };
-    let p99 = snapshot
-        .recent_p99
-        .map_or_else(|| "-".to_owned(), |p| format_micros(micros(p)));
-    let mut text = format!(
-        "{rate:.1}/s, {} failed, p99 {p99}",
-        snapshot.sessions_failed
-    );
-    if snapshot.late_starts > 0 {
-        text.push_str(&format!(", {} late", snapshot.late_starts));
+/// `15s`, `4m05s`, `2h30m`: run time in at most 6 characters.
+fn clock(secs: u64) -> String {
+    match secs {
+        0..60 => format!("{secs}s"),
+        60..3600 => format!("{}m{:02}s", secs / 60, secs % 60),
+        _ => format!("{}h{:02}m", secs / 3600, secs % 3600 / 60),
     }
-    text
 }
+
+/// `100`, `12.5`, `0.25`, `12.3k`: a target rate without needless decimals.
+fn short_rate(rate: f64) -> String {
+    if rate >= 10_000.0 {
+        return compact_rate(rate);
+    }
+    let text = format!("{rate:.2}");
+    text.trim_end_matches('0').trim_end_matches('.').to_owned()
+}
+
+/// `9999`, `12.3k`, `1.23M`, `4.56G`: a count in at most 5 characters or so.
+fn compact(n: u64) -> String {
+    let v = n as f64;
+    match n {
+        0..10_000 => n.to_string(),
+        10_000..100_000 => format!("{:.1}k", v / 1e3),
+        100_000..1_000_000 => format!("{:.0}k", v / 1e3),
+        1_000_000..10_000_000 => format!("{:.2}M", v / 1e6),
+        10_000_000..1_000_000_000 => format!("{:.0}M", v / 1e6),
+        1_000_000_000..10_000_000_000 => format!("{:.2}G", v / 1e9),
+        _ => format!("{:.0}G", v / 1e9),
+    }
+}
+
+/// `98.0`, `9999.9`, `12.3k`: a measured rate.
+fn compact_rate(rate: f64) -> String {
+    if rate < 10_000.0 {
+        format!("{rate:.1}")
+    } else {
+        compact(rate.round() as u64)
+    }
+}
+
+fn truncate(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        text.to_owned()
+    } else {
+        let mut t: String = text.chars().take(max - 1).collect();
+        t.push('…');
+        t
+    }
+}
+
+type Frames = watch::Receiver<Option<Arc<LiveFrame>>>;
 
 async fn bar(
     live: Arc<LiveStats>,
+    frames: Frames,
     goal: Goal,
     started: Instant,
     mut stopped: oneshot::Receiver<()>,
@@ -155,11 +245,11 @@ async fn bar(
     let (bar, template) = match goal {
         Goal::Sessions(total) => (
             ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr()),
-            "{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} sessions {msg}",
+            "{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len}\n{msg}",
         ),
         Goal::Duration(d) => (
             ProgressBar::with_draw_target(Some(d.as_secs().max(1)), ProgressDrawTarget::stderr()),
-            "{spinner} [{elapsed_precise}] {wide_bar} {msg}",
+            "{spinner} [{elapsed_precise}] {wide_bar}\n{msg}",
         ),
         Goal::Unbounded => (
             ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr()),
@@ -175,38 +265,33 @@ async fn bar(
         tokio::select! {
             _ = &mut stopped => break,
             _ = every.tick() => {
-                let snapshot = live.snapshot();
-                let elapsed = started.elapsed();
                 match goal {
-                    Goal::Sessions(_) => bar.set_position(snapshot.sessions_done),
-                    Goal::Duration(_) => bar.set_position(elapsed.as_secs()),
+                    Goal::Sessions(_) => bar.set_position(live.snapshot().sessions_done),
+                    Goal::Duration(_) => bar.set_position(started.elapsed().as_secs()),
                     Goal::Unbounded => bar.tick(),
                 }
-                let message = match goal {
-                    Goal::Sessions(_) => counters(&snapshot, elapsed),
-                    _ => format!("{} sessions, {}", snapshot.sessions_done, counters(&snapshot, elapsed)),
-                };
-                bar.set_message(message);
+                let frame = frames.borrow().clone();
+                if let Some(frame) = frame {
+                    bar.set_message(status_line(&frame, goal));
+                }
             }
         }
     }
     bar.finish_and_clear();
 }
 
-async fn lines(
-    live: Arc<LiveStats>,
-    goal: Goal,
-    started: Instant,
-    mut stopped: oneshot::Receiver<()>,
-) {
+async fn lines(frames: Frames, goal: Goal, mut stopped: oneshot::Receiver<()>) {
     let mut every = tokio::time::interval_at(tokio::time::Instant::now() + LINE_EVERY, LINE_EVERY);
     every.set_missed_tick_behavior(MissedTickBehavior::Skip);
     loop {
         tokio::select! {
             _ = &mut stopped => break,
             _ = every.tick() => {
-                let line = status_line(&live.snapshot(), goal, started.elapsed());
-                let _ = writeln!(std::io::stderr().lock(), "{line}");
+                let frame = frames.borrow().clone();
+                if let Some(frame) = frame {
+                    let line = status_line(&frame, goal);
+                    let _ = writeln!(std::io::stderr().lock(), "{line}");
+                }
             }
         }
     }
@@ -215,37 +300,103 @@ async fn lines(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::report::live::{FrameSessions, LiveFrame, Phase};
+
+    fn frame() -> LiveFrame {
+        LiveFrame {
+            scenario: "call-accept".into(),
+            elapsed_s: 15.2,
+            unix_ms: 0,
+            phase: Phase::Load,
+            stage: Some(2),
+            stages: Some(3),
+            target_rate: Some(100.0),
+            achieved_rate: 98.04,
+            done_rate: 97.0,
+            sessions: FrameSessions {
+                started: 447,
+                done: 412,
+                failed: 3,
+                in_flight: 35,
+            },
+            late_starts: 0,
+            failures: 3,
+            live_metric: Some("call".into()),
+            recent_p99_us: Some(12_345),
+            metrics_second: 14,
+            metrics: Vec::new(),
+            codes: Vec::new(),
+        }
+    }
 
     #[test]
-    fn status_line_shows_progress_rate_failures_and_p99() {
-        let snapshot = LiveSnapshot {
-            sessions_done: 412,
-            sessions_failed: 3,
-            failures: 3,
-            late_starts: 0,
-            sessions_aborted: 0,
-            recent_p99: Some(Duration::from_micros(12_345)),
-        };
-        let line = status_line(&snapshot, Goal::Sessions(1000), Duration::from_secs(5));
-        assert!(line.contains("412/1000 sessions"), "{line}");
-        assert!(line.contains("82.4/s"), "{line}");
-        assert!(line.contains("3 failed"), "{line}");
-        assert!(line.contains("p99 12.3ms"), "{line}");
-        assert!(!line.contains("late"), "{line}");
-        let open = LiveSnapshot {
-            late_starts: 7,
-            recent_p99: None,
-            ..snapshot
-        };
-        let line = status_line(
-            &open,
-            Goal::Duration(Duration::from_secs(60)),
-            Duration::from_secs(5),
+    fn status_line_shows_rate_target_stage_in_flight_and_the_metric() {
+        let mut healthy = frame();
+        healthy.sessions.failed = 0;
+        assert_eq!(
+            status_line(&healthy, Goal::Sessions(1000)),
+            "[15s] 412/1000, 98.0 of 100/s, stage 2/3, 35 in flight, call p99 12.3ms"
         );
+        // Failures always show; the stage gives way when the line would pass 80 columns.
+        let line = status_line(&frame(), Goal::Sessions(1000));
+        assert_eq!(
+            line,
+            "[15s] 412/1000, 98.0 of 100/s, 35 in flight, 3 failed, call p99 12.3ms"
+        );
+        let closed = LiveFrame {
+            stage: None,
+            stages: None,
+            target_rate: None,
+            late_starts: 7,
+            recent_p99_us: None,
+            ..frame()
+        };
+        let line = status_line(&closed, Goal::Duration(Duration::from_secs(60)));
         assert!(
-            line.contains("5s of 60s") && line.contains("7 late") && line.contains("p99 -"),
+            line.starts_with("[15s/1m00s] 412 done, 98.0/s, ")
+                && line.contains("7 late")
+                && line.contains("call p99 -"),
             "{line}"
         );
+        assert!(!line.contains("stage"), "{line}");
+    }
+
+    #[test]
+    fn status_line_fits_80_columns_whatever_the_numbers() {
+        let wide = LiveFrame {
+            elapsed_s: 86_399.0,
+            sessions: FrameSessions {
+                started: 1_334_567,
+                done: 1_234_567,
+                failed: 98_765,
+                in_flight: 100_000,
+            },
+            target_rate: Some(12_345.67),
+            achieved_rate: 12_345.678,
+            late_starts: 5_555_555,
+            live_metric: Some("a very long step name that describes the invite delivery".into()),
+            recent_p99_us: Some(1_234_567),
+            stage: Some(12),
+            stages: Some(12),
+            ..frame()
+        };
+        for goal in [
+            Goal::Sessions(5_000_000),
+            Goal::Duration(Duration::from_secs(86_400)),
+            Goal::Unbounded,
+        ] {
+            let line = status_line(&wide, goal);
+            assert!(
+                line.chars().count() <= STATUS_WIDTH,
+                "{} columns: {line}",
+                line.chars().count()
+            );
+            if goal != Goal::Duration(Duration::from_secs(86_400)) {
+                assert!(line.ends_with(" p99 1.23s"), "{line}");
+            }
+            assert!(line.contains("12.3k of 12.3k/s"), "{line}");
+            assert!(line.contains("98.8k failed"), "{line}");
+        }
     }
 
     #[tokio::test]
@@ -257,7 +408,8 @@ mod tests {
             ProgressMode::Auto,
         ] {
             let live = Arc::new(LiveStats::new());
-            let progress = Progress::start(live, Goal::Sessions(10), mode);
+            let (_tx, frames) = watch::channel(Some(Arc::new(frame())));
+            let progress = Progress::start(live, frames, Goal::Sessions(10), mode);
             tokio::time::sleep(Duration::from_millis(30)).await;
             tokio::time::timeout(Duration::from_secs(2), progress.stop())
                 .await
@@ -267,8 +419,10 @@ mod tests {
 
     #[test]
     fn outside_a_runtime_it_shows_nothing() {
+        let (_tx, frames) = watch::channel(None);
         let progress = Progress::start(
             Arc::new(LiveStats::new()),
+            frames,
             Goal::Unbounded,
             ProgressMode::Bar,
         );

@@ -21,6 +21,7 @@ use tokio_tungstenite::{Connector, MaybeTlsStream, WebSocketStream};
 use super::inbox::{Counters, WaitEnd};
 use super::pulse::Pulse;
 use super::tls::TlsSettings;
+use super::trace::{DeviceLabel, Direction, SessionTrace};
 use crate::drivers::{Driver, Expecting, Identity, Inbound, OpSpec, Push, Wire};
 use crate::protocol::frame::ResponseFrame;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -157,6 +158,36 @@ fn lock_wire(wire: &SharedWire) -> std::sync::MutexGuard<'_, Box<dyn Wire>> {
     wire.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+/// A traced session's hold on one connection.
+struct DeviceTrace {
+    /// Where the frames go.
+    session: Arc<SessionTrace>,
+    /// Which of the session's connections this is.
+    who: DeviceLabel,
+    /// The step now sending on this connection.
+    step: String,
+}
+
+/// Where a connection's frames are traced while a traced session uses it (`None`
+/// otherwise: one uncontended lock and an `Option` check per frame). A std mutex: held
+/// only to record, never across an await.
+#[derive(Clone, Default)]
+struct Tap(Arc<Mutex<Option<DeviceTrace>>>);
+
+impl Tap {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<DeviceTrace>> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Records a frame; `driver_frame`: sent by the driver on its own (acks, ticks).
+    fn record(&self, dir: Direction, driver_frame: bool, at: Instant, text: &str) {
+        if let Some(t) = &*self.lock() {
+            let step = (!driver_frame).then_some(t.step.as_str());
+            t.session.record(&t.who, dir, step, at, text);
+        }
+    }
+}
+
 /// A connected device. Cheap to share between the steps of one session.
 pub struct Device {
     /// Frames for the connection task to write.
@@ -165,6 +196,8 @@ pub struct Device {
     inbox: Arc<Inbox>,
     /// The driver's protocol state for this connection (ids, transactions).
     wire: SharedWire,
+    /// Frame tracing, shared with the connection task.
+    tap: Tap,
 }
 
 /// Small buffers: a harness holds thousands of idle connections.
@@ -250,8 +283,14 @@ impl Device {
         let (tx, rx) = mpsc::channel(OUTBOUND);
         let inbox = Arc::new(Inbox::default().with_pulse(target.pulse.clone()));
         let wire: SharedWire = Arc::new(Mutex::new(driver.wire()));
-        tokio::spawn(drive(ws, rx, inbox.clone(), wire.clone()));
-        Ok(Device { tx, inbox, wire })
+        let tap = Tap::default();
+        tokio::spawn(drive(ws, rx, inbox.clone(), wire.clone(), tap.clone()));
+        Ok(Device {
+            tx,
+            inbox,
+            wire,
+            tap,
+        })
     }
 
     /// Sends a request of `op` and waits for its reply (or, for ops the driver says
@@ -283,6 +322,7 @@ impl Device {
             Expecting::Nothing(_) => (0, None),
         };
         let sent = Instant::now();
+        self.tap.record(Direction::Out, false, sent, &request);
         if self.tx.send(Message::Text(request.clone())).await.is_err() {
             return Err(failed(ClientError::Closed(self.close_code())));
         }
@@ -321,6 +361,15 @@ impl Device {
     /// returns when the first was queued.
     pub async fn send_raw(&self, messages: Vec<Message>) -> Result<Instant, ClientError> {
         let sent = Instant::now();
+        for message in &messages {
+            let text = match message {
+                Message::Text(text) => text.to_string(),
+                Message::Frame(frame) => String::from_utf8_lossy(frame.payload()).into_owned(),
+                Message::Binary(bytes) => format!("(binary, {} bytes)", bytes.len()),
+                other => format!("({other:?})"),
+            };
+            self.tap.record(Direction::Out, false, sent, &text);
+        }
         for message in messages {
             self.tx
                 .send(message)
@@ -378,6 +427,27 @@ impl Device {
         self.inbox.peek_pushes(n, |p| p.text.to_string())
     }
 
+    /// Starts (with `Some`) or ends tracing this connection's frames for a session.
+    pub fn set_trace(&self, trace: Option<(Arc<SessionTrace>, DeviceLabel)>) {
+        *self.tap.lock() = trace.map(|(session, who)| DeviceTrace {
+            session,
+            who,
+            step: String::new(),
+        });
+    }
+
+    /// Names the step that sends next on this connection (traced sessions only).
+    pub fn trace_step(&self, step: &str) {
+        if let Some(t) = &mut *self.tap.lock() {
+            step.clone_into(&mut t.step);
+        }
+    }
+
+    /// Copies of up to `n` buffered pushes, oldest first (to explain a failed await).
+    pub fn buffered(&self, n: usize) -> Vec<PushRecord> {
+        self.inbox.peek_pushes(n, Clone::clone)
+    }
+
     /// What was dropped or malformed since last asked, without forgetting buffers.
     pub fn take_counters(&self) -> Counters {
         self.inbox.take_counters()
@@ -416,6 +486,7 @@ async fn drive(
     mut rx: mpsc::Receiver<Message>,
     inbox: Arc<Inbox>,
     wire: SharedWire,
+    tap: Tap,
 ) {
     let tick_every = lock_wire(&wire).tick_every();
     let mut ticks = tick_every.map(|every| {
@@ -437,7 +508,7 @@ async fn drive(
         tokio::select! {
             () = tick => {
                 lock_wire(&wire).tick(&mut decoded);
-                for text in route(&inbox, None, &mut decoded) {
+                for text in route(&inbox, &tap, None, &mut decoded) {
                     if ws.send(Message::text(text)).await.is_err() {
                         break 'conn (None, Some("write failed".into()));
                     }
@@ -466,20 +537,31 @@ async fn drive(
             incoming = ws.next() => match incoming {
                 Some(Ok(Message::Text(text))) => {
                     lock_wire(&wire).receive(&text, &mut decoded);
-                    for answer in route(&inbox, Some(text), &mut decoded) {
+                    for answer in route(&inbox, &tap, Some(text), &mut decoded) {
                         if ws.send(Message::text(answer)).await.is_err() {
                             break 'conn (None, Some("write failed".into()));
                         }
                     }
                 }
                 Some(Ok(Message::Close(frame))) => break (frame.map(|f| u16::from(f.code)), None),
-                Some(Ok(Message::Binary(_))) => inbox.malformed("binary frame from server".into()),
+                Some(Ok(Message::Binary(bytes))) => {
+                    let text = format!("(binary frame, {} bytes)", bytes.len());
+                    tap.record(Direction::In, false, Instant::now(), &text);
+                    inbox.malformed("binary frame from server".into());
+                }
                 Some(Ok(_)) => {}
                 Some(Err(e)) => break (None, Some(e.to_string())),
                 None => break (None, Some("the connection ended without a Close frame".into())),
             },
         }
     };
+    let how = match (close_code, &note) {
+        (Some(c), _) => format!("(close, code {c})"),
+        (None, Some(note)) => format!("(connection ended: {note})"),
+        (None, None) => "(close, no code)".to_owned(),
+    };
+    tap.record(Direction::In, false, Instant::now(), &how);
+    *tap.lock() = None;
     inbox.close(close_code, note);
 }
 
@@ -511,8 +593,16 @@ async fn close_reply(
 
 /// Files what the driver decoded from one frame (`text`; `None` for a tick) and returns
 /// the frames to send back.
-fn route(inbox: &Inbox, text: Option<Utf8Bytes>, decoded: &mut Vec<Inbound>) -> Vec<String> {
+fn route(
+    inbox: &Inbox,
+    tap: &Tap,
+    text: Option<Utf8Bytes>,
+    decoded: &mut Vec<Inbound>,
+) -> Vec<String> {
     let at = Instant::now();
+    if let Some(text) = &text {
+        tap.record(Direction::In, false, at, text);
+    }
     let text = text.unwrap_or_default();
     let bytes = text.len();
     let mut answers = Vec::new();
@@ -535,7 +625,10 @@ fn route(inbox: &Inbox, text: Option<Utf8Bytes>, decoded: &mut Vec<Inbound>) -> 
                 };
                 inbox.push(record, bytes.saturating_mul(3));
             }
-            Inbound::Send(frame) => answers.push(frame),
+            Inbound::Send(frame) => {
+                tap.record(Direction::Out, true, at, &frame);
+                answers.push(frame);
+            }
             Inbound::Unreadable { key, why } => {
                 inbox.unreadable(key, format!("{why}: {}", truncate(&text)));
             }

@@ -34,6 +34,8 @@ pub struct Punctuality {
     pub no_idle_worker: u64,
     pub arrivals: u64,
     pub worst_wake_lag: Duration,
+    /// When the open model's schedule started (its offset 0); `None` for the closed model.
+    pub clock_start: Option<Instant>,
 }
 
 /// How the workers stop.
@@ -58,6 +60,7 @@ pub(crate) async fn drive(
         LoadModel::Closed {
             sessions, duration, ..
         } => {
+            ctx.live.mark_load_started(origin.into_std());
             let deadline = duration.map(|d| origin + d);
             closed(
                 plan.clone(),
@@ -98,6 +101,7 @@ async fn closed(
                 if sessions.is_some_and(|total| n >= total) {
                     break;
                 }
+                recorder.session_started();
                 let session = run_session(&plan, &ctx, &mut slot, &mut recorder, n, Instant::now());
                 let end = guarded(session, &abort).await;
                 if !end.record(&ctx, &mut recorder) {
@@ -209,6 +213,7 @@ async fn open(
                 if lag > LATE {
                     recorder.late_start(lag);
                 }
+                recorder.session_started();
                 let session = run_session(&plan, &ctx, &mut slot, &mut recorder, n, intended);
                 let end = guarded(session, &abort).await;
                 if !end.record(&ctx, &mut recorder) {
@@ -233,6 +238,7 @@ async fn open(
     // idle worker. Its stop signal is made once, not per arrival (each one costs a lock
     // and a waiter-list insert and removal).
     let no_new = stop.no_new.clone();
+    let live = ctx.live.clone();
     let dispatcher = tokio::spawn(tokio::task::unconstrained(async move {
         let mut punctuality = Punctuality::default();
         let stopped = no_new.cancelled();
@@ -255,6 +261,8 @@ async fn open(
             }
         }
         let origin = origin.max(Instant::now());
+        punctuality.clock_start = Some(origin);
+        live.mark_load_started(origin.into_std());
         for (n, offset) in arrivals.enumerate() {
             let intended = origin + offset;
             tokio::select! {

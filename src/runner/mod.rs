@@ -16,6 +16,7 @@ mod session;
 pub mod shard;
 mod slot;
 pub mod tls;
+pub mod trace;
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -32,7 +33,7 @@ use self::client::Target;
 use self::slot::{RoleSlot, WorkerSlot};
 use crate::drivers::Driver;
 use crate::metrics::{self, AbortReason, LiveStats, MetricId, MetricSet, Results};
-use crate::scenario::{MetricKind, Plan};
+use crate::scenario::{LoadModel, MetricKind, Plan};
 
 /// Logins that may be in flight at once before the first session.
 const LOGIN_CONCURRENCY: usize = 256;
@@ -51,6 +52,10 @@ pub(crate) struct RunContext {
     pub no_new: CancellationToken,
     /// Set when the target stopped accepting connections during the run.
     pub target_lost: std::sync::atomic::AtomicBool,
+    /// Live counters; the load models mark when their load phase begins.
+    pub live: Arc<LiveStats>,
+    /// Frame traces of sampled sessions (`--trace`), if asked for.
+    pub tracer: Option<Arc<trace::Tracer>>,
     /// Tokens for accounts that `login` steps name themselves.
     pub tokens: accounts::TokenRule,
     /// When the load started (after the initial logins); early stops are timed from it.
@@ -141,6 +146,8 @@ pub struct RunOptions {
     /// The target server runs in this process (the embedded default): every connection
     /// then costs two file descriptors here.
     pub server_in_process: bool,
+    /// Traces the frames of the sessions it selects (`--trace`, `--trace-sessions`).
+    pub tracer: Option<Arc<trace::Tracer>>,
 }
 
 /// Why a run could not start.
@@ -233,6 +240,8 @@ pub struct Run {
     set: MetricSet,
     collector: metrics::Collector,
     aggregator: metrics::Aggregator,
+    /// Second 0 of the timeline, to place the open model's schedule on it.
+    origin: std::time::Instant,
 }
 
 impl Run {
@@ -252,7 +261,8 @@ impl Run {
         .map_err(RunError::Capacity)?;
         let set =
             MetricSet::new(plan.metric_names()).map_err(|e| RunError::Metrics(e.to_string()))?;
-        let (collector, mut aggregator) = metrics::collect(&set, std::time::Instant::now());
+        let origin = std::time::Instant::now();
+        let (collector, mut aggregator) = metrics::collect(&set, origin);
         // The progress display follows the first metric the scenario measures.
         let live_metric = plan
             .metrics
@@ -266,6 +276,7 @@ impl Run {
             set,
             collector,
             aggregator,
+            origin,
         })
     }
 
@@ -282,6 +293,7 @@ impl Run {
             set,
             collector,
             mut aggregator,
+            origin,
         } = self;
         let started_at = SystemTime::now();
         let metric_ids: Vec<MetricId> = plan
@@ -297,6 +309,8 @@ impl Run {
             metric_ids,
             no_new: no_new.clone(),
             target_lost: std::sync::atomic::AtomicBool::new(false),
+            live: collector.live(),
+            tracer: options.tracer.clone(),
             tokens: options.accounts.token_rule(),
             load_started: std::sync::OnceLock::new(),
             early_stop: std::sync::Mutex::new(None),
@@ -394,6 +408,15 @@ impl Run {
             .await
             .map_err(|e| RunError::Metrics(format!("aggregator failed: {e}")))?;
         let mut results = aggregator.finish(duration);
+        if let Some(clock) = punctuality.clock_start {
+            let since = |t: Instant| t.into_std().saturating_duration_since(origin);
+            add_planned_starts(
+                &mut results,
+                &plan.load,
+                since(clock),
+                since(run_start) + duration,
+            );
+        }
         for message in
             std::mem::take(&mut *ctx.harness_errors.lock().unwrap_or_else(|p| p.into_inner()))
         {
@@ -427,6 +450,29 @@ impl Run {
                 .unwrap_or_else(|p| p.into_inner())
                 .clone(),
         })
+    }
+}
+
+/// Counts the open model's arrivals into the timeline seconds they were meant for: the
+/// schedule starts `offset` into the timeline, and arrivals after `end` (the run stopped)
+/// are not counted. Seconds where nothing else happened are added.
+fn add_planned_starts(results: &mut Results, load: &LoadModel, offset: Duration, end: Duration) {
+    let Some(arrivals) = load.arrivals() else {
+        return;
+    };
+    let width = results.metrics.len();
+    for at in arrivals.map(|a| offset + a).take_while(|at| *at < end) {
+        let second = at.as_secs();
+        while results.timeline.len() as u64 <= second {
+            let next = results.timeline.len() as u64;
+            results.timeline.push(metrics::Interval::empty(next, width));
+        }
+        if let Some(interval) = usize::try_from(second)
+            .ok()
+            .and_then(|s| results.timeline.get_mut(s))
+        {
+            interval.planned_starts += 1;
+        }
     }
 }
 

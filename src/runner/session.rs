@@ -18,12 +18,19 @@ use super::client::{ClientError, Device, PushRecord, Received, truncate};
 use super::inbox::{Bounds, Counters};
 use super::login::connect_and_login;
 use super::slot::{RoleSlot, WorkerSlot};
+use super::trace::{DeviceLabel, SessionTrace};
 use crate::drivers::{Login, Reply as ResponseFrame};
 use crate::metrics::{FailureKind, FailureSample, Recorder};
 use crate::scenario::{
     AwaitStep, EventuallyStep, Expect, LoginStep, Mismatch, OpStep, Plan, PushMatcher, RawExpect,
     RawPayload, RawStep, RefuteStep, Save, Since, Step, StepKind, Target, Vars,
 };
+
+/// Buffered pushes searched for the closest candidate when an await times out.
+const CLOSEST_AMONG: usize = 256;
+/// Characters of a buffered frame shown around the field that differs (the terminal
+/// summary shows 160 per line).
+const EXCERPT_CHARS: usize = 120;
 
 /// A step failed; the rest of the session is skipped.
 #[derive(Debug)]
@@ -44,6 +51,8 @@ struct SessionState {
     /// Metric indexes of requests that timed out (no latency to record).
     timeouts: Vec<usize>,
     failures: Vec<(FailureKind, FailureSample)>,
+    /// Connections that recorded into this session's trace (to detach at its end).
+    traced: Vec<Arc<Device>>,
 }
 
 pub(crate) struct Session<'a> {
@@ -53,6 +62,8 @@ pub(crate) struct Session<'a> {
     number: u64,
     started: Instant,
     state: Mutex<SessionState>,
+    /// This session's frame trace, when it is one of the traced sessions.
+    trace: Option<Arc<SessionTrace>>,
 }
 
 impl<'a> Session<'a> {
@@ -89,7 +100,29 @@ impl<'a> Session<'a> {
         self.slot_device(target).filter(|d| !d.is_closed())
     }
 
+    /// Starts tracing `device` as `target`'s connection, if this session is traced.
+    fn trace_device(&self, target: Target, device: &Arc<Device>) {
+        if let Some(trace) = &self.trace {
+            let who = DeviceLabel {
+                role: self.role_name(target).to_owned(),
+                device: target.device + 1,
+            };
+            device.set_trace(Some((trace.clone(), who)));
+            self.lock().traced.push(device.clone());
+        }
+    }
+
+    /// Names `step` as the sender of what `device` sends next, if this session is traced.
+    fn sending(&self, step: &Step, device: &Device) {
+        if self.trace.is_some() {
+            device.trace_step(&step.label());
+        }
+    }
+
     fn set_device(&self, target: Target, device: Option<Arc<Device>>) {
+        if let Some(device) = &device {
+            self.trace_device(target, device);
+        }
         if let Some(slot) = self
             .lock()
             .devices
@@ -154,6 +187,7 @@ impl<'a> Session<'a> {
             StepKind::Connect(target) => self.connect(step, *target).await.map(|_| None),
             StepKind::Disconnect(target) => {
                 if let Some(device) = self.device(*target) {
+                    self.sending(step, &device);
                     super::slot::hang_up(self.ctx, &device).await;
                 }
                 self.set_device(*target, None);
@@ -300,6 +334,7 @@ impl<'a> Session<'a> {
 
     async fn op(&self, step: &Step, op: &OpStep) -> StepResult {
         let device = self.need_device(step, op.target)?;
+        self.sending(step, &device);
         let params = op.params.render(&self.lock().vars);
         let exchange = device
             .request(op.op, &params, op.timeout)
@@ -353,6 +388,7 @@ impl<'a> Session<'a> {
     async fn login(&self, step: &Step, login: &LoginStep) -> StepResult {
         let connect_started = Instant::now();
         let device = self.connect(step, login.target).await?;
+        self.sending(step, &device);
         let role = &self.roles[login.target.role];
         let device_name = role.device_name(login.target.device);
         let params = login.params.render(&self.lock().vars);
@@ -406,6 +442,7 @@ impl<'a> Session<'a> {
 
     async fn raw(&self, step: &Step, raw: &RawStep) -> StepResult {
         let device = self.connect(step, raw.target).await?;
+        self.sending(step, &device);
         let payload = raw.frame.render(&self.lock().vars);
         let (messages, shown) = match payload {
             RawPayload::Text(text) => {
@@ -499,8 +536,36 @@ impl<'a> Session<'a> {
             self.lock().timeouts.push(a.metric);
             let wanted = a.matcher.describe(&vars);
             let mut sample = self.sample(format!("waited {:?} for {wanted}", a.within));
-            for other in device.peek_pushes(3) {
-                sample = sample.with_frame(format!("buffered: {}", truncate(&other)));
+            let buffered = device.buffered(CLOSEST_AMONG);
+            let closest = a.matcher.closest(buffered.iter().map(|r| &r.push), &vars);
+            match closest {
+                Some(c) => {
+                    let text = &buffered[c.index].text;
+                    let what = if c.differing.is_empty() {
+                        "matches, but arrived too late or after a `before` push".to_owned()
+                    } else {
+                        c.differing
+                            .iter()
+                            .map(|d| d.describe())
+                            .collect::<Vec<_>>()
+                            .join("; ")
+                    };
+                    sample = sample.with_frame(format!(
+                        "closest buffered {}: {what}",
+                        awaited_label(&a.matcher)
+                    ));
+                    // The part of the frame where it differs, not the first KiB of it.
+                    let excerpt = match c.differing.first() {
+                        Some(d) => d.excerpt(text, EXCERPT_CHARS),
+                        None => truncate(text),
+                    };
+                    sample = sample.with_frame(format!("<- {excerpt}"));
+                }
+                None => {
+                    for other in buffered.iter().take(3) {
+                        sample = sample.with_frame(format!("buffered: {}", truncate(&other.text)));
+                    }
+                }
             }
             let reason = if device.is_closed() {
                 format!(
@@ -656,15 +721,37 @@ pub(crate) async fn run_session(
             codes: Vec::new(),
             timeouts: Vec::new(),
             failures: Vec::new(),
+            traced: Vec::new(),
         }),
+        trace: ctx
+            .tracer
+            .as_ref()
+            .filter(|t| t.wants(number))
+            .map(|_| Arc::new(SessionTrace::new(number, intended_start))),
     };
+    if session.trace.is_some() {
+        for (r, role) in slot.roles.iter().enumerate() {
+            for (d, device) in role.devices.iter().enumerate() {
+                if let Some(device) = device {
+                    session.trace_device(Target { role: r, device: d }, device);
+                }
+            }
+        }
+    }
     let (steps, flow) = plan.session_steps(number);
     let mut ok = session.steps(steps).await.is_ok();
     let ended = Instant::now();
+    let trace = session.trace;
     let state = session
         .state
         .into_inner()
         .unwrap_or_else(|p| p.into_inner());
+    if let (Some(trace), Some(tracer)) = (trace, &ctx.tracer) {
+        for device in &state.traced {
+            device.set_trace(None);
+        }
+        tracer.add(&trace);
+    }
     let mut failures = state.failures;
     // Late replies are the echo of a timeout already counted: reported, not a failure.
     let mut late = 0;

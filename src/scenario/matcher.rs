@@ -113,6 +113,52 @@ impl PushMatcher {
         })
     }
 
+    /// Of the buffered `pushes`, the one closest to matching — of the awaited kind or
+    /// event type, with the most `match` fields holding — and the fields that differ, for
+    /// an await that timed out. `None` when no push is even of the awaited type.
+    pub fn closest<'p>(
+        &self,
+        pushes: impl IntoIterator<Item = &'p Push>,
+        ctx: &Vars,
+    ) -> Option<Closest<'p>> {
+        let mut best: Option<Closest<'p>> = None;
+        for (index, push) in pushes.into_iter().enumerate() {
+            let roots: Vec<&Value> = match self.awaited {
+                Awaited::Push(want) if push.kind.id == want.id => vec![&push.body],
+                Awaited::Event { event, via } if push.kind.id == via.id => {
+                    push.events_of(event).collect()
+                }
+                _ => Vec::new(),
+            };
+            for root in roots {
+                let differing: Vec<Difference> = self
+                    .fields
+                    .iter()
+                    .filter(|(path, want)| !want.holds(path.get(root), ctx))
+                    .map(|(path, want)| Difference {
+                        path: path.to_string(),
+                        wanted: match want {
+                            FieldCheck::Equals(t) => t.render(ctx).to_string(),
+                            preds => preds.describe(ctx),
+                        },
+                        got: path.get(root).cloned(),
+                    })
+                    .collect();
+                if best
+                    .as_ref()
+                    .is_none_or(|b| differing.len() < b.differing.len())
+                {
+                    best = Some(Closest {
+                        index,
+                        push,
+                        differing,
+                    });
+                }
+            }
+        }
+        best
+    }
+
     /// A description for failure messages: `INVITE (via notify) with from=alice`.
     pub fn describe(&self, ctx: &Vars) -> String {
         let mut s = match self.awaited {
@@ -136,6 +182,70 @@ impl PushMatcher {
         }
         s
     }
+}
+
+/// The buffered push closest to what an await wanted ([`PushMatcher::closest`]).
+#[derive(Debug)]
+pub struct Closest<'p> {
+    /// Its position among the pushes looked at.
+    pub index: usize,
+    pub push: &'p Push,
+    /// The `match` fields that did not hold (empty: it matched, e.g. it came too late or
+    /// a `before` push was in the way).
+    pub differing: Vec<Difference>,
+}
+
+/// One `match` field that did not hold.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Difference {
+    /// The field's path, e.g. `from` or `event.channelId`.
+    pub path: String,
+    /// What was wanted: the rendered value, or the predicates.
+    pub wanted: String,
+    /// What the push had; `None` when the field is absent.
+    pub got: Option<Value>,
+}
+
+impl Difference {
+    /// `from: wanted "alice", got "bob"`.
+    pub fn describe(&self) -> String {
+        let got = self
+            .got
+            .as_ref()
+            .map_or_else(|| "nothing (absent)".to_owned(), Value::to_string);
+        format!("{}: wanted {}, got {got}", self.path, self.wanted)
+    }
+
+    /// The part of `text` (the push frame) around this field's last path segment, at
+    /// most about `width` characters, with `…` where it was cut — so the mismatch is
+    /// shown rather than cut off by a truncated frame.
+    pub fn excerpt(&self, text: &str, width: usize) -> String {
+        let key = self.path.rsplit('.').next().unwrap_or(&self.path);
+        let needle = format!("\"{key}\"");
+        let Some(at) = text.find(&needle) else {
+            return cut(text, 0, width);
+        };
+        cut(text, at.saturating_sub(width / 4), width)
+    }
+}
+
+/// `width` characters of `text` from byte `start` (moved to a char boundary), marked
+/// with `…` at each end that was cut.
+fn cut(text: &str, start: usize, width: usize) -> String {
+    let mut start = start.min(text.len());
+    while !text.is_char_boundary(start) {
+        start -= 1;
+    }
+    let rest = &text[start..];
+    let mut out = String::new();
+    if start > 0 {
+        out.push('…');
+    }
+    out.extend(rest.chars().take(width));
+    if rest.chars().count() > width {
+        out.push('…');
+    }
+    out
 }
 
 #[cfg(test)]
@@ -175,6 +285,42 @@ mod tests {
             json!({"push": "notify", "event": {"eventType": "CANCEL_INVITE", "from": "alice"}});
         assert!(!m.matches(&p(PushKind::Notify, &cancel), &v));
         assert_eq!(m.describe(&v), "INVITE (via notify) with from=\"alice\"");
+    }
+
+    #[test]
+    fn the_closest_push_names_the_field_that_differs() {
+        let v = Vars::with_len(0);
+        let m = PushMatcher {
+            awaited: Awaited::Event {
+                event: event_spec(EventType::Invite),
+                via: kind_spec(PushKind::Notify),
+            },
+            fields: vec![
+                field("from", json!("alice")),
+                field("requestId", json!("r1")),
+            ],
+            before: Vec::new(),
+        };
+        let cancel = json!({"push": "notify", "event": {"eventType": "CANCEL_INVITE", "from": "alice", "requestId": "r1"}});
+        let far = json!({"push": "notify", "event": {"eventType": "INVITE", "from": "bob", "requestId": "r9"}});
+        let near = json!({"push": "notify", "event": {"eventType": "INVITE", "from": "alice", "requestId": "r2"}});
+        let pushes = [
+            p(PushKind::Notify, &cancel),
+            p(PushKind::Notify, &far),
+            p(PushKind::Notify, &near),
+        ];
+        let closest = m.closest(&pushes, &v).expect("an INVITE is buffered");
+        assert_eq!(closest.index, 2);
+        assert_eq!(closest.differing.len(), 1);
+        let d = &closest.differing[0];
+        assert_eq!(d.describe(), "requestId: wanted \"r1\", got \"r2\"");
+        let text = format!("{}{}", "x".repeat(300), near);
+        let excerpt = d.excerpt(&text, 40);
+        assert!(
+            excerpt.starts_with('…') && excerpt.contains("\"requestId\":\"r2\""),
+            "{excerpt}"
+        );
+        assert!(m.closest(&pushes[..1], &v).is_none(), "no INVITE at all");
     }
 
     #[test]

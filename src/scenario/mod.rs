@@ -41,7 +41,7 @@ pub use error::{ErrorKind, ScenarioError};
 pub use expect::{CodeMatch, ExactlyOne, Expect, Mismatch, RawExpect, Save};
 pub use field::{FieldCheck, JsonType, Pred};
 pub use load_flags::LoadFlags;
-pub use matcher::{Awaited, PushMatcher};
+pub use matcher::{Awaited, Closest, Difference, PushMatcher};
 pub use path::JsonPath;
 pub use plan::{
     AbortRule, AwaitStep, EventuallyStep, Flow, LoginStep, Metric, MetricKind, OpStep,
@@ -52,7 +52,9 @@ pub use settings::{Requirement, Setting, SettingKind, SettingValues};
 pub use suite::{Case, Suite, Tier, check_suite_str};
 pub use template::{Slot, StrTemplate, Template, VarLayout, Vars};
 pub use threshold::{MetricRef, Stat, Threshold};
-pub use timing::{Arrivals, LoadModel, Pause, Rate, Stage, format_duration, parse_duration};
+pub use timing::{
+    Arrivals, LoadModel, Pause, Rate, Stage, StageNow, format_duration, parse_duration,
+};
 
 /// Loads, overrides and validates a scenario file. `overrides` are `--set` pairs
 /// (`("load.sessions", "10")`), applied in order before validation. Returns the first

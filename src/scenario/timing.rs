@@ -264,6 +264,42 @@ impl LoadModel {
     }
 }
 
+/// Where a run's schedule is at some time: for live views.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct StageNow {
+    /// 0-based stage index.
+    pub index: usize,
+    /// Number of stages.
+    pub count: usize,
+    /// The planned arrival rate at that time, per second.
+    pub rate: f64,
+}
+
+impl LoadModel {
+    /// The open model's stage and planned arrival rate `elapsed` after its schedule
+    /// began; `None` for the closed model and after the last stage.
+    pub fn stage_at(&self, elapsed: Duration) -> Option<StageNow> {
+        let LoadModel::Open { stages, .. } = self else {
+            return None;
+        };
+        let mut t = elapsed.as_secs_f64();
+        for (index, stage) in stages.iter().enumerate() {
+            let d = stage.duration().as_secs_f64();
+            if t < d {
+                let (a, b) = stage.rates();
+                let rate = if d > 0.0 { a + (b - a) * t / d } else { a };
+                return Some(StageNow {
+                    index,
+                    count: stages.len(),
+                    rate,
+                });
+            }
+            t -= d;
+        }
+        None
+    }
+}
+
 /// Intended start offsets of the open model's sessions, evenly spaced according to the
 /// (possibly ramping) arrival rate: session `n` starts when the integral of the rate
 /// reaches `n`. Deterministic, so two runs of one scenario offer the same load.
@@ -313,6 +349,31 @@ mod tests {
         assert_eq!(format_duration(ms(50)), "50ms");
         assert_eq!(format_duration(ms(2000)), "2s");
         assert_eq!(format_duration(ms(1500)), "1500ms");
+    }
+
+    #[test]
+    fn stage_at_follows_ramps_and_holds() {
+        let load = LoadModel::Open {
+            stages: vec![
+                Stage::Ramp {
+                    from: Rate { per_sec: 10.0 },
+                    to: Rate { per_sec: 30.0 },
+                    over: Duration::from_secs(10),
+                },
+                Stage::Hold {
+                    rate: Rate { per_sec: 50.0 },
+                    duration: Duration::from_secs(5),
+                },
+            ],
+            max_in_flight: 10,
+        };
+        let at = |s: f64| load.stage_at(Duration::from_secs_f64(s));
+        assert_eq!(
+            at(5.0).map(|s| (s.index, s.count, s.rate)),
+            Some((0, 2, 20.0))
+        );
+        assert_eq!(at(12.0).map(|s| (s.index, s.rate)), Some((1, 50.0)));
+        assert_eq!(at(15.0), None);
     }
 
     #[test]

@@ -9,7 +9,7 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// How long any one sigbench process may take in these tests.
 pub const PROCESS_LIMIT: Duration = Duration::from_secs(30);
@@ -89,6 +89,37 @@ pub struct Child {
 }
 
 impl Child {
+    /// The process id (to send it a signal).
+    pub fn id(&self) -> u32 {
+        self.child.as_ref().map_or(0, std::process::Child::id)
+    }
+
+    /// Waits up to `limit` for a stderr line starting with `prefix` and returns the rest
+    /// of it; panics (and the drop kills the process) if none comes.
+    pub fn stderr_line(&self, prefix: &str, limit: Duration) -> String {
+        let started = Instant::now();
+        loop {
+            let text = read(&self.stderr);
+            if let Some(rest) = text.lines().find_map(|l| l.strip_prefix(prefix)) {
+                return rest.to_owned();
+            }
+            assert!(
+                started.elapsed() < limit,
+                "no stderr line '{prefix}…' within {limit:?}:\n{text}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Sends SIGINT (as Ctrl-C would).
+    pub fn interrupt(&self) {
+        let status = Command::new("kill")
+            .args(["-INT", &self.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -INT failed");
+    }
+
     /// Waits up to `limit` for the process to exit; kills it and panics if it takes longer.
     pub fn wait(mut self, limit: Duration) -> Output {
         let child = self.child.take().expect("waited once");

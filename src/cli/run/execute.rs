@@ -4,7 +4,8 @@
 //! comes in as a stream: its first item is Ctrl-C/SIGTERM (no new sessions, a grace
 //! period for the ones in flight), its second stops at once; tests pass their own.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use futures_util::{Stream, StreamExt};
@@ -12,12 +13,14 @@ use tokio_util::sync::CancellationToken;
 
 use super::plan::{RunPlan, ScenarioRun, TargetChoice};
 use crate::cli::error::{CliError, EXIT_INTERRUPTED, EXIT_PASSED, EXIT_UNREACHABLE, EXIT_USAGE};
+use crate::report::live::{LiveOutputs, LiveViews};
 use crate::report::{
     FlowMeta, Goal, JunitReport, JunitSuite, Progress, ProgressMode, RunMeta, RunReport,
     StoppedEarly,
 };
 use crate::runner::accounts::AccountSource;
 use crate::runner::client::Target;
+use crate::runner::trace::Tracer;
 use crate::runner::{Run, RunError, RunOptions, RunOutcome};
 use crate::scenario::{self, LoadModel, Plan};
 use crate::server::{Auth, ServerConfig, ServerHandle};
@@ -34,6 +37,20 @@ pub struct ScenarioResult {
     pub written: Vec<(&'static str, PathBuf)>,
     /// Why it did not run, or which artifact could not be written.
     pub errors: Vec<CliError>,
+    /// The frame trace written (`--trace`, `--trace-sessions`).
+    pub trace: Option<TraceWritten>,
+}
+
+/// A frame trace written next to a report.
+pub struct TraceWritten {
+    /// `<report>.trace.jsonl`.
+    pub path: PathBuf,
+    /// Frames written.
+    pub frames: usize,
+    /// Sessions they belong to.
+    pub sessions: usize,
+    /// Frames left out over the memory bounds of [`crate::runner::trace`].
+    pub dropped: u64,
 }
 
 /// What a whole `run` did.
@@ -50,7 +67,7 @@ pub struct Executed {
 /// Runs every scenario of `plan` in turn; `each` is called as each one finishes.
 /// Stops early when interrupted or when the target is unreachable.
 pub async fn execute(
-    plan: RunPlan,
+    mut plan: RunPlan,
     shutdown: impl Stream<Item = ()> + Send + 'static,
     mut each: impl FnMut(&ScenarioResult),
 ) -> Executed {
@@ -69,24 +86,25 @@ pub async fn execute(
         })
     };
     let mut results = Vec::new();
-    let started = start_target(&plan).await;
+    let started = match endpoint(&mut plan) {
+        Ok(listener) => start_target(&plan)
+            .await
+            .map(|(target, server, secret)| (target, server, secret, listener)),
+        Err(e) => Err(e),
+    };
     match started {
         Err(e) => {
             // Nothing ran: every scenario says why (in JUnit too).
             let code = e.exit_code();
-            let reason = e.to_string();
-            for (i, s) in plan.scenarios.iter().enumerate() {
-                let errors = if i == 0 {
-                    vec![CliError::Target(reason.clone())]
-                } else {
-                    Vec::new()
-                };
+            let mut first = Some(e);
+            for s in &plan.scenarios {
+                let errors = first.take().into_iter().collect();
                 let result = not_run(&s.plan.name, code, errors);
                 each(&result);
                 results.push(result);
             }
         }
-        Ok((target, server, secret)) => {
+        Ok((target, server, secret, listener)) => {
             for scenario in &plan.scenarios {
                 let result = if interrupt.is_cancelled() {
                     not_run(&scenario.plan.name, EXIT_INTERRUPTED, Vec::new())
@@ -98,6 +116,7 @@ pub async fn execute(
                         secret.clone(),
                         &interrupt,
                         &stop_now,
+                        listener.clone(),
                     )
                     .await
                 };
@@ -155,7 +174,22 @@ fn not_run(name: &str, code: u8, errors: Vec<CliError>) -> ScenarioResult {
         report: None,
         written: Vec::new(),
         errors,
+        trace: None,
     }
+}
+
+/// The `--metrics-listen` socket bound while resolving, handed to tokio (it is shared by
+/// the scenarios, one after the other).
+fn endpoint(plan: &mut RunPlan) -> Result<Option<Arc<tokio::net::TcpListener>>, CliError> {
+    plan.watch
+        .listener
+        .take()
+        .map(|listener| {
+            tokio::net::TcpListener::from_std(listener)
+                .map(Arc::new)
+                .map_err(|e| CliError::Usage(format!("--metrics-listen: {e}")))
+        })
+        .transpose()
 }
 
 fn suite_of(result: &ScenarioResult) -> JunitSuite {
@@ -214,6 +248,7 @@ async fn run_scenario(
     secret: Option<String>,
     interrupt: &CancellationToken,
     stop_now: &CancellationToken,
+    listener: Option<Arc<tokio::net::TcpListener>>,
 ) -> ScenarioResult {
     let name = scenario.plan.name.clone();
     let id = run_id();
@@ -231,6 +266,11 @@ async fn run_scenario(
             source
         }
     };
+    let tracer = plan
+        .watch
+        .trace
+        .as_ref()
+        .map(|select| Arc::new(Tracer::new(select, scenario.plan.load.planned_sessions())));
     let options = RunOptions {
         target: target.clone(),
         driver: scenario.driver.clone(),
@@ -242,6 +282,7 @@ async fn run_scenario(
         stop_now: stop_now.clone(),
         start_at: plan.start_at,
         server_in_process: matches!(plan.target, TargetChoice::Embedded),
+        tracer: tracer.clone(),
     };
     let checks = crate::checks::threshold_checks(&scenario.plan);
     let meta = RunMeta {
@@ -274,9 +315,18 @@ async fn run_scenario(
     } else {
         ProgressMode::Auto
     };
-    let progress = Progress::start(run.live(), goal, mode);
+    let outputs = LiveOutputs {
+        listener,
+        file: plan.watch.live_file.clone(),
+    };
+    let views = match LiveViews::start(&name, run.live(), scenario.plan.load.clone(), outputs) {
+        Ok(views) => views,
+        Err(e) => return not_run(&name, EXIT_USAGE, vec![CliError::Usage(e.to_string())]),
+    };
+    let progress = Progress::start(run.live(), views.subscribe(), goal, mode);
     let outcome = run.execute().await;
     progress.stop().await;
+    views.stop().await;
     let outcome = match outcome {
         Ok(outcome) => outcome,
         Err(e) => {
@@ -309,6 +359,7 @@ async fn run_scenario(
         report: None,
         written: Vec::new(),
         errors: Vec::new(),
+        trace: None,
     };
     match report.write(&plan.outputs.report_dir) {
         Ok(json) => {
@@ -321,6 +372,12 @@ async fn run_scenario(
                             .errors
                             .push(crate::cli::report::unwritten("HTML report", &html, e))
                     }
+                }
+            }
+            if let Some(tracer) = &tracer {
+                match write_trace(tracer, &json) {
+                    Ok(trace) => result.trace = Some(trace),
+                    Err(e) => result.errors.push(e),
                 }
             }
             result.written.insert(0, ("report", json));
@@ -336,6 +393,30 @@ async fn run_scenario(
     }
     result.report = Some(report);
     result
+}
+
+/// Writes the traced frames next to the report (`<report>.trace.jsonl`), as JSON lines.
+fn write_trace(tracer: &Tracer, report: &Path) -> Result<TraceWritten, CliError> {
+    let path = report.with_extension("trace.jsonl");
+    let (records, dropped) = tracer.take();
+    let failed = |why: String| CliError::Artifact {
+        what: "frame trace",
+        path: path.display().to_string(),
+        why,
+    };
+    let mut text = Vec::new();
+    for record in &records {
+        serde_json::to_writer(&mut text, record).map_err(|e| failed(e.to_string()))?;
+        text.push(b'\n');
+    }
+    crate::report::file::write_replacing(&path, &text).map_err(|e| failed(e.to_string()))?;
+    let sessions: std::collections::BTreeSet<u64> = records.iter().map(|r| r.session).collect();
+    Ok(TraceWritten {
+        frames: records.len(),
+        sessions: sessions.len(),
+        dropped,
+        path,
+    })
 }
 
 /// The exit code of a finished run: its verdict, or 0 for a run that ended normally when

@@ -13,8 +13,8 @@ use std::path::PathBuf;
 use clap::Args;
 use futures_util::Stream;
 
-pub use execute::{Executed, ScenarioResult, execute};
-pub use plan::{Outputs, RunPlan, ScenarioRun, TargetChoice};
+pub use execute::{Executed, ScenarioResult, TraceWritten, execute};
+pub use plan::{Outputs, RunPlan, ScenarioRun, TargetChoice, Watch};
 
 use super::error::{CliError, EXIT_PASSED, Outcome, report};
 use crate::cli::out;
@@ -84,6 +84,20 @@ pub struct RunArgs {
     /// connections than one address's ephemeral ports allow.
     #[arg(long, value_name = "IP,IP,...", value_delimiter = ',')]
     pub source_addrs: Vec<std::net::IpAddr>,
+    /// Serve live metrics (Prometheus / OpenMetrics text) on this address while the run
+    /// goes, e.g. 127.0.0.1:9464; scrape http://ADDR/metrics.
+    #[arg(long, value_name = "ADDR")]
+    pub metrics_listen: Option<String>,
+    /// Write one JSON line of live numbers per second to this file.
+    #[arg(long, value_name = "FILE.jsonl")]
+    pub live: Option<PathBuf>,
+    /// Trace every frame of N sessions spread over the run (JSON lines next to the
+    /// report, `<report>.trace.jsonl`).
+    #[arg(long, value_name = "N", conflicts_with = "trace_sessions")]
+    pub trace: Option<u64>,
+    /// Trace every frame of these sessions (numbers as failure samples show them).
+    #[arg(long, value_name = "N,N,...", value_parser = crate::runner::trace::parse_sessions)]
+    pub trace_sessions: Option<std::collections::BTreeSet<u64>>,
     /// Sessions in total (closed model). With only --sessions, the scenario's duration
     /// no longer limits the run.
     #[arg(
@@ -191,6 +205,9 @@ pub async fn run(
         }
     };
     let quiet = plan.outputs.quiet;
+    if let (Some(addr), false) = (plan.watch.metrics_addr, quiet) {
+        eprintln!("metrics: http://{addr}/metrics");
+    }
     let executed = execute(plan, shutdown, |result| show(result, quiet)).await;
     if let (Some(path), false) = (&executed.junit, quiet) {
         out!("junit: {}", path.display());
@@ -208,6 +225,14 @@ fn show(result: &ScenarioResult, quiet: bool) {
     for e in &result.errors {
         report(e);
     }
+    if let Some(trace) = result.trace.as_ref().filter(|t| t.dropped > 0) {
+        eprintln!(
+            "warning: {} traced frames left out (over {} MiB per session or {} MiB per run)",
+            trace.dropped,
+            crate::runner::trace::MAX_SESSION_BYTES >> 20,
+            crate::runner::trace::MAX_TRACE_BYTES >> 20
+        );
+    }
     if quiet {
         return;
     }
@@ -216,6 +241,14 @@ fn show(result: &ScenarioResult, quiet: bool) {
     }
     for (what, path) in &result.written {
         out!("{what}: {}", path.display());
+    }
+    if let Some(trace) = &result.trace {
+        out!(
+            "trace: {} ({} frames of {} sessions)",
+            trace.path.display(),
+            trace.frames,
+            trace.sessions
+        );
     }
 }
 

@@ -12,9 +12,11 @@ use super::RunArgs;
 use crate::cli::error::CliError;
 use crate::drivers::Driver;
 use crate::report::Shard;
+use crate::report::live;
 use crate::runner::accounts::{Credentials, read_csv};
 use crate::runner::shard::shard_load;
 use crate::runner::tls::TlsSettings;
+use crate::runner::trace::TraceSelect;
 use crate::scenario::{self, Plan};
 
 /// How long in-flight sessions may still run after Ctrl-C, SIGTERM or `max_duration`.
@@ -57,6 +59,49 @@ pub struct Outputs {
     pub verdict_in_report: bool,
 }
 
+/// How the run can be watched while it goes and debugged after: live metrics and frame
+/// traces.
+#[derive(Debug, Default)]
+pub struct Watch {
+    /// `--metrics-listen`, bound while resolving (so that a taken address fails before
+    /// the run); served by every scenario in turn.
+    pub listener: Option<std::net::TcpListener>,
+    /// The address actually bound (port 0 picks one).
+    pub metrics_addr: Option<std::net::SocketAddr>,
+    /// `--live FILE`: created (emptied) while resolving, then appended to by every
+    /// scenario.
+    pub live_file: Option<PathBuf>,
+    /// `--trace N` / `--trace-sessions`: which sessions' frames to write.
+    pub trace: Option<TraceSelect>,
+}
+
+impl Watch {
+    fn resolve(args: &RunArgs) -> Result<Watch, CliError> {
+        let usage = |e: live::LiveError| CliError::Usage(e.to_string());
+        let listener = args
+            .metrics_listen
+            .as_deref()
+            .map(live::bind)
+            .transpose()
+            .map_err(usage)?;
+        let metrics_addr = listener.as_ref().and_then(|l| l.local_addr().ok());
+        if let Some(path) = &args.live {
+            live::create_live_file(path).map_err(usage)?;
+        }
+        let trace = match (args.trace, &args.trace_sessions) {
+            (Some(n), _) => Some(TraceSelect::Sample(n)),
+            (None, Some(numbers)) => Some(TraceSelect::Sessions(numbers.clone())),
+            (None, None) => None,
+        };
+        Ok(Watch {
+            listener,
+            metrics_addr,
+            live_file: args.live.clone(),
+            trace,
+        })
+    }
+}
+
 /// Everything `sigbench run` does, decided from its flags.
 pub struct RunPlan {
     pub scenarios: Vec<ScenarioRun>,
@@ -75,6 +120,8 @@ pub struct RunPlan {
     /// See [`GRACE`].
     pub grace: Duration,
     pub outputs: Outputs,
+    /// Live metrics and traces.
+    pub watch: Watch,
 }
 
 impl RunPlan {
@@ -150,6 +197,14 @@ impl RunPlan {
         let tls = TlsSettings { ca_cert };
         // Checked now, so that a bad file fails before the run, not at the first wss://.
         tls.connector().map_err(CliError::Usage)?;
+        let start_at = args
+            .start_at
+            .as_deref()
+            .map(|text| parse_start_at(text, SystemTime::now()))
+            .transpose()
+            .map_err(CliError::Usage)?;
+        // Last: it binds the address and empties the file, which only a valid run should.
+        let watch = Watch::resolve(&args)?;
         let target = match args.target {
             Some(url) => TargetChoice::External {
                 url,
@@ -157,12 +212,6 @@ impl RunPlan {
             },
             None => TargetChoice::Embedded,
         };
-        let start_at = args
-            .start_at
-            .as_deref()
-            .map(|text| parse_start_at(text, SystemTime::now()))
-            .transpose()
-            .map_err(CliError::Usage)?;
         Ok(RunPlan {
             scenarios,
             target,
@@ -173,6 +222,7 @@ impl RunPlan {
             sources: args.source_addrs,
             start_at,
             grace: GRACE,
+            watch,
             outputs: Outputs {
                 report_dir: args.report_dir,
                 html: !args.no_html,

@@ -10,11 +10,22 @@
 use crate::metrics::LatencyHistogram;
 use crate::metrics::histogram::format_micros;
 
-use super::svg::{Axis, LogAxis, Plot, Svg, count_tick, latency_tick, seconds_tick};
+use super::svg::{Axis, LogAxis, Plot, Svg, count_tick, seconds_tick};
 use super::timeline::Buckets;
 
-/// Series colors cycle through this many CSS classes (`s0` … `s7`).
-pub(super) const SERIES_CLASSES: usize = 8;
+/// Series colors cycle through this many CSS classes (`s0` … `s19`); the second ten
+/// are also drawn dashed, so up to 20 metrics stay apart.
+pub(super) const SERIES_CLASSES: usize = 20;
+
+/// The CSS classes of series `i`: its color, and `dashed` for the second ten.
+pub(super) fn series_class(i: usize) -> String {
+    let k = i % SERIES_CLASSES;
+    if k >= SERIES_CLASSES / 2 {
+        format!("s{k} dashed")
+    } else {
+        format!("s{k}")
+    }
+}
 
 const PERCENTILE_PLOT: Plot = Plot {
     width: 560.0,
@@ -62,20 +73,86 @@ fn horizontal_grid(svg: &mut Svg, plot: &Plot, axis: &Axis, label: impl Fn(f64) 
     }
 }
 
-/// A metric's latency-by-percentile chart; `decades` from [`decades_for`] (the same for
-/// every metric of a report, so their charts compare at a glance).
-pub(super) fn percentile_chart(name: &str, h: &LatencyHistogram, decades: u32) -> String {
+/// One curve of a percentile chart.
+pub(super) struct Curve<'a> {
+    pub histogram: &'a LatencyHistogram,
+    /// CSS classes of the line (its color), e.g. `s0`, `base`.
+    pub class: &'a str,
+    /// Prefix of the hover titles of its marks, e.g. `base ` (may be empty).
+    pub label: &'a str,
+}
+
+/// A horizontal limit line (a threshold) on a latency chart.
+pub(super) struct LimitLine {
+    pub us: f64,
+    /// `p99 ≤ 5ms`.
+    pub label: String,
+    /// The threshold failed: drawn in the failure color.
+    pub failed: bool,
+}
+
+/// The log latency axis that holds every curve's range and every limit.
+fn latency_axis(curves: &[Curve<'_>], limits: &[LimitLine]) -> Option<LogAxis> {
+    let filled = curves.iter().filter(|c| !c.histogram.is_empty());
+    let lows = filled.clone().map(|c| c.histogram.min());
+    let highs = filled.map(|c| c.histogram.max());
+    let limit_us = limits.iter().map(|l| l.us.round() as u64);
+    let min = lows.chain(limit_us.clone()).min()?;
+    let max = highs.chain(limit_us).max()?;
+    Some(LogAxis::around(min, max))
+}
+
+fn log_grid(svg: &mut Svg, plot: &Plot, axis: &LogAxis) {
+    for (us, label) in axis.ticks() {
+        let y = plot.py(axis.fraction(us));
+        let class = if label.is_empty() {
+            "grid minor"
+        } else {
+            "grid"
+        };
+        svg.line(class, (plot.x0(), y), (plot.x1(), y));
+        if !label.is_empty() {
+            svg.text("tick", (plot.x0() - 6.0, y + 4.0), "end", &label);
+        }
+    }
+}
+
+fn limit_lines(svg: &mut Svg, plot: &Plot, axis: &LogAxis, limits: &[LimitLine]) {
+    for limit in limits {
+        let y = plot.py(axis.fraction(limit.us));
+        let class = if limit.failed {
+            "limit failed"
+        } else {
+            "limit"
+        };
+        svg.line(class, (plot.x0(), y), (plot.x1(), y));
+        svg.text(
+            &format!("limit-label{}", if limit.failed { " failed" } else { "" }),
+            (plot.x0() + 4.0, y - 4.0),
+            "start",
+            &limit.label,
+        );
+    }
+}
+
+/// A latency-by-percentile chart of one or more curves (one metric, or the same metric
+/// in two reports), with `limits` as horizontal lines. Both axes are logarithmic: the
+/// percentile axis in nines (`decades` from [`decades_for`], the same for every chart of
+/// a page so they compare at a glance), the latency axis in decades of microseconds so
+/// that p50 and a tail ten times higher both show their shape.
+pub(super) fn percentile_chart(
+    title: &str,
+    curves: &[Curve<'_>],
+    limits: &[LimitLine],
+    decades: u32,
+) -> String {
     let plot = PERCENTILE_PLOT;
-    let mut svg = Svg::new(
-        &plot,
-        "chart percentiles",
-        &format!("{name}: latency by percentile"),
-    );
+    let mut svg = Svg::new(&plot, "chart percentiles", title);
     let d = f64::from(decades.max(1));
     let x_of = |nines: f64| plot.px(nines / d);
-    let axis = Axis::up_to(h.max() as f64, 5, 1.0);
-    if !h.is_empty() {
-        horizontal_grid(&mut svg, &plot, &axis, |t| latency_tick(t, &axis));
+    let axis = latency_axis(curves, limits);
+    if let Some(axis) = &axis {
+        log_grid(&mut svg, &plot, axis);
     }
     let mut x_ticks: Vec<(f64, String)> = (0..=decades)
         .map(|k| (f64::from(k), percentile_label(k)))
@@ -93,10 +170,15 @@ pub(super) fn percentile_chart(name: &str, h: &LatencyHistogram, decades: u32) -
         "axis-title",
         ((plot.x0() + plot.x1()) / 2.0, plot.height - 6.0),
         "middle",
-        "percentile",
+        "percentile (log scale of nines)",
+    );
+    svg.vertical_text(
+        "axis-title",
+        (12.0, (plot.y0() + plot.y1()) / 2.0),
+        "latency (log scale)",
     );
     svg.line("axis", (plot.x0(), plot.y0()), (plot.x1(), plot.y0()));
-    if h.is_empty() {
+    let Some(axis) = axis.filter(|_| curves.iter().any(|c| !c.histogram.is_empty())) else {
         svg.text(
             "empty",
             ((plot.x0() + plot.x1()) / 2.0, (plot.y0() + plot.y1()) / 2.0),
@@ -104,33 +186,38 @@ pub(super) fn percentile_chart(name: &str, h: &LatencyHistogram, decades: u32) -
             "no data",
         );
         return svg.finish();
-    }
+    };
+    limit_lines(&mut svg, &plot, &axis, limits);
     let y_of = |us: u64| plot.py(axis.fraction(us as f64));
     let steps = decades * STEPS_PER_DECADE;
-    let mut points: Vec<(f64, f64)> = (0..=steps)
-        .map(|i| {
-            let nines = f64::from(i) / f64::from(STEPS_PER_DECADE);
-            let q = 1.0 - 10f64.powf(-nines);
-            (x_of(nines), y_of(h.value_at_quantile(q)))
-        })
-        .collect();
-    points.push((x_of(d), y_of(h.max())));
-    svg.polyline("series s0", &points);
-    let marks = [
-        ("p50", 2f64.log10(), 0.5),
-        ("p90", 1.0, 0.9),
-        ("p99", 2.0, 0.99),
-        ("p99.9", 3.0, 0.999),
-    ];
-    for (label, nines, q) in marks {
-        if nines <= d {
-            let us = h.value_at_quantile(q);
-            let title = format!("{label}: {}", format_micros(us));
-            svg.circle("mark", (x_of(nines), y_of(us)), 3.0, Some(&title));
+    for curve in curves.iter().filter(|c| !c.histogram.is_empty()) {
+        let h = curve.histogram;
+        let mut points: Vec<(f64, f64)> = (0..=steps)
+            .map(|i| {
+                let nines = f64::from(i) / f64::from(STEPS_PER_DECADE);
+                let q = 1.0 - 10f64.powf(-nines);
+                (x_of(nines), y_of(h.value_at_quantile(q)))
+            })
+            .collect();
+        points.push((x_of(d), y_of(h.max())));
+        svg.polyline(&format!("series {}", curve.class), &points);
+        let marks = [
+            ("p50", 2f64.log10(), 0.5),
+            ("p90", 1.0, 0.9),
+            ("p99", 2.0, 0.99),
+            ("p99.9", 3.0, 0.999),
+        ];
+        let mark_class = format!("mark {}", curve.class);
+        for (label, nines, q) in marks {
+            if nines <= d {
+                let us = h.value_at_quantile(q);
+                let title = format!("{}{label}: {}", curve.label, format_micros(us));
+                svg.circle(&mark_class, (x_of(nines), y_of(us)), 3.0, Some(&title));
+            }
         }
+        let title = format!("{}max: {}", curve.label, format_micros(h.max()));
+        svg.circle(&mark_class, (x_of(d), y_of(h.max())), 3.0, Some(&title));
     }
-    let title = format!("max: {}", format_micros(h.max()));
-    svg.circle("mark", (x_of(d), y_of(h.max())), 3.0, Some(&title));
     svg.finish()
 }
 
@@ -234,9 +321,10 @@ pub(super) fn throughput_chart(b: &Buckets) -> String {
     svg.finish()
 }
 
-/// Each metric's p99 per bucket, one line per metric (class `s{i % 8}`, in the order of
-/// the buckets' `p99_us`); the page writes the legend.
-pub(super) fn latency_timeline_chart(b: &Buckets) -> String {
+/// Each metric's p99 per bucket, one line per metric (classes from [`series_class`], in
+/// the order of the buckets' `p99_us`), on a log latency axis; `limits` (p99 thresholds)
+/// as horizontal lines in their metric's color. The page writes the legend.
+pub(super) fn latency_timeline_chart(b: &Buckets, limits: &[(usize, LimitLine)]) -> String {
     let plot = TIMELINE_PLOT;
     let mut svg = Svg::new(&plot, "chart timeline", "p99 latency over time, per metric");
     let values = || {
@@ -244,27 +332,32 @@ pub(super) fn latency_timeline_chart(b: &Buckets) -> String {
             .iter()
             .flat_map(|k| k.p99_us.iter().flatten())
             .copied()
+            .chain(limits.iter().map(|(_, l)| l.us.round() as u64))
     };
     let axis = LogAxis::around(
         values().min().unwrap_or(100),
         values().max().unwrap_or(1_000),
     );
-    for (us, label) in axis.ticks() {
-        let y = plot.py(axis.fraction(us));
-        let class = if label.is_empty() {
-            "grid minor"
-        } else {
-            "grid"
-        };
-        svg.line(class, (plot.x0(), y), (plot.x1(), y));
-        if !label.is_empty() {
-            svg.text("tick", (plot.x0() - 6.0, y + 4.0), "end", &label);
-        }
+    log_grid(&mut svg, &plot, &axis);
+    for (i, limit) in limits {
+        let y = plot.py(axis.fraction(limit.us));
+        let failed = if limit.failed { " failed" } else { "" };
+        svg.line(
+            &format!("limit {}{failed}", series_class(*i)),
+            (plot.x0(), y),
+            (plot.x1(), y),
+        );
+        svg.text(
+            &format!("limit-label{failed}"),
+            (plot.x1() - 4.0, y - 4.0),
+            "end",
+            &limit.label,
+        );
     }
     let series = b.buckets.first().map_or(0, |k| k.p99_us.len());
     for i in 0..series {
-        let class = format!("series s{}", i % SERIES_CLASSES);
-        let dot = format!("dot s{}", i % SERIES_CLASSES);
+        let class = format!("series {}", series_class(i));
+        let dot = format!("dot {}", series_class(i));
         let flush = |svg: &mut Svg, run: &mut Vec<(f64, f64)>| {
             match run.as_slice() {
                 [] => {}
@@ -292,6 +385,81 @@ pub(super) fn latency_timeline_chart(b: &Buckets) -> String {
         "p99 (log scale)",
     );
     svg.finish()
+}
+
+/// A number read off a bucket (a rate, a count) for a line chart.
+type BucketValue<'a> = &'a dyn Fn(&super::timeline::Bucket) -> f64;
+
+/// Lines of per-bucket values on a linear axis from 0, one per `(class, value)`; a
+/// single bucket is drawn as a dot.
+fn count_lines(
+    title: &str,
+    axis_title: &str,
+    b: &Buckets,
+    lines: &[(&str, BucketValue<'_>)],
+) -> String {
+    let plot = TIMELINE_PLOT;
+    let mut svg = Svg::new(&plot, "chart timeline", title);
+    let max = b
+        .buckets
+        .iter()
+        .flat_map(|k| lines.iter().map(move |(_, v)| v(k)))
+        .fold(0.0, f64::max);
+    let axis = Axis::up_to(max, 5, 0.1);
+    horizontal_grid(&mut svg, &plot, &axis, |t| count_tick(t, &axis));
+    for (class, value) in lines {
+        let points: Vec<(f64, f64)> = b
+            .buckets
+            .iter()
+            .map(|k| {
+                let (x0, x1) = bucket_x(&plot, b.span, k.start, k.secs);
+                ((x0 + x1) / 2.0, plot.py(axis.fraction(value(k))))
+            })
+            .collect();
+        match points.as_slice() {
+            [only] => svg.circle(&format!("dot {class}"), *only, 3.0, None),
+            _ => svg.polyline(&format!("series {class}"), &points),
+        }
+    }
+    time_axis(&mut svg, &plot, b.span);
+    svg.vertical_text(
+        "axis-title",
+        (14.0, (plot.y0() + plot.y1()) / 2.0),
+        axis_title,
+    );
+    svg.finish()
+}
+
+/// Sessions started per second against the schedule's planned arrivals per second (the
+/// open model): where the lines part, the generator or the server fell behind.
+pub(super) fn arrival_chart(b: &Buckets) -> String {
+    count_lines(
+        "planned and achieved arrivals per second",
+        "sessions started per second",
+        b,
+        // Planned last, dashed on top, so it shows where the two coincide.
+        &[
+            ("started", &|k| k.rate(k.started)),
+            ("planned", &|k| k.rate(k.planned)),
+        ],
+    )
+}
+
+/// Sessions in flight (started, not finished) over time: the average over each bucket
+/// (session time of the sessions that ended in it, per second of it: Little's law), and
+/// the count at the end of each second (the most in the bucket).
+pub(super) fn in_flight_chart(b: &Buckets) -> String {
+    count_lines(
+        "sessions in flight over time",
+        "sessions in flight",
+        b,
+        &[
+            ("in-flight", &|k| {
+                k.session_us / (k.secs.max(1) as f64 * 1e6)
+            }),
+            ("in-flight-end", &|k| k.in_flight as f64),
+        ],
+    )
 }
 
 /// The x coordinate, in a percentile chart of `decades`, of percentile `q` (for tests).

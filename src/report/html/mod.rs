@@ -5,9 +5,11 @@
 //!
 //! - `mod.rs`: the page frame, header and the order of sections;
 //! - `sections`: thresholds, latency, timeline, codes, failures, warnings;
-//! - `charts` / `svg` / `timeline`: the charts.
+//! - `charts` / `svg` / `timeline`: the charts;
+//! - `compare`: the page of `sigbench compare` (two reports side by side).
 
 mod charts;
+mod compare;
 mod sections;
 mod svg;
 mod timeline;
@@ -18,6 +20,8 @@ use std::path::Path;
 use super::escape::{attr, text};
 use super::json::{ReportError, RunReport, Status};
 use super::summary::verdict;
+
+pub use compare::render_compare_html;
 
 const STYLE: &str = include_str!("style.css");
 

@@ -6,11 +6,12 @@ use crate::metrics::histogram::{decode, format_micros};
 use crate::protocol::Code;
 
 use super::super::escape::text;
-use super::super::json::{MetricReport, ReportError, RunReport};
+use super::super::json::{MetricReport, ReportError, RunReport, ThresholdReport};
 use super::super::junit::limit_text;
 use super::super::summary::code_label;
 use super::charts::{
-    SERIES_CLASSES, decades_for, latency_timeline_chart, percentile_chart, throughput_chart,
+    Curve, LimitLine, arrival_chart, decades_for, in_flight_chart, latency_timeline_chart,
+    percentile_chart, series_class, throughput_chart,
 };
 use super::timeline::buckets;
 
@@ -58,6 +59,36 @@ pub(super) fn thresholds(out: &mut String, report: &RunReport) {
     out.push_str("</tbody>\n</table>\n</section>\n");
 }
 
+/// The latency thresholds on `metric` as chart lines (`stats`: which statistics; all
+/// latency ones when `None`).
+fn limit_lines(
+    report: &RunReport,
+    metric: &str,
+    stats: Option<&[crate::metrics::Stat]>,
+) -> Vec<LimitLine> {
+    report
+        .thresholds
+        .iter()
+        .filter(|t| t.metric.as_deref() == Some(metric) && t.unit == "us" && t.stat.is_latency())
+        .filter(|t| stats.is_none_or(|s| s.contains(&t.stat)))
+        .map(|t| LimitLine {
+            us: t.limit,
+            label: limit_label(t),
+            failed: !t.pass,
+        })
+        .collect()
+}
+
+/// `p99 ≤ 5.00ms` (and `FAILED` when it did not hold).
+fn limit_label(t: &ThresholdReport) -> String {
+    let label = format!("{} {}", t.stat, limit_text(t));
+    if t.pass {
+        label
+    } else {
+        format!("{label} FAILED")
+    }
+}
+
 /// A latency cell: `-` when the metric recorded nothing.
 fn us_cell(m: &MetricReport, us: u64) -> String {
     if m.count == 0 {
@@ -73,7 +104,8 @@ pub(super) fn latency(out: &mut String, report: &RunReport) -> Result<(), Report
     }
     out.push_str(
         "<section id=\"latency\">\n<h2>Latency<span class=\"sub\">whole run; charts show \
-         latency by percentile on a log scale, as HdrHistogram plots do</span></h2>\n<table>\n\
+         latency (log scale) by percentile (log scale of nines, as HdrHistogram plots do), \
+         with the thresholds as dashed lines</span></h2>\n<table>\n\
          <thead><tr><th>metric</th><th class=\"num\">count</th><th class=\"num\">min</th>\
          <th class=\"num\">p50</th><th class=\"num\">p90</th><th class=\"num\">p95</th>\
          <th class=\"num\">p99</th><th class=\"num\">p99.9</th><th class=\"num\">max</th>\
@@ -127,7 +159,16 @@ pub(super) fn latency(out: &mut String, report: &RunReport) -> Result<(), Report
             "<figure>\n<figcaption><b>{}</b><span class=\"stats\">{}</span></figcaption>\n{}</figure>\n",
             text(&m.name),
             text(&stats),
-            percentile_chart(&m.name, &histogram, decades)
+            percentile_chart(
+                &format!("{}: latency by percentile", m.name),
+                &[Curve {
+                    histogram: &histogram,
+                    class: "s0",
+                    label: "",
+                }],
+                &limit_lines(report, &m.name, None),
+                decades
+            )
         );
     }
     out.push_str("</div>\n</section>\n");
@@ -162,12 +203,56 @@ pub(super) fn timeline(out: &mut String, report: &RunReport) {
         for (i, m) in report.metrics.iter().enumerate() {
             let _ = write!(
                 out,
-                "<li><span class=\"sw s{}\"></span>{}</li>",
-                i % SERIES_CLASSES,
+                "<li><span class=\"sw {}\"></span>{}</li>",
+                series_class(i),
                 text(&m.name)
             );
         }
-        let _ = write!(out, "</ul>\n{}</figure>\n", latency_timeline_chart(&b));
+        let limits: Vec<(usize, LimitLine)> = report
+            .metrics
+            .iter()
+            .enumerate()
+            .flat_map(|(i, m)| {
+                limit_lines(report, &m.name, Some(&[crate::metrics::Stat::P99]))
+                    .into_iter()
+                    .map(move |l| (i, l))
+            })
+            .collect();
+        if !limits.is_empty() {
+            out.push_str("<li><span class=\"sw line limit\"></span>p99 thresholds</li>");
+        }
+        let _ = write!(
+            out,
+            "</ul>\n{}</figure>\n",
+            latency_timeline_chart(&b, &limits)
+        );
+    }
+    if b.buckets.iter().any(|k| k.planned > 0) {
+        let _ = write!(
+            out,
+            "<figure class=\"wide\">\n<figcaption><b>Arrival rate</b><span class=\"stats\">\
+             sessions the open model planned to start per second, and those that started\
+             </span></figcaption>\n<ul class=\"legend\"><li><span class=\"sw line planned\">\
+             </span>planned</li><li><span class=\"sw line started\"></span>started</li></ul>\n\
+             {}</figure>\n",
+            arrival_chart(&b)
+        );
+    }
+    if b.buckets.iter().any(|k| k.started > 0) {
+        let _ = write!(
+            out,
+            "<figure class=\"wide\">\n<figcaption><b>Sessions in flight</b>\
+             <span class=\"stats\">started and not yet finished</span></figcaption>\n\
+             <ul class=\"legend\"><li><span class=\"sw line in-flight\"></span>average (session \
+             time per second)</li><li><span class=\"sw line in-flight-end\"></span>at the end of \
+             each second{}</li></ul>\n{}</figure>\n",
+            if b.width == 1 {
+                ""
+            } else {
+                " (the most in each bucket)"
+            },
+            in_flight_chart(&b)
+        );
     }
     let late = &report.late_starts;
     if late.count > 0 {

@@ -180,19 +180,6 @@ pub(super) fn decimals(step: f64) -> usize {
     }
 }
 
-/// A latency tick label in the unit that fits the axis' top: `250µs`, `12.5ms`, `2s`.
-pub(super) fn latency_tick(us: f64, axis: &Axis) -> String {
-    let (div, unit) = if axis.top >= 1e6 {
-        (1e6, "s")
-    } else if axis.top >= 1e3 {
-        (1e3, "ms")
-    } else {
-        (1.0, "µs")
-    };
-    let d = decimals(axis.step / div);
-    format!("{:.d$}{unit}", us / div)
-}
-
 /// A count tick label: `40`, `2.5`, `12k`.
 pub(super) fn count_tick(value: f64, axis: &Axis) -> String {
     if axis.top >= 10_000.0 {
@@ -356,14 +343,6 @@ mod tests {
 
     #[test]
     fn tick_labels_pick_a_unit() {
-        let ms = Axis::up_to(21_500.0, 5, 1.0);
-        assert_eq!(latency_tick(5_000.0, &ms), "5ms");
-        let us = Axis::up_to(700.0, 5, 1.0);
-        assert_eq!(latency_tick(200.0, &us), "200µs");
-        let fine = Axis::up_to(2_300.0, 5, 1.0);
-        assert_eq!(latency_tick(500.0, &fine), "0.5ms");
-        let long = Axis::up_to(1_260_000.0, 5, 1.0);
-        assert_eq!(latency_tick(500_000.0, &long), "0.5s");
         assert_eq!(seconds_tick(90.0), "1m30s");
         assert_eq!(seconds_tick(3600.0), "1h");
         assert_eq!(num(-0.01), "0");

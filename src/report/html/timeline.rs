@@ -24,6 +24,15 @@ pub(super) struct Bucket {
     pub sessions_failed: u64,
     pub failures: u64,
     pub late_starts: u64,
+    /// Sessions started in the bucket.
+    pub started: u64,
+    /// Sessions the open model planned to start in the bucket.
+    pub planned: u64,
+    /// The most sessions in flight at the end of any of the bucket's seconds.
+    pub in_flight: u64,
+    /// Microseconds of session time of the sessions that finished in the bucket: divided
+    /// by the bucket's length, the average number in flight (Little's law).
+    pub session_us: f64,
     /// p99 per metric (in the order of `report.metrics`); `None` without data.
     pub p99_us: Vec<Option<u64>>,
 }
@@ -69,6 +78,10 @@ pub(super) fn buckets(report: &RunReport) -> Buckets {
             sessions_failed: 0,
             failures: 0,
             late_starts: 0,
+            started: 0,
+            planned: 0,
+            in_flight: 0,
+            session_us: 0.0,
             p99_us: vec![None; metrics],
         })
         .collect();
@@ -86,6 +99,17 @@ pub(super) fn buckets(report: &RunReport) -> Buckets {
         bucket.sessions_failed += interval.sessions_failed;
         bucket.failures += interval.failures;
         bucket.late_starts += interval.late_starts;
+        bucket.started += interval.sessions_started;
+        bucket.planned += interval.planned_starts;
+        bucket.in_flight = bucket.in_flight.max(interval.in_flight);
+        if let Some(h) = interval
+            .metrics
+            .iter()
+            .find(|m| m.name == crate::metrics::SESSION)
+            .and_then(|m| decode(&m.histogram).ok())
+        {
+            bucket.session_us += h.mean() * h.len() as f64;
+        }
         for m in &interval.metrics {
             let Some(id) = report.metrics.iter().position(|r| r.name == m.name) else {
                 continue;
