@@ -72,6 +72,11 @@ pub struct ConformanceArgs {
     /// Cases run at once.
     #[arg(long, default_value_t = 16, value_name = "N")]
     pub jobs: usize,
+    /// Speak to the target through this wire profile (docs/profiles.md). Without
+    /// --target, the embedded server speaks the framing the profile is named after.
+    /// Cases about the built-in framing are skipped unless the profile is that framing.
+    #[arg(long, value_name = "PROFILE.yaml")]
+    pub profile: Option<PathBuf>,
     /// Multiply every wait, quiet window and eventually-deadline of the suite by F
     /// (e.g. 3 for a slow or distant server, or one whose presence lags).
     #[arg(long, default_value_t = 1.0, value_parser = parse_scale, value_name = "F")]
@@ -173,6 +178,7 @@ pub async fn run(
             deviations.source
         );
     }
+    let profile = super::read_profile(args.profile.as_deref())?;
     let target = match &args.target {
         Some(url) => TargetSpec::Remote {
             url: url.clone(),
@@ -185,8 +191,12 @@ pub async fn run(
                     "warning: {flag} describes a remote --target; the embedded server is configured per case"
                 );
             }
+            let wire = super::embedded_wire(profile.as_ref()).map_err(CliError::Usage)?;
             TargetSpec::Embedded {
-                base: ServerConfig::default(),
+                base: ServerConfig {
+                    wire,
+                    ..ServerConfig::default()
+                },
             }
         }
     };
@@ -207,6 +217,7 @@ pub async fn run(
         jobs: args.jobs,
         deviations,
         interrupt: interrupt.clone(),
+        profile,
         timeout_scale: args.timeout_scale,
         strict: args.strict,
     };
