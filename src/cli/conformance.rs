@@ -37,10 +37,10 @@ pub struct ConformanceArgs {
     #[arg(long, value_delimiter = ',', value_name = "PATTERN")]
     pub only: Vec<String>,
     /// The target's invite TTL. Expiry cases run only when it is known (the embedded
-    /// server uses 1s); give the target a short one, e.g. 2s.
+    /// server uses 2s); give the target a short one, e.g. 2s.
     #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
     pub invite_ttl: Option<Duration>,
-    /// The target's channel TTL (the embedded server uses 1.5s); expiry cases need it.
+    /// The target's channel TTL (the embedded server uses 3s); expiry cases need it.
     #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
     pub channel_ttl: Option<Duration>,
     /// The remote target's member limit: the 10419 cases fill a channel to it
