@@ -2,7 +2,8 @@
 //! connects. Errors are collected (not just the first) and each carries the location of
 //! the node it is about.
 //!
-//! - [`document`]: top level, roles, load model, thresholds.
+//! - [`document`]: top level, roles, thresholds.
+//! - [`load`]: the load model (closed, ramping, open) and its limits.
 //! - [`data`]: feeders and generated values.
 //! - [`flows`]: mixes of flows (`flows:`), their weights and per-flow names.
 //! - [`steps`]: steps, their action and target, variable scoping, metrics.
@@ -15,6 +16,7 @@ mod control;
 mod data;
 mod document;
 mod flows;
+mod load;
 mod steps;
 mod values;
 
