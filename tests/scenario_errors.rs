@@ -302,7 +302,7 @@ fn load_sections_are_checked() {
     assert_eq!(
         load("  concurrency: 5\n"),
         vec![
-            "t.yaml:3:3: load needs 'sessions' and/or 'duration' (closed model) or 'arrival' (open model)"
+            "t.yaml:3:3: load needs 'sessions' and/or 'duration' (closed model), 'stages' (closed model, ramping) or 'arrival' (open model)"
         ]
     );
     assert_eq!(
