@@ -22,6 +22,7 @@ async fn the_suite_passes_against_a_server_with_a_300ms_presence_lag() {
         jobs: 16,
         deviations: Deviations::default(),
         interrupt: CancellationToken::new(),
+        profile: None,
         timeout_scale: 1.0,
         strict: false,
     };

@@ -72,6 +72,11 @@ pub struct ConformanceArgs {
     /// Cases run at once.
     #[arg(long, default_value_t = 16, value_name = "N")]
     pub jobs: usize,
+    /// Speak to the target through this wire profile (docs/profiles.md). Without
+    /// --target, the embedded server speaks the framing the profile is named after.
+    /// Cases about the built-in framing are skipped unless the profile is that framing.
+    #[arg(long, value_name = "PROFILE.yaml")]
+    pub profile: Option<PathBuf>,
     /// Multiply every wait, quiet window and eventually-deadline of the suite by F
     /// (e.g. 3 for a slow or distant server, or one whose presence lags).
     #[arg(long, default_value_t = 1.0, value_parser = parse_scale, value_name = "F")]
@@ -168,6 +173,9 @@ pub async fn run(args: ConformanceArgs) -> ExitCode {
             deviations.source
         );
     }
+    let Ok(profile) = super::load_profile(args.profile.as_deref()) else {
+        return ExitCode::from(EXIT_USAGE);
+    };
     let target = match &args.target {
         Some(url) => TargetSpec::Remote {
             url: url.clone(),
@@ -186,8 +194,18 @@ pub async fn run(args: ConformanceArgs) -> ExitCode {
                     "warning: {flag} describes a remote --target; the embedded server is configured per case"
                 );
             }
+            let wire = match super::embedded_wire(profile.as_ref()) {
+                Ok(w) => w,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return ExitCode::from(EXIT_USAGE);
+                }
+            };
             TargetSpec::Embedded {
-                base: ServerConfig::default(),
+                base: ServerConfig {
+                    wire,
+                    ..ServerConfig::default()
+                },
             }
         }
     };
@@ -209,6 +227,7 @@ pub async fn run(args: ConformanceArgs) -> ExitCode {
         jobs: args.jobs,
         deviations,
         interrupt: interrupt.clone(),
+        profile,
         timeout_scale: args.timeout_scale,
         strict: args.strict,
     };

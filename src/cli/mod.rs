@@ -94,6 +94,41 @@ pub(crate) fn read_ca_cert(path: Option<&std::path::Path>) -> Result<Option<Vec<
     .transpose()
 }
 
+/// Reads `--profile FILE`; its mistakes come back located, one per line.
+pub(crate) fn read_profile(
+    path: Option<&std::path::Path>,
+) -> Result<Option<crate::drivers::profile::ProfileRef>, error::CliError> {
+    let Some(path) = path else { return Ok(None) };
+    crate::drivers::profile::Profile::load(path)
+        .map(|p| Some(crate::drivers::profile::ProfileRef(std::sync::Arc::new(p))))
+        .map_err(|errors| {
+            error::CliError::Scenarios(errors.iter().map(ToString::to_string).collect())
+        })
+}
+
+/// Loads `--profile FILE`, printing every mistake (located) when it has some.
+pub(crate) fn load_profile(
+    path: Option<&std::path::Path>,
+) -> Result<Option<crate::drivers::profile::ProfileRef>, ()> {
+    read_profile(path).map_err(|e| error::report(&e))
+}
+
+/// The framing the embedded reference server speaks for a profile: the one the profile
+/// is named after (sigbench, jsonrpc, protoo). Other profiles need a `--target`.
+pub(crate) fn embedded_wire(
+    profile: Option<&crate::drivers::profile::ProfileRef>,
+) -> Result<crate::server::wire::Wire, String> {
+    match profile {
+        None => Ok(crate::server::wire::Wire::Sigbench),
+        Some(p) => p.0.name.parse().map_err(|_| {
+            format!(
+                "the embedded server speaks the sigbench, jsonrpc and protoo framings; profile '{}' needs a --target that speaks it",
+                p.0.name
+            )
+        }),
+    }
+}
+
 fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));

@@ -44,6 +44,10 @@ pub struct ServeArgs {
     /// Requests per second per connection (off unless given), e.g. 100/s.
     #[arg(long, value_parser = parse_rate)]
     pub rate_limit: Option<u32>,
+    /// The framing to speak: sigbench (docs/protocol.md), jsonrpc or protoo (see
+    /// docs/profiles.md).
+    #[arg(long, default_value = "sigbench")]
+    pub wire: crate::server::wire::Wire,
     /// Open connections in total (HTTP and WebSocket); more get HTTP 503.
     #[arg(long, default_value_t = Limits::default().connections)]
     pub max_connections: usize,
@@ -120,6 +124,7 @@ impl ServeArgs {
             max_offline: self.max_offline,
             max_frame: self.max_frame,
             rate_limit: self.rate_limit,
+            wire: self.wire,
             limits: Limits {
                 connections: self.max_connections,
                 connections_per_addr: self.max_connections_per_addr,

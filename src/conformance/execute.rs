@@ -3,6 +3,7 @@
 //! is the case's first difference) and thresholds.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use futures_util::StreamExt;
@@ -12,6 +13,8 @@ use super::catalog::{self, CatalogEntry};
 use super::deviations::Deviations;
 use super::target::{ConfigKey, TargetSettings, embedded_config};
 use super::{CaseResult, ConformanceError, Difference, NegativeCheck, SuiteOutcome, Tier, Verdict};
+use crate::drivers::Driver;
+use crate::drivers::profile::{ProfileDriver, ProfileRef};
 use crate::metrics::Results;
 use crate::runner::accounts::AccountSource;
 use crate::runner::client::{Device, Target};
@@ -52,6 +55,9 @@ pub struct Options {
     pub deviations: Deviations,
     /// Cancelled on Ctrl-C: cases not yet started are not started.
     pub interrupt: CancellationToken,
+    /// `--profile`: run every case through this wire profile. Cases about the built-in
+    /// framing are skipped unless the profile says `framing: builtin`.
+    pub profile: Option<ProfileRef>,
     /// `--timeout-scale`: multiplies every wait, quiet window and eventually-deadline.
     pub timeout_scale: f64,
     /// `--strict`: failures of non-strict cases are `FAIL`, not `NON-STRICT`.
@@ -98,7 +104,8 @@ pub async fn run(
         TargetSpec::Remote { .. } => options.settings.clone(),
     };
     let entries = catalog::select(catalog::load(&settings.values())?, &options.only)?;
-    let targets = start_targets(&options.target, &settings, &entries).await?;
+    let profile = options.profile.as_ref();
+    let targets = start_targets(&options.target, &settings, &entries, profile).await?;
     let target_label = match &options.target {
         TargetSpec::Embedded { .. } => "embedded reference server".to_string(),
         TargetSpec::Remote { url, .. } => url.clone(),
@@ -122,7 +129,7 @@ pub async fn run(
                 let run_id = format!("{run_base}c{index:03}");
                 (
                     index,
-                    run_case(entry, targets, settings, run_id, interrupt, rules).await,
+                    run_case(entry, targets, settings, run_id, interrupt, rules, profile).await,
                 )
             })
             .buffer_unordered(jobs);
@@ -153,6 +160,7 @@ async fn start_targets(
     spec: &TargetSpec,
     settings: &TargetSettings,
     entries: &[CatalogEntry],
+    profile: Option<&ProfileRef>,
 ) -> Result<Targets, ConformanceError> {
     match spec {
         TargetSpec::Remote {
@@ -172,17 +180,15 @@ async fn start_targets(
                 token: "",
                 device: "probe",
             };
-            Device::connect(
-                &target,
-                None,
-                Duration::from_secs(5),
-                &crate::drivers::native::Native,
-                who,
-            )
-            .await
-            .map_err(|e| ConformanceError::Unreachable(e.to_string()))?
-            .disconnect()
-            .await;
+            let driver: Arc<dyn Driver> = match profile {
+                Some(p) => Arc::new(ProfileDriver::new(p.0.clone())),
+                None => Arc::new(crate::drivers::native::Native),
+            };
+            Device::connect(&target, None, Duration::from_secs(5), &*driver, who)
+                .await
+                .map_err(|e| ConformanceError::Unreachable(e.to_string()))?
+                .disconnect()
+                .await;
             Ok(Targets {
                 remote: Some((target, secret.clone())),
                 embedded: HashMap::new(),
@@ -240,6 +246,7 @@ async fn run_case<'e>(
     run_id: String,
     interrupt: &CancellationToken,
     rules: CaseRules,
+    profile: Option<&ProfileRef>,
 ) -> (&'e CatalogEntry, CaseResult) {
     let case = &entry.case;
     let mut result = CaseResult {
@@ -271,13 +278,23 @@ async fn run_case<'e>(
         result.note = Some("no target for this case".into());
         return (entry, result);
     };
-    let Some(driver) = crate::drivers::driver_for_target(case.plan.vocabulary, &target.url) else {
-        result.verdict = Verdict::Error;
+    if let Some(p) = profile
+        && case.framing
+        && !p.0.builtin_framing
+    {
         result.note = Some(format!(
-            "no driver runs '{}' cases",
-            case.plan.vocabulary.name
+            "about the built-in framing; profile '{}' has its own",
+            p.0.name
         ));
         return (entry, result);
+    }
+    let driver = match crate::drivers::driver_for_plan(&case.plan, profile, &target.url) {
+        Ok(d) => d,
+        Err(why) => {
+            result.verdict = Verdict::Error;
+            result.note = Some(why);
+            return (entry, result);
+        }
     };
     let options = RunOptions {
         target,

@@ -28,12 +28,15 @@
 //!
 //! # Drivers
 //! - [`native`]: the framing of docs/protocol.md.
+//! - [`profile`]: any JSON request/response/push framing described by a YAML wire profile
+//!   (docs/profiles.md), with the native vocabulary.
 //! - [`sip`]: SIP over WebSocket (RFC 7118).
 //!
 //! To add one: write its [`Vocabulary`] (static tables), a [`Driver`] and a [`Wire`],
 //! and list it in [`vocabulary_named`] and [`driver_for`] (or [`driver_for_target`]).
 
 pub mod native;
+pub mod profile;
 pub mod sip;
 mod vocabulary;
 
@@ -105,6 +108,17 @@ pub trait Driver: Send + Sync + 'static {
         login: Login<'a>,
     ) -> BoxFuture<'a, Result<Exchange, Failed>>;
 
+    /// The pushes a server sends right after a login (native: `channelsSync`,
+    /// `unreadSync`); the runner's own logins wait for and consume them so that no
+    /// session sees them. The default: the vocabulary's `login_sync` kinds.
+    fn login_syncs(&self) -> Vec<&'static KindSpec> {
+        self.vocabulary()
+            .kinds
+            .iter()
+            .filter(|k| k.login_sync)
+            .collect()
+    }
+
     /// Logs `device` out before the runner closes it (SIP: un-REGISTER). Best effort:
     /// failures are not reported. The default does nothing.
     fn logout<'a>(&'a self, device: &'a Device, timeout: Duration) -> BoxFuture<'a, ()> {
@@ -152,6 +166,13 @@ pub trait Wire: Send + 'static {
     /// param the protocol cannot express).
     fn request(&mut self, op: &'static OpSpec, params: &Value) -> Result<Outgoing, String>;
 
+    /// Encodes a request outside the vocabulary, by the driver's own name for it (login
+    /// exchange steps, refreshes). The default knows none.
+    fn request_named(&mut self, name: &str, params: &Value) -> Result<Outgoing, String> {
+        let _ = params;
+        Err(format!("this driver has no request named '{name}'"))
+    }
+
     /// Decodes one inbound text frame into `out`.
     fn receive(&mut self, text: &str, out: &mut Vec<Inbound>);
 
@@ -177,6 +198,26 @@ pub fn vocabulary_named(name: &str) -> Option<&'static Vocabulary> {
 
 /// The names `driver:` accepts.
 pub const DRIVER_NAMES: [&str; 2] = ["sigbench", "sip"];
+
+/// The driver that runs `plan` against `target`: the wire profile given on the command
+/// line, else the plan's `profile:`, else the built-in driver of its vocabulary.
+pub fn driver_for_plan(
+    plan: &crate::scenario::Plan,
+    profile: Option<&profile::ProfileRef>,
+    target: &str,
+) -> Result<Arc<dyn Driver>, String> {
+    if let Some(p) = profile.or(plan.profile.as_ref()) {
+        if plan.vocabulary.name != native::VOCABULARY.name {
+            return Err(format!(
+                "the wire profile '{}' describes sigbench's own ops; '{}' uses driver '{}'",
+                p.0.file, plan.source, plan.vocabulary.name
+            ));
+        }
+        return Ok(Arc::new(profile::ProfileDriver::new(p.0.clone())));
+    }
+    driver_for_target(plan.vocabulary, target)
+        .ok_or_else(|| format!("no driver runs '{}' scenarios", plan.vocabulary.name))
+}
 
 /// The built-in driver that runs plans written in `vocabulary`, for drivers that do not
 /// depend on the target (`None` for those that do: see [`driver_for_target`]).

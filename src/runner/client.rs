@@ -63,8 +63,10 @@ pub enum ClientError {
     Silent { url: String, waited: Duration },
     #[error("connection closed{}", close_text(.0))]
     Closed(Option<u16>),
-    #[error("no response within {}", crate::scenario::format_duration(*.0))]
-    Timeout(Duration),
+    /// No reply in time; with what arrived instead, when something did (an unreadable
+    /// frame, a reply whose id matches no request).
+    #[error("no response within {}{}", crate::scenario::format_duration(*.0), .1.as_ref().map(|h| format!("; {h}")).unwrap_or_default())]
+    Timeout(Duration, Option<String>),
     /// The driver could not encode the request, or could not read its reply.
     #[error("{0}")]
     Protocol(String),
@@ -302,8 +304,29 @@ impl Device {
         timeout: Duration,
     ) -> Result<Exchange, Failed> {
         let encoded = lock_wire(&self.wire).request(op, params);
+        self.exchange(op.name, encoded, timeout).await
+    }
+
+    /// Sends a request the driver names itself (see [`Wire::request_named`]) and waits
+    /// for its reply.
+    pub async fn request_internal(
+        &self,
+        name: &str,
+        params: &Value,
+        timeout: Duration,
+    ) -> Result<Exchange, Failed> {
+        let encoded = lock_wire(&self.wire).request_named(name, params);
+        self.exchange(name, encoded, timeout).await
+    }
+
+    async fn exchange(
+        &self,
+        name: &str,
+        encoded: Result<crate::drivers::Outgoing, String>,
+        timeout: Duration,
+    ) -> Result<Exchange, Failed> {
         let outgoing = encoded.map_err(|why| Failed {
-            request: Utf8Bytes::from(format!("({op} not sent)", op = op.name)),
+            request: Utf8Bytes::from(format!("({name} not sent)")),
             error: ClientError::Protocol(why),
         })?;
         let request: Utf8Bytes = outgoing.text.into();
@@ -352,7 +375,19 @@ impl Device {
                 // A reply that still comes is late: counted and dropped, never taken
                 // by a later step.
                 self.inbox.expire(key);
-                Err(failed(ClientError::Timeout(timeout)))
+                // A reply the driver could not read, or one whose id matches no request,
+                // may be the one this request waited for: say so, with the frame.
+                let hint = self.inbox.unmatched_hint(|r| {
+                    format!(
+                        "the server sent a reply with id {}: {}",
+                        r.frame.id.map_or_else(
+                            || "none (no id the driver could read)".to_string(),
+                            |i| i.to_string()
+                        ),
+                        truncate(&r.text)
+                    )
+                });
+                Err(failed(ClientError::Timeout(timeout, hint)))
             }
         }
     }
@@ -391,7 +426,7 @@ impl Device {
             .await
             .map_err(|end| match end {
                 WaitEnd::Closed(code) => ClientError::Closed(code),
-                WaitEnd::Deadline => ClientError::Timeout(timeout),
+                WaitEnd::Deadline => ClientError::Timeout(timeout, None),
             })
     }
 

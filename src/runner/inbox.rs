@@ -287,6 +287,17 @@ impl<R, P> Inbox<R, P> {
         self.changed.notify_waiters();
     }
 
+    /// For a request that timed out: what may have been its reply — the last frame the
+    /// driver could not read, else the last reply no request claimed (`show` describes
+    /// one).
+    pub fn unmatched_hint(&self, show: impl Fn(&R) -> String) -> Option<String> {
+        let state = self.lock();
+        if let Some(m) = state.counters.malformed_samples.last() {
+            return Some(format!("the server sent: {m}"));
+        }
+        state.unclaimed.iter().last().map(show)
+    }
+
     /// The connection ended, with the peer's close code if it sent one, or a note on how
     /// it ended otherwise; every request still waiting is woken (its reply is gone).
     pub fn close(&self, code: Option<u16>, note: Option<String>) {

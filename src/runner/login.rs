@@ -69,7 +69,7 @@ pub async fn connect_and_login(
     }
     if consume_syncs {
         let deadline = Instant::now() + timeout;
-        for kind in driver.vocabulary().kinds.iter().filter(|k| k.login_sync) {
+        for kind in driver.login_syncs() {
             device.take_push(deadline, |p| p.kind.id == kind.id).await;
         }
     }

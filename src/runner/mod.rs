@@ -634,7 +634,7 @@ async fn login_all(
                 );
                 return Err(match session_error {
                     login::LoginError::Client(
-                        client::ClientError::Timeout(_) | client::ClientError::Silent { .. },
+                        client::ClientError::Timeout(..) | client::ClientError::Silent { .. },
                     ) => RunError::Unresponsive(message),
                     login::LoginError::Client(_) => RunError::Unreachable(message),
                     login::LoginError::Refused { .. } => RunError::LoginImpossible(message),

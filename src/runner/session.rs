@@ -269,7 +269,7 @@ impl<'a> Session<'a> {
 
     fn client_failure(&self, step: &Step, target: Target, e: &ClientError, request: &str) -> Abort {
         let reason = match e {
-            ClientError::Timeout(_) => "no response".to_string(),
+            ClientError::Timeout(..) => "no response".to_string(),
             ClientError::Closed(_) => "connection closed".to_string(),
             ClientError::Connect { .. } => "cannot connect".to_string(),
             ClientError::Silent { .. } => "no handshake".to_string(),
@@ -294,7 +294,7 @@ impl<'a> Session<'a> {
         e: &ClientError,
         request: &str,
     ) -> Abort {
-        if matches!(e, ClientError::Timeout(_)) {
+        if matches!(e, ClientError::Timeout(..)) {
             self.lock().timeouts.push(metric);
         }
         self.client_failure(step, target, e, request)
@@ -473,7 +473,7 @@ impl<'a> Session<'a> {
                     .next_unclaimed(sent, raw.timeout)
                     .await
                     .map_err(|e| {
-                        if matches!(e, ClientError::Timeout(_)) {
+                        if matches!(e, ClientError::Timeout(..)) {
                             // Its reply may still come: it must not answer a later step.
                             device.expire_unclaimed();
                         }

@@ -36,7 +36,9 @@ mod timing;
 
 use std::path::{Path, PathBuf};
 
+pub(crate) use compile::{Cx, Fields};
 pub use data::{DataPlan, FeedOrder, Feeder, FeederDry, Generator};
+pub(crate) use error::did_you_mean;
 pub use error::{ErrorKind, ScenarioError};
 pub use expect::{CodeMatch, ExactlyOne, Expect, Mismatch, RawExpect, Save};
 pub use field::{FieldCheck, JsonType, Pred};

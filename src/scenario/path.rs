@@ -85,6 +85,40 @@ impl JsonPath {
         Some(cur)
     }
 
+    /// Stores `value` at this path (object keys only), creating objects on the way;
+    /// false when the path has an index or crosses a non-object.
+    pub(crate) fn set(&self, root: &mut Value, value: Value) -> bool {
+        let mut cur = root;
+        let last = self.segments.len().saturating_sub(1);
+        for (i, seg) in self.segments.iter().enumerate() {
+            let Segment::Key(k) = seg else { return false };
+            if cur.is_null() {
+                *cur = Value::Object(serde_json::Map::new());
+            }
+            let Value::Object(map) = cur else {
+                return false;
+            };
+            if i == last {
+                map.insert(k.clone(), value);
+                return true;
+            }
+            cur = map.entry(k.clone()).or_insert(Value::Null);
+        }
+        false
+    }
+
+    /// Removes and returns the value at this path (object keys only).
+    pub(crate) fn take(&self, root: &mut Value) -> Option<Value> {
+        let (last, init) = self.segments.split_last()?;
+        let mut cur = root;
+        for seg in init {
+            let Segment::Key(k) = seg else { return None };
+            cur = cur.get_mut(k.as_str())?;
+        }
+        let Segment::Key(k) = last else { return None };
+        cur.as_object_mut()?.remove(k.as_str())
+    }
+
     /// Clones the value at this path.
     pub fn extract(&self, root: &Value) -> Option<Value> {
         self.get(root).cloned()

@@ -22,6 +22,9 @@ pub struct Plan {
     pub source: String,
     /// The names the plan was compiled against: its driver's vocabulary (`driver:`).
     pub vocabulary: &'static Vocabulary,
+    /// `profile:`: the wire profile the plan is run through (unless the command line
+    /// gives another).
+    pub profile: Option<crate::drivers::profile::ProfileRef>,
     /// Roles in declaration order; [`Target::role`] indexes this.
     pub roles: Vec<Role>,
     pub load: LoadModel,

@@ -28,7 +28,7 @@ const SUITE_KEYS: [&str; 4] = ["suite", "description", "defaults", "cases"];
 /// Scenario keys a `defaults` block may set for every case.
 const DEFAULT_KEYS: [&str; 6] = ["roles", "strict", "timeout", "load", "requires", "tier"];
 /// Keys of a case besides the scenario keys it passes on.
-const CASE_KEYS: [&str; 5] = ["name", "spec", "description", "requires", "tier"];
+const CASE_KEYS: [&str; 6] = ["name", "spec", "description", "requires", "tier", "framing"];
 /// Scenario keys a case may have.
 const SCENARIO_KEYS: [&str; 6] = ["roles", "strict", "timeout", "load", "steps", "thresholds"];
 
@@ -78,6 +78,10 @@ pub struct Case {
     pub tier: Tier,
     /// Line of the case in the suite file.
     pub line: u32,
+    /// `framing: true`: the case is about the built-in framing itself (frame shapes,
+    /// malformed frames; every case with a `raw` step). It runs only through drivers that
+    /// speak that framing and is skipped under other wire profiles.
+    pub framing: bool,
     /// The case as a runnable plan (name and description are the case's).
     pub plan: Plan,
 }
@@ -167,6 +171,10 @@ pub fn check_suite_str(
         allowed.extend(SCENARIO_KEYS);
         top.check_keys(&case_fields, &allowed, "a case");
         let header = top.case_header(&case_fields, &mut names);
+        let framing = match case_fields.get("framing") {
+            Some(n) => top.bool(n, "framing").unwrap_or(false),
+            None => false,
+        };
         let requires = match case_fields.get("requires") {
             Some(n) => top.requires(n),
             None => Some(default_requires.clone()),
@@ -198,6 +206,17 @@ pub fn check_suite_str(
         };
         match compiled {
             Ok(mut plan) => {
+                let raw = plan
+                    .all_steps()
+                    .iter()
+                    .any(|s| matches!(s.kind, super::plan::StepKind::Raw(_)));
+                if raw && !framing {
+                    top.error(
+                        item.span,
+                        format!("case '{name}' sends raw frames, which are the built-in framing: add `framing: true`"),
+                    );
+                    continue;
+                }
                 plan.name = name.clone();
                 plan.description = case_description.clone();
                 cases.push(Case {
@@ -210,6 +229,7 @@ pub fn check_suite_str(
                         Span::At { line, .. } => line,
                         _ => 0,
                     },
+                    framing,
                     plan,
                 });
             }
@@ -242,7 +262,7 @@ fn merge(defaults: &[(Key, Node)], case: &Fields<'_>, span: Span) -> Node {
             .filter(|(k, _)| {
                 !matches!(
                     k.name.as_str(),
-                    "name" | "spec" | "description" | "requires" | "tier"
+                    "name" | "spec" | "description" | "requires" | "tier" | "framing"
                 )
             })
             .cloned(),

@@ -25,9 +25,10 @@ pub enum Threshold {
     /// `session: {rate: ">= 100/s"}`: completions per second over the measured run
     /// must be at least `min`.
     Rate { metric: MetricRef, min: Rate },
-    /// `failures: 0`: at most this many failed sessions.
+    /// `failures: 0`: at most this many failures recorded (a failed session records at
+    /// least one).
     Failures { max: u64 },
-    /// `failure_rate: 0.1%`: failed sessions / started sessions at most this fraction.
+    /// `failure_rate: 0.1%`: failed sessions / finished sessions at most this fraction.
     FailureRate { max: f64 },
     /// A flow's `failures: N`: at most N of the flow's sessions failed (`failed` is the
     /// flow's `<flow>/failed sessions` metric).

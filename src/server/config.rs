@@ -131,6 +131,8 @@ pub struct ServerConfig {
     pub rate_limit: Option<u32>,
     /// How often due deadlines (channel and invitation expiry) are handled.
     pub sweep_interval: Duration,
+    /// The framing spoken on every connection (`--wire`).
+    pub wire: super::wire::Wire,
     /// How long an ended connection still counts as online (`--presence-lag`, 0 by
     /// default): mimics deployments whose presence is updated eventually, to prove that
     /// a harness does not depend on instant presence.
@@ -163,6 +165,7 @@ impl Default for ServerConfig {
             max_frame: 64 * 1024,
             rate_limit: None,
             sweep_interval: Duration::from_secs(1),
+            wire: super::wire::Wire::Sigbench,
             presence_lag: Duration::ZERO,
             limits: Limits::default(),
             timeouts: Timeouts::default(),

@@ -28,6 +28,7 @@ use super::ops::Caller;
 use super::session::LoginOutcome;
 use super::state::Shared;
 use super::state::presence::{ConnHandle, StopReason};
+use super::wire::{self, WireState};
 use crate::protocol::frame::{
     Push, code_response, error_response, parse_json, parse_request, response,
 };
@@ -118,6 +119,8 @@ struct Connection<S> {
     pinged: bool,
     /// While in debt: when reading may resume.
     throttled_until: Option<Instant>,
+    /// Translates the framing of `serve --wire` to and from the native one.
+    wire: WireState,
 }
 
 /// Serves one upgraded connection until it closes, is kicked, is too slow, misses a
@@ -149,6 +152,7 @@ pub(crate) async fn serve<S>(
         last_heard: now,
         pinged: false,
         throttled_until: None,
+        wire: WireState::new(shared.config.wire),
     };
     connection.run(&mut rx).await;
     let caller = connection.caller.take();
@@ -295,12 +299,17 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                 let goodbye = async {
                     while let Ok(text) = rx.try_recv() {
                         self.conn.taken(text.len());
+                        let text = match self.wire.outbound(&text) {
+                            Some(translated) => translated.into(),
+                            None => text,
+                        };
                         self.ws.feed(Message::Text(text)).await.map_err(|_| ())?;
                     }
                     let text = Push::Kicked {
                         reason: KICK_LOGIN_ELSEWHERE,
                     }
                     .to_text();
+                    let text = self.wire.outbound(&text).unwrap_or(text);
                     self.ws.feed(Message::text(text)).await.map_err(|_| ())?;
                     let frame = CloseFrame {
                         code: CloseCode::from(close_code::KICKED),
@@ -376,7 +385,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
             }
         }
         match message {
-            Some(Ok(Message::Text(text))) => self.on_text(&text).await,
+            Some(Ok(Message::Text(text))) => match self.wire.inbound(&text) {
+                wire::Inbound::Native(native) => self.on_text(&native).await,
+                wire::Inbound::Ignore => Flow::Continue,
+            },
             Some(Ok(Message::Binary(_))) => Flow::CloseAfterFlush(
                 close_code::UNSUPPORTED_DATA,
                 "binary frames are not supported",
@@ -413,6 +425,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         let mut next = Some(first);
         while let Some(text) = next {
             self.conn.taken(text.len());
+            let text = match self.wire.outbound(&text) {
+                Some(translated) => translated.into(),
+                None => text,
+            };
             self.ws.feed(Message::Text(text)).await.map_err(|_| ())?;
             next = rx.try_recv().ok();
         }

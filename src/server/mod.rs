@@ -6,7 +6,8 @@
 //! checked before parsing, one outbound queue bounded in bytes) → [`session`] (login,
 //! syncs, markRead) and [`ops`] → [`channels`] / [`invitations`] → [`state`] (presence,
 //! channels, invitations, offline store, allowances, expiry; each behind its own API).
-//! [`config`] holds the settings, [`metrics`] counts for `GET /metrics`.
+//! [`config`] holds the settings, [`metrics`] counts for `GET /metrics`. [`wire`]
+//! translates other framings (`--wire jsonrpc|protoo`) at the connection boundary.
 
 /// `fault!(shared, Name)`: true when the server was started with that deliberate
 /// deviation (cargo feature `faults`); without the feature, the constant `false`.
@@ -40,6 +41,7 @@ mod ops;
 mod session;
 mod shard;
 mod state;
+pub mod wire;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -215,13 +215,14 @@ async fn start_target(
 ) -> Result<(Target, Option<ServerHandle>, Option<String>), CliError> {
     let (server, url, secret) = match &plan.target {
         TargetChoice::External { url, secret } => (None, url.clone(), secret.clone()),
-        TargetChoice::Embedded => {
+        TargetChoice::Embedded { wire } => {
             let secret = format!("embedded-{:016x}", rand::random::<u64>());
             // Only this process talks to it: the bounds against hostile clients would
             // only get in the way of a load test.
             let handle = crate::server::spawn(ServerConfig {
                 auth: Auth::Secret(secret.clone()),
                 limits: crate::server::Limits::for_load_tests(),
+                wire: *wire,
                 ..ServerConfig::default()
             })
             .await
@@ -281,7 +282,7 @@ async fn run_scenario(
         grace: plan.grace,
         stop_now: stop_now.clone(),
         start_at: plan.start_at,
-        server_in_process: matches!(plan.target, TargetChoice::Embedded),
+        server_in_process: matches!(plan.target, TargetChoice::Embedded { .. }),
         tracer: tracer.clone(),
     };
     let checks = crate::checks::threshold_checks(&scenario.plan);

@@ -84,6 +84,11 @@ pub struct RunArgs {
     /// connections than one address's ephemeral ports allow.
     #[arg(long, value_name = "IP,IP,...", value_delimiter = ',')]
     pub source_addrs: Vec<std::net::IpAddr>,
+    /// Speak to the target through this wire profile (docs/profiles.md), instead of the
+    /// scenario's `profile:` or the built-in framing. Without --target, the embedded
+    /// server speaks the framing the profile is named after (sigbench, jsonrpc, protoo).
+    #[arg(long, value_name = "PROFILE.yaml")]
+    pub profile: Option<PathBuf>,
     /// Serve live metrics (Prometheus / OpenMetrics text) on this address while the run
     /// goes, e.g. 127.0.0.1:9464; scrape http://ADDR/metrics.
     #[arg(long, value_name = "ADDR")]
@@ -147,6 +152,9 @@ pub struct CheckArgs {
     /// Override a scenario value, e.g. --set load.sessions=10 (repeatable).
     #[arg(long = "set", value_name = "KEY=VALUE")]
     pub sets: Vec<String>,
+    /// Also check this wire profile, and that the scenarios can run through it.
+    #[arg(long, value_name = "PROFILE.yaml")]
+    pub profile: Option<PathBuf>,
 }
 
 /// `sigbench check`: validates without connecting.
@@ -158,22 +166,37 @@ fn check_files(args: &CheckArgs) -> Result<u8, CliError> {
     let overrides =
         scenario::parse_overrides(&args.sets).map_err(|e| CliError::Usage(e.to_string()))?;
     let mut errors = Vec::new();
+    let profile = match super::read_profile(args.profile.as_deref()) {
+        Ok(p) => p,
+        Err(CliError::Scenarios(lines)) => {
+            errors.extend(lines);
+            None
+        }
+        Err(e) => return Err(e),
+    };
     for result in scenario::check_files(&args.scenarios, &overrides) {
         match result.result {
-            Ok(plan) if !plan.flows.is_empty() => out!(
-                "ok    {} ({}: {} flows, {} roles)",
-                result.path.display(),
-                plan.name,
-                plan.flows.len(),
-                plan.roles.len()
-            ),
-            Ok(plan) => out!(
-                "ok    {} ({}: {} steps, {} roles)",
-                result.path.display(),
-                plan.name,
-                plan.steps.len(),
-                plan.roles.len()
-            ),
+            Ok(plan) => match crate::drivers::driver_for_plan(&plan, profile.as_ref(), "") {
+                Ok(_) => {
+                    let what = if plan.flows.is_empty() {
+                        format!("{} steps", plan.steps.len())
+                    } else {
+                        format!("{} flows", plan.flows.len())
+                    };
+                    let through = profile
+                        .as_ref()
+                        .or(plan.profile.as_ref())
+                        .map(|p| format!(", profile {}", p.0.name))
+                        .unwrap_or_default();
+                    out!(
+                        "ok    {} ({}: {what}, {} roles{through})",
+                        result.path.display(),
+                        plan.name,
+                        plan.roles.len(),
+                    )
+                }
+                Err(e) => errors.push(format!("{}: {e}", result.path.display())),
+            },
             Err(list) => errors.extend(list.iter().map(ToString::to_string)),
         }
     }

@@ -11,6 +11,7 @@ use std::time::{Duration, SystemTime};
 use super::RunArgs;
 use crate::cli::error::CliError;
 use crate::drivers::Driver;
+use crate::drivers::profile::ProfileRef;
 use crate::report::Shard;
 use crate::report::live;
 use crate::runner::accounts::{Credentials, read_csv};
@@ -18,6 +19,7 @@ use crate::runner::shard::shard_load;
 use crate::runner::tls::TlsSettings;
 use crate::runner::trace::TraceSelect;
 use crate::scenario::{self, Plan};
+use crate::server::wire::Wire;
 
 /// How long in-flight sessions may still run after Ctrl-C, SIGTERM or `max_duration`.
 pub const GRACE: Duration = Duration::from_secs(5);
@@ -39,8 +41,9 @@ pub struct ScenarioRun {
 pub enum TargetChoice {
     /// `--target URL`, with the secret its tokens derive from, if any.
     External { url: String, secret: Option<String> },
-    /// The reference server, started in this process for the run.
-    Embedded,
+    /// The reference server, started in this process for the run, speaking the framing
+    /// of the profile the scenarios run through.
+    Embedded { wire: crate::server::wire::Wire },
 }
 
 /// Where results go and how the run talks to the terminal.
@@ -131,6 +134,7 @@ impl RunPlan {
             scenario::parse_overrides(&args.sets).map_err(|e| CliError::Usage(e.to_string()))?;
         let shard = args.shard.unwrap_or(Shard::WHOLE);
         let flags = args.load_flags();
+        let profile = crate::cli::read_profile(args.profile.as_deref())?;
         let mut scenarios = Vec::new();
         let mut errors = Vec::new();
         for result in scenario::check_files(&args.scenarios, &overrides) {
@@ -168,17 +172,17 @@ impl RunPlan {
                         ));
                         continue;
                     }
-                    match crate::drivers::driver_for_target(plan.vocabulary, url.unwrap_or("")) {
-                        Some(driver) => scenarios.push(ScenarioRun {
+                    match crate::drivers::driver_for_plan(
+                        &plan,
+                        profile.as_ref(),
+                        url.unwrap_or(""),
+                    ) {
+                        Ok(driver) => scenarios.push(ScenarioRun {
                             path: result.path,
                             plan,
                             driver,
                         }),
-                        None => errors.push(format!(
-                            "{}: no driver runs '{}' scenarios",
-                            result.path.display(),
-                            plan.vocabulary.name
-                        )),
+                        Err(e) => errors.push(format!("error: {}: {e}", result.path.display())),
                     }
                 }
                 Err(list) => errors.extend(list.iter().map(ToString::to_string)),
@@ -210,7 +214,9 @@ impl RunPlan {
                 url,
                 secret: args.secret,
             },
-            None => TargetChoice::Embedded,
+            None => TargetChoice::Embedded {
+                wire: embedded_wire(&scenarios, profile.as_ref())?,
+            },
         };
         Ok(RunPlan {
             scenarios,
@@ -232,6 +238,30 @@ impl RunPlan {
             },
         })
     }
+}
+
+/// The one framing the embedded server speaks for these scenarios: the one their profile
+/// (`--profile`, else each scenario's `profile:`) is named after.
+fn embedded_wire(
+    scenarios: &[ScenarioRun],
+    profile: Option<&ProfileRef>,
+) -> Result<Wire, CliError> {
+    let mut wires = Vec::new();
+    for s in scenarios {
+        let wire = crate::cli::embedded_wire(profile.or(s.plan.profile.as_ref()))
+            .map_err(|e| CliError::Usage(format!("{}: {e}", s.path.display())))?;
+        if !wires.contains(&wire) {
+            wires.push(wire);
+        }
+    }
+    if wires.len() > 1 {
+        let names: Vec<String> = wires.iter().map(ToString::to_string).collect();
+        return Err(CliError::Usage(format!(
+            "these scenarios use different profiles ({}); the embedded server speaks one framing: run them separately or give --target",
+            names.join(", ")
+        )));
+    }
+    Ok(wires.first().copied().unwrap_or_default())
 }
 
 /// Parses `--start-at`: an RFC 3339 instant, at most a day ahead of `now`.

@@ -12,11 +12,12 @@ use crate::scenario::template::{RUN_VAR, SESSION_VAR, VarLayout, is_var_name};
 use crate::scenario::threshold::{MetricRef, Stat, Threshold};
 use crate::scenario::timing::Rate;
 
-const TOP_KEYS: [&str; 12] = [
+const TOP_KEYS: [&str; 13] = [
     "flows",
     "name",
     "description",
     "driver",
+    "profile",
     "roles",
     "feeders",
     "generate",
@@ -60,6 +61,7 @@ pub(crate) fn compile(mut cx: Cx<'_>, root: &Node, stem: &str) -> Result<Plan, V
         }
     }
 
+    let profile = top.get("profile").and_then(|n| cx.profile(n));
     let name = top
         .get("name")
         .and_then(|n| cx.string(n, "name"))
@@ -151,6 +153,7 @@ pub(crate) fn compile(mut cx: Cx<'_>, root: &Node, stem: &str) -> Result<Plan, V
         description,
         source,
         vocabulary: parts.vocabulary,
+        profile,
         roles: parts.roles,
         load: settings.model,
         login_rate: settings.login_rate,
@@ -170,6 +173,45 @@ pub(crate) fn compile(mut cx: Cx<'_>, root: &Node, stem: &str) -> Result<Plan, V
         timed_steps: parts.timed_steps,
         vars: parts.layout,
     })
+}
+
+impl Cx<'_> {
+    /// `profile: FILE`, relative to the scenario's directory: loaded and checked now, so
+    /// `sigbench check` reports its mistakes too.
+    fn profile(&mut self, node: &Node) -> Option<crate::drivers::profile::ProfileRef> {
+        let text = self.string(node, "profile")?;
+        if self.vocabulary.name != crate::drivers::native::VOCABULARY.name {
+            self.error(
+                node.span,
+                format!(
+                    "a wire profile describes the framing of sigbench's own ops; driver '{}' has its own",
+                    self.vocabulary.name
+                ),
+            );
+            return None;
+        }
+        let base = std::path::Path::new(self.file)
+            .parent()
+            .unwrap_or(std::path::Path::new(""));
+        let path = base.join(&text);
+        match crate::drivers::profile::Profile::load(&path) {
+            Ok(p) => Some(crate::drivers::profile::ProfileRef(std::sync::Arc::new(p))),
+            Err(errors) => {
+                self.error(
+                    node.span,
+                    format!(
+                        "the profile '{}' has {} error(s):",
+                        path.display(),
+                        errors.len()
+                    ),
+                );
+                for e in errors {
+                    self.push_error(e);
+                }
+                None
+            }
+        }
+    }
 }
 
 impl Cx<'_> {

@@ -34,6 +34,13 @@ use crate::drivers::Vocabulary;
 
 pub(crate) use document::compile;
 
+impl Cx<'_> {
+    /// A context for checking another YAML file in the scenario language's style (wire
+    /// profiles): located errors, the same helpers.
+    pub(crate) fn for_file(file: &str) -> Cx<'_> {
+        Cx::new(file, &[])
+    }
+}
 /// The most concurrent sessions, in-flight sessions or devices per role one generator
 /// accepts: each is a task and a connection, and a million is past any process's limits.
 pub(crate) const MAX_PARALLEL: u64 = 1_000_000;
@@ -107,6 +114,11 @@ impl<'a> Cx<'a> {
             )),
             Some(c) => Ok(c.values.get(setting).unwrap_or(PLACEHOLDER)),
         })
+    }
+
+    /// Records an error found in another file (a profile the scenario names).
+    pub(crate) fn push_error(&mut self, error: ScenarioError) {
+        self.errors.push(error);
     }
 
     /// Parses a count: an integer, or in suite cases an expression over the count
