@@ -1004,3 +1004,91 @@ fn ramp_mistakes_are_located_errors() {
     );
     assert!(report.is_none());
 }
+
+/// A session that reads the callee's stored offline events expects exactly its own.
+/// With accounts shared between sessions, the events earlier sessions left are still
+/// stored and the later sessions fail; `accounts: fresh` gives every session new ones.
+const STORED_OFFLINE: &str = r#"
+name: stored
+ACCOUNTS
+roles: { caller: {}, callee: { online: false } }
+load: { sessions: 3, concurrency: 1 }
+steps:
+  - name: call
+    as: caller
+    call: { type: 1, account: "${callee}", requestId: "${session}", offlineEnabled: true }
+    expect: PEER_NIM_OFFLINE
+    save: { cid: data.channel.channelId }
+  - { name: callee logs in, as: callee, login: {} }
+  - name: only this session's invitation is stored
+    as: callee
+    await: unreadSync
+    match: { events: { $len: 1 }, "events[0].requestId": "${session}" }
+    within: 2s
+  - { name: hang up, as: caller, close: { channelId: "${cid}" } }
+"#;
+
+#[test]
+fn fresh_accounts_keep_per_account_state_from_carrying_over() {
+    let shared = write(
+        "stored-shared",
+        "stored.yaml",
+        &STORED_OFFLINE.replace("ACCOUNTS\n", ""),
+    );
+    let (out, report) = sigbench("stored-shared", &["run", shared.to_str().unwrap()]);
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{all}");
+    // The summary line comes from the plan: the stored events and their reading.
+    assert!(
+        all.contains("warning: sessions share accounts (1 accounts per role")
+            && all.contains(
+                "events stored offline, events stored offline, read at login (unreadSync)"
+            ),
+        "{all}"
+    );
+    let report = report.expect("a report");
+    assert_eq!(
+        report["sessions"]["ok"], 1,
+        "only the first session finds a clean account"
+    );
+    assert_eq!(report["sessions"]["failed"], 2);
+
+    let fresh = write(
+        "stored-fresh",
+        "stored.yaml",
+        &STORED_OFFLINE.replace("ACCOUNTS", "accounts: fresh"),
+    );
+    let (out, report) = sigbench("stored-fresh", &["run", fresh.to_str().unwrap()]);
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{all}");
+    assert!(!all.contains("share accounts"), "{all}");
+    let report = report.expect("a report");
+    assert_eq!(report["sessions"]["ok"], 3, "{report:#}");
+    // Each session's accounts logged in: the first slot's before the load, then one
+    // new caller after each session (the offline callee logs in in its session).
+    let logins = report["metrics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["name"] == "login")
+        .unwrap()["count"]
+        .as_u64()
+        .unwrap();
+    assert!(logins >= 4, "{logins} logins");
+
+    let bad = write(
+        "stored-bad",
+        "stored.yaml",
+        &STORED_OFFLINE.replace("ACCOUNTS", "accounts: frsh"),
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_sigbench"))
+        .args(["check", bad.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{all}");
+    assert!(
+        all.contains("stored.yaml:3:11: accounts: expected 'shared' (the default: a slot's sessions reuse its accounts) or 'fresh' (new accounts for every session), got 'frsh' — did you mean 'fresh'?"),
+        "{all}"
+    );
+}

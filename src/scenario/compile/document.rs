@@ -12,8 +12,9 @@ use crate::scenario::template::{RUN_VAR, SESSION_VAR, VarLayout, is_var_name};
 use crate::scenario::threshold::{MetricRef, Stat, Threshold};
 use crate::scenario::timing::Rate;
 
-const TOP_KEYS: [&str; 13] = [
+const TOP_KEYS: [&str; 14] = [
     "flows",
+    "accounts",
     "name",
     "description",
     "driver",
@@ -70,6 +71,21 @@ pub(crate) fn compile(mut cx: Cx<'_>, root: &Node, stem: &str) -> Result<Plan, V
         .get("description")
         .and_then(|n| cx.string(n, "description"))
         .unwrap_or_default();
+    let fresh_accounts = match top.get("accounts") {
+        Some(n) => match cx.string(n, "accounts").as_deref() {
+            Some("fresh") => true,
+            Some("shared") | None => false,
+            Some(other) => {
+                let hint = did_you_mean(other, ["fresh", "shared"]);
+                cx.error(
+                    n.span,
+                    format!("accounts: expected 'shared' (the default: a slot's sessions reuse its accounts) or 'fresh' (new accounts for every session), got '{other}'{hint}"),
+                );
+                false
+            }
+        },
+        None => false,
+    };
     let strict = top
         .get("strict")
         .and_then(|n| cx.bool(n, "strict"))
@@ -161,6 +177,7 @@ pub(crate) fn compile(mut cx: Cx<'_>, root: &Node, stem: &str) -> Result<Plan, V
         aborts_expected: settings.aborts_expected,
         unresponsive_after: settings.unresponsive_after,
         strict,
+        fresh_accounts,
         timeout: parts.timeout,
         steps,
         flows,

@@ -10,6 +10,8 @@
 //! - [`awaits`]: `await` and `refute`, `via`, `match`, `since`.
 //! - [`control`]: `pause`, `connect`/`disconnect`, `raw`, `parallel`, `repeat`.
 //! - [`values`]: templates, codes, expectations, saves, match fields.
+//! - [`shapes`]: `save:` and `match:` paths against the driver's reply, event and push
+//!   shapes.
 
 mod awaits;
 mod control;
@@ -17,6 +19,7 @@ mod data;
 mod document;
 mod flows;
 mod load;
+mod shapes;
 mod steps;
 mod values;
 
