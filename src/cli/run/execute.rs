@@ -368,11 +368,11 @@ async fn run_scenario(
                 let html = crate::cli::report::html_path_for(&json);
                 match crate::report::write_html(&report, &html) {
                     Ok(()) => result.written.push(("html", html)),
-                    Err(e) => result.errors.push(CliError::Artifact {
-                        what: "HTML report",
-                        path: html.display().to_string(),
-                        why: e.to_string(),
-                    }),
+                    Err(e) => {
+                        result
+                            .errors
+                            .push(crate::cli::report::unwritten("HTML report", &html, e))
+                    }
                 }
             }
             if let Some(tracer) = &tracer {
@@ -383,11 +383,11 @@ async fn run_scenario(
             }
             result.written.insert(0, ("report", json));
         }
-        Err(e) => result.errors.push(CliError::Artifact {
-            what: "JSON report",
-            path: plan.outputs.report_dir.display().to_string(),
-            why: e.to_string(),
-        }),
+        Err(e) => result.errors.push(crate::cli::report::unwritten(
+            "JSON report",
+            &plan.outputs.report_dir,
+            e,
+        )),
     }
     if !result.errors.is_empty() {
         result.code = result.code.max(EXIT_USAGE);
