@@ -178,6 +178,9 @@ fn synthetic(values: &[u64], secs: u64, interrupted: bool) -> RunReport {
         stopped_early: None,
         flows: Vec::new(),
         aborts_expected: false,
+        code_names: sigbench::drivers::vocabulary_named("sigbench")
+            .unwrap()
+            .code_names(),
     };
     RunReport::new(meta, &results, &[]).unwrap()
 }

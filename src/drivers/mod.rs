@@ -109,6 +109,14 @@ pub trait Driver: Send + Sync + 'static {
         login: Login<'a>,
     ) -> BoxFuture<'a, Result<Exchange, Failed>>;
 
+    /// Where the report's code counts come from. `false` (the default): the runner counts
+    /// each step's reply under the step's op name. `true`: the driver's wires count what
+    /// they saw on the wire ([`Wire::take_codes`]; SIP: every response by method and
+    /// status, both directions), and step replies are not counted again.
+    fn counts_codes(&self) -> bool {
+        false
+    }
+
     /// The pushes a server sends right after a login (native: `channelsSync`,
     /// `unreadSync`); the runner's own logins wait for and consume them so that no
     /// session sees them. The default: the vocabulary's `login_sync` kinds.
@@ -184,6 +192,13 @@ pub trait Wire: Send + 'static {
 
     /// Periodic work: frames to send go into `out` as [`Inbound::Send`].
     fn tick(&mut self, out: &mut Vec<Inbound>) {
+        let _ = out;
+    }
+
+    /// Moves the codes counted since last asked into `out` as `(label, code, count)`,
+    /// for drivers that count their own ([`Driver::counts_codes`]). The runner asks at
+    /// the end of each session and before it drops a connection.
+    fn take_codes(&mut self, out: &mut Vec<(&'static str, u32, u64)>) {
         let _ = out;
     }
 }

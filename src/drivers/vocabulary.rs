@@ -4,6 +4,8 @@
 //! plan time; the plan then holds `&'static` references into these tables, so the runner
 //! never looks a name up again.
 
+use std::collections::BTreeMap;
+
 use serde_json::Value;
 
 /// A driver's names, as the scenario compiler sees them.
@@ -177,17 +179,32 @@ impl Vocabulary {
 
     /// `200 OK`, `10404 ROOM_NOT_EXISTS`, `400 BAD_FRAME/UNKNOWN_OP`, or the bare number.
     pub fn code_label(&self, code: u32) -> String {
+        match self.code_name(code) {
+            Some(name) => format!("{code} {name}"),
+            None => code.to_string(),
+        }
+    }
+
+    /// The name(s) of a code number, joined by `/` when several codes share it
+    /// (`BAD_FRAME/UNKNOWN_OP`); `None` for a number the table does not name.
+    pub fn code_name(&self, code: u32) -> Option<String> {
         let names: Vec<&str> = self
             .codes
             .iter()
             .filter(|c| c.number == code)
             .map(|c| c.name)
             .collect();
-        if names.is_empty() {
-            code.to_string()
-        } else {
-            format!("{code} {}", names.join("/"))
-        }
+        (!names.is_empty()).then(|| names.join("/"))
+    }
+
+    /// Every named code with its name, as [`Vocabulary::code_name`] gives it: what a
+    /// run's report labels codes with (it travels in the report, so a saved or merged
+    /// report is labelled by the driver that ran, without knowing the driver).
+    pub fn code_names(&self) -> BTreeMap<u32, String> {
+        self.codes
+            .iter()
+            .filter_map(|c| Some((c.number, self.code_name(c.number)?)))
+            .collect()
     }
 }
 

@@ -130,8 +130,8 @@ async fn closed(
                     tokio::time::sleep(Duration::from_millis(100)).await;
                 }
             }
+            slot.log_out(&ctx, &mut recorder).await;
             recorder.finish().await;
-            slot.log_out(&ctx).await;
             slot
         });
     }
@@ -266,8 +266,8 @@ async fn open(
                     break;
                 }
             }
+            slot.log_out(&ctx, &mut recorder).await;
             recorder.finish().await;
-            slot.log_out(&ctx).await;
             slot
         });
     }

@@ -89,6 +89,7 @@ impl WorkerSlot {
                     && let Some(d) = role.devices[device].take()
                 {
                     hang_up(ctx, &d).await;
+                    count_codes(&d, recorder);
                 }
             }
         }
@@ -123,12 +124,14 @@ impl WorkerSlot {
     }
 
     /// Logs every open device out through the driver (e.g. SIP un-REGISTER) at the end
-    /// of the run; the connections close when the slot is dropped.
-    pub async fn log_out(&self, ctx: &RunContext) {
+    /// of the run, counting what the driver counted on the way; the connections close
+    /// when the slot is dropped.
+    pub async fn log_out(&self, ctx: &RunContext, recorder: &mut Recorder) {
         for device in self.roles.iter().flat_map(|r| r.devices.iter().flatten()) {
             if !device.is_closed() {
                 ctx.driver.logout(device, ctx.timeout).await;
             }
+            count_codes(device, recorder);
         }
     }
 
@@ -141,6 +144,15 @@ impl WorkerSlot {
                     .iter()
                     .all(|d| d.as_ref().is_some_and(|d| !d.is_closed()))
         })
+    }
+}
+
+/// Hands the codes the driver counted on `device` to the recorder.
+fn count_codes(device: &Device, recorder: &mut Recorder) {
+    let mut codes = Vec::new();
+    device.take_codes(&mut codes);
+    for (label, code, n) in codes {
+        recorder.count_codes(label, code, n);
     }
 }
 

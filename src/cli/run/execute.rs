@@ -305,6 +305,7 @@ async fn run_scenario(
             })
             .collect(),
         aborts_expected: scenario.plan.aborts_expected,
+        code_names: scenario.plan.vocabulary.code_names(),
     };
     let goal = goal_of(&scenario.plan);
     let run = match Run::new(scenario.plan.clone(), options) {

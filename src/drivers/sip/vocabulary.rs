@@ -1,7 +1,7 @@
 //! What SIP scenarios may say: the UA's actions as ops, one push kind (`sip`) whose
 //! events are incoming requests (`INVITE`, `CANCEL`, `BYE`, `ACK`) and responses to our
 //! INVITEs by status (`180`, `183`, `200`, `486`, …, and the classes `1xx`…`6xx`), and
-//! SIP status codes by reason phrase for `expect:`.
+//! SIP status codes by reason phrase for `expect:` (and for the report's code labels).
 
 use serde_json::Value;
 
@@ -209,7 +209,7 @@ const fn code(number: u32, name: &'static str) -> CodeSpec {
     }
 }
 
-static CODES: [CodeSpec; 38] = [
+static CODES: [CodeSpec; 39] = [
     code(200, "OK"),
     code(202, "Accepted"),
     code(300, "Multiple Choices"),
@@ -244,6 +244,7 @@ static CODES: [CodeSpec; 38] = [
     code(603, "Decline"),
     code(604, "Does Not Exist Anywhere"),
     code(606, "Not Acceptable"),
+    code(100, "Trying"),
     code(180, "Ringing"),
     code(181, "Call Is Being Forwarded"),
     code(182, "Queued"),
