@@ -54,7 +54,7 @@ impl WorkerSlot {
     /// `accounts: fresh`, every role first gets a new account (its devices log out and
     /// the new account's log in).
     pub async fn restore(&mut self, plan: &Plan, ctx: &RunContext, recorder: &mut Recorder) {
-        if plan.fresh_accounts && !self.take_fresh_accounts(plan, ctx).await {
+        if plan.fresh_accounts && !self.take_fresh_accounts(plan, ctx, recorder).await {
             return;
         }
         for (index, role) in self.roles.iter_mut().enumerate() {
@@ -97,7 +97,12 @@ impl WorkerSlot {
 
     /// Replaces every role's account with one no session used, logging the old
     /// devices out. False when the accounts ran out (an accounts file): the run stops.
-    async fn take_fresh_accounts(&mut self, plan: &Plan, ctx: &RunContext) -> bool {
+    async fn take_fresh_accounts(
+        &mut self,
+        plan: &Plan,
+        ctx: &RunContext,
+        recorder: &mut Recorder,
+    ) -> bool {
         let k = ctx
             .fresh_next
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -106,6 +111,7 @@ impl WorkerSlot {
             for device in role.devices.iter_mut() {
                 if let Some(d) = device.take() {
                     hang_up(ctx, &d).await;
+                    count_codes(&d, recorder);
                 }
             }
             let index = k.saturating_mul(count).saturating_add(r);
