@@ -23,7 +23,9 @@ async fn the_suite_passes_against_a_server_with_a_300ms_presence_lag() {
         deviations: Deviations::default(),
         interrupt: CancellationToken::new(),
         profile: None,
-        timeout_scale: 1.0,
+        // For the machine's load (CI shares two cores), not for the lag: a 2 s
+        // handshake deadline was missed at load average 10.
+        timeout_scale: 3.0,
         strict: false,
     };
     let outcome = tokio::time::timeout(Duration::from_secs(180), conformance::run(options, |_| {}))

@@ -32,6 +32,7 @@ async fn run(url: &str, yaml: &str, interrupt: CancellationToken, grace: Duratio
         load: String::new(),
         interrupted: false,
         aborts_expected: plan.aborts_expected,
+        code_names: plan.vocabulary.code_names(),
         stopped_early: None,
         flows: Vec::new(),
     };

@@ -54,6 +54,9 @@ fn report(call_us: &[u64], extra_us: Option<&[u64]>, codes: &[(u32, u64)]) -> Ru
         aborts_expected: false,
         stopped_early: None,
         flows: Vec::new(),
+        code_names: sigbench::drivers::vocabulary_named("sigbench")
+            .unwrap()
+            .code_names(),
     };
     RunReport::new(meta, &results, &[]).unwrap()
 }

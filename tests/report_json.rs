@@ -110,6 +110,9 @@ fn meta(start_ms: u64, shard: Shard) -> RunMeta {
         stopped_early: None,
         flows: Vec::new(),
         aborts_expected: false,
+        code_names: sigbench::drivers::vocabulary_named("sigbench")
+            .unwrap()
+            .code_names(),
     }
 }
 
@@ -395,4 +398,106 @@ fn shard_parses_and_rejects_nonsense() {
     for bad in ["0/3", "4/3", "3", "a/b", "1/0"] {
         assert!(bad.parse::<Shard>().is_err(), "{bad}");
     }
+}
+
+/// A report of one session in which `codes` were counted, labelled with the code names
+/// of `driver`'s vocabulary (as `sigbench run` does).
+fn coded(driver: &str, shard: Shard, codes: &[(&'static str, u32, u64)]) -> RunReport {
+    let set = metric_set();
+    let mut rec = Recorder::detached(&set, Instant::now());
+    for &(op, code, n) in codes {
+        rec.count_codes(op, code, n);
+    }
+    rec.session_done(true);
+    let mut aggregator = Aggregator::new(&set);
+    for sample in rec.take_samples() {
+        aggregator.add(sample);
+    }
+    let results = aggregator.finish(Duration::from_secs(1));
+    let meta = RunMeta {
+        code_names: sigbench::drivers::vocabulary_named(driver)
+            .unwrap()
+            .code_names(),
+        ..meta(START_MS, shard)
+    };
+    RunReport::new(meta, &results, &[]).unwrap()
+}
+
+/// Every place a report shows codes: the terminal summary, the HTML page, JUnit.
+fn rendered(report: &RunReport) -> [String; 3] {
+    [
+        sigbench::report::render_summary(report, false),
+        sigbench::report::render_html(report).unwrap(),
+        sigbench::report::JunitSuite::of_run(report).to_xml(),
+    ]
+}
+
+#[test]
+fn codes_are_labelled_by_the_driver_that_ran_also_after_reading_and_merging() {
+    let name = |r: &RunReport, op: &str, code: u32| {
+        r.codes
+            .iter()
+            .find(|c| c.op == op && c.code == code)
+            .unwrap_or_else(|| panic!("no {op} {code} in {:?}", r.codes))
+            .name
+            .clone()
+    };
+    // SIP: reason phrases; a status the driver does not name stays a bare number.
+    let sip_codes = [
+        ("REGISTER", 401, 2),
+        ("REGISTER", 200, 4),
+        ("INVITE", 486, 3),
+        ("INVITE (UAS)", 486, 3),
+        ("INVITE", 599, 1),
+    ];
+    let sip = coded("sip", Shard { index: 1, count: 2 }, &sip_codes);
+    assert_eq!(name(&sip, "REGISTER", 401).as_deref(), Some("Unauthorized"));
+    assert_eq!(name(&sip, "INVITE", 486).as_deref(), Some("Busy Here"));
+    assert_eq!(name(&sip, "INVITE", 599), None);
+    for text in rendered(&sip) {
+        assert!(
+            text.contains("401 Unauthorized ×2") || text.contains("401 Unauthorized<"),
+            "{text}"
+        );
+        assert!(text.contains("486 Busy Here"), "{text}");
+        assert!(!text.contains("NOT_LOGGED_IN"), "{text}");
+    }
+    // Native: the protocol's symbolic names, the same numbers named differently.
+    let native = coded(
+        "sigbench",
+        Shard::WHOLE,
+        &[("login", 401, 1), ("call", 200, 5)],
+    );
+    assert_eq!(
+        name(&native, "login", 401).as_deref(),
+        Some("NOT_LOGGED_IN")
+    );
+    for text in rendered(&native) {
+        assert!(text.contains("401 NOT_LOGGED_IN"), "{text}");
+        assert!(!text.contains("Unauthorized"), "{text}");
+    }
+    // Read back from JSON (`sigbench report`) and merged (`sigbench merge`): the names
+    // travel in the report, nothing looks them up again.
+    let other = coded("sip", Shard { index: 2, count: 2 }, &sip_codes);
+    let read = |r: &RunReport| RunReport::from_json(&serde_json::to_string(r).unwrap()).unwrap();
+    let (first, second) = (read(&sip), read(&other));
+    assert_eq!(first, sip);
+    let merged = RunReport::merge(&[first, second]).unwrap();
+    assert_eq!(
+        name(&merged, "INVITE (UAS)", 486).as_deref(),
+        Some("Busy Here")
+    );
+    assert_eq!(name(&merged, "INVITE", 599), None);
+    let summary = sigbench::report::render_summary(&merged, false);
+    assert!(summary.contains("486 Busy Here ×6"), "{summary}");
+    assert!(summary.contains("401 Unauthorized ×4"), "{summary}");
+    assert!(summary.contains("599 ×2"), "{summary}");
+    // A report from before code names reads, and shows bare numbers.
+    let mut old: serde_json::Value = serde_json::to_value(&native).unwrap();
+    for code in old["codes"].as_array_mut().unwrap() {
+        code.as_object_mut().unwrap().remove("name");
+    }
+    let old = RunReport::from_json(&old.to_string()).unwrap();
+    let summary = sigbench::report::render_summary(&old, false);
+    assert!(summary.contains("401 ×1"), "{summary}");
 }

@@ -19,6 +19,9 @@ fn meta(interrupted: bool) -> RunMeta {
         stopped_early: None,
         flows: Vec::new(),
         aborts_expected: false,
+        code_names: sigbench::drivers::vocabulary_named("sigbench")
+            .unwrap()
+            .code_names(),
     }
 }
 

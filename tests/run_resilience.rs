@@ -1,12 +1,17 @@
 //! `sigbench run` when things go wrong: a target that dies mid-run, a server
 //! that sends malformed frames, and pushes nobody consumed under `strict`. Every case
-//! must end by itself, write its report and exit with the documented code.
+//! must end by itself, write its report and exit with the documented code. Every wait is
+//! on an event (requests reaching the target, the process exiting), never a fixed sleep.
 
-use std::io::{BufRead, BufReader};
+mod common;
+mod procs;
+
 use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::sync::atomic::Ordering;
+use std::time::Duration;
 
+use common::rogue::{self, Misbehaviour};
 use futures_util::{SinkExt, StreamExt};
 use tokio_tungstenite::tungstenite::Message;
 
@@ -33,24 +38,15 @@ fn spawn_run(args: &[&str], reports: &PathBuf) -> Child {
         .expect("the binary runs")
 }
 
-/// Waits for a child with a deadline; kills it (and fails) when it does not end.
-fn wait_bounded(mut child: Child, limit: Duration) -> Output {
-    let started = Instant::now();
-    loop {
-        if child.try_wait().unwrap().is_some() {
-            return child.wait_with_output().unwrap();
-        }
-        if started.elapsed() > limit {
-            let _ = child.kill();
-            let out = child.wait_with_output().unwrap();
-            panic!(
-                "still running after {limit:?}:\n{}{}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
+/// Waits for a child to exit, with a deadline; kills it (and fails) when it does not end.
+fn wait_bounded(child: Child, limit: Duration) -> Output {
+    procs::wait_child(child, limit).unwrap_or_else(|out| {
+        panic!(
+            "still running after {limit:?}:\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
 }
 
 fn text(out: &Output) -> String {
@@ -70,67 +66,52 @@ fn the_report(dir: &PathBuf) -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(entry).unwrap()).unwrap()
 }
 
-const LONG_CALLS: &str = r#"
-name: long-calls
+/// Sessions for a minute, four at a time: the target dies long before the end.
+const STEADY: &str = r#"
+name: steady
 roles:
-  caller: {}
-  callee: {}
+  maker: {}
 load:
   duration: 60s
   concurrency: 4
 steps:
-  - name: call
-    as: caller
-    call: { type: 1, account: "${callee}", requestId: "${session}" }
-    save: { cid: data.channel.channelId }
-  - name: invite delivered
-    as: callee
-    await: INVITE
-    match: { requestId: "${session}" }
-    within: 2s
-  - pause: 50ms
-  - name: hang up
-    as: caller
-    close: { channelId: "${cid}" }
+  - name: create
+    as: maker
+    create: { type: 1 }
+  - pause: 20ms
 "#;
 
 // Ctrl-C and SIGTERM: tests/run_exit_paths.rs (signals sent once the target has seen the
 // sessions' requests, and a run stopped in-process through its shutdown stream).
 
-#[test]
-fn a_target_that_dies_mid_run_ends_the_run_with_failures_and_a_report() {
-    let mut server = Command::new(env!("CARGO_BIN_EXE_sigbench"))
-        .args(["serve", "--open", "--listen", "127.0.0.1:0"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(server.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let url = line
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap()
-        .to_string();
-    let path = scenario("target-dies", LONG_CALLS);
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_target_that_dies_mid_run_ends_the_run_with_failures_and_a_report() {
+    let target = rogue::start(Misbehaviour::Obliging).await;
+    let path = scenario("target-dies", STEADY);
     let reports = reports_dir("target-dies");
     let child = spawn_run(
         &[
             path.to_str().unwrap(),
             "--target",
-            &url,
+            &target.url(),
             "--secret",
             "any",
             "--quiet",
         ],
         &reports,
     );
-    std::thread::sleep(Duration::from_millis(1500));
-    server.kill().unwrap();
-    server.wait().unwrap();
-    let out = wait_bounded(child, Duration::from_secs(20));
+    // Mid-run: every worker's sessions are under way (two rounds of requests each).
+    loop {
+        let next = target.requested.notified();
+        if target.requests.load(Ordering::SeqCst) >= 8 {
+            break;
+        }
+        next.await;
+    }
+    drop(target); // dies: connections and listener closed, no Close frame
+    let out = tokio::task::spawn_blocking(move || wait_bounded(child, Duration::from_secs(20)))
+        .await
+        .unwrap();
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     let report = the_report(&reports);
     assert!(!report["failures"].as_array().unwrap().is_empty());

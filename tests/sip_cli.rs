@@ -50,6 +50,103 @@ fn shipped_call_scenarios_pass_against_kamailio() {
     }
 }
 
+type Codes = std::collections::BTreeMap<(String, u64), (u64, String)>;
+
+/// `(op, code) → (count, name)` of a JSON report's codes.
+fn codes_of(report: &std::path::Path) -> Codes {
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(report).unwrap()).unwrap();
+    json["codes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                (
+                    c["op"].as_str().unwrap().to_string(),
+                    c["code"].as_u64().unwrap(),
+                ),
+                (
+                    c["count"].as_u64().unwrap(),
+                    c["name"].as_str().unwrap_or_default().to_string(),
+                ),
+            )
+        })
+        .collect()
+}
+
+fn count_of(codes: &Codes, op: &str, code: u64) -> Option<u64> {
+    codes.get(&(op.to_string(), code)).map(|c| c.0)
+}
+
+#[test]
+fn the_report_counts_codes_by_method_and_status() {
+    let server = Kamailio::start(&[]);
+    let dir = TempDir::new("sip-codes");
+    let one_pair = [
+        "--password",
+        PASSWORD,
+        "--set",
+        "load.sessions=3",
+        "--set",
+        "load.concurrency=1",
+    ];
+    let out = run(
+        &dir,
+        "scenarios/sip/call-reject.yaml",
+        &server.url,
+        &one_pair,
+    );
+    assert_eq!(out.code, Some(0), "{}", out.text());
+    let codes = codes_of(&out.path_after("report: "));
+    let count = |op: &str, code: u64| count_of(&codes, op, code);
+    let name = |op: &str, code: u64| codes[&(op.to_string(), code)].1.clone();
+    // What the callers received through the proxy, and what the callees sent.
+    assert_eq!(count("INVITE", 486), Some(3), "{codes:?}");
+    assert_eq!(count("INVITE", 603), Some(3), "{codes:?}");
+    assert_eq!(count("INVITE (UAS)", 486), Some(3), "{codes:?}");
+    assert_eq!(count("INVITE (UAS)", 603), Some(3), "{codes:?}");
+    assert_eq!(name("INVITE", 486), "Busy Here");
+    assert_eq!(name("INVITE", 603), "Decline");
+    // Kamailio's own answers: 100 Trying to every relayed INVITE, the proxy challenge
+    // for the first, the registrar's challenge and 200s (registration and un-REGISTER).
+    assert_eq!(count("INVITE", 100), Some(6), "{codes:?}");
+    assert_eq!(name("INVITE", 407), "Proxy Authentication Required");
+    assert_eq!(name("REGISTER", 401), "Unauthorized");
+    assert_eq!(count("REGISTER", 200), Some(4), "{codes:?}");
+    // Nothing is counted per step any more: one-way steps were never answered.
+    assert!(
+        codes.keys().all(|(op, _)| op == &op.to_uppercase()),
+        "{codes:?}"
+    );
+    assert!(out.stdout.contains("401 Unauthorized ×"), "{}", out.stdout);
+    assert!(out.stdout.contains("486 Busy Here ×3"), "{}", out.stdout);
+    assert!(!out.stdout.contains("NOT_LOGGED_IN"), "{}", out.stdout);
+
+    let out = run(
+        &dir,
+        "scenarios/sip/call-cancel-while-ringing.yaml",
+        &server.url,
+        &one_pair,
+    );
+    assert_eq!(out.code, Some(0), "{}", out.text());
+    let codes = codes_of(&out.path_after("report: "));
+    for (op, code) in [
+        ("INVITE", 180),
+        ("INVITE", 487),
+        ("CANCEL", 200),
+        ("INVITE (UAS)", 180),
+        ("CANCEL (UAS)", 200),
+        ("INVITE (UAS)", 487),
+    ] {
+        assert_eq!(
+            count_of(&codes, op, code),
+            Some(3),
+            "{op} {code}: {codes:?}"
+        );
+    }
+}
+
 #[test]
 fn a_wrong_expected_status_exits_1() {
     let server = Kamailio::start(&[]);

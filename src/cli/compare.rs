@@ -4,11 +4,10 @@
 //! report, bad bound, unknown metric or unwritable page.
 
 use std::path::PathBuf;
-use std::process::ExitCode;
 
 use clap::Args;
 
-use super::error::{CliError, EXIT_FAILED, EXIT_PASSED, finish};
+use super::error::{CliError, EXIT_FAILED, EXIT_PASSED, Outcome};
 use super::out;
 use crate::report::file::write_replacing;
 use crate::report::{Comparison, RegressionBound, RunReport, render_compare_html};
@@ -35,11 +34,7 @@ pub struct CompareArgs {
 }
 
 /// `sigbench compare`.
-pub fn compare(args: CompareArgs) -> ExitCode {
-    finish(run(&args))
-}
-
-fn run(args: &CompareArgs) -> Result<u8, CliError> {
+pub fn compare(args: CompareArgs) -> Result<Outcome, CliError> {
     let usage = |e: String| CliError::Usage(e);
     let bounds = args
         .max_regression
@@ -69,21 +64,21 @@ fn run(args: &CompareArgs) -> Result<u8, CliError> {
     } else {
         out!("{}", text.trim_end_matches('\n'));
     }
-    if let Some(path) = &args.html {
-        write_replacing(path, render_compare_html(&comparison).as_bytes()).map_err(|e| {
-            CliError::Artifact {
-                what: "HTML comparison",
-                path: path.display().to_string(),
-                why: e.to_string(),
-            }
-        })?;
-        if !args.quiet {
-            out!("html: {}", path.display());
-        }
-    }
-    Ok(if comparison.passed() {
+    let mut outcome = Outcome::verdict(if comparison.passed() {
         EXIT_PASSED
     } else {
         EXIT_FAILED
-    })
+    });
+    if let Some(path) = &args.html {
+        match write_replacing(path, render_compare_html(&comparison).as_bytes()) {
+            Ok(()) if !args.quiet => out!("html: {}", path.display()),
+            Ok(()) => {}
+            Err(e) => outcome.errors.push(CliError::Artifact {
+                what: "HTML comparison",
+                path: path.display().to_string(),
+                why: e.to_string(),
+            }),
+        }
+    }
+    Ok(outcome)
 }

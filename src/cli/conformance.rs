@@ -1,17 +1,17 @@
 //! `sigbench conformance`: runs the built-in conformance suite against a target (the
 //! embedded reference server by default) and prints one line per case, the first
-//! difference of each failure, and `conformance: N/M cases pass` last. Exit codes: 0
-//! nothing failed, 1 a case failed or could not run, 2 usage error, 3 target
-//! unreachable, 130 interrupted.
+//! difference of each failure, and `conformance: N/M cases pass` last. Exit codes
+//! ([`super::error`]): 0 nothing failed, 1 a case failed or could not run, 2 usage error
+//! or a report that could not be written, 3 target unreachable, 130 interrupted.
 
 use std::path::PathBuf;
-use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Args;
+use futures_util::{Stream, StreamExt};
 use tokio_util::sync::CancellationToken;
 
-use super::error::{EXIT_FAILED, EXIT_INTERRUPTED, EXIT_UNREACHABLE, EXIT_USAGE};
+use super::error::{CliError, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_PASSED, Outcome};
 use super::out;
 use super::units::{parse_duration, parse_rate, parse_size};
 use crate::conformance::{
@@ -37,14 +37,14 @@ pub struct ConformanceArgs {
     #[arg(long, value_delimiter = ',', value_name = "PATTERN")]
     pub only: Vec<String>,
     /// The target's invite TTL. Expiry cases run only when it is known (the embedded
-    /// server uses 1s); give the target a short one, e.g. 2s.
+    /// server uses 2s); give the target a short one, e.g. 2s.
     #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
     pub invite_ttl: Option<Duration>,
-    /// The target's channel TTL (the embedded server uses 1.5s); expiry cases need it.
+    /// The target's channel TTL (the embedded server uses 3s); expiry cases need it.
     #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
     pub channel_ttl: Option<Duration>,
     /// The remote target's member limit: the 10419 cases fill a channel to it
-    /// (call-full-rolls-back needs 1).
+    /// (call-full-rolls-back runs only at 1).
     #[arg(long, default_value_t = 100, value_name = "N")]
     pub max_members: u64,
     /// The remote target's offline store cap: the cap case stores one event more.
@@ -135,8 +135,25 @@ fn parse_scale(text: &str) -> Result<f64, String> {
     }
 }
 
-/// `sigbench conformance`.
-pub async fn run(args: ConformanceArgs) -> ExitCode {
+impl From<ConformanceError> for CliError {
+    fn from(e: ConformanceError) -> CliError {
+        match e {
+            ConformanceError::Unreachable(_) => CliError::Target(e.to_string()),
+            ConformanceError::NothingSelected(_) | ConformanceError::Usage(_) => {
+                CliError::Usage(e.to_string())
+            }
+            // The suite compiled into this binary is broken: a bug of the harness.
+            ConformanceError::Suite(_) => CliError::Other(e.into()),
+        }
+    }
+}
+
+/// `sigbench conformance`: runs the suite until done or `shutdown` yields (no new cases
+/// then; the running ones finish and the reports are written).
+pub async fn run(
+    args: ConformanceArgs,
+    shutdown: impl Stream<Item = ()> + Send + 'static,
+) -> Result<Outcome, CliError> {
     let mut settings = args.settings();
     if args.target.is_none() {
         // The embedded server runs at the protocol's defaults (count flags describe a
@@ -147,24 +164,12 @@ pub async fn run(args: ConformanceArgs) -> ExitCode {
         settings.max_frame = defaults.max_frame;
         settings.rate_limit = None;
     }
-    let listed = match catalog::load(&settings.clone().for_embedded().values()) {
-        Ok(all) => all,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::from(EXIT_USAGE);
-        }
-    };
+    let listed = catalog::load(&settings.clone().for_embedded().values())?;
     if args.list {
         return print_list(&listed, &args.only, args.markdown);
     }
     let deviations = match &args.expect_file {
-        Some(path) => match Deviations::read(path) {
-            Ok(d) => d,
-            Err(e) => {
-                eprintln!("error: {e}");
-                return ExitCode::from(EXIT_USAGE);
-            }
-        },
+        Some(path) => Deviations::read(path).map_err(|e| CliError::Usage(e.to_string()))?,
         None => Deviations::default(),
     };
     for label in deviations.unmatched(&listed) {
@@ -173,20 +178,12 @@ pub async fn run(args: ConformanceArgs) -> ExitCode {
             deviations.source
         );
     }
-    let Ok(profile) = super::load_profile(args.profile.as_deref()) else {
-        return ExitCode::from(EXIT_USAGE);
-    };
+    let profile = super::read_profile(args.profile.as_deref())?;
     let target = match &args.target {
         Some(url) => TargetSpec::Remote {
             url: url.clone(),
             secret: args.secret.clone(),
-            ca_cert: match super::read_ca_cert(args.ca_cert.as_deref()) {
-                Ok(pem) => pem,
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    return ExitCode::from(EXIT_USAGE);
-                }
-            },
+            ca_cert: super::read_ca_cert(args.ca_cert.as_deref()).map_err(CliError::Usage)?,
         },
         None => {
             for flag in args.ignored_for_embedded() {
@@ -194,13 +191,7 @@ pub async fn run(args: ConformanceArgs) -> ExitCode {
                     "warning: {flag} describes a remote --target; the embedded server is configured per case"
                 );
             }
-            let wire = match super::embedded_wire(profile.as_ref()) {
-                Ok(w) => w,
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    return ExitCode::from(EXIT_USAGE);
-                }
-            };
+            let wire = super::embedded_wire(profile.as_ref()).map_err(CliError::Usage)?;
             TargetSpec::Embedded {
                 base: ServerConfig {
                     wire,
@@ -214,8 +205,7 @@ pub async fn run(args: ConformanceArgs) -> ExitCode {
         let interrupt = interrupt.clone();
         tokio::spawn(async move {
             // SIGINT or SIGTERM: no new cases, the running ones finish, reports are written.
-            let mut signals = std::pin::pin!(super::signals());
-            if futures_util::StreamExt::next(&mut signals).await.is_some() {
+            if std::pin::pin!(shutdown).next().await.is_some() {
                 interrupt.cancel();
             }
         })
@@ -233,26 +223,19 @@ pub async fn run(args: ConformanceArgs) -> ExitCode {
     };
     let outcome = conformance::run(options, print_case).await;
     watcher.abort();
-    let outcome = match outcome {
-        Ok(outcome) => outcome,
-        Err(e @ ConformanceError::Unreachable(_)) => {
-            eprintln!("error: {e}");
-            return ExitCode::from(EXIT_UNREACHABLE);
-        }
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::from(EXIT_USAGE);
-        }
-    };
+    let outcome = outcome?;
     let stem = report::file_stem(&outcome);
-    // An artifact that cannot be written makes the exit code 2, whatever the verdict.
-    let mut unwritten = false;
+    // A report that cannot be written does not stop the other one; either makes the
+    // exit code 2, whatever the verdict.
+    let mut errors = Vec::new();
+    let unwritten = |what, e: report::Unwritten| CliError::Artifact {
+        what,
+        path: e.path.display().to_string(),
+        why: e.why,
+    };
     match report::write_new(&args.report_dir, &stem, "json", &report::to_json(&outcome)) {
         Ok(path) => out!("report: {}", path.display()),
-        Err(e) => {
-            eprintln!("error: {e}");
-            unwritten = true;
-        }
+        Err(e) => errors.push(unwritten("conformance report", e)),
     }
     let xml = junit::to_xml(&outcome);
     let written = match &args.junit {
@@ -261,21 +244,17 @@ pub async fn run(args: ConformanceArgs) -> ExitCode {
     };
     match written {
         Ok(path) => out!("junit: {}", path.display()),
-        Err(e) => {
-            eprintln!("error: {e}");
-            unwritten = true;
-        }
+        Err(e) => errors.push(unwritten("JUnit XML", e)),
     }
     out!("{}", outcome.counts().summary_line());
-    if interrupt.is_cancelled() {
-        ExitCode::from(EXIT_INTERRUPTED)
-    } else if unwritten {
-        ExitCode::from(EXIT_USAGE)
+    let verdict = if interrupt.is_cancelled() {
+        EXIT_INTERRUPTED
     } else if outcome.ok() {
-        ExitCode::SUCCESS
+        EXIT_PASSED
     } else {
-        ExitCode::from(EXIT_FAILED)
-    }
+        EXIT_FAILED
+    };
+    Ok(Outcome { verdict, errors })
 }
 
 /// `PASS   P-6.1   invite-online`, with the first difference under a failure.
@@ -329,18 +308,16 @@ pub fn case_details(case: &CaseResult) -> Vec<String> {
     lines
 }
 
-fn print_list(entries: &[catalog::CatalogEntry], only: &[String], markdown: bool) -> ExitCode {
-    let chosen = match catalog::select(entries.to_vec(), only) {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::from(EXIT_USAGE);
-        }
-    };
+fn print_list(
+    entries: &[catalog::CatalogEntry],
+    only: &[String],
+    markdown: bool,
+) -> Result<Outcome, CliError> {
+    let chosen = catalog::select(entries.to_vec(), only)?;
     if markdown {
         let table = catalog::markdown_table(&chosen);
         out!("{}", table.trim_end_matches('\n'));
-        return ExitCode::SUCCESS;
+        return Ok(Outcome::verdict(EXIT_PASSED));
     }
     for e in &chosen {
         let needs: Vec<String> = e.case.requires.iter().map(ToString::to_string).collect();
@@ -361,5 +338,5 @@ fn print_list(entries: &[catalog::CatalogEntry], only: &[String], markdown: bool
         );
     }
     out!("{} cases", chosen.len());
-    ExitCode::SUCCESS
+    Ok(Outcome::verdict(EXIT_PASSED))
 }

@@ -8,15 +8,14 @@
 //! written.
 
 use std::path::{Path, PathBuf};
-use std::process::ExitCode;
 
 use clap::Args;
 
 use crate::report::{JunitReport, RunReport, print_summary};
 
-use super::EXIT_USAGE;
+use super::error::{CliError, Outcome};
 use super::out;
-use super::report::{html_path_for, write_html_page, write_junit};
+use super::report::{html_path_for, unwritten, write_html_page, write_junit};
 
 #[derive(Args, Debug)]
 pub struct MergeArgs {
@@ -61,33 +60,23 @@ fn read_all(paths: &[PathBuf]) -> Result<Vec<RunReport>, String> {
 }
 
 /// `sigbench merge`.
-pub fn merge(args: MergeArgs) -> ExitCode {
-    let usage = |message: String| {
-        eprintln!("error: {message}");
-        ExitCode::from(EXIT_USAGE)
-    };
-    let reports = match read_all(&args.reports) {
-        Ok(reports) => reports,
-        Err(message) => return usage(message),
-    };
+pub fn merge(args: MergeArgs) -> Result<Outcome, CliError> {
+    let reports = read_all(&args.reports).map_err(CliError::Usage)?;
     if let Err(c) = RunReport::mergeable(&reports) {
-        return usage(format!(
+        return Err(CliError::Usage(format!(
             "cannot merge {} and {}: {c}",
             args.reports[c.first].display(),
             args.reports[c.other].display()
-        ));
+        )));
     }
     if let Some(missing) = RunReport::missing_shards(&reports)
         && !args.allow_partial
     {
-        return usage(format!(
+        return Err(CliError::Usage(format!(
             "{missing}; a verdict on part of a run could be a false pass (--allow-partial merges them anyway)"
-        ));
+        )));
     }
-    let merged = match RunReport::merge(&reports) {
-        Ok(merged) => merged,
-        Err(e) => return usage(e.to_string()),
-    };
+    let merged = RunReport::merge(&reports).map_err(|e| CliError::Usage(e.to_string()))?;
     let json = match &args.out {
         Some(path) => merged.write_to(path).map(|()| path.clone()),
         None => {
@@ -95,25 +84,27 @@ pub fn merge(args: MergeArgs) -> ExitCode {
             merged.write(dir)
         }
     };
-    let json = match json {
-        Ok(path) => path,
-        Err(e) => return usage(format!("cannot write the merged report: {e}")),
-    };
+    // Without the JSON report there is nothing for the page to sit next to.
+    let json = json.map_err(|e| {
+        let meant = args.out.clone().unwrap_or_else(|| args.reports[0].clone());
+        unwritten("merged report", &meant, e)
+    })?;
     if !args.quiet {
         let _ = print_summary(&merged);
         out!("report: {}", json.display());
     }
-    let mut written = true;
+    let mut outcome = Outcome::verdict(merged.status().exit_code());
     if !args.no_html {
         let html = args.html.clone().unwrap_or_else(|| html_path_for(&json));
-        written &= write_html_page(&merged, &html, args.quiet);
+        outcome
+            .errors
+            .extend(write_html_page(&merged, &html, args.quiet).err());
     }
     if let Some(path) = &args.junit {
         let junit = JunitReport::of_runs("sigbench merge", std::slice::from_ref(&merged));
-        written &= write_junit(&junit, path, args.quiet);
+        outcome
+            .errors
+            .extend(write_junit(&junit, path, args.quiet).err());
     }
-    if !written {
-        return ExitCode::from(EXIT_USAGE);
-    }
-    ExitCode::from(merged.status().exit_code())
+    Ok(outcome)
 }

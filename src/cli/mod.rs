@@ -1,5 +1,7 @@
 //! The command line: flags become typed arguments, then one of the commands runs.
-//! `main.rs` only calls [`main`].
+//! `main.rs` only calls [`main`]; tests call [`command`], the same path with the
+//! shutdown requests passed in. Every command ends in `Result<Outcome, CliError>`, which
+//! [`error`] turns into the exit code in one place.
 
 pub mod compare;
 pub mod conformance;
@@ -14,9 +16,13 @@ pub mod units;
 pub(crate) use signals::out;
 pub use signals::signals;
 
+use std::ffi::OsString;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use futures_util::Stream;
+
+use error::{CliError, Outcome, finish};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -50,39 +56,44 @@ enum Command {
 
 pub use error::EXIT_USAGE;
 
-/// Parses the command line, runs the command, and maps errors to exit codes.
+/// Parses the command line, runs the command until it ends or a signal (SIGINT, SIGTERM)
+/// stops it, and exits with its code.
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
     init_tracing();
-    match cli.command {
-        Command::Check(args) => run::check(args),
-        Command::Merge(args) => merge::merge(args),
-        Command::Report(args) => report::report(args),
-        Command::Compare(args) => compare::compare(args),
-        Command::Run(args) => block_on(async { Ok(run::run(args).await) }),
-        Command::Serve(args) => block_on(serve::run(args)),
-        Command::Conformance(args) => block_on(async { Ok(conformance::run(args).await) }),
-    }
-}
-
-/// Runs a command on a multi-threaded runtime; an error is printed with its causes.
-fn block_on(command: impl Future<Output = anyhow::Result<ExitCode>>) -> ExitCode {
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
     {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
+            return finish(Err(CliError::Other(anyhow::anyhow!(
+                "cannot start the async runtime: {e}"
+            ))));
         }
     };
-    match runtime.block_on(command) {
-        Ok(code) => code,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::from(EXIT_USAGE)
-        }
+    finish(runtime.block_on(command(std::env::args_os(), signals())))
+}
+
+/// Runs one command line (`["sigbench", "merge", …]`) to its end. `shutdown` yields once
+/// per Ctrl-C/SIGTERM (the first asks for a graceful stop, the next for an immediate
+/// one); the commands that run for a while (`run`, `conformance`, `serve`) listen to it.
+pub async fn command<I, T>(
+    argv: I,
+    shutdown: impl Stream<Item = ()> + Send + 'static,
+) -> Result<Outcome, CliError>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    let cli = Cli::try_parse_from(argv)?;
+    match cli.command {
+        Command::Check(args) => run::check(args),
+        Command::Merge(args) => merge::merge(args),
+        Command::Report(args) => report::report(args),
+        Command::Compare(args) => compare::compare(args),
+        Command::Run(args) => run::run(args, shutdown).await,
+        Command::Serve(args) => serve::run(args, shutdown).await,
+        Command::Conformance(args) => conformance::run(args, shutdown).await,
     }
 }
 
@@ -104,13 +115,6 @@ pub(crate) fn read_profile(
         .map_err(|errors| {
             error::CliError::Scenarios(errors.iter().map(ToString::to_string).collect())
         })
-}
-
-/// Loads `--profile FILE`, printing every mistake (located) when it has some.
-pub(crate) fn load_profile(
-    path: Option<&std::path::Path>,
-) -> Result<Option<crate::drivers::profile::ProfileRef>, ()> {
-    read_profile(path).map_err(|e| error::report(&e))
 }
 
 /// The framing the embedded reference server speaks for a profile: the one the profile
@@ -136,27 +140,4 @@ fn init_tracing() {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .try_init();
-}
-
-/// Resolves on SIGINT (Ctrl-C) or SIGTERM.
-pub async fn shutdown_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        let mut term = match signal(SignalKind::terminate()) {
-            Ok(term) => term,
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-                return;
-            }
-        };
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = term.recv() => {}
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-    }
 }

@@ -4,13 +4,12 @@
 //! Also the output helpers `run` and `merge` share.
 
 use std::path::{Path, PathBuf};
-use std::process::ExitCode;
 
 use clap::Args;
 
-use crate::report::{JunitReport, RunReport, print_summary, write_html};
+use crate::report::{JunitReport, ReportError, RunReport, print_summary, write_html};
 
-use super::EXIT_USAGE;
+use super::error::{CliError, EXIT_PASSED, Outcome};
 
 #[derive(Args, Debug)]
 pub struct ReportArgs {
@@ -33,61 +32,63 @@ pub fn html_path_for(json: &Path) -> PathBuf {
     json.with_extension("html")
 }
 
-/// Writes the HTML page of `report` to `path`; prints where unless `quiet`. False (after
-/// printing the error) when it could not.
-pub(crate) fn write_html_page(report: &RunReport, path: &Path, quiet: bool) -> bool {
-    match write_html(report, path) {
-        Ok(()) => {
-            if !quiet {
-                super::out!("html: {}", path.display());
-            }
-            true
-        }
-        Err(e) => {
-            eprintln!("error: cannot write the HTML report: {e}");
-            false
-        }
-    }
-}
-
-/// Writes the JUnit XML of `reports` to `path`. False (after printing the error) when it
-/// could not.
-pub(crate) fn write_junit(junit: &JunitReport, path: &Path, quiet: bool) -> bool {
-    match junit.write(path) {
-        Ok(()) => {
-            if !quiet {
-                super::out!("junit: {}", path.display());
-            }
-            true
-        }
-        Err(e) => {
-            eprintln!("error: cannot write JUnit XML to {}: {e}", path.display());
-            false
-        }
-    }
-}
-
-/// `sigbench report`.
-pub fn report(args: ReportArgs) -> ExitCode {
-    let report = match RunReport::read(&args.report) {
-        Ok(report) => report,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::from(EXIT_USAGE);
-        }
+/// The error for an artifact (`what`, meant for `path`) that could not be written: the
+/// file the error names, and why, without saying the path twice.
+pub(crate) fn unwritten(what: &'static str, path: &Path, e: ReportError) -> CliError {
+    let (path, why) = match e {
+        ReportError::Io { path, source } => (path, source.to_string()),
+        e => (path.to_path_buf(), e.to_string()),
     };
+    CliError::Artifact {
+        what,
+        path: path.display().to_string(),
+        why,
+    }
+}
+
+/// Writes the HTML page of `report` to `path`; prints where unless `quiet`.
+pub(crate) fn write_html_page(
+    report: &RunReport,
+    path: &Path,
+    quiet: bool,
+) -> Result<(), CliError> {
+    write_html(report, path).map_err(|e| unwritten("HTML report", path, e))?;
+    if !quiet {
+        super::out!("html: {}", path.display());
+    }
+    Ok(())
+}
+
+/// Writes the JUnit XML of `reports` to `path`; prints where unless `quiet`.
+pub(crate) fn write_junit(junit: &JunitReport, path: &Path, quiet: bool) -> Result<(), CliError> {
+    junit.write(path).map_err(|e| CliError::Artifact {
+        what: "JUnit XML",
+        path: path.display().to_string(),
+        why: e.to_string(),
+    })?;
+    if !quiet {
+        super::out!("junit: {}", path.display());
+    }
+    Ok(())
+}
+
+/// `sigbench report`: the outputs it could not write are its errors; the report's own
+/// verdict does not change the exit code.
+pub fn report(args: ReportArgs) -> Result<Outcome, CliError> {
+    let report = RunReport::read(&args.report).map_err(|e| CliError::Usage(e.to_string()))?;
     if !args.quiet {
         let _ = print_summary(&report);
     }
     let html = args.html.unwrap_or_else(|| html_path_for(&args.report));
-    let mut ok = write_html_page(&report, &html, args.quiet);
+    let mut outcome = Outcome::verdict(EXIT_PASSED);
+    outcome
+        .errors
+        .extend(write_html_page(&report, &html, args.quiet).err());
     if let Some(path) = &args.junit {
         let junit = JunitReport::of_runs("sigbench report", std::slice::from_ref(&report));
-        ok &= write_junit(&junit, path, args.quiet);
+        outcome
+            .errors
+            .extend(write_junit(&junit, path, args.quiet).err());
     }
-    if ok {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(EXIT_USAGE)
-    }
+    Ok(outcome)
 }

@@ -1,11 +1,14 @@
-//! `sigbench serve`: runs the reference server until SIGINT or SIGTERM.
+//! `sigbench serve`: runs the reference server until SIGINT or SIGTERM (the first item
+//! of the shutdown stream). Exit codes: 0 stopped by a signal, 2 bad flags or an address
+//! it cannot listen on.
 
 use std::net::SocketAddr;
-use std::process::ExitCode;
 use std::time::Duration;
 
-use anyhow::Context;
 use clap::Args;
+use futures_util::{FutureExt, Stream, StreamExt};
+
+use super::error::{CliError, EXIT_PASSED, Outcome};
 
 use super::units::{parse_duration, parse_rate, parse_size, parse_size_rate};
 use crate::server::{Auth, Limits, ReadBudget, ServerConfig, Timeouts};
@@ -107,13 +110,16 @@ pub struct ServeArgs {
 }
 
 impl ServeArgs {
-    pub fn config(&self) -> anyhow::Result<ServerConfig> {
+    pub fn config(&self) -> Result<ServerConfig, CliError> {
         let auth = match (&self.secret, self.open) {
             (Some(secret), false) if !secret.is_empty() => Auth::Secret(secret.clone()),
             (_, true) => Auth::Open,
-            _ => anyhow::bail!(
-                "no secret: pass --secret S, set SIGBENCH_SECRET, or use --open for development"
-            ),
+            _ => {
+                return Err(CliError::Usage(
+                    "no secret: pass --secret S, set SIGBENCH_SECRET, or use --open for development"
+                        .into(),
+                ));
+            }
         };
         Ok(ServerConfig {
             listen: self.listen,
@@ -154,22 +160,32 @@ impl ServeArgs {
     }
 }
 
-pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
+/// `sigbench serve`: serves until `shutdown` yields.
+pub async fn run(
+    args: ServeArgs,
+    shutdown: impl Stream<Item = ()> + Send + 'static,
+) -> Result<Outcome, CliError> {
     let config = args.config()?;
     let listen = config.listen;
     // Every client is a file descriptor: allow as many as the hard limit does.
     let fd_limit = crate::runner::limits::raise_fd_limit();
     tracing::info!(fd_limit, "file descriptor limit");
+    // Listen for signals before saying where the server listens (scripts that read that
+    // line may stop it at once).
+    let mut shutdown = std::pin::pin!(shutdown);
+    if shutdown.next().now_or_never().is_some() {
+        return Ok(Outcome::verdict(EXIT_PASSED));
+    }
     let handle = crate::server::spawn(config)
         .await
-        .with_context(|| format!("cannot listen on {listen}"))?;
+        .map_err(|e| CliError::Usage(format!("cannot listen on {listen}: {e}")))?;
     super::out!("listening on {}", handle.url());
     #[cfg(feature = "faults")]
     for fault in &args.faults {
         eprintln!("warning: deliberate fault {fault}: {}", fault.description());
     }
-    super::shutdown_signal().await;
+    shutdown.next().await;
     tracing::info!("shutting down");
     handle.shutdown().await;
-    Ok(ExitCode::SUCCESS)
+    Ok(Outcome::verdict(EXIT_PASSED))
 }

@@ -15,19 +15,22 @@ pub(crate) use out;
 
 /// One item per SIGINT (Ctrl-C) or SIGTERM (what `docker stop` and Kubernetes send),
 /// each announced on stderr: the first asks for a graceful stop, the next for an
-/// immediate one. The handlers are installed once, so no signal is lost in between.
+/// immediate one. The handlers are installed when the stream is first polled (a command
+/// that never listens keeps the default behaviour: a signal ends it), and then once, so
+/// no signal is lost in between.
 pub fn signals() -> impl Stream<Item = ()> + Send + 'static {
-    futures_util::stream::unfold(Listener::new(), |mut listener| async move {
+    futures_util::stream::unfold(None, |listener: Option<Listener>| async move {
+        let mut listener = listener.unwrap_or_else(Listener::new);
         listener.next().await;
         listener.seen += 1;
         if listener.seen == 1 {
             eprintln!(
-                "interrupted: no new sessions; finishing the ones in flight (signal again to stop at once)"
+                "interrupted: nothing new starts; finishing what is in flight (signal again to stop at once)"
             );
         } else {
-            eprintln!("stopping at once; writing what was measured");
+            eprintln!("stopping at once; writing what is known");
         }
-        Some(((), listener))
+        Some(((), Some(listener)))
     })
 }
 

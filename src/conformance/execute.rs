@@ -25,6 +25,8 @@ use crate::server::{Auth, ServerConfig, ServerHandle};
 /// Longest a single case may take before it is abandoned as an error (the race case,
 /// the slowest, takes a few seconds).
 const CASE_LIMIT: Duration = Duration::from_secs(120);
+/// How long the first connection to a remote target may take (times --timeout-scale).
+const PROBE_LIMIT: Duration = Duration::from_secs(5);
 
 /// Where the suite runs.
 #[derive(Clone, Debug)]
@@ -105,7 +107,14 @@ pub async fn run(
     };
     let entries = catalog::select(catalog::load(&settings.values())?, &options.only)?;
     let profile = options.profile.as_ref();
-    let targets = start_targets(&options.target, &settings, &entries, profile).await?;
+    let targets = start_targets(
+        &options.target,
+        &settings,
+        &entries,
+        profile,
+        options.timeout_scale,
+    )
+    .await?;
     let target_label = match &options.target {
         TargetSpec::Embedded { .. } => "embedded reference server".to_string(),
         TargetSpec::Remote { url, .. } => url.clone(),
@@ -161,6 +170,7 @@ async fn start_targets(
     settings: &TargetSettings,
     entries: &[CatalogEntry],
     profile: Option<&ProfileRef>,
+    timeout_scale: f64,
 ) -> Result<Targets, ConformanceError> {
     match spec {
         TargetSpec::Remote {
@@ -174,7 +184,9 @@ async fn start_targets(
             let target = Target::resolve(url, &tls)
                 .await
                 .map_err(ConformanceError::Usage)?;
-            // Fail fast, once, rather than once per case.
+            // Fail fast, once, rather than once per case; a slow handshake is given the
+            // time every wait of the suite gets (--timeout-scale), or a busy machine
+            // reads as an unreachable target.
             let who = crate::drivers::Identity {
                 account: "probe",
                 token: "",
@@ -184,7 +196,8 @@ async fn start_targets(
                 Some(p) => Arc::new(ProfileDriver::new(p.0.clone())),
                 None => Arc::new(crate::drivers::native::Native),
             };
-            Device::connect(&target, None, Duration::from_secs(5), &*driver, who)
+            let limit = PROBE_LIMIT.mul_f64(timeout_scale.max(1.0));
+            Device::connect(&target, None, limit, &*driver, who)
                 .await
                 .map_err(|e| ConformanceError::Unreachable(e.to_string()))?
                 .disconnect()

@@ -68,23 +68,38 @@ pub fn file_stem(outcome: &SuiteOutcome) -> String {
     format!("conformance-{stamp}")
 }
 
+/// A report file that could not be written: the file meant, and why.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot write {}: {why}", path.display())]
+pub struct Unwritten {
+    pub path: PathBuf,
+    pub why: String,
+}
+
 /// Writes `text` to `dir/<stem>.<ext>` (or `<stem>-2.<ext>`, … if taken), atomically;
 /// returns the path.
-pub fn write_new(dir: &Path, stem: &str, ext: &str, text: &str) -> Result<PathBuf, String> {
+pub fn write_new(dir: &Path, stem: &str, ext: &str, text: &str) -> Result<PathBuf, Unwritten> {
     crate::report::file::write_new(dir, stem, ext, format!("{text}\n").as_bytes()).map_err(|e| {
-        format!(
-            "cannot write {}: {e}",
-            dir.join(format!("{stem}.{ext}")).display()
-        )
+        Unwritten {
+            path: dir.join(format!("{stem}.{ext}")),
+            why: e.to_string(),
+        }
     })
 }
 
 /// Writes `text` to exactly `path` (for `--junit FILE`), creating its folder, atomically.
-pub fn write_at(path: &Path, text: &str) -> Result<PathBuf, String> {
+pub fn write_at(path: &Path, text: &str) -> Result<PathBuf, Unwritten> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        fs::create_dir_all(dir).map_err(|e| Unwritten {
+            path: path.to_path_buf(),
+            why: format!("cannot create {}: {e}", dir.display()),
+        })?;
     }
-    crate::report::file::write_replacing(path, format!("{text}\n").as_bytes())
-        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    crate::report::file::write_replacing(path, format!("{text}\n").as_bytes()).map_err(|e| {
+        Unwritten {
+            path: path.to_path_buf(),
+            why: e.to_string(),
+        }
+    })?;
     Ok(path.to_path_buf())
 }

@@ -50,7 +50,8 @@ use crate::runner::client::{Device, Exchange, Failed};
 
 pub use crate::protocol::frame::ResponseFrame as Reply;
 pub use vocabulary::{
-    Carrier, CodeSpec, EventAt, EventSpec, KindSpec, OpRole, OpSpec, Push, Vocabulary,
+    AccountState, Carrier, CodeSpec, EventAt, EventSpec, KindSpec, OpRole, OpSpec, Push, Shape,
+    Vocabulary,
 };
 
 /// Who a connection belongs to: what the login (and the handshake) may use.
@@ -107,6 +108,14 @@ pub trait Driver: Send + Sync + 'static {
         device: &'a Device,
         login: Login<'a>,
     ) -> BoxFuture<'a, Result<Exchange, Failed>>;
+
+    /// Where the report's code counts come from. `false` (the default): the runner counts
+    /// each step's reply under the step's op name. `true`: the driver's wires count what
+    /// they saw on the wire ([`Wire::take_codes`]; SIP: every response by method and
+    /// status, both directions), and step replies are not counted again.
+    fn counts_codes(&self) -> bool {
+        false
+    }
 
     /// The pushes a server sends right after a login (native: `channelsSync`,
     /// `unreadSync`); the runner's own logins wait for and consume them so that no
@@ -183,6 +192,13 @@ pub trait Wire: Send + 'static {
 
     /// Periodic work: frames to send go into `out` as [`Inbound::Send`].
     fn tick(&mut self, out: &mut Vec<Inbound>) {
+        let _ = out;
+    }
+
+    /// Moves the codes counted since last asked into `out` as `(label, code, count)`,
+    /// for drivers that count their own ([`Driver::counts_codes`]). The runner asks at
+    /// the end of each session and before it drops a connection.
+    fn take_codes(&mut self, out: &mut Vec<(&'static str, u32, u64)>) {
         let _ = out;
     }
 }

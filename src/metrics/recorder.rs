@@ -250,10 +250,16 @@ impl Recorder {
 
     /// Counts a response `code` to `op`, in the current window.
     pub fn count_code(&mut self, op: &'static str, code: u32) {
+        self.count_codes(op, code, 1);
+    }
+
+    /// Counts `n` responses `code` to `op` (or under a driver's label, e.g. a SIP
+    /// method), in the current window.
+    pub fn count_codes(&mut self, op: &'static str, code: u32, n: u64) {
         let codes = &mut self.current.codes;
         match codes.iter_mut().find(|(o, c, _)| *o == op && *c == code) {
-            Some(entry) => entry.2 += 1,
-            None => codes.push((op, code, 1)),
+            Some(entry) => entry.2 += n,
+            None => codes.push((op, code, n)),
         }
     }
 

@@ -11,7 +11,6 @@ use crate::metrics::LatencyHistogram;
 use crate::metrics::histogram::{decode, format_micros};
 
 use super::json::{ReportError, RunReport};
-use super::summary::code_label;
 
 /// A statistic of a latency histogram that can be compared.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -190,8 +189,20 @@ pub struct MetricDelta {
 pub struct CodeDelta {
     pub op: String,
     pub code: u32,
+    /// The code's name as the reports carry it (`codes[].name`).
+    pub name: Option<String>,
     pub base: u64,
     pub new: u64,
+}
+
+impl CodeDelta {
+    /// `486 Busy Here`, `10404 ROOM_NOT_EXISTS`, or the bare number.
+    pub fn label(&self) -> String {
+        match &self.name {
+            Some(name) => format!("{} {name}", self.code),
+            None => self.code.to_string(),
+        }
+    }
 }
 
 /// A bound checked against both reports.
@@ -342,12 +353,16 @@ impl Comparison {
                         codes.push(CodeDelta {
                             op: c.op.clone(),
                             code: c.code,
+                            name: None,
                             base: 0,
                             new: 0,
                         });
                         codes.last_mut().expect("just pushed")
                     }
                 };
+                if entry.name.is_none() {
+                    entry.name.clone_from(&c.name);
+                }
                 if side == 0 {
                     entry.base += c.count;
                 } else {
@@ -456,7 +471,7 @@ impl Comparison {
                 "codes", "base", "new", "change"
             );
             for c in &self.codes {
-                let label = format!("{} {}", c.op, code_label(c.code));
+                let label = format!("{} {}", c.op, c.label());
                 let _ = writeln!(
                     out,
                     "  {:<22} {:>12} {:>12}  {:>18}",

@@ -81,6 +81,10 @@ pub struct RunMeta {
     /// The flows of a mix (empty for a single-flow scenario); their counts come from
     /// the `<flow>/session` and `<flow>/failed sessions` metrics.
     pub flows: Vec<FlowMeta>,
+    /// The names of the result codes of the driver that ran (`401` → `Unauthorized` for
+    /// SIP, `10404` → `ROOM_NOT_EXISTS` natively: `Vocabulary::code_names`), so the
+    /// report labels codes without knowing which protocol ran.
+    pub code_names: BTreeMap<u32, String>,
 }
 
 /// A flow of a mix, as the scenario declares it.
@@ -244,7 +248,27 @@ pub struct IntervalReport {
 pub struct CodeReport {
     pub op: String,
     pub code: u32,
+    /// The code's name in the driver that ran (`Busy Here`, `ROOM_NOT_EXISTS`); absent
+    /// when it has none (and in reports from before this field).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
     pub count: u64,
+}
+
+impl CodeReport {
+    /// `486 Busy Here`, `10404 ROOM_NOT_EXISTS`, or the bare number.
+    pub fn label(&self) -> String {
+        match &self.name {
+            Some(name) => format!("{} {name}", self.code),
+            None => self.code.to_string(),
+        }
+    }
+
+    /// A provisional or successful answer (1xx, 2xx: the classes the native codes and
+    /// SIP share with HTTP), which reports do not highlight.
+    pub fn is_success(&self) -> bool {
+        (100..300).contains(&self.code)
+    }
 }
 
 /// One failure kind.
@@ -451,6 +475,7 @@ impl RunReport {
                 codes.iter().map(|(&code, &count)| CodeReport {
                     op: op.clone(),
                     code,
+                    name: meta.code_names.get(&code).cloned(),
                     count,
                 })
             })

@@ -314,6 +314,12 @@ impl RunReport {
                 })
                 .collect(),
             aborts_expected: reports.iter().all(|r| r.meta.aborts_expected),
+            // Every shard ran the same scenario, hence the same driver.
+            code_names: reports
+                .iter()
+                .flat_map(|r| &r.codes)
+                .filter_map(|c| Some((c.code, c.name.clone()?)))
+                .collect(),
         };
         let mut report = RunReport::new(meta, &merged, &thresholds)?;
         let mut shards: Vec<Shard> = reports.iter().flat_map(|r| r.meta.shards.clone()).collect();

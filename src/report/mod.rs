@@ -34,6 +34,7 @@
 //!     stopped_early: None,
 //!     flows: Vec::new(),
 //!     aborts_expected: false,
+//!     code_names: sigbench::drivers::vocabulary_named("sigbench").unwrap().code_names(),
 //! };
 //! let report = RunReport::new(meta, &results, &thresholds)?;
 //! let path = report.write("reports".as_ref())?;
@@ -67,4 +68,4 @@ pub use junit::{JunitCase, JunitReport, JunitSuite, Outcome};
 pub use merge::{ConflictKind, MergeConflict};
 pub use progress::{Goal, LINE_EVERY, Progress, ProgressMode, status_line};
 pub use shard::{BadShard, Shard};
-pub use summary::{code_label, print_summary, render_summary, verdict};
+pub use summary::{print_summary, render_summary, verdict};

@@ -7,7 +7,6 @@ use std::fmt::Write as _;
 use std::io::{IsTerminal as _, Write as _};
 
 use crate::metrics::histogram::format_micros;
-use crate::protocol::Code;
 
 use super::json::{RunReport, Status};
 
@@ -42,20 +41,6 @@ impl Style {
     }
     fn dim(self, text: &str) -> String {
         self.paint("2", text)
-    }
-}
-
-/// `200 OK`, `10404 ROOM_NOT_EXISTS`, `400 BAD_FRAME/UNKNOWN_OP`, or the bare number.
-pub fn code_label(code: u32) -> String {
-    let names: Vec<&str> = Code::ALL
-        .iter()
-        .filter(|c| c.number() == code)
-        .map(|c| c.name())
-        .collect();
-    if names.is_empty() {
-        code.to_string()
-    } else {
-        format!("{code} {}", names.join("/"))
     }
 }
 
@@ -200,8 +185,8 @@ fn render_codes(out: &mut String, report: &RunReport, style: Style) {
         let codes: Vec<String> = codes
             .iter()
             .map(|c| {
-                let text = format!("{} ×{}", code_label(c.code), c.count);
-                if c.code == Code::Ok.number() {
+                let text = format!("{} ×{}", c.label(), c.count);
+                if c.is_success() {
                     text
                 } else {
                     style.yellow(&text)

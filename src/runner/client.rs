@@ -488,6 +488,12 @@ impl Device {
         self.inbox.take_counters()
     }
 
+    /// Moves the codes the driver counted on this connection into `out` (see
+    /// [`crate::drivers::Driver::counts_codes`]).
+    pub fn take_codes(&self, out: &mut Vec<(&'static str, u32, u64)>) {
+        lock_wire(&self.wire).take_codes(out);
+    }
+
     /// Starts a new session on this connection: forgets what the last one left
     /// buffered; returns what was dropped or malformed meanwhile.
     pub fn reset(&self) -> Counters {

@@ -46,8 +46,9 @@ struct SessionState {
     /// `[role][device]`; `None`: not connected.
     devices: Vec<Vec<Option<Arc<Device>>>>,
     records: Vec<(usize, Duration, Instant)>,
-    /// `(op name, code)` of every reply, for the report's code counts.
-    codes: Vec<(&'static str, u32)>,
+    /// `(op name, code, count)` of every reply, for the report's code counts (or, for
+    /// drivers that count their own, what their wires counted: see `take_codes`).
+    codes: Vec<(&'static str, u32, u64)>,
     /// Metric indexes of requests that timed out (no latency to record).
     timeouts: Vec<usize>,
     failures: Vec<(FailureKind, FailureSample)>,
@@ -119,17 +120,21 @@ impl<'a> Session<'a> {
         }
     }
 
+    /// Puts `device` in the target's slot; the codes the driver counted on the
+    /// connection it replaces are kept for the report.
     fn set_device(&self, target: Target, device: Option<Arc<Device>>) {
         if let Some(device) = &device {
             self.trace_device(target, device);
         }
-        if let Some(slot) = self
-            .lock()
+        let mut state = self.lock();
+        let state = &mut *state;
+        if let Some(slot) = state
             .devices
             .get_mut(target.role)
             .and_then(|r| r.get_mut(target.device))
+            && let Some(old) = std::mem::replace(slot, device)
         {
-            *slot = device;
+            old.take_codes(&mut state.codes);
         }
     }
 
@@ -344,7 +349,9 @@ impl<'a> Session<'a> {
         {
             let mut state = self.lock();
             state.sent[op.id.0] = Some(exchange.sent);
-            state.codes.push((op.op.name, response.frame.code));
+            if !self.ctx.driver.counts_codes() {
+                state.codes.push((op.op.name, response.frame.code, 1));
+            }
         }
         self.record(op.metric, response.at - exchange.sent, response.at);
         self.check_response(
@@ -426,7 +433,9 @@ impl<'a> Session<'a> {
         {
             let mut state = self.lock();
             state.sent[login.id.0] = Some(exchange.sent);
-            state.codes.push((login.op.name, response.frame.code));
+            if !self.ctx.driver.counts_codes() {
+                state.codes.push((login.op.name, response.frame.code, 1));
+            }
         }
         self.record(login.metric, response.at - connect_started, response.at);
         self.check_response(
@@ -753,6 +762,7 @@ pub(crate) async fn run_session(
         tracer.add(&trace);
     }
     let mut failures = state.failures;
+    let mut codes = state.codes;
     // Late replies are the echo of a timeout already counted: reported, not a failure.
     let mut late = 0;
     for (role_index, counters) in between {
@@ -769,6 +779,7 @@ pub(crate) async fn run_session(
     for (role_index, devices) in state.devices.iter().enumerate() {
         let role = &plan.roles[role_index].name;
         for device in devices.iter().flatten() {
+            device.take_codes(&mut codes);
             let counters = device.take_counters();
             late += counters.late_replies;
             inbox_failures(role, number, counters, &mut failures);
@@ -809,8 +820,8 @@ pub(crate) async fn run_session(
     for metric in state.timeouts {
         recorder.timeout(ctx.metric_ids[metric]);
     }
-    for (op, code) in state.codes {
-        recorder.count_code(op, code);
+    for (op, code, n) in codes {
+        recorder.count_codes(op, code, n);
     }
     for (mut kind, sample) in failures {
         // Session-level failures name the flow in a mix.

@@ -50,8 +50,13 @@ pub(crate) struct WorkerSlot {
 
 impl WorkerSlot {
     /// Brings every online role's devices back online and takes offline roles'
-    /// devices down. Failures to reconnect are recorded as `login` failures.
+    /// devices down. Failures to reconnect are recorded as `login` failures. With
+    /// `accounts: fresh`, every role first gets a new account (its devices log out and
+    /// the new account's log in).
     pub async fn restore(&mut self, plan: &Plan, ctx: &RunContext, recorder: &mut Recorder) {
+        if plan.fresh_accounts && !self.take_fresh_accounts(plan, ctx, recorder).await {
+            return;
+        }
         for (index, role) in self.roles.iter_mut().enumerate() {
             let spec = &plan.roles[index];
             for device in 0..role.devices.len() {
@@ -84,18 +89,55 @@ impl WorkerSlot {
                     && let Some(d) = role.devices[device].take()
                 {
                     hang_up(ctx, &d).await;
+                    count_codes(&d, recorder);
                 }
             }
         }
     }
 
+    /// Replaces every role's account with one no session used, logging the old
+    /// devices out. False when the accounts ran out (an accounts file): the run stops.
+    async fn take_fresh_accounts(
+        &mut self,
+        plan: &Plan,
+        ctx: &RunContext,
+        recorder: &mut Recorder,
+    ) -> bool {
+        let k = ctx
+            .fresh_next
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let count = self.roles.len();
+        for (r, role) in self.roles.iter_mut().enumerate() {
+            for device in role.devices.iter_mut() {
+                if let Some(d) = device.take() {
+                    hang_up(ctx, &d).await;
+                    count_codes(&d, recorder);
+                }
+            }
+            let index = k.saturating_mul(count).saturating_add(r);
+            match ctx.accounts.credentials(&plan.roles[r].name, k, index) {
+                Some(creds) => role.creds = creds,
+                None => {
+                    ctx.stop_early(format!(
+                        "accounts: fresh: the accounts file has no account left for a new session ({} used)",
+                        index
+                    ));
+                    return false;
+                }
+            }
+        }
+        true
+    }
+
     /// Logs every open device out through the driver (e.g. SIP un-REGISTER) at the end
-    /// of the run; the connections close when the slot is dropped.
-    pub async fn log_out(&self, ctx: &RunContext) {
+    /// of the run, counting what the driver counted on the way; the connections close
+    /// when the slot is dropped.
+    pub async fn log_out(&self, ctx: &RunContext, recorder: &mut Recorder) {
         for device in self.roles.iter().flat_map(|r| r.devices.iter().flatten()) {
             if !device.is_closed() {
                 ctx.driver.logout(device, ctx.timeout).await;
             }
+            count_codes(device, recorder);
         }
     }
 
@@ -108,6 +150,15 @@ impl WorkerSlot {
                     .iter()
                     .all(|d| d.as_ref().is_some_and(|d| !d.is_closed()))
         })
+    }
+}
+
+/// Hands the codes the driver counted on `device` to the recorder.
+fn count_codes(device: &Device, recorder: &mut Recorder) {
+    let mut codes = Vec::new();
+    device.take_codes(&mut codes);
+    for (label, code, n) in codes {
+        recorder.count_codes(label, code, n);
     }
 }
 

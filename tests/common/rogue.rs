@@ -30,6 +30,10 @@ pub enum Misbehaviour {
     Silent,
     /// Answers every request with a frame that is not JSON.
     Garbage,
+    /// Answers every request 200 OK (with empty data): a target that behaves until the
+    /// test drops it, which ends it as a crash would (its connections and its listener
+    /// closed without a Close frame).
+    Obliging,
 }
 
 /// A running misbehaving target.
@@ -145,6 +149,9 @@ async fn serve(
             }
             Misbehaviour::Silent => Vec::new(),
             Misbehaviour::Garbage => vec!["}{ this is not json".to_string()],
+            Misbehaviour::Obliging => {
+                vec![json!({"id": id, "code": 200, "message": "OK", "data": {}}).to_string()]
+            }
         };
         for text in out {
             if ws.send(Message::text(text)).await.is_err() {

@@ -120,30 +120,45 @@ impl Child {
         assert!(status.success(), "kill -INT failed");
     }
 
-    /// Waits up to `limit`; kills the process and panics if it takes longer.
+    /// Waits up to `limit` for the process to exit; kills it and panics if it takes longer.
     pub fn wait(mut self, limit: Duration) -> Output {
-        let started = Instant::now();
-        let mut child = self.child.take().expect("waited once");
-        let status = loop {
-            match child.try_wait().expect("poll the child") {
-                Some(status) => break status,
-                None if started.elapsed() > limit => {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    panic!(
-                        "`{}` took over {limit:?}; killed it. Output so far:\n{}{}",
-                        self.what,
-                        read(&self.stdout),
-                        read(&self.stderr)
-                    );
-                }
-                None => std::thread::sleep(Duration::from_millis(20)),
-            }
+        let child = self.child.take().expect("waited once");
+        let out = match wait_child(child, limit) {
+            Ok(out) => out,
+            Err(_) => panic!(
+                "`{}` took over {limit:?}; killed it. Output so far:\n{}{}",
+                self.what,
+                read(&self.stdout),
+                read(&self.stderr)
+            ),
         };
         Output {
-            code: status.code(),
+            code: out.status.code(),
             stdout: read(&self.stdout),
             stderr: read(&self.stderr),
+        }
+    }
+}
+
+/// Waits up to `limit` for `child` to exit (on a thread blocked in `wait`, so the exit
+/// itself ends the wait, not a poll); reads its piped output. When it takes longer it is
+/// killed, and what it wrote comes back as the error.
+pub fn wait_child(
+    child: std::process::Child,
+    limit: Duration,
+) -> Result<std::process::Output, std::process::Output> {
+    let pid = child.id();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output().expect("wait for the child"));
+    });
+    match rx.recv_timeout(limit) {
+        Ok(out) => Ok(out),
+        Err(_) => {
+            let _ = Command::new("kill")
+                .args(["-KILL", &pid.to_string()])
+                .status();
+            Err(rx.recv().expect("the killed child is reaped"))
         }
     }
 }

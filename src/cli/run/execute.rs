@@ -305,6 +305,7 @@ async fn run_scenario(
             })
             .collect(),
         aborts_expected: scenario.plan.aborts_expected,
+        code_names: scenario.plan.vocabulary.code_names(),
     };
     let goal = goal_of(&scenario.plan);
     let run = match Run::new(scenario.plan.clone(), options) {
@@ -368,11 +369,11 @@ async fn run_scenario(
                 let html = crate::cli::report::html_path_for(&json);
                 match crate::report::write_html(&report, &html) {
                     Ok(()) => result.written.push(("html", html)),
-                    Err(e) => result.errors.push(CliError::Artifact {
-                        what: "HTML report",
-                        path: html.display().to_string(),
-                        why: e.to_string(),
-                    }),
+                    Err(e) => {
+                        result
+                            .errors
+                            .push(crate::cli::report::unwritten("HTML report", &html, e))
+                    }
                 }
             }
             if let Some(tracer) = &tracer {
@@ -383,11 +384,11 @@ async fn run_scenario(
             }
             result.written.insert(0, ("report", json));
         }
-        Err(e) => result.errors.push(CliError::Artifact {
-            what: "JSON report",
-            path: plan.outputs.report_dir.display().to_string(),
-            why: e.to_string(),
-        }),
+        Err(e) => result.errors.push(crate::cli::report::unwritten(
+            "JSON report",
+            &plan.outputs.report_dir,
+            e,
+        )),
     }
     if !result.errors.is_empty() {
         result.code = result.code.max(EXIT_USAGE);
@@ -467,6 +468,26 @@ fn describe_load(load: &LoadModel) -> String {
             }
             if let Some(d) = duration {
                 parts.push(format!("for {}", scenario::format_duration(*d)));
+            }
+            parts.join(", ")
+        }
+        LoadModel::Ramping {
+            stages, sessions, ..
+        } => {
+            let levels: Vec<String> = stages
+                .iter()
+                .map(|s| match s.levels() {
+                    (a, b) if a == b => format!("{a}"),
+                    (a, b) => format!("{a}..{b}"),
+                })
+                .collect();
+            let mut parts = vec![format!(
+                "closed, concurrency {} over {}",
+                levels.join(" → "),
+                scenario::format_duration(load.planned_duration().unwrap_or_default())
+            )];
+            if let Some(s) = sessions {
+                parts.push(format!("at most {s} sessions"));
             }
             parts.join(", ")
         }

@@ -9,14 +9,14 @@ pub mod execute;
 pub mod plan;
 
 use std::path::PathBuf;
-use std::process::ExitCode;
 
 use clap::Args;
+use futures_util::Stream;
 
 pub use execute::{Executed, ScenarioResult, TraceWritten, execute};
 pub use plan::{Outputs, RunPlan, ScenarioRun, TargetChoice, Watch};
 
-use super::error::{CliError, finish, report};
+use super::error::{CliError, EXIT_PASSED, Outcome, report};
 use crate::cli::out;
 use crate::report::{Shard, print_summary};
 use crate::scenario::{self, LoadFlags, Rate};
@@ -158,11 +158,7 @@ pub struct CheckArgs {
 }
 
 /// `sigbench check`: validates without connecting.
-pub fn check(args: CheckArgs) -> ExitCode {
-    finish(check_files(&args))
-}
-
-fn check_files(args: &CheckArgs) -> Result<u8, CliError> {
+pub fn check(args: CheckArgs) -> Result<Outcome, CliError> {
     let overrides =
         scenario::parse_overrides(&args.sets).map_err(|e| CliError::Usage(e.to_string()))?;
     let mut errors = Vec::new();
@@ -201,15 +197,18 @@ fn check_files(args: &CheckArgs) -> Result<u8, CliError> {
         }
     }
     if errors.is_empty() {
-        Ok(0)
+        Ok(Outcome::verdict(EXIT_PASSED))
     } else {
         Err(CliError::Scenarios(errors))
     }
 }
 
-/// `sigbench run`: resolves the flags, runs until done or signalled (SIGINT or SIGTERM;
-/// a second one stops at once), prints what happened.
-pub async fn run(args: RunArgs) -> ExitCode {
+/// `sigbench run`: resolves the flags, runs until done or `shutdown` yields (SIGINT or
+/// SIGTERM; a second one stops at once), prints what happened.
+pub async fn run(
+    args: RunArgs,
+    shutdown: impl Stream<Item = ()> + Send + 'static,
+) -> Result<Outcome, CliError> {
     let junit = args.junit.clone();
     let names: Vec<String> = args
         .scenarios
@@ -225,21 +224,23 @@ pub async fn run(args: RunArgs) -> ExitCode {
             {
                 report(&w);
             }
-            return finish(Err(e));
+            return Err(e);
         }
     };
     let quiet = plan.outputs.quiet;
     if let (Some(addr), false) = (plan.watch.metrics_addr, quiet) {
         eprintln!("metrics: http://{addr}/metrics");
     }
-    let executed = execute(plan, super::signals(), |result| show(result, quiet)).await;
-    for e in &executed.errors {
-        report(e);
-    }
+    let executed = execute(plan, shutdown, |result| show(result, quiet)).await;
     if let (Some(path), false) = (&executed.junit, quiet) {
         out!("junit: {}", path.display());
     }
-    ExitCode::from(executed.exit_code)
+    // The scenarios' errors are printed and counted in the verdict; the JUnit file's
+    // are left to the caller.
+    Ok(Outcome {
+        verdict: executed.exit_code,
+        errors: executed.errors,
+    })
 }
 
 /// Prints one scenario's summary, where its artifacts went, and its errors.

@@ -51,6 +51,13 @@ impl Driver for Sip {
         }
     }
 
+    /// Codes by method and status, as the UAs saw them (see `ua::tally`): a step's
+    /// reply alone would miss the challenges, the provisional responses and what the
+    /// callee sent.
+    fn counts_codes(&self) -> bool {
+        true
+    }
+
     fn wire(&self) -> Box<dyn Wire> {
         Box::new(SipWire::new(self.domain.clone(), self.transport))
     }

@@ -1,7 +1,7 @@
 //! What SIP scenarios may say: the UA's actions as ops, one push kind (`sip`) whose
 //! events are incoming requests (`INVITE`, `CANCEL`, `BYE`, `ACK`) and responses to our
 //! INVITEs by status (`180`, `183`, `200`, `486`, …, and the classes `1xx`…`6xx`), and
-//! SIP status codes by reason phrase for `expect:`.
+//! SIP status codes by reason phrase for `expect:` (and for the report's code labels).
 
 use serde_json::Value;
 
@@ -26,54 +26,72 @@ static OPS: [OpSpec; 9] = [
         name: "register",
         params: &["expires", "user", "password", "domain", "authUser"],
         role: OpRole::Login,
+        data: None,
+        account_state: &[],
     },
     OpSpec {
         id: op::UNREGISTER,
         name: "unregister",
         params: &[],
         role: OpRole::Request,
+        data: None,
+        account_state: &[],
     },
     OpSpec {
         id: op::INVITE,
         name: "invite",
         params: &["to", "headers", "body", "contentType", "ack"],
         role: OpRole::Request,
+        data: None,
+        account_state: &[],
     },
     OpSpec {
         id: op::RING,
         name: "ring",
         params: &["status", "callId"],
         role: OpRole::Request,
+        data: None,
+        account_state: &[],
     },
     OpSpec {
         id: op::ANSWER,
         name: "answer",
         params: &["callId"],
         role: OpRole::Request,
+        data: None,
+        account_state: &[],
     },
     OpSpec {
         id: op::REJECT,
         name: "reject",
         params: &["status", "callId"],
         role: OpRole::Request,
+        data: None,
+        account_state: &[],
     },
     OpSpec {
         id: op::CANCEL,
         name: "cancel",
         params: &["callId"],
         role: OpRole::Request,
+        data: None,
+        account_state: &[],
     },
     OpSpec {
         id: op::ACK,
         name: "ack",
         params: &["callId"],
         role: OpRole::Request,
+        data: None,
+        account_state: &[],
     },
     OpSpec {
         id: op::BYE,
         name: "bye",
         params: &["callId"],
         role: OpRole::Request,
+        data: None,
+        account_state: &[],
     },
 ];
 
@@ -85,6 +103,8 @@ static KINDS: [KindSpec; 1] = [KindSpec {
     via: true,
     strict: true,
     login_sync: false,
+    fields: None,
+    account_state: None,
 }];
 
 /// Requests from peers that scenarios await.
@@ -189,7 +209,7 @@ const fn code(number: u32, name: &'static str) -> CodeSpec {
     }
 }
 
-static CODES: [CodeSpec; 38] = [
+static CODES: [CodeSpec; 39] = [
     code(200, "OK"),
     code(202, "Accepted"),
     code(300, "Multiple Choices"),
@@ -224,6 +244,7 @@ static CODES: [CodeSpec; 38] = [
     code(603, "Decline"),
     code(604, "Does Not Exist Anywhere"),
     code(606, "Not Acceptable"),
+    code(100, "Trying"),
     code(180, "Ringing"),
     code(181, "Call Is Being Forwarded"),
     code(182, "Queued"),
@@ -241,6 +262,7 @@ pub static VOCABULARY: Vocabulary = Vocabulary {
     default_carrier: 0,
     example_events: &["INVITE", "180", "BYE"],
     example_code: "Busy Here",
+    offline_state: None,
     check_param,
 };
 

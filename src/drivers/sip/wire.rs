@@ -245,6 +245,12 @@ impl Wire for SipWire {
         Some(TICK)
     }
 
+    fn take_codes(&mut self, out: &mut Vec<(&'static str, u32, u64)>) {
+        if let Some(ua) = self.ua.as_mut() {
+            ua.take_codes(out);
+        }
+    }
+
     fn tick(&mut self, out: &mut Vec<Inbound>) {
         if let Some(ua) = self.ua.as_mut() {
             let now = Instant::now();

@@ -8,7 +8,6 @@ use crate::metrics::histogram::format_micros;
 
 use super::super::compare::{Comparison, change_text, count_change};
 use super::super::escape::text;
-use super::super::summary::code_label;
 use super::STYLE;
 use super::charts::{Curve, decades_for, percentile_chart};
 
@@ -226,7 +225,7 @@ fn codes(out: &mut String, c: &Comparison) {
             "<tr><td>{}</td><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td>\
              <td class=\"num\">{}</td></tr>",
             text(&d.op),
-            text(&code_label(d.code)),
+            text(&d.label()),
             d.base,
             d.new,
             text(&count_change(d.base, d.new))

@@ -3,12 +3,10 @@
 use std::fmt::Write as _;
 
 use crate::metrics::histogram::{decode, format_micros};
-use crate::protocol::Code;
 
 use super::super::escape::text;
 use super::super::json::{MetricReport, ReportError, RunReport, ThresholdReport};
 use super::super::junit::limit_text;
-use super::super::summary::code_label;
 use super::charts::{
     Curve, LimitLine, arrival_chart, decades_for, in_flight_chart, latency_timeline_chart,
     percentile_chart, series_class, throughput_chart,
@@ -286,7 +284,7 @@ pub(super) fn codes(out: &mut String, report: &RunReport) {
             .map(|o| o.count)
             .sum();
         let share = c.count as f64 * 100.0 / op_total.max(1) as f64;
-        let row = if c.code == Code::Ok.number() {
+        let row = if c.is_success() {
             ""
         } else {
             " class=\"warn\""
@@ -296,7 +294,7 @@ pub(super) fn codes(out: &mut String, report: &RunReport) {
             "<tr{row}><td>{}</td><td class=\"code\">{}</td><td class=\"num\">{}</td>\
              <td class=\"num\">{share:.1}%</td></tr>",
             text(&c.op),
-            text(&code_label(c.code)),
+            text(&c.label()),
             c.count
         );
     }

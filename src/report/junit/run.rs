@@ -15,7 +15,7 @@ use crate::metrics::Quantity;
 use crate::metrics::histogram::format_micros;
 
 use super::super::json::{FailureReport, RunReport, ThresholdReport};
-use super::super::summary::{code_label, verdict};
+use super::super::summary::verdict;
 use super::{JunitCase, JunitReport, JunitSuite, Outcome};
 
 impl JunitReport {
@@ -133,7 +133,7 @@ fn suite_output(report: &RunReport) -> String {
     for (op, codes) in report.codes_by_op() {
         let codes: Vec<String> = codes
             .iter()
-            .map(|c| format!("{} ×{}", code_label(c.code), c.count))
+            .map(|c| format!("{} ×{}", c.label(), c.count))
             .collect();
         let _ = write!(text, "\ncodes of {op}: {}", codes.join(", "));
     }

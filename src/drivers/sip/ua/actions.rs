@@ -230,7 +230,9 @@ impl Ua {
         let id = self.pick(Role::Uas, call_id)?;
         let contact = self.contact.clone();
         let call = self.uas.get_mut(&id).expect("picked");
-        call.reply(status, &contact, status == 183)
+        let text = call.reply(status, &contact, status == 183)?;
+        self.tally.count("INVITE", true, status);
+        Ok(text)
     }
 
     /// Answers the incoming INVITE with 200 and the SDP answer; the call waits for
@@ -240,6 +242,7 @@ impl Ua {
         let contact = self.contact.clone();
         let call = self.uas.get_mut(&id).expect("picked");
         let text = call.reply(200, &contact, true)?;
+        self.tally.count("INVITE", true, 200);
         call.state = CallState::Answered;
         call.ack_deadline = Some(now + TRANSACTION_TIMEOUT);
         Ok(text)
@@ -255,6 +258,7 @@ impl Ua {
         let contact = self.contact.clone();
         let call = self.uas.get_mut(&id).expect("picked");
         let text = call.reply(status, &contact, false)?;
+        self.tally.count("INVITE", true, status);
         self.uas.remove(&id);
         Ok(text)
     }

@@ -8,12 +8,14 @@
 //! actions a scenario takes; [`timers`] timeouts and refreshes; [`responses`] handles
 //! answers to our requests (auth retries, ACKs, dialogs);
 //! [`requests`] handles requests from peers and the answers a UA owes (200 to CANCEL
-//! then 487, 200 to BYE, 481, 405); [`calls`] is the per-call state.
+//! then 487, 200 to BYE, 481, 405); [`calls`] is the per-call state; [`tally`] counts
+//! the responses received and sent, by method and status.
 
 mod actions;
 mod calls;
 mod requests;
 mod responses;
+pub mod tally;
 mod timers;
 
 use std::collections::{HashMap, VecDeque};
@@ -25,6 +27,7 @@ use super::compose::{self, Draft, Transport};
 use super::digest::Challenge;
 use super::message::Message;
 pub use calls::{Call, CallState, Role, reason};
+use tally::Tally;
 
 /// Correlates an action with the response events it leads to.
 pub type Key = u64;
@@ -193,6 +196,8 @@ pub struct Ua {
     www: Option<Cached>,
     /// The last 407 challenge, answered up front on the next other requests.
     proxy: Option<Cached>,
+    /// Responses received and sent since last taken, by method and status.
+    tally: Tally,
 }
 
 pub(crate) fn token() -> String {
@@ -219,6 +224,7 @@ impl Ua {
             },
             www: None,
             proxy: None,
+            tally: Tally::default(),
         }
     }
 
@@ -260,6 +266,13 @@ impl Ua {
     /// Open client transactions (for tests and bounds).
     pub fn open_transactions(&self) -> usize {
         self.clients.len()
+    }
+
+    /// Moves the responses counted since last asked into `out` as `(label, status,
+    /// count)`: `INVITE` for responses to our INVITEs, `INVITE (UAS)` for ours to a
+    /// peer's (see [`tally`]).
+    pub fn take_codes(&mut self, out: &mut Vec<(&'static str, u32, u64)>) {
+        self.tally.take(out);
     }
 
     /// Live calls, both roles.

@@ -5,6 +5,7 @@
 
 use tokio::time::Instant;
 
+use super::tally::Tally;
 use super::{Call, CallState, Event, MAX_CALLS, RequestEvent, Ua};
 use crate::drivers::sip::compose::{self, ALLOW, Answer};
 use crate::drivers::sip::message::Message;
@@ -18,7 +19,7 @@ impl Ua {
             "INVITE" => {
                 // A re-INVITE: the session does not change; answer with the same SDP.
                 let Some(call) = self.dialog_of(&msg) else {
-                    return reply(out, &msg, 481, &Answer::default());
+                    return reply(&mut self.tally, out, &msg, 481, &Answer::default());
                 };
                 let contact = self.contact.clone();
                 let body = compose::sdp(u64::from(call.invite_cseq));
@@ -27,15 +28,15 @@ impl Ua {
                     body: Some(("application/sdp", &body)),
                     ..Answer::default()
                 };
-                reply(out, &msg, 200, &answer);
+                reply(&mut self.tally, out, &msg, 200, &answer);
             }
             "ACK" => self.incoming_ack(now, msg, out),
             "CANCEL" => self.incoming_cancel(msg, out),
             "BYE" => {
                 if self.dialog_of(&msg).is_none() {
-                    return reply(out, &msg, 481, &Answer::default());
+                    return reply(&mut self.tally, out, &msg, 481, &Answer::default());
                 }
-                reply(out, &msg, 200, &Answer::default());
+                reply(&mut self.tally, out, &msg, 200, &Answer::default());
                 let id = msg.call_id().to_string();
                 self.uac.remove(&id);
                 self.uas.remove(&id);
@@ -48,7 +49,7 @@ impl Ua {
                     extra: &extra,
                     ..Answer::default()
                 };
-                reply(out, &msg, 200, &answer);
+                reply(&mut self.tally, out, &msg, 200, &answer);
             }
             _ => {
                 let extra = [("Allow", ALLOW)];
@@ -57,7 +58,7 @@ impl Ua {
                     extra: &extra,
                     ..Answer::default()
                 };
-                reply(out, &msg, 405, &answer);
+                reply(&mut self.tally, out, &msg, 405, &answer);
             }
         }
     }
@@ -65,6 +66,7 @@ impl Ua {
     fn incoming_invite(&mut self, msg: Message, out: &mut Vec<Event>) {
         if self.calls() >= MAX_CALLS {
             return reply(
+                &mut self.tally,
                 out,
                 &msg,
                 486,
@@ -87,6 +89,7 @@ impl Ua {
                     ..Answer::default()
                 };
                 let reason = format!("Bad Request ({why})");
+                self.tally.count("INVITE", true, 400);
                 out.push(Event::Send(compose::response(&msg, 400, &reason, &answer)));
             }
         }
@@ -114,6 +117,7 @@ impl Ua {
         let matches = self.uas.get(&id).is_some_and(|c| c.invite_branch == branch);
         if !matches {
             return reply(
+                &mut self.tally,
                 out,
                 &msg,
                 481,
@@ -126,6 +130,7 @@ impl Ua {
         let call = self.uas.get_mut(&id).expect("matched");
         let tag = call.local_tag.clone();
         reply(
+            &mut self.tally,
             out,
             &msg,
             200,
@@ -137,6 +142,7 @@ impl Ua {
         if call.final_status.is_none() {
             let contact = self.contact.clone();
             if let Ok(text) = call.reply(487, &contact, false) {
+                self.tally.count("INVITE", true, 487);
                 out.push(Event::Send(text));
             }
             self.uas.remove(&id);
@@ -155,7 +161,8 @@ impl Ua {
     }
 }
 
-fn reply(out: &mut Vec<Event>, msg: &Message, status: u16, answer: &Answer<'_>) {
+fn reply(tally: &mut Tally, out: &mut Vec<Event>, msg: &Message, status: u16, answer: &Answer<'_>) {
+    tally.count(msg.method().unwrap_or_default(), true, status);
     let reason = super::calls::reason(status);
     out.push(Event::Send(compose::response(msg, status, reason, answer)));
 }

@@ -24,6 +24,7 @@ impl Ua {
             self.stray_response(&msg, &id, out);
             return;
         };
+        self.tally.count(&method, false, status);
         if status < 200 {
             tx.proceeding = true;
             let key = tx.key;

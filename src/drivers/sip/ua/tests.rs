@@ -126,6 +126,20 @@ fn call_accept_and_hang_up() {
     );
     assert_eq!((a.calls(), b.calls()), (0, 0));
     assert_eq!(a.open_transactions(), 0);
+    // Codes by method and status: what each side received, and what it sent.
+    assert_eq!(
+        codes(&mut a),
+        [("INVITE", 180, 1), ("INVITE", 200, 1), ("BYE", 200, 1)]
+    );
+    assert_eq!(
+        codes(&mut b),
+        [
+            ("INVITE (UAS)", 180, 1),
+            ("INVITE (UAS)", 200, 1),
+            ("BYE (UAS)", 200, 1)
+        ]
+    );
+    assert!(codes(&mut b).is_empty());
 }
 
 #[test]
@@ -220,6 +234,17 @@ fn manual_ack_and_retransmitted_2xx() {
     // The 2xx again (the UAS retransmits until it sees the ACK): the same ACK again.
     assert_eq!(sends(&feed(&mut a, now, &ok)), [ack.as_str()]);
     assert!(a.ack(None).is_err());
+    // Codes by method and status: what each side received and sent (a retransmitted 2xx
+    // is not a second response).
+    assert_eq!(codes(&mut a), [("INVITE", 200, 1)]);
+    assert_eq!(codes(&mut b), [("INVITE (UAS)", 200, 1)]);
+    assert!(codes(&mut b).is_empty());
+}
+
+fn codes(ua: &mut Ua) -> Vec<(&'static str, u32, u64)> {
+    let mut out = Vec::new();
+    ua.take_codes(&mut out);
+    out
 }
 
 #[test]
@@ -250,6 +275,14 @@ fn answers_a_ua_owes() {
         .replace("CSeq: 1 INVITE", "CSeq: 1 OPTIONS");
     assert!(sends(&feed(&mut b, now, &options))[0].starts_with("SIP/2.0 200 OK"));
     assert!(requests(&out).is_empty());
+    assert_eq!(
+        codes(&mut b),
+        [
+            ("BYE (UAS)", 481, 1),
+            ("MESSAGE (UAS)", 405, 1),
+            ("OPTIONS (UAS)", 200, 1)
+        ]
+    );
 }
 
 const CHALLENGE: &str = r#"Digest realm="127.0.0.1", nonce="n1", qop="auth", algorithm=MD5"#;
