@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Renders the report charts in headless Chromium and checks they draw: a 20-metric
 # open-model run with thresholds (log latency axes, threshold lines, planned vs achieved
-# arrivals, sessions in flight, the 20-series palette) and a `sigbench compare` page.
+# arrivals, sessions in flight, the 20-series palette), the shipped mix under a ramping
+# closed model (the flows section, sessions in flight as the ramp ran) and a
+# `sigbench compare` page.
 #
 #   scripts/check-report-charts.sh [OUT_DIR]
 #
@@ -87,9 +89,21 @@ done
 grep -q 'class="series base"' "$out/compare.html" \
   || { echo "error: the compare page lacks the base curves" >&2; exit 1; }
 
+# The mix, its concurrency ramped up and held: a flows section and the ramp in flight.
+rm -rf "$out/ramp"
+"$bin" run scenarios/load/mix.yaml --report-dir "$out/ramp" --quiet \
+  --set 'load={stages: [{ramp: 2..12, over: 2s}, {hold: 12, for: 1s}]}' || [[ $? -eq 1 ]]
+ramp_json=$(ls "$out"/ramp/*.json)
+ramp_html=${ramp_json%.json}.html
+for needle in '<section id="flows">' '<td>accept</td>' '<td>cancel</td>' 'Sessions in flight' \
+  'class="series in-flight-end"'; do
+  grep -q -- "$needle" "$ramp_html" || { echo "error: $ramp_html lacks '$needle'" >&2; exit 1; }
+done
+
 scripts/render-report.sh "$new_html" "$out/report.png" 1280x6400 >/dev/null
 scripts/render-report.sh "$out/compare.html" "$out/compare.png" 1280x3200 >/dev/null
-for png in "$out/report.png" "$out/compare.png"; do
+scripts/render-report.sh "$ramp_html" "$out/ramp.png" 1280x4000 >/dev/null
+for png in "$out/report.png" "$out/compare.png" "$out/ramp.png"; do
   # A blank page compresses to a few KiB; a page of charts does not.
   size=$(wc -c <"$png")
   if [[ $size -lt 50000 ]]; then
@@ -97,4 +111,4 @@ for png in "$out/report.png" "$out/compare.png"; do
     exit 1
   fi
 done
-echo "rendered: $out/report.png $out/compare.png"
+echo "rendered: $out/report.png $out/compare.png $out/ramp.png"

@@ -135,9 +135,25 @@ fn load_scenarios_through_every_profile() {
         ],
     );
     same_verdicts_everywhere(&pick("mix"), &["load.sessions=40", "load.concurrency=10"]);
-    let all: usize = ["closed-max", "idle-hold", "open-rate", "open-soak", "mix"]
-        .iter()
-        .map(|s| pick(s).len())
-        .sum();
+    // A ramp capped by a session count: the same 20 sessions everywhere, whatever the
+    // machine's speed (the stages last far longer than 20 sessions take).
+    same_verdicts_everywhere(
+        &pick("closed-ramp"),
+        &[
+            "load.stages=[{ramp: 1..5, over: 1s}, {hold: 5, for: 60s}]",
+            "load.sessions=20",
+        ],
+    );
+    let all: usize = [
+        "closed-max",
+        "idle-hold",
+        "open-rate",
+        "open-soak",
+        "mix",
+        "closed-ramp",
+    ]
+    .iter()
+    .map(|s| pick(s).len())
+    .sum();
     assert_eq!(all, load.len(), "a load scenario is not exercised here");
 }

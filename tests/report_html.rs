@@ -232,3 +232,62 @@ fn a_long_run_is_drawn_in_buckets_with_exact_percentiles() {
     // Re-rendering is deterministic.
     assert_eq!(render_html(&report).unwrap(), html);
 }
+
+/// A mix's page has a "Flows" section: per flow its share, sessions, failures, session
+/// latencies, the p99 of its own metrics and its thresholds; a flow with failed
+/// sessions stands out. A single-flow run has no such section.
+#[test]
+fn a_mix_has_a_flows_section_with_each_flow() {
+    let dir = TempDir::new("html-flows");
+    let out = sigbench(
+        &dir,
+        &[
+            "run",
+            "scenarios/load/mix.yaml",
+            "--sessions",
+            "20",
+            "--concurrency",
+            "2",
+            "--report-dir",
+            dir.join("reports").to_str().unwrap(),
+        ],
+    );
+    assert!(matches!(out.code, Some(0 | 1)), "{}", out.text());
+    let json = out.path_after("report: ");
+    let mut report = RunReport::read(&json).unwrap();
+    let html = render_html(&report).unwrap();
+    let section = html
+        .split("<section id=\"flows\">")
+        .nth(1)
+        .and_then(|rest| rest.split("</section>").next())
+        .expect("a flows section");
+    assert!(
+        section.contains("<h2>Flows<span class=\"sub\">3 flows, no failed session</span></h2>"),
+        "{section}"
+    );
+    // 70/20/10 of 20 sessions, in the scenario's order, all ok.
+    for (flow, share, done) in [
+        ("accept", "70.0%", 14),
+        ("reject", "20.0%", 4),
+        ("cancel", "10.0%", 2),
+    ] {
+        let row = section
+            .lines()
+            .find(|l| l.starts_with(&format!("<tr><td>{flow}</td>")))
+            .unwrap_or_else(|| panic!("no row for {flow}: {section}"));
+        assert!(
+            row.contains(&format!("<td class=\"num\">{share}</td><td class=\"num\">{done}</td><td class=\"num\">{done}</td><td class=\"num\">0</td>")),
+            "{row}"
+        );
+        assert!(row.contains("invite delivered "), "its metrics' p99: {row}");
+    }
+    // The section is the report's: a flow with failed sessions is marked.
+    report.flows[2].sessions.failed = 1;
+    let html = render_html(&report).unwrap();
+    assert!(html.contains("<tr class=\"bad\"><td>cancel</td>"), "{html}");
+    assert!(html.contains("1 of 3 flows with failed sessions"));
+    // A single flow: no section.
+    let (single, _) = failing_run(&dir);
+    let html = render_html(&RunReport::read(&single).unwrap()).unwrap();
+    assert!(!html.contains("id=\"flows\""));
+}

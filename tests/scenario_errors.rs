@@ -302,7 +302,7 @@ fn load_sections_are_checked() {
     assert_eq!(
         load("  concurrency: 5\n"),
         vec![
-            "t.yaml:3:3: load needs 'sessions' and/or 'duration' (closed model) or 'arrival' (open model)"
+            "t.yaml:3:3: load needs 'sessions' and/or 'duration' (closed model), 'stages' (closed model, ramping) or 'arrival' (open model)"
         ]
     );
     assert_eq!(
@@ -450,5 +450,69 @@ fn hostile_input_is_an_error_not_a_crash() {
         errors_of("")
             .iter()
             .any(|e| e.contains("a scenario must be a mapping"))
+    );
+}
+
+/// `save:` paths follow the shape of the op's reply (docs/protocol.md, "Ops at a
+/// glance"), and await `save:`/`match:` paths that of the event or push: a path that
+/// leads nowhere fails (or never matches) in every session, so `check` says so.
+#[test]
+fn save_and_match_paths_follow_the_protocol_shapes() {
+    // A reply's data: a typo, one level down, an unindexed list, an op without data.
+    assert_eq!(
+        error("  - as: caller\n    call: {}\n    save: { cid: data.chanel.channelId }\n"),
+        "t.yaml:8:18: 'call' responses have no field 'chanel' in 'data' — did you mean 'channel'? (fields: channel, members); saving 'data.chanel.channelId' would fail in every session"
+    );
+    assert_eq!(
+        error("  - as: caller\n    create: {}\n    save: { cid: data.channel.channelID }\n"),
+        "t.yaml:8:18: 'create' responses have no field 'channelID' in 'data.channel' — did you mean 'channelId'? (fields: channelId, channelName, type, ext, creator, createTime, expireTime, invalid); saving 'data.channel.channelID' would fail in every session"
+    );
+    assert_eq!(
+        error("  - as: caller\n    join: {}\n    save: { uid: data.members.uid }\n"),
+        "t.yaml:8:18: 'join' responses have a list at 'data.members', not a field 'uid': index it, as in data.members[0]; saving 'data.members.uid' would fail in every session"
+    );
+    assert_eq!(
+        error("  - as: caller\n    leave: {}\n    save: { x: data.channel }\n"),
+        "t.yaml:8:16: 'leave' responses have no data; saving 'data.channel' would fail in every session"
+    );
+    // Good paths pass: the reply's own fields, data itself, list items, login data.
+    assert_eq!(
+        errors(
+            "  - as: caller\n    call: {}\n    save: { a: data.channel.channelId, b: \"data.members[-1].uid\", c: code, d: data }\n  - as: caller\n    login: {}\n    expect: any\n    save: { t: data.serverTime }\n"
+        ),
+        Vec::<String>::new()
+    );
+    // Push awaits: match and save paths against the whole push.
+    assert_eq!(
+        error("  - as: callee\n    await: unreadSync\n    match: { \"event[0].requestId\": x }\n"),
+        "t.yaml:8:14: unreadSync pushes have no field 'event' — did you mean 'events'? (fields: push, events); this await could never match"
+    );
+    assert_eq!(
+        error(
+            "  - as: callee\n    await: channelsSync\n    save: { c: \"channels[0].channel.channelid\" }\n"
+        ),
+        "t.yaml:8:16: channelsSync pushes have no field 'channelid' in 'channels[0].channel' — did you mean 'channelId'? (fields: channelId, channelName, type, ext, creator, createTime, expireTime, invalid); saving 'channels[0].channel.channelid' would fail in every session"
+    );
+    assert_eq!(
+        error("  - as: callee\n    await: kicked\n    match: { reson: LOGIN_ELSEWHERE }\n"),
+        "t.yaml:8:14: kicked pushes have no field 'reson' — did you mean 'reason'? (fields: push, reason); this await could never match"
+    );
+    assert_eq!(
+        error(
+            "  - as: callee#2\n    refute: multiClientSync\n    within: 1s\n    match: { evnt.eventType: ACCEPT }\n"
+        ),
+        "t.yaml:9:14: multiClientSync pushes have no field 'evnt' — did you mean 'event'? (fields: push, event); this await could never match"
+    );
+    // Event awaits: save paths from the event, like match paths.
+    assert_eq!(
+        error("  - as: callee\n    await: INVITE\n    save: { m: msgId }\n"),
+        "t.yaml:8:16: INVITE events have no field 'msgId' — did you mean 'msgid'? (fields: eventType, msgid, channel, from, time, to, requestId, attachExt, pushInfo); saving 'msgId' would fail in every session"
+    );
+    // Fields expected absent may be named anyway; good push paths pass.
+    assert_eq!(
+        errors(
+            "  - as: callee#2\n    await: multiClientSync\n    match: { event.eventType: ACCEPT, event.member.uid: { $type: integer }, nope: null }\n    save: { id: event.msgid }\n  - as: callee\n    await: unreadSync\n    match: { \"events[0].requestId\": x, \"events\": { $len: 1 } }\n"
+        ),
+        Vec::<String>::new()
     );
 }

@@ -857,3 +857,238 @@ steps:
             .contains("share accounts")
     );
 }
+
+/// `SIMPLE` with a ramping closed model: up to 4 slots, held, and down again.
+fn ramping(stages: &str) -> String {
+    SIMPLE.replace(
+        "load: { sessions: 100, concurrency: 10 }",
+        &format!("load:\n  stages: {stages}"),
+    )
+}
+
+/// The most sessions in flight at the end of any second of the report's timeline.
+fn peak_in_flight(report: &serde_json::Value) -> u64 {
+    report["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["in_flight"].as_u64().unwrap())
+        .max()
+        .unwrap_or(0)
+}
+
+#[test]
+fn a_ramping_closed_model_runs_its_stages_and_reports_sessions_in_flight() {
+    let yaml = ramping("[{ramp: 1..4, over: 1s}, {hold: 4, for: 1s}, {ramp: 4..0, over: 500ms}]");
+    let path = write("ramp", "ramp.yaml", &yaml);
+    let (out, report) = sigbench("ramp", &["run", path.to_str().unwrap(), "--quiet"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let report = report.expect("a report");
+    assert_schema(&report);
+    assert_eq!(
+        report["meta"]["load"], "closed, concurrency 1..4 → 4 → 4..0 over 2500ms",
+        "{report:#}"
+    );
+    // Slot 0 runs from the first instant; no more than the peak ever runs at once.
+    let ok = report["sessions"]["ok"].as_u64().unwrap();
+    assert!(ok >= 1, "{report:#}");
+    assert_eq!(report["sessions"]["failed"], 0);
+    assert!(peak_in_flight(&report) <= 4, "{report:#}");
+    // --sessions caps a ramp; the stages still run.
+    let (out, report) = sigbench(
+        "ramp-capped",
+        &["run", path.to_str().unwrap(), "--sessions", "3", "--quiet"],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(report.expect("a report")["sessions"]["ok"], 3);
+}
+
+#[test]
+fn shards_of_a_ramp_split_its_concurrency_and_merge() {
+    let yaml = ramping("[{ramp: 2..6, over: 1s}, {hold: 6, for: 500ms}]");
+    let path = write("ramp-shards", "ramp.yaml", &yaml);
+    let mut files = Vec::new();
+    let mut total = 0;
+    for shard in ["1/2", "2/2"] {
+        let test = format!("ramp-shard-{}", &shard[..1]);
+        let (out, report) = sigbench(
+            &test,
+            &["run", path.to_str().unwrap(), "--shard", shard, "--quiet"],
+        );
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+        let report = report.expect("a shard report");
+        // Each shard runs half of the level at every instant: at most 3 of the 6.
+        assert!(peak_in_flight(&report) <= 3, "{report:#}");
+        total += report["sessions"]["ok"].as_u64().unwrap();
+        let dir =
+            std::env::temp_dir().join(format!("sigbench-workload-{}-{test}", std::process::id()));
+        files.push(
+            std::fs::read_dir(&dir)
+                .unwrap()
+                .map(|e| e.unwrap().path())
+                .find(|p| p.extension().is_some_and(|e| e == "json"))
+                .unwrap(),
+        );
+    }
+    let merged = std::env::temp_dir().join(format!(
+        "sigbench-workload-{}-ramp-merged.json",
+        std::process::id()
+    ));
+    let out = Command::new(env!("CARGO_BIN_EXE_sigbench"))
+        .args([
+            "merge",
+            files[0].to_str().unwrap(),
+            files[1].to_str().unwrap(),
+        ])
+        .args(["--no-html", "--quiet", "--out"])
+        .arg(&merged)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&merged).unwrap()).unwrap();
+    assert_schema(&report);
+    assert_eq!(report["sessions"]["ok"].as_u64().unwrap(), total);
+    assert!(peak_in_flight(&report) <= 6, "{report:#}");
+}
+
+#[test]
+fn ramp_mistakes_are_located_errors() {
+    let cases = [
+        (
+            "[{ramp: 10/s..50/s, over: 10s}]",
+            "ramp.yaml:7:19: ramp: '10/s..50/s' is a rate; 'stages' ramp the concurrency (e.g. 10..500), arrival rates go in 'arrival' (open model)",
+        ),
+        (
+            "[{ramp: 1..2000000, over: 10s}]",
+            "ramp.yaml:7:19: concurrency 2000000 is more than one generator can run (at most 1000000; split the load with --shard)",
+        ),
+        (
+            "[{ramp: 1..many, over: 10s}]",
+            "'many' is not a concurrency: expected a non-negative integer",
+        ),
+        ("[{hold: 5, for: 0s}]", "for must be longer than 0"),
+        ("[{hold: 5/s, for: 1s}]", "hold: '5/s' is a rate"),
+        ("[{ramp: 1..5}]", "a ramp stage needs 'over'"),
+        (
+            "[{hold: 0, for: 1s}, {ramp: 0..0, over: 1s}]",
+            "these stages never run a session: every concurrency is 0",
+        ),
+        ("[]", "stages must list at least one stage"),
+        (
+            "[{hold: 5, for: 1s}]\n  concurrency: 5",
+            "ramp.yaml:8:3: 'concurrency' does not go with 'stages'",
+        ),
+    ];
+    for (stages, expected) in cases {
+        let path = write("ramp-errors", "ramp.yaml", &ramping(stages));
+        let out = Command::new(env!("CARGO_BIN_EXE_sigbench"))
+            .args(["check", path.to_str().unwrap()])
+            .output()
+            .unwrap();
+        let all = text(&out);
+        assert_eq!(out.status.code(), Some(2), "{stages}: {all}");
+        assert!(all.contains(expected), "expected '{expected}' in:\n{all}");
+    }
+    // A load flag that the stages set is a usage error.
+    let path = write("ramp-flags", "ramp.yaml", &ramping("[{hold: 2, for: 1s}]"));
+    let (out, report) = sigbench(
+        "ramp-flags",
+        &["run", path.to_str().unwrap(), "--concurrency", "5"],
+    );
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{all}");
+    assert!(
+        all.contains("--concurrency: this scenario ramps its concurrency"),
+        "{all}"
+    );
+    assert!(report.is_none());
+}
+
+/// A session that reads the callee's stored offline events expects exactly its own.
+/// With accounts shared between sessions, the events earlier sessions left are still
+/// stored and the later sessions fail; `accounts: fresh` gives every session new ones.
+const STORED_OFFLINE: &str = r#"
+name: stored
+ACCOUNTS
+roles: { caller: {}, callee: { online: false } }
+load: { sessions: 3, concurrency: 1 }
+steps:
+  - name: call
+    as: caller
+    call: { type: 1, account: "${callee}", requestId: "${session}", offlineEnabled: true }
+    expect: PEER_NIM_OFFLINE
+    save: { cid: data.channel.channelId }
+  - { name: callee logs in, as: callee, login: {} }
+  - name: only this session's invitation is stored
+    as: callee
+    await: unreadSync
+    match: { events: { $len: 1 }, "events[0].requestId": "${session}" }
+    within: 2s
+  - { name: hang up, as: caller, close: { channelId: "${cid}" } }
+"#;
+
+#[test]
+fn fresh_accounts_keep_per_account_state_from_carrying_over() {
+    let shared = write(
+        "stored-shared",
+        "stored.yaml",
+        &STORED_OFFLINE.replace("ACCOUNTS\n", ""),
+    );
+    let (out, report) = sigbench("stored-shared", &["run", shared.to_str().unwrap()]);
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{all}");
+    // The summary line comes from the plan: the stored events and their reading.
+    assert!(
+        all.contains("warning: sessions share accounts (1 accounts per role")
+            && all.contains(
+                "events stored offline, events stored offline, read at login (unreadSync)"
+            ),
+        "{all}"
+    );
+    let report = report.expect("a report");
+    assert_eq!(
+        report["sessions"]["ok"], 1,
+        "only the first session finds a clean account"
+    );
+    assert_eq!(report["sessions"]["failed"], 2);
+
+    let fresh = write(
+        "stored-fresh",
+        "stored.yaml",
+        &STORED_OFFLINE.replace("ACCOUNTS", "accounts: fresh"),
+    );
+    let (out, report) = sigbench("stored-fresh", &["run", fresh.to_str().unwrap()]);
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{all}");
+    assert!(!all.contains("share accounts"), "{all}");
+    let report = report.expect("a report");
+    assert_eq!(report["sessions"]["ok"], 3, "{report:#}");
+    // Each session's accounts logged in: the first slot's before the load, then one
+    // new caller after each session (the offline callee logs in in its session).
+    let logins = report["metrics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["name"] == "login")
+        .unwrap()["count"]
+        .as_u64()
+        .unwrap();
+    assert!(logins >= 4, "{logins} logins");
+
+    let bad = write(
+        "stored-bad",
+        "stored.yaml",
+        &STORED_OFFLINE.replace("ACCOUNTS", "accounts: frsh"),
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_sigbench"))
+        .args(["check", bad.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{all}");
+    assert!(
+        all.contains("stored.yaml:3:11: accounts: expected 'shared' (the default: a slot's sessions reuse its accounts) or 'fresh' (new accounts for every session), got 'frsh' — did you mean 'fresh'?"),
+        "{all}"
+    );
+}

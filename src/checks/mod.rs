@@ -3,7 +3,7 @@
 //! thresholds marked `abort: true`, with [`abort_checks`].)
 
 use crate::metrics::{Comparison, Quantity, Stat, ThresholdCheck};
-use crate::scenario::{Plan, Threshold};
+use crate::scenario::{AwaitStep, Awaited, Plan, RefuteStep, StepKind, Threshold};
 
 /// The plan's thresholds as checks the metrics module evaluates.
 pub fn threshold_checks(plan: &Plan) -> Vec<ThresholdCheck> {
@@ -23,35 +23,16 @@ pub fn abort_checks(plan: &Plan) -> Vec<(ThresholdCheck, std::time::Duration)> {
 }
 
 /// A warning for the summary and report when sessions run one after the other on the
-/// same accounts and the scenario depends on what the server keeps per account (a
-/// pushToken registered at login, offline events stored for an account that was not
-/// online): what one session leaves there, the next one on those accounts sees.
+/// same accounts and the scenario depends on what the server keeps per account (native:
+/// a pushToken registered at login, events stored offline): what one session leaves
+/// there, the next one on those accounts sees.
 pub fn shared_state_warning(plan: &Plan) -> Option<String> {
     let slots = plan.load.max_concurrent().max(1);
-    let shared = plan.load.planned_sessions().is_none_or(|n| n > slots);
+    let shared = !plan.fresh_accounts && plan.load.planned_sessions().is_none_or(|n| n > slots);
     if !shared {
         return None;
     }
-    let vars = plan.new_vars("", "", &[]);
-    let mut reasons: Vec<&str> = Vec::new();
-    for step in plan.all_steps() {
-        let params = match &step.kind {
-            crate::scenario::StepKind::Op(op) => op.params.render(&vars),
-            crate::scenario::StepKind::Login(login) => login.params.render(&vars),
-            _ => continue,
-        };
-        if params.get("pushToken").is_some() && !reasons.contains(&"a pushToken set at login") {
-            reasons.push("a pushToken set at login");
-        }
-        if params.get("offlineEnabled") == Some(&serde_json::Value::Bool(true))
-            && !reasons.contains(&"events stored offline")
-        {
-            reasons.push("events stored offline");
-        }
-    }
-    if plan.roles.iter().any(|r| !r.online) && !reasons.contains(&"events stored offline") {
-        reasons.push("events stored offline");
-    }
+    let reasons = per_account_state(plan);
     if reasons.is_empty() {
         return None;
     }
@@ -59,6 +40,54 @@ pub fn shared_state_warning(plan: &Plan) -> Option<String> {
         "sessions share accounts ({slots} accounts per role, each used by session after session) and this scenario depends on per-account server state ({}): what one session leaves, the next one on those accounts sees; clean up in the scenario (markRead what it read, leave/close what it joined) or run one session per account (concurrency = sessions)",
         reasons.join(", ")
     ))
+}
+
+/// The per-account server state the plan's steps create or read, as the driver's
+/// vocabulary says which params leave such state (`pushToken`, `offlineEnabled: true`),
+/// which pushes read it (`unreadSync`) and what the target keeps for offline accounts.
+pub fn per_account_state(plan: &Plan) -> Vec<&'static str> {
+    let vars = plan.new_vars("", "", &[]);
+    let mut reasons: Vec<&'static str> = Vec::new();
+    let mut add = |what: &'static str| {
+        if !reasons.contains(&what) {
+            reasons.push(what);
+        }
+    };
+    for step in plan.all_steps() {
+        let (op, params) = match &step.kind {
+            StepKind::Op(s) => (s.op, s.params.render(&vars)),
+            StepKind::Login(s) => (s.op, s.params.render(&vars)),
+            StepKind::Await(AwaitStep { matcher, .. })
+            | StepKind::Refute(RefuteStep { matcher, .. }) => {
+                let kind = match matcher.awaited {
+                    Awaited::Push(kind) => kind,
+                    Awaited::Event { via, .. } => via,
+                };
+                if let Some(what) = kind.account_state {
+                    add(what);
+                }
+                continue;
+            }
+            _ => continue,
+        };
+        for state in op.account_state {
+            let given = params.get(state.param);
+            let leaves = match state.when_true {
+                true => given == Some(&serde_json::Value::Bool(true)),
+                // A templated value counts: it is given, whatever it renders to.
+                false => given.is_some(),
+            };
+            if leaves {
+                add(state.what);
+            }
+        }
+    }
+    if plan.roles.iter().any(|r| !r.online)
+        && let Some(what) = plan.vocabulary.offline_state
+    {
+        add(what);
+    }
+    reasons
 }
 
 fn check_of(threshold: &Threshold) -> ThresholdCheck {

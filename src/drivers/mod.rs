@@ -50,7 +50,8 @@ use crate::runner::client::{Device, Exchange, Failed};
 
 pub use crate::protocol::frame::ResponseFrame as Reply;
 pub use vocabulary::{
-    Carrier, CodeSpec, EventAt, EventSpec, KindSpec, OpRole, OpSpec, Push, Vocabulary,
+    AccountState, Carrier, CodeSpec, EventAt, EventSpec, KindSpec, OpRole, OpSpec, Push, Shape,
+    Vocabulary,
 };
 
 /// Who a connection belongs to: what the login (and the handshake) may use.

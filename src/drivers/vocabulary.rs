@@ -30,6 +30,10 @@ pub struct Vocabulary {
     pub example_events: &'static [&'static str],
     /// A typical code name, for error messages (`ROOM_NOT_EXISTS`).
     pub example_code: &'static str,
+    /// What the target keeps for an account while a role is offline (native: events
+    /// stored offline), for the warning on accounts shared between sessions; `None`
+    /// when nothing.
+    pub offline_state: Option<&'static str>,
     /// `check_param(op, param, value)`: the code and reason with which the target must
     /// refuse a request of `op` whose `param` is `value` (a wrong type, range or
     /// length), whatever its other params; `None` when the value can pass. The scenario
@@ -46,6 +50,24 @@ impl PartialEq for Vocabulary {
 }
 
 impl Eq for Vocabulary {}
+
+/// The fields a JSON value is known to have, as paths: `channel.channelId`,
+/// `members[].uid` (`[]`: any item of a list), `pushInfo.*` (anything below). The scenario
+/// checker follows `save:` and `match:` paths through it; a path that leaves it leads
+/// nowhere in any frame the target sends.
+pub type Shape = &'static [&'static str];
+
+/// A param whose value makes the target keep state that belongs to the account rather
+/// than to the session (a registered push token, events stored while offline): the next
+/// session on the same account sees it.
+#[derive(Debug, PartialEq, Eq)]
+pub struct AccountState {
+    pub param: &'static str,
+    /// Only when the param is `true`; otherwise whenever it is given.
+    pub when_true: bool,
+    /// What the target keeps, for messages: `a pushToken set at login`.
+    pub what: &'static str,
+}
 
 /// What an op step does at run time.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -68,6 +90,11 @@ pub struct OpSpec {
     /// scenario checker as likely typos unless the step allows unknown params.
     pub params: &'static [&'static str],
     pub role: OpRole,
+    /// The fields of a successful reply's `data`, for checking `save:` paths; `None`
+    /// when the driver does not say, `Some(&[])` when the reply has no `data`.
+    pub data: Option<Shape>,
+    /// Params that leave per-account state on the target.
+    pub account_state: &'static [AccountState],
 }
 
 /// Where a push keeps its events.
@@ -97,6 +124,12 @@ pub struct KindSpec {
     pub strict: bool,
     /// State sent right after a login; the runner's own logins consume these.
     pub login_sync: bool,
+    /// The push's fields (the whole push, as `match:`/`save:` paths of a push await
+    /// see it); `None` when the driver does not say.
+    pub fields: Option<Shape>,
+    /// Awaiting this kind (or an event through it) reads per-account state the target
+    /// kept (native `unreadSync`: events stored offline); what, for messages.
+    pub account_state: Option<&'static str>,
 }
 
 /// One event type.

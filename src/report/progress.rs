@@ -142,7 +142,10 @@ pub fn status_line(frame: &LiveFrame, goal: Goal) -> String {
         (Phase::Load, Some(stage), Some(stages)) => Some(format!("stage {stage}/{stages}")),
         (Phase::Load, _, _) => None,
     };
-    let in_flight = format!("{} in flight", compact(s.in_flight));
+    let in_flight = match frame.target_concurrency {
+        Some(target) => format!("{} of {} in flight", compact(s.in_flight), compact(target)),
+        None => format!("{} in flight", compact(s.in_flight)),
+    };
     let failed = (s.failed > 0).then(|| format!("{} failed", compact(s.failed)));
     let late = (frame.late_starts > 0).then(|| format!("{} late", compact(frame.late_starts)));
     let p99 = frame
@@ -311,6 +314,7 @@ mod tests {
             stage: Some(2),
             stages: Some(3),
             target_rate: Some(100.0),
+            target_concurrency: None,
             achieved_rate: 98.04,
             done_rate: 97.0,
             sessions: FrameSessions {
@@ -347,6 +351,7 @@ mod tests {
             stage: None,
             stages: None,
             target_rate: None,
+            target_concurrency: None,
             late_starts: 7,
             recent_p99_us: None,
             ..frame()
@@ -359,6 +364,16 @@ mod tests {
             "{line}"
         );
         assert!(!line.contains("stage"), "{line}");
+        // A ramping closed model: its stage and target concurrency.
+        let ramping = LiveFrame {
+            target_rate: None,
+            target_concurrency: Some(500),
+            ..healthy
+        };
+        assert_eq!(
+            status_line(&ramping, Goal::Duration(Duration::from_secs(60))),
+            "[15s/1m00s] 412 done, 98.0/s, stage 2/3, 35 of 500 in flight, call p99 12.3ms"
+        );
     }
 
     #[test]
@@ -372,6 +387,7 @@ mod tests {
                 in_flight: 100_000,
             },
             target_rate: Some(12_345.67),
+            target_concurrency: None,
             achieved_rate: 12_345.678,
             late_starts: 5_555_555,
             live_metric: Some("a very long step name that describes the invite delivery".into()),

@@ -1,5 +1,7 @@
 //! Load models: who starts sessions, when. Closed: `concurrency` workers each run
-//! sessions back to back. Open: a dispatcher starts sessions on the plan's timetable
+//! sessions back to back; with ramping stages, worker `j` runs only while the target
+//! concurrency is above `j` (it finishes its session and waits when the level drops
+//! below it, and stops when the stages never bring it back). Open: a dispatcher starts sessions on the plan's timetable
 //! and hands each to an idle worker; a session that finds no idle worker starts late,
 //! is counted, and still measures its latency from the intended start (no
 //! coordinated omission).
@@ -70,6 +72,17 @@ pub(crate) async fn drive(
                 stop,
                 *sessions,
                 deadline,
+                origin,
+            )
+            .await;
+            Punctuality::default()
+        }
+        LoadModel::Ramping { sessions, .. } => {
+            ctx.live.mark_load_started(origin.into_std());
+            let deadline = plan.load.planned_duration().map(|d| origin + d);
+            let sessions = *sessions;
+            closed(
+                plan, ctx, slots, recorders, stop, sessions, deadline, origin,
             )
             .await;
             Punctuality::default()
@@ -78,6 +91,7 @@ pub(crate) async fn drive(
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn closed(
     plan: Arc<Plan>,
     ctx: Arc<RunContext>,
@@ -86,14 +100,18 @@ async fn closed(
     stop: &Stop,
     sessions: Option<u64>,
     deadline: Option<Instant>,
+    origin: Instant,
 ) {
     let next = Arc::new(AtomicU64::new(0));
     let mut workers = JoinSet::new();
-    for (mut slot, mut recorder) in slots.into_iter().zip(recorders) {
+    for (index, (mut slot, mut recorder)) in slots.into_iter().zip(recorders).enumerate() {
         let (plan, ctx, next) = (plan.clone(), ctx.clone(), next.clone());
         let (no_new, abort) = (stop.no_new.clone(), stop.abort.clone());
         workers.spawn(async move {
             loop {
+                if !wait_turn(&plan.load, index as u64, origin, &no_new).await {
+                    break;
+                }
                 if no_new.is_cancelled() || deadline.is_some_and(|d| Instant::now() >= d) {
                     break;
                 }
@@ -118,6 +136,31 @@ async fn closed(
         });
     }
     join_workers(&mut workers, &ctx).await;
+}
+
+/// The ramping closed model: waits until worker `slot` may start a session (the
+/// target concurrency is above its index). False when it never may again before the
+/// stages end, or when the run stops first. Other models: true at once.
+async fn wait_turn(
+    load: &LoadModel,
+    slot: u64,
+    origin: Instant,
+    no_new: &CancellationToken,
+) -> bool {
+    if !matches!(load, LoadModel::Ramping { .. }) {
+        return true;
+    }
+    let elapsed = Instant::now().saturating_duration_since(origin);
+    let Some(turn) = load.slot_turn(slot, elapsed) else {
+        return false;
+    };
+    if turn > elapsed {
+        tokio::select! {
+            _ = tokio::time::sleep_until(origin + turn) => {}
+            _ = no_new.cancelled() => return false,
+        }
+    }
+    true
 }
 
 /// How a session's task ended.
@@ -323,6 +366,62 @@ mod tests {
         assert_eq!(message, "boom at step 3");
         let formatted = guarded(async { panic!("{} sessions", 2) }, &abort).await;
         assert!(matches!(formatted, SessionEnd::Panicked(m) if m == "2 sessions"));
+    }
+
+    /// Closed-model ramps: a worker waits for the level to reach it, and retires when
+    /// the stages never bring it back. Paused time: the waits are exact.
+    #[tokio::test(start_paused = true)]
+    async fn ramping_workers_wait_for_their_turn_and_retire() {
+        use crate::scenario::{LevelStage, ShardShare};
+        let load = LoadModel::Ramping {
+            stages: vec![
+                LevelStage::Ramp {
+                    from: 0,
+                    to: 10,
+                    over: Duration::from_secs(10),
+                },
+                LevelStage::Ramp {
+                    from: 10,
+                    to: 0,
+                    over: Duration::from_secs(10),
+                },
+            ],
+            sessions: None,
+            share: ShardShare::WHOLE,
+        };
+        let no_new = CancellationToken::new();
+        let origin = Instant::now();
+        // Worker 3 (the 4th slot) starts when the level reaches 4, at 4 s.
+        assert!(wait_turn(&load, 3, origin, &no_new).await);
+        assert_eq!(origin.elapsed(), Duration::from_secs(4));
+        // At 17 s the level is 3 and falls: worker 3 never runs again.
+        tokio::time::sleep_until(origin + Duration::from_secs(17)).await;
+        assert!(!wait_turn(&load, 3, origin, &no_new).await);
+        assert!(wait_turn(&load, 2, origin, &no_new).await);
+        assert_eq!(
+            origin.elapsed(),
+            Duration::from_secs(17),
+            "worker 2 runs at once"
+        );
+        // A stop ends the wait.
+        let later = Instant::now();
+        let stop = no_new.clone();
+        let waiting = tokio::spawn(async move {
+            let load = LoadModel::Ramping {
+                stages: vec![LevelStage::Ramp {
+                    from: 0,
+                    to: 10,
+                    over: Duration::from_secs(100),
+                }],
+                sessions: None,
+                share: ShardShare::WHOLE,
+            };
+            wait_turn(&load, 9, later, &stop).await
+        });
+        tokio::task::yield_now().await;
+        no_new.cancel();
+        assert!(!waiting.await.unwrap());
+        assert!(later.elapsed() < Duration::from_secs(90));
     }
 
     #[tokio::test]

@@ -58,6 +58,10 @@ pub(crate) struct RunContext {
     pub tracer: Option<Arc<trace::Tracer>>,
     /// Tokens for accounts that `login` steps name themselves.
     pub tokens: accounts::TokenRule,
+    /// Where accounts come from: `accounts: fresh` takes new ones for every session.
+    pub accounts: AccountSource,
+    /// The next unused account slot for `accounts: fresh` (slots below it are taken).
+    pub fresh_next: std::sync::atomic::AtomicUsize,
     /// When the load started (after the initial logins); early stops are timed from it.
     pub load_started: std::sync::OnceLock<Instant>,
     /// The first reason the run stopped itself before its load model ended (std
@@ -301,6 +305,9 @@ impl Run {
             .map(|name| set.id(name).expect("the set was built from these names"))
             .collect();
         let no_new = options.interrupt.child_token();
+        let workers = usize::try_from(plan.load.max_concurrent())
+            .unwrap_or(usize::MAX)
+            .max(1);
         let ctx = Arc::new(RunContext {
             target: options.target.clone(),
             driver: options.driver.clone(),
@@ -312,6 +319,8 @@ impl Run {
             live: collector.live(),
             tracer: options.tracer.clone(),
             tokens: options.accounts.token_rule(),
+            accounts: options.accounts.clone(),
+            fresh_next: std::sync::atomic::AtomicUsize::new(workers),
             load_started: std::sync::OnceLock::new(),
             early_stop: std::sync::Mutex::new(None),
             stopped_early: CancellationToken::new(),
@@ -323,9 +332,6 @@ impl Run {
             aggregator.set_watch(abort_watch(ctx.clone(), aborts));
         }
         let aggregating = tokio::spawn(aggregator.run());
-        let workers = usize::try_from(plan.load.max_concurrent())
-            .unwrap_or(usize::MAX)
-            .max(1);
         let mut slots = build_slots(&plan, &options, workers)?;
         let mut login_recorder = collector.recorder();
         login_all(

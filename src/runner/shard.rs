@@ -1,14 +1,13 @@
 //! `--shard I/N`: N generators run one scenario together. Each takes its share of the
-//! sessions, of the concurrency and of the open model's arrival rates; account names
-//! carry the shard so that shards never share an account.
+//! sessions, of the concurrency (at every instant of a ramp) and of the open model's
+//! arrival rates; account names carry the shard so that shards never share an account.
 
-use crate::scenario::{LoadModel, Rate, Stage};
+use crate::scenario::{LoadModel, Rate, ShardShare, Stage};
 
 /// The `index`-th (1-based) of `count` equal shares of `total`, the first shares taking
 /// the remainder, so the shares add up to `total` exactly.
 pub fn share(total: u64, index: u32, count: u32) -> u64 {
-    let (index, count) = (u64::from(index), u64::from(count.max(1)));
-    total / count + u64::from(index <= total % count)
+    ShardShare { index, count }.of(total)
 }
 
 fn rate(r: Rate, count: u32) -> Rate {
@@ -48,6 +47,15 @@ pub fn shard_load(load: &LoadModel, index: u32, count: u32) -> LoadModel {
                 })
                 .collect(),
             max_in_flight: share(*max_in_flight, index, count).max(1),
+        },
+        // The total level is shared at every instant (see `ShardShare`), not each
+        // stage's ends, so the shards' concurrencies always add up to the scenario's.
+        LoadModel::Ramping {
+            stages, sessions, ..
+        } => LoadModel::Ramping {
+            stages: stages.clone(),
+            sessions: sessions.map(|s| share(s, index, count)),
+            share: ShardShare { index, count },
         },
     }
 }

@@ -50,8 +50,13 @@ pub(crate) struct WorkerSlot {
 
 impl WorkerSlot {
     /// Brings every online role's devices back online and takes offline roles'
-    /// devices down. Failures to reconnect are recorded as `login` failures.
+    /// devices down. Failures to reconnect are recorded as `login` failures. With
+    /// `accounts: fresh`, every role first gets a new account (its devices log out and
+    /// the new account's log in).
     pub async fn restore(&mut self, plan: &Plan, ctx: &RunContext, recorder: &mut Recorder) {
+        if plan.fresh_accounts && !self.take_fresh_accounts(plan, ctx, recorder).await {
+            return;
+        }
         for (index, role) in self.roles.iter_mut().enumerate() {
             let spec = &plan.roles[index];
             for device in 0..role.devices.len() {
@@ -88,6 +93,40 @@ impl WorkerSlot {
                 }
             }
         }
+    }
+
+    /// Replaces every role's account with one no session used, logging the old
+    /// devices out. False when the accounts ran out (an accounts file): the run stops.
+    async fn take_fresh_accounts(
+        &mut self,
+        plan: &Plan,
+        ctx: &RunContext,
+        recorder: &mut Recorder,
+    ) -> bool {
+        let k = ctx
+            .fresh_next
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let count = self.roles.len();
+        for (r, role) in self.roles.iter_mut().enumerate() {
+            for device in role.devices.iter_mut() {
+                if let Some(d) = device.take() {
+                    hang_up(ctx, &d).await;
+                    count_codes(&d, recorder);
+                }
+            }
+            let index = k.saturating_mul(count).saturating_add(r);
+            match ctx.accounts.credentials(&plan.roles[r].name, k, index) {
+                Some(creds) => role.creds = creds,
+                None => {
+                    ctx.stop_early(format!(
+                        "accounts: fresh: the accounts file has no account left for a new session ({} used)",
+                        index
+                    ));
+                    return false;
+                }
+            }
+        }
+        true
     }
 
     /// Logs every open device out through the driver (e.g. SIP un-REGISTER) at the end

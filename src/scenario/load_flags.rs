@@ -6,6 +6,9 @@ use std::time::Duration;
 
 use super::timing::{LoadModel, Rate, Stage, format_duration};
 
+/// Why `--concurrency` and `--duration` do not fit a ramping closed model.
+const RAMPING: &str = "this scenario ramps its concurrency (load.stages), so its stages set the concurrency and the duration; change them with --set 'load.stages=[…]', or give a fixed load with --set";
+
 /// When `--rate` turns a closed scenario into an open one without `--concurrency`, the
 /// bound on sessions in flight is the arrivals of this long (or the scenario's
 /// concurrency, if larger), at most [`MAX_DEFAULT_IN_FLIGHT`]: enough for sessions of a
@@ -44,6 +47,8 @@ impl LoadFlags {
     ///   only one of them drops the other limit (`--duration 1m` runs for a minute).
     /// - On an open model, `--concurrency` sets `max_in_flight` and `--duration` sets the
     ///   length of a single `hold` stage.
+    /// - On a ramping closed model (`load.stages`), `--sessions` caps the sessions;
+    ///   `--concurrency` and `--duration` are errors (the stages set both).
     pub fn apply(&self, load: &LoadModel) -> Result<LoadModel, String> {
         for (flag, value) in [
             ("--sessions", self.sessions),
@@ -60,6 +65,26 @@ impl LoadFlags {
             return self.constant_rate(load, rate);
         }
         match load {
+            LoadModel::Ramping {
+                stages,
+                sessions,
+                share,
+            } => {
+                if let Some(flag) = [
+                    ("--concurrency", self.concurrency.is_some()),
+                    ("--duration", self.duration.is_some()),
+                ]
+                .iter()
+                .find_map(|(flag, given)| given.then_some(*flag))
+                {
+                    return Err(format!("{flag}: {RAMPING}"));
+                }
+                Ok(LoadModel::Ramping {
+                    stages: stages.clone(),
+                    sessions: self.sessions.or(*sessions),
+                    share: *share,
+                })
+            }
             LoadModel::Closed {
                 sessions,
                 duration,
@@ -114,9 +139,11 @@ impl LoadFlags {
         let max_in_flight = match (self.concurrency, load) {
             (Some(c), _) => c,
             (None, LoadModel::Open { max_in_flight, .. }) => *max_in_flight,
-            (None, LoadModel::Closed { concurrency, .. }) => {
+            (None, LoadModel::Closed { .. } | LoadModel::Ramping { .. }) => {
                 let window = (rate.per_sec * DEFAULT_IN_FLIGHT_WINDOW).ceil() as u64;
-                window.max(*concurrency).clamp(1, MAX_DEFAULT_IN_FLIGHT)
+                window
+                    .max(load.max_concurrent())
+                    .clamp(1, MAX_DEFAULT_IN_FLIGHT)
             }
         };
         let model = LoadModel::Open {
@@ -255,5 +282,49 @@ mod tests {
             ..LoadFlags::default()
         };
         assert!(zero.apply(&hold).unwrap_err().contains("at least 1"));
+    }
+
+    #[test]
+    fn ramping_model_takes_a_session_cap_and_refuses_concurrency_and_duration() {
+        use crate::scenario::timing::{LevelStage, ShardShare};
+        let ramping = LoadModel::Ramping {
+            stages: vec![LevelStage::Ramp {
+                from: 1,
+                to: 20,
+                over: secs(10),
+            }],
+            sessions: None,
+            share: ShardShare::WHOLE,
+        };
+        let capped = LoadFlags {
+            sessions: Some(40),
+            ..LoadFlags::default()
+        }
+        .apply(&ramping)
+        .unwrap();
+        assert_eq!(capped.planned_sessions(), Some(40));
+        assert_eq!(capped.planned_duration(), Some(secs(10)));
+        for flags in [
+            LoadFlags {
+                concurrency: Some(5),
+                ..LoadFlags::default()
+            },
+            LoadFlags {
+                duration: Some(secs(5)),
+                ..LoadFlags::default()
+            },
+        ] {
+            let err = flags.apply(&ramping).unwrap_err();
+            assert!(err.contains("load.stages"), "{err}");
+        }
+        // --rate replaces the ramp with a constant rate over its length.
+        let open = LoadFlags {
+            rate: Some(Rate { per_sec: 2.0 }),
+            ..LoadFlags::default()
+        }
+        .apply(&ramping)
+        .unwrap();
+        assert_eq!(open.planned_sessions(), Some(20));
+        assert_eq!(open.max_concurrent(), 20);
     }
 }

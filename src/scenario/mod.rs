@@ -55,7 +55,8 @@ pub use suite::{Case, Suite, Tier, check_suite_str};
 pub use template::{Slot, StrTemplate, Template, VarLayout, Vars};
 pub use threshold::{MetricRef, Stat, Threshold};
 pub use timing::{
-    Arrivals, LoadModel, Pause, Rate, Stage, StageNow, format_duration, parse_duration,
+    Arrivals, LevelStage, LoadModel, Pause, Rate, ShardShare, Stage, StageNow, format_duration,
+    parse_duration,
 };
 
 /// Loads, overrides and validates a scenario file. `overrides` are `--set` pairs

@@ -11,6 +11,13 @@ pub struct JsonPath {
     segments: Box<[Segment]>,
 }
 
+/// One step of a path: an object key or an array index.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum PathStep<'a> {
+    Key(&'a str),
+    Index(i64),
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum Segment {
     Key(String),
@@ -122,6 +129,17 @@ impl JsonPath {
     /// Clones the value at this path.
     pub fn extract(&self, root: &Value) -> Option<Value> {
         self.get(root).cloned()
+    }
+
+    /// The path's steps, for checking it against a shape.
+    pub(crate) fn steps(&self) -> Vec<PathStep<'_>> {
+        self.segments
+            .iter()
+            .map(|s| match s {
+                Segment::Key(k) => PathStep::Key(k),
+                Segment::Index(i) => PathStep::Index(*i),
+            })
+            .collect()
     }
 
     /// The first key, if the path starts with one.

@@ -40,6 +40,10 @@ pub struct Plan {
     /// Fail a session when one of its connections received a push of a kind the driver
     /// marks strict (native: `notify`, `multiClientSync`) that no `await` consumed.
     pub strict: bool,
+    /// `accounts: fresh`: every session gets accounts no session used before (logged in
+    /// after the previous session of its slot ended), so per-account server state never
+    /// carries over.
+    pub fresh_accounts: bool,
     /// Default time limit for responses and awaits (`timeout:`, default 5 s).
     pub timeout: Duration,
     /// What a session does; empty in a mix, whose sessions run one of [`Plan::flows`].

@@ -1,6 +1,6 @@
 //! Time in scenarios: durations (`500ms`, `2s`, `1m30s`), rates (`100/s`), pauses
 //! (fixed, uniform range, exponential) and the load models with the open model's arrival
-//! schedule.
+//! schedule and the ramping closed model's concurrency schedule.
 
 use rand::RngExt as _;
 use std::fmt;
@@ -197,6 +197,60 @@ impl Stage {
     }
 }
 
+/// A stage of the ramping closed model (`load.stages`): how many session slots run.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum LevelStage {
+    /// `{ramp: 10..500, over: 2m}`: the concurrency changes linearly.
+    Ramp { from: u64, to: u64, over: Duration },
+    /// `{hold: 500, for: 5m}`: constant concurrency.
+    Hold { count: u64, duration: Duration },
+}
+
+impl LevelStage {
+    pub fn duration(&self) -> Duration {
+        match *self {
+            LevelStage::Ramp { over, .. } => over,
+            LevelStage::Hold { duration, .. } => duration,
+        }
+    }
+
+    /// Concurrency at the start and the end of the stage.
+    pub fn levels(&self) -> (u64, u64) {
+        match *self {
+            LevelStage::Ramp { from, to, .. } => (from, to),
+            LevelStage::Hold { count, .. } => (count, count),
+        }
+    }
+}
+
+/// One generator's share of a load run by `--shard I/N`: shard `index` (1-based) of
+/// `count`. The ramping closed model applies it at every instant.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ShardShare {
+    pub index: u32,
+    pub count: u32,
+}
+
+impl ShardShare {
+    /// The whole load (no sharding).
+    pub const WHOLE: ShardShare = ShardShare { index: 1, count: 1 };
+
+    /// This shard's part of `total`: N equal shares, the first ones taking the
+    /// remainder, so the shares add up to `total` exactly.
+    pub fn of(self, total: u64) -> u64 {
+        let (index, count) = (u64::from(self.index), u64::from(self.count.max(1)));
+        total / count + u64::from(index <= total % count)
+    }
+
+    /// The smallest total whose share gives this shard more than `slot` (0-based) slots:
+    /// slot `j` of shard `i` of `N` runs while the total concurrency is at least
+    /// `j·N + i`.
+    fn level_for(self, slot: u64) -> u64 {
+        slot.saturating_mul(u64::from(self.count.max(1)))
+            .saturating_add(u64::from(self.index.max(1)))
+    }
+}
+
 /// How sessions are started.
 #[derive(Clone, Debug, PartialEq)]
 pub enum LoadModel {
@@ -214,6 +268,16 @@ pub enum LoadModel {
         stages: Vec<Stage>,
         max_in_flight: u64,
     },
+    /// The closed model with a concurrency that follows `stages` (ramp up, hold, ramp
+    /// down): session slot `j` starts sessions back to back while the target
+    /// concurrency is above `j`, and finishes its session and waits while it is not.
+    /// Ends with the last stage, or after `sessions` sessions.
+    Ramping {
+        stages: Vec<LevelStage>,
+        sessions: Option<u64>,
+        /// The part of the concurrency this generator runs (`--shard`).
+        share: ShardShare,
+    },
 }
 
 impl LoadModel {
@@ -227,22 +291,83 @@ impl LoadModel {
                 before: 0.0,
                 next: 0,
             }),
-            LoadModel::Closed { .. } => None,
+            LoadModel::Closed { .. } | LoadModel::Ramping { .. } => None,
         }
     }
 
-    /// How many sessions may run at once (`concurrency` or `max_in_flight`).
+    /// How many sessions may run at once (`concurrency`, `max_in_flight`, or the peak
+    /// of the ramping model's stages).
     pub fn max_concurrent(&self) -> u64 {
         match self {
             LoadModel::Closed { concurrency, .. } => *concurrency,
             LoadModel::Open { max_in_flight, .. } => *max_in_flight,
+            LoadModel::Ramping { stages, share, .. } => {
+                let peak = stages
+                    .iter()
+                    .map(|s| s.levels().0.max(s.levels().1))
+                    .max()
+                    .unwrap_or(0);
+                share.of(peak)
+            }
         }
+    }
+
+    /// The ramping model's target concurrency for this generator `elapsed` after the
+    /// load began; `None` for the other models and after the last stage.
+    pub fn concurrency_at(&self, elapsed: Duration) -> Option<u64> {
+        let LoadModel::Ramping { stages, share, .. } = self else {
+            return None;
+        };
+        let mut t = elapsed.as_secs_f64();
+        for stage in stages {
+            let d = stage.duration().as_secs_f64();
+            if t < d {
+                let (a, b) = stage.levels();
+                let level = a as f64 + (b as f64 - a as f64) * t / d;
+                return Some(share.of((level + LEVEL_EPSILON).floor() as u64));
+            }
+            t -= d;
+        }
+        None
+    }
+
+    /// The ramping model: the earliest time, no earlier than `elapsed`, at which session
+    /// slot `slot` (0-based) of this generator may run a session; `None` when it never
+    /// may again before the last stage ends (and for the other models).
+    pub fn slot_turn(&self, slot: u64, elapsed: Duration) -> Option<Duration> {
+        let LoadModel::Ramping { stages, share, .. } = self else {
+            return None;
+        };
+        let need = share.level_for(slot) as f64;
+        let now = elapsed.as_secs_f64();
+        let mut start = 0.0;
+        for stage in stages {
+            let d = stage.duration().as_secs_f64();
+            let end = start + d;
+            if end > now {
+                let (a, b) = (stage.levels().0 as f64, stage.levels().1 as f64);
+                let from = now.max(start);
+                let level = a + (b - a) * (from - start) / d;
+                if level + LEVEL_EPSILON >= need {
+                    return Some(Duration::from_secs_f64(from));
+                }
+                if b > a {
+                    // The ramp reaches `need` at start + (need - a)/(b - a)·d.
+                    let at = start + (need - a) / (b - a) * d;
+                    if at < end {
+                        return Some(Duration::from_secs_f64(at.max(from)));
+                    }
+                }
+            }
+            start = end;
+        }
+        None
     }
 
     /// The planned session count, when known up front.
     pub fn planned_sessions(&self) -> Option<u64> {
         match self {
-            LoadModel::Closed { sessions, .. } => *sessions,
+            LoadModel::Closed { sessions, .. } | LoadModel::Ramping { sessions, .. } => *sessions,
             // Computed, not counted: a schedule may hold millions of arrivals.
             LoadModel::Open { stages, .. } => {
                 let total: f64 = stages.iter().map(Stage::sessions).sum();
@@ -255,6 +380,11 @@ impl LoadModel {
     pub fn planned_duration(&self) -> Option<Duration> {
         match self {
             LoadModel::Closed { duration, .. } => *duration,
+            LoadModel::Ramping { stages, .. } => Some(
+                stages
+                    .iter()
+                    .fold(Duration::ZERO, |acc, s| acc.saturating_add(s.duration())),
+            ),
             LoadModel::Open { stages, .. } => Some(
                 stages
                     .iter()
@@ -264,6 +394,10 @@ impl LoadModel {
     }
 }
 
+/// A ramp's level may come out a hair under a whole number (`0.1 · 30 = 2.9999…`):
+/// levels this close to the next integer count as it.
+const LEVEL_EPSILON: f64 = 1e-6;
+
 /// Where a run's schedule is at some time: for live views.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct StageNow {
@@ -271,14 +405,32 @@ pub struct StageNow {
     pub index: usize,
     /// Number of stages.
     pub count: usize,
-    /// The planned arrival rate at that time, per second.
+    /// The planned arrival rate at that time, per second (open model; 0 otherwise).
     pub rate: f64,
+    /// The target concurrency at that time (ramping closed model).
+    pub concurrency: Option<u64>,
 }
 
 impl LoadModel {
-    /// The open model's stage and planned arrival rate `elapsed` after its schedule
-    /// began; `None` for the closed model and after the last stage.
+    /// The stage `elapsed` after the schedule began, with the open model's planned
+    /// arrival rate or the ramping model's target concurrency; `None` for the plain
+    /// closed model and after the last stage.
     pub fn stage_at(&self, elapsed: Duration) -> Option<StageNow> {
+        if let LoadModel::Ramping { stages, .. } = self {
+            let mut t = elapsed;
+            for (index, stage) in stages.iter().enumerate() {
+                if t < stage.duration() {
+                    return Some(StageNow {
+                        index,
+                        count: stages.len(),
+                        rate: 0.0,
+                        concurrency: self.concurrency_at(elapsed),
+                    });
+                }
+                t -= stage.duration();
+            }
+            return None;
+        }
         let LoadModel::Open { stages, .. } = self else {
             return None;
         };
@@ -292,6 +444,7 @@ impl LoadModel {
                     index,
                     count: stages.len(),
                     rate,
+                    concurrency: None,
                 });
             }
             t -= d;
@@ -374,6 +527,101 @@ mod tests {
         );
         assert_eq!(at(12.0).map(|s| (s.index, s.rate)), Some((1, 50.0)));
         assert_eq!(at(15.0), None);
+    }
+
+    fn ramping(stages: Vec<LevelStage>, share: ShardShare) -> LoadModel {
+        LoadModel::Ramping {
+            stages,
+            sessions: None,
+            share,
+        }
+    }
+
+    fn up_hold_down() -> Vec<LevelStage> {
+        let secs = Duration::from_secs;
+        vec![
+            LevelStage::Ramp {
+                from: 0,
+                to: 10,
+                over: secs(10),
+            },
+            LevelStage::Hold {
+                count: 10,
+                duration: secs(5),
+            },
+            LevelStage::Ramp {
+                from: 10,
+                to: 0,
+                over: secs(10),
+            },
+        ]
+    }
+
+    #[test]
+    fn ramping_concurrency_follows_the_stages() {
+        let load = ramping(up_hold_down(), ShardShare::WHOLE);
+        let at = |s: f64| load.concurrency_at(Duration::from_secs_f64(s));
+        assert_eq!(at(0.0), Some(0));
+        assert_eq!(at(3.0), Some(3));
+        assert_eq!(at(3.5), Some(3));
+        assert_eq!(at(12.0), Some(10));
+        assert_eq!(at(20.0), Some(5));
+        assert_eq!(at(25.0), None);
+        assert_eq!(load.max_concurrent(), 10);
+        assert_eq!(load.planned_duration(), Some(Duration::from_secs(25)));
+        assert_eq!(load.planned_sessions(), None);
+        let stage = load.stage_at(Duration::from_secs(12)).unwrap();
+        assert_eq!(
+            (stage.index, stage.count, stage.concurrency),
+            (1, 3, Some(10))
+        );
+    }
+
+    #[test]
+    fn a_slot_takes_its_turn_when_the_ramp_reaches_it() {
+        let load = ramping(up_hold_down(), ShardShare::WHOLE);
+        let turn = |slot: u64, s: f64| {
+            load.slot_turn(slot, Duration::from_secs_f64(s))
+                .map(|d| (d.as_secs_f64() * 1000.0).round() / 1000.0)
+        };
+        // Slot 3 (the 4th) runs once the ramp reaches 4, at 4 s.
+        assert_eq!(turn(3, 0.0), Some(4.0));
+        assert_eq!(turn(3, 6.0), Some(6.0));
+        // On the way down, slot 3 stops when the level drops below 4 (at 21 s) …
+        assert_eq!(turn(3, 20.5), Some(20.5));
+        assert_eq!(turn(3, 21.5), None);
+        // … and slot 9 (the 10th) runs only while the level is 10.
+        assert_eq!(turn(9, 0.0), Some(10.0));
+        assert_eq!(turn(9, 15.5), None);
+        assert_eq!(turn(10, 0.0), None, "beyond the peak");
+    }
+
+    #[test]
+    fn shards_split_the_concurrency_at_every_instant() {
+        let whole = ramping(up_hold_down(), ShardShare::WHOLE);
+        let shards: Vec<LoadModel> = (1..=3)
+            .map(|index| ramping(up_hold_down(), ShardShare { index, count: 3 }))
+            .collect();
+        for tenth in 0..250 {
+            let t = Duration::from_millis(tenth * 100);
+            let sum: u64 = shards.iter().map(|s| s.concurrency_at(t).unwrap()).sum();
+            assert_eq!(Some(sum), whole.concurrency_at(t), "at {t:?}");
+            // A shard's slot j has its turn exactly while the shard's level exceeds j.
+            for shard in &shards {
+                let level = shard.concurrency_at(t).unwrap();
+                for slot in 0..4 {
+                    let now = shard.slot_turn(slot, t) == Some(t);
+                    assert_eq!(now, slot < level, "slot {slot} at {t:?}");
+                }
+            }
+        }
+        assert_eq!(
+            shards
+                .iter()
+                .map(LoadModel::max_concurrent)
+                .collect::<Vec<_>>(),
+            vec![4, 3, 3]
+        );
     }
 
     #[test]

@@ -471,6 +471,26 @@ fn describe_load(load: &LoadModel) -> String {
             }
             parts.join(", ")
         }
+        LoadModel::Ramping {
+            stages, sessions, ..
+        } => {
+            let levels: Vec<String> = stages
+                .iter()
+                .map(|s| match s.levels() {
+                    (a, b) if a == b => format!("{a}"),
+                    (a, b) => format!("{a}..{b}"),
+                })
+                .collect();
+            let mut parts = vec![format!(
+                "closed, concurrency {} over {}",
+                levels.join(" → "),
+                scenario::format_duration(load.planned_duration().unwrap_or_default())
+            )];
+            if let Some(s) = sessions {
+                parts.push(format!("at most {s} sessions"));
+            }
+            parts.join(", ")
+        }
         LoadModel::Open {
             stages,
             max_in_flight,

@@ -1,12 +1,14 @@
 //! What `sigbench check` can know of the native protocol's rules before anything
 //! connects: whether one param's literal value is one the server must refuse (§P-2.5,
-//! the validation of src/protocol/params.rs), and which fields each event type carries
-//! (docs/protocol.md, "Event types").
+//! the validation of src/protocol/params.rs), which fields each event type, each reply's
+//! `data` and each push carries (docs/protocol.md, "Ops at a glance", "Pushes and
+//! events"), and which params leave per-account state on the server.
 
 use serde_json::{Map, Value};
 
+use crate::drivers::AccountState;
 use crate::protocol::params::{Params, Request};
-use crate::protocol::{Code, EventType, Op};
+use crate::protocol::{Code, EventType, Op, PushKind};
 
 /// Why the server answers 414 `PARAM_ERROR` to `op` whatever its other params are, when
 /// `param` is `value`; `None` when the value can pass. The other params get valid
@@ -40,6 +42,123 @@ fn placeholder(param: &str) -> Option<Value> {
         "msgids" => Value::from(vec![Value::from("m")]),
         _ => return None,
     })
+}
+
+/// `{channel}` (§P-4.1).
+const CHANNEL: &[&str] = &[
+    "channel.channelId",
+    "channel.channelName",
+    "channel.type",
+    "channel.ext",
+    "channel.creator",
+    "channel.createTime",
+    "channel.expireTime",
+    "channel.invalid",
+];
+
+/// `{channel, members}` (§P-4.1, §P-4.2).
+const CHANNEL_MEMBERS: &[&str] = &[
+    "channel.channelId",
+    "channel.channelName",
+    "channel.type",
+    "channel.ext",
+    "channel.creator",
+    "channel.createTime",
+    "channel.expireTime",
+    "channel.invalid",
+    "members[].account",
+    "members[].uid",
+    "members[].joinTime",
+    "members[].expireTime",
+];
+
+/// The `data` of a successful reply to `op` (docs/protocol.md, "Ops at a glance");
+/// empty: the reply has no `data`.
+pub(crate) const fn response_data(op: Op) -> &'static [&'static str] {
+    match op {
+        Op::Login => &["account", "device", "serverTime"],
+        Op::Create | Op::Delay => CHANNEL,
+        Op::Join | Op::Query | Op::Accept | Op::Call => CHANNEL_MEMBERS,
+        Op::Leave
+        | Op::Close
+        | Op::Invite
+        | Op::Cancel
+        | Op::Reject
+        | Op::Control
+        | Op::MarkRead => &[],
+    }
+}
+
+/// Any event, below `event` or an item of `events` (its fields depend on its type).
+macro_rules! event_paths {
+    ($at:literal) => {
+        &[
+            "push",
+            concat!($at, ".eventType"),
+            concat!($at, ".msgid"),
+            concat!($at, ".channel.*"),
+            concat!($at, ".from"),
+            concat!($at, ".time"),
+            concat!($at, ".to"),
+            concat!($at, ".requestId"),
+            concat!($at, ".attachExt"),
+            concat!($at, ".member.*"),
+            concat!($at, ".pushInfo.*"),
+        ]
+    };
+}
+
+/// A push as a push await's `match:`/`save:` paths see it: the whole frame (§P-4).
+pub(crate) const fn push_fields(kind: PushKind) -> &'static [&'static str] {
+    match kind {
+        PushKind::Notify | PushKind::MultiClientSync => event_paths!("event"),
+        PushKind::UnreadSync => event_paths!("events[]"),
+        PushKind::ChannelsSync => &[
+            "push",
+            "channels[].channel.channelId",
+            "channels[].channel.channelName",
+            "channels[].channel.type",
+            "channels[].channel.ext",
+            "channels[].channel.creator",
+            "channels[].channel.createTime",
+            "channels[].channel.expireTime",
+            "channels[].channel.invalid",
+            "channels[].members[].account",
+            "channels[].members[].uid",
+            "channels[].members[].joinTime",
+            "channels[].members[].expireTime",
+        ],
+        PushKind::Kicked => &["push", "reason"],
+    }
+}
+
+/// Events stored for an offline account (§P-7) stay until `markRead`.
+const STORED_OFFLINE: AccountState = AccountState {
+    param: "offlineEnabled",
+    when_true: true,
+    what: "events stored offline",
+};
+
+/// The params of `op` that leave per-account state on the server: a push token
+/// registered at login (§P-3.4) decides between 10201 and 10202; events stored with
+/// `offlineEnabled` (§P-7) are delivered at every login until read.
+pub(crate) const fn account_state(op: Op) -> &'static [AccountState] {
+    match op {
+        Op::Login => &[AccountState {
+            param: "pushToken",
+            when_true: false,
+            what: "a pushToken set at login",
+        }],
+        Op::Join
+        | Op::Leave
+        | Op::Close
+        | Op::Invite
+        | Op::Cancel
+        | Op::Reject
+        | Op::Accept
+        | Op::Call => &[STORED_OFFLINE],
+        Op::Create | Op::Query | Op::Delay | Op::Control | Op::MarkRead => &[],
+    }
 }
 
 /// Fields every event carries.
@@ -125,5 +244,15 @@ mod tests {
         }
         assert!(event_fields(EventType::Invite).contains(&"pushInfo"));
         assert!(!event_fields(EventType::Leave).contains(&"requestId"));
+    }
+
+    #[test]
+    fn every_op_with_offline_enabled_stores_per_account_state() {
+        for op in Op::ALL {
+            let stores = account_state(op)
+                .iter()
+                .any(|s| s.param == "offlineEnabled");
+            assert_eq!(stores, op.params().contains(&"offlineEnabled"), "{op:?}");
+        }
     }
 }

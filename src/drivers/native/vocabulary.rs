@@ -2,6 +2,8 @@
 //! driver's vocabulary tables.
 
 use crate::drivers::{Carrier, CodeSpec, EventSpec, KindSpec, OpRole, OpSpec, Vocabulary};
+
+use super::params::{account_state, push_fields, response_data};
 use crate::protocol::{Code, EventType, Op, PushKind};
 
 const fn op(i: usize) -> OpSpec {
@@ -15,6 +17,8 @@ const fn op(i: usize) -> OpSpec {
         } else {
             OpRole::Request
         },
+        data: Some(response_data(op)),
+        account_state: account_state(op),
     }
 }
 
@@ -52,6 +56,11 @@ const fn kind(i: usize) -> KindSpec {
         ),
         strict: matches!(kind, PushKind::Notify | PushKind::MultiClientSync),
         login_sync: matches!(kind, PushKind::ChannelsSync | PushKind::UnreadSync),
+        fields: Some(push_fields(kind)),
+        account_state: match kind {
+            PushKind::UnreadSync => Some("events stored offline, read at login (unreadSync)"),
+            _ => None,
+        },
     }
 }
 
@@ -121,6 +130,7 @@ pub static VOCABULARY: Vocabulary = Vocabulary {
     default_carrier: 0,
     example_events: &["INVITE", "ACCEPT"],
     example_code: "ROOM_NOT_EXISTS",
+    offline_state: Some("events stored offline"),
     check_param: super::params::check_param,
 };
 

@@ -26,54 +26,72 @@ static OPS: [OpSpec; 9] = [
         name: "register",
         params: &["expires", "user", "password", "domain", "authUser"],
         role: OpRole::Login,
+        data: None,
+        account_state: &[],
     },
     OpSpec {
         id: op::UNREGISTER,
         name: "unregister",
         params: &[],
         role: OpRole::Request,
+        data: None,
+        account_state: &[],
     },
     OpSpec {
         id: op::INVITE,
         name: "invite",
         params: &["to", "headers", "body", "contentType", "ack"],
         role: OpRole::Request,
+        data: None,
+        account_state: &[],
     },
     OpSpec {
         id: op::RING,
         name: "ring",
         params: &["status", "callId"],
         role: OpRole::Request,
+        data: None,
+        account_state: &[],
     },
     OpSpec {
         id: op::ANSWER,
         name: "answer",
         params: &["callId"],
         role: OpRole::Request,
+        data: None,
+        account_state: &[],
     },
     OpSpec {
         id: op::REJECT,
         name: "reject",
         params: &["status", "callId"],
         role: OpRole::Request,
+        data: None,
+        account_state: &[],
     },
     OpSpec {
         id: op::CANCEL,
         name: "cancel",
         params: &["callId"],
         role: OpRole::Request,
+        data: None,
+        account_state: &[],
     },
     OpSpec {
         id: op::ACK,
         name: "ack",
         params: &["callId"],
         role: OpRole::Request,
+        data: None,
+        account_state: &[],
     },
     OpSpec {
         id: op::BYE,
         name: "bye",
         params: &["callId"],
         role: OpRole::Request,
+        data: None,
+        account_state: &[],
     },
 ];
 
@@ -85,6 +103,8 @@ static KINDS: [KindSpec; 1] = [KindSpec {
     via: true,
     strict: true,
     login_sync: false,
+    fields: None,
+    account_state: None,
 }];
 
 /// Requests from peers that scenarios await.
@@ -242,6 +262,7 @@ pub static VOCABULARY: Vocabulary = Vocabulary {
     default_carrier: 0,
     example_events: &["INVITE", "180", "BYE"],
     example_code: "Busy Here",
+    offline_state: None,
     check_param,
 };
 

@@ -5,11 +5,13 @@
 //!
 //! - `mod.rs`: the page frame, header and the order of sections;
 //! - `sections`: thresholds, latency, timeline, codes, failures, warnings;
+//! - `flows`: the flows of a mix;
 //! - `charts` / `svg` / `timeline`: the charts;
 //! - `compare`: the page of `sigbench compare` (two reports side by side).
 
 mod charts;
 mod compare;
+mod flows;
 mod sections;
 mod svg;
 mod timeline;
@@ -42,6 +44,7 @@ pub fn render_html(report: &RunReport) -> Result<String, ReportError> {
     header(&mut out, report);
     sections::warnings(&mut out, report);
     sections::thresholds(&mut out, report);
+    flows::flows(&mut out, report);
     sections::latency(&mut out, report)?;
     sections::timeline(&mut out, report);
     sections::codes(&mut out, report);

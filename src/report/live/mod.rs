@@ -106,6 +106,9 @@ pub struct LiveFrame {
     pub stages: Option<usize>,
     /// The schedule's arrival rate now (sessions/s); `null` for the closed model.
     pub target_rate: Option<f64>,
+    /// The ramping closed model's target concurrency now (`load.stages`); `null`
+    /// otherwise.
+    pub target_concurrency: Option<u64>,
     /// Sessions started per second over the last window.
     pub achieved_rate: f64,
     /// Sessions finished per second over the last window.
@@ -191,6 +194,12 @@ impl Sampler {
                 Phase::Login => None,
             }
             .filter(|_| matches!(self.load, LoadModel::Open { .. })),
+            target_concurrency: match phase {
+                Phase::Load => stage.and_then(|s| s.concurrency),
+                Phase::Drain => Some(0),
+                Phase::Login => None,
+            }
+            .filter(|_| matches!(self.load, LoadModel::Ramping { .. })),
             achieved_rate: round3(achieved_rate),
             done_rate: round3(done_rate),
             sessions: FrameSessions {
@@ -460,5 +469,44 @@ mod tests {
         let late = sampler.frame(&live, t0 + Duration::from_secs(11));
         assert_eq!((late.phase, late.target_rate), (Phase::Drain, Some(0.0)));
         assert_eq!(late.achieved_rate, 0.0);
+        assert_eq!(
+            late.target_concurrency, None,
+            "an open model has no target concurrency"
+        );
+    }
+
+    #[test]
+    fn frames_of_a_ramping_closed_model_show_its_stage_and_target_concurrency() {
+        use crate::scenario::{LevelStage, ShardShare};
+        let live = LiveStats::new();
+        let load = LoadModel::Ramping {
+            stages: vec![
+                LevelStage::Ramp {
+                    from: 0,
+                    to: 100,
+                    over: Duration::from_secs(10),
+                },
+                LevelStage::Hold {
+                    count: 100,
+                    duration: Duration::from_secs(10),
+                },
+            ],
+            sessions: None,
+            share: ShardShare::WHOLE,
+        };
+        let t0 = Instant::now();
+        let mut sampler = Sampler::new("s", load, t0);
+        live.mark_load_started(t0);
+        let ramp = sampler.frame(&live, t0 + Duration::from_millis(2500));
+        assert_eq!((ramp.stage, ramp.stages), (Some(1), Some(2)));
+        assert_eq!(ramp.target_concurrency, Some(25));
+        assert_eq!(ramp.target_rate, None);
+        let hold = sampler.frame(&live, t0 + Duration::from_secs(15));
+        assert_eq!((hold.stage, hold.target_concurrency), (Some(2), Some(100)));
+        let after = sampler.frame(&live, t0 + Duration::from_secs(21));
+        assert_eq!(
+            (after.phase, after.target_concurrency),
+            (Phase::Drain, Some(0))
+        );
     }
 }

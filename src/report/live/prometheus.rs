@@ -123,6 +123,14 @@ pub fn render(frame: &LiveFrame, openmetrics: bool) -> String {
             &stages.to_string(),
         );
     }
+    if let Some(level) = frame.target_concurrency {
+        w.single(
+            "sigbench_target_concurrency",
+            "gauge",
+            "Planned sessions in flight now (closed model with ramping stages).",
+            &level.to_string(),
+        );
+    }
     if let Some(rate) = frame.target_rate {
         w.single(
             "sigbench_target_rate",

@@ -3,7 +3,6 @@
 use super::steps::Scope;
 use super::values::SaveFrom;
 use super::{Cx, Fields};
-use crate::drivers::EventSpec;
 use crate::scenario::error::did_you_mean;
 use crate::scenario::matcher::{Awaited, PushMatcher};
 use crate::scenario::node::{Key, Node};
@@ -105,8 +104,8 @@ impl Cx<'_> {
         scope: &Scope,
     ) -> Option<PushMatcher> {
         let awaited = self.awaited(fields, value);
-        if let (Some(Awaited::Event { event, .. }), Some(n)) = (&awaited, fields.get("match")) {
-            self.event_paths(event, n);
+        if let (Some(awaited), Some(n)) = (awaited, fields.get("match")) {
+            self.match_shape(awaited, n);
         }
         let matched = match fields.get("match") {
             Some(n) => self.fields_match(n, scope, "match"),
@@ -121,41 +120,6 @@ impl Cx<'_> {
             fields: matched?,
             before: before?,
         })
-    }
-
-    /// `match:` keys whose first field the awaited event never has (`form` for `from`)
-    /// would make the await time out in every session. Fields expected absent (`null`,
-    /// `$exists: false`) are left alone.
-    fn event_paths(&mut self, event: &EventSpec, node: &Node) {
-        use crate::scenario::node::Value;
-        if event.fields.is_empty() {
-            return;
-        }
-        let Value::Map(entries) = &node.value else {
-            return;
-        };
-        for (key, value) in entries {
-            let first = key.name.split(['.', '[']).next().unwrap_or_default().trim();
-            let expects_absent = match &value.value {
-                Value::Null => true,
-                Value::Map(preds) => preds
-                    .iter()
-                    .any(|(k, v)| k.name == "$exists" && matches!(v.value, Value::Bool(false))),
-                _ => false,
-            };
-            if first.is_empty() || expects_absent || event.fields.contains(&first) {
-                continue;
-            }
-            let hint = did_you_mean(first, event.fields.iter().copied());
-            self.error(
-                key.span,
-                format!(
-                    "{} events have no field '{first}'{hint} (fields: {}); this await could never match",
-                    event.name,
-                    event.fields.join(", ")
-                ),
-            );
-        }
     }
 
     /// `before: unreadSync` or `before: [ROOM_JOIN, LEAVE]`: event types (on `notify`)
@@ -199,7 +163,7 @@ impl Cx<'_> {
             None => Some(scope.last_op.map_or(Since::SessionStart, Since::Step)),
         };
         let save = match fields.get("save") {
-            Some(n) => self.saves(n, SaveFrom::Push),
+            Some(n) => self.saves(n, SaveFrom::Push(matcher.as_ref().map(|m| m.awaited))),
             None => Some(Vec::new()),
         };
         let matcher = matcher?;

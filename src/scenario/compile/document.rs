@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use super::load::LoadSettings;
 use super::steps::{RESERVED_NAMES, Scope};
 use super::{Cx, describe};
 use crate::scenario::error::{ScenarioError, did_you_mean};
@@ -9,10 +10,11 @@ use crate::scenario::node::{Node, Value};
 use crate::scenario::plan::{AbortRule, MetricKind, Plan, Role};
 use crate::scenario::template::{RUN_VAR, SESSION_VAR, VarLayout, is_var_name};
 use crate::scenario::threshold::{MetricRef, Stat, Threshold};
-use crate::scenario::timing::{LoadModel, Rate, Stage};
+use crate::scenario::timing::Rate;
 
-const TOP_KEYS: [&str; 13] = [
+const TOP_KEYS: [&str; 14] = [
     "flows",
+    "accounts",
     "name",
     "description",
     "driver",
@@ -26,11 +28,6 @@ const TOP_KEYS: [&str; 13] = [
     "steps",
     "thresholds",
 ];
-
-/// Default accounts logged in per second before the first session.
-const DEFAULT_LOGIN_RATE: f64 = 500.0;
-/// Default bound on sessions in flight in the open model.
-const DEFAULT_MAX_IN_FLIGHT: u64 = 1000;
 
 /// Compiles a parsed document. `stem` names the plan when `name:` is absent.
 pub(crate) fn compile(mut cx: Cx<'_>, root: &Node, stem: &str) -> Result<Plan, Vec<ScenarioError>> {
@@ -74,6 +71,21 @@ pub(crate) fn compile(mut cx: Cx<'_>, root: &Node, stem: &str) -> Result<Plan, V
         .get("description")
         .and_then(|n| cx.string(n, "description"))
         .unwrap_or_default();
+    let fresh_accounts = match top.get("accounts") {
+        Some(n) => match cx.string(n, "accounts").as_deref() {
+            Some("fresh") => true,
+            Some("shared") | None => false,
+            Some(other) => {
+                let hint = did_you_mean(other, ["fresh", "shared"]);
+                cx.error(
+                    n.span,
+                    format!("accounts: expected 'shared' (the default: a slot's sessions reuse its accounts) or 'fresh' (new accounts for every session), got '{other}'{hint}"),
+                );
+                false
+            }
+        },
+        None => false,
+    };
     let strict = top
         .get("strict")
         .and_then(|n| cx.bool(n, "strict"))
@@ -165,6 +177,7 @@ pub(crate) fn compile(mut cx: Cx<'_>, root: &Node, stem: &str) -> Result<Plan, V
         aborts_expected: settings.aborts_expected,
         unresponsive_after: settings.unresponsive_after,
         strict,
+        fresh_accounts,
         timeout: parts.timeout,
         steps,
         flows,
@@ -218,41 +231,6 @@ impl Cx<'_> {
     }
 }
 
-/// What the `load` section sets besides the model.
-struct LoadSettings {
-    model: LoadModel,
-    login_rate: Rate,
-    max_duration: Option<Duration>,
-    aborts_expected: bool,
-    unresponsive_after: Option<Duration>,
-}
-
-impl Default for LoadSettings {
-    fn default() -> Self {
-        LoadSettings {
-            model: default_load(),
-            login_rate: default_login_rate(),
-            max_duration: None,
-            aborts_expected: false,
-            unresponsive_after: None,
-        }
-    }
-}
-
-fn default_load() -> LoadModel {
-    LoadModel::Closed {
-        sessions: Some(1),
-        duration: None,
-        concurrency: 1,
-    }
-}
-
-fn default_login_rate() -> Rate {
-    Rate {
-        per_sec: DEFAULT_LOGIN_RATE,
-    }
-}
-
 impl Cx<'_> {
     fn roles(&mut self, node: &Node) {
         let Some(f) = self.map(node, "roles") else {
@@ -297,198 +275,6 @@ impl Cx<'_> {
         }
         let names: Vec<String> = self.roles.iter().map(|r| r.name.clone()).collect();
         self.layout = VarLayout::new(&names);
-    }
-
-    fn load(&mut self, node: &Node) -> Option<LoadSettings> {
-        let f = self.map(node, "load")?;
-        self.check_keys(
-            &f,
-            &[
-                "sessions",
-                "duration",
-                "concurrency",
-                "arrival",
-                "max_in_flight",
-                "login_rate",
-                "max_duration",
-                "max_failures",
-                "aborts_expected",
-                "unresponsive_after",
-            ],
-            "load",
-        );
-        let aborts_expected = match f.get("aborts_expected") {
-            Some(n) => {
-                let expected = self.bool(n, "aborts_expected")?;
-                if expected && f.get("max_duration").is_none() {
-                    self.error(
-                        n.span,
-                        "aborts_expected is about sessions cut off by max_duration, and this load has no max_duration",
-                    );
-                }
-                expected
-            }
-            None => false,
-        };
-        let unresponsive_after = match f.get("unresponsive_after") {
-            Some(n) => Some(self.nonzero_duration(n, "unresponsive_after")?),
-            None => None,
-        };
-        let login_rate = match f.get("login_rate") {
-            Some(n) => {
-                let r = self.rate(n, "login_rate")?;
-                if r.per_sec <= 0.0 {
-                    self.error(n.span, "login_rate must be above 0/s");
-                    return None;
-                }
-                r
-            }
-            None => default_login_rate(),
-        };
-        let max_duration = match f.get("max_duration") {
-            Some(n) => Some(self.nonzero_duration(n, "max_duration")?),
-            None => None,
-        };
-        let model = if let Some(arrival) = f.get("arrival") {
-            for key in ["sessions", "duration", "concurrency"] {
-                if let Some(k) = f.key(key) {
-                    self.error(
-                        k.span,
-                        format!("'{key}' belongs to the closed model; with 'arrival' (open model) the stages set the load and 'max_in_flight' bounds it"),
-                    );
-                }
-            }
-            let max_in_flight = match f.get("max_in_flight") {
-                Some(n) => self.parallel_count(n, "max_in_flight")?,
-                None => DEFAULT_MAX_IN_FLIGHT,
-            };
-            let stages = self.stages(arrival)?;
-            let model = LoadModel::Open {
-                stages,
-                max_in_flight,
-            };
-            if model.planned_sessions() == Some(0) {
-                self.error(arrival.span, "these arrival stages start no session at all");
-                return None;
-            }
-            model
-        } else {
-            if let Some(k) = f.key("max_in_flight") {
-                self.error(
-                    k.span,
-                    "'max_in_flight' belongs to the open model (with 'arrival'); the closed model uses 'concurrency'",
-                );
-            }
-            let sessions = match f.get("sessions") {
-                Some(n) => Some(self.positive(n, "sessions")?),
-                None => None,
-            };
-            let duration = match f.get("duration") {
-                Some(n) => Some(self.nonzero_duration(n, "duration")?),
-                None => None,
-            };
-            if sessions.is_none() && duration.is_none() {
-                self.error(
-                    node.span,
-                    "load needs 'sessions' and/or 'duration' (closed model) or 'arrival' (open model)",
-                );
-                return None;
-            }
-            let concurrency = match f.get("concurrency") {
-                Some(n) => self.parallel_count(n, "concurrency")?,
-                None => 1,
-            };
-            LoadModel::Closed {
-                sessions,
-                duration,
-                concurrency,
-            }
-        };
-        Some(LoadSettings {
-            model,
-            login_rate,
-            max_duration,
-            aborts_expected,
-            unresponsive_after,
-        })
-    }
-
-    /// `- {ramp: 10/s..100/s, over: 30s}` and `- {hold: 100/s, for: 60s}`.
-    fn stages(&mut self, node: &Node) -> Option<Vec<Stage>> {
-        let Value::Seq(items) = &node.value else {
-            self.error(
-                node.span,
-                format!(
-                    "arrival must be a list of stages, found {}",
-                    node.value.kind()
-                ),
-            );
-            return None;
-        };
-        if items.is_empty() {
-            self.error(node.span, "arrival must list at least one stage");
-            return None;
-        }
-        let mut stages = Vec::new();
-        let mut ok = true;
-        for item in items {
-            match self.stage(item) {
-                Some(s) => stages.push(s),
-                None => ok = false,
-            }
-        }
-        ok.then_some(stages)
-    }
-
-    fn stage(&mut self, node: &Node) -> Option<Stage> {
-        let f = self.map(node, "an arrival stage")?;
-        if let Some(ramp) = f.get("ramp") {
-            self.check_keys(&f, &["ramp", "over"], "a ramp stage");
-            let text = self.string(ramp, "ramp")?;
-            let Some((a, b)) = text.split_once("..") else {
-                self.error(
-                    ramp.span,
-                    format!("ramp: expected from..to, e.g. 10/s..100/s, got '{text}'"),
-                );
-                return None;
-            };
-            let (from, to) = match (Rate::parse(a), Rate::parse(b)) {
-                (Ok(from), Ok(to)) => (from, to),
-                (Err(e), _) | (_, Err(e)) => {
-                    self.error(ramp.span, format!("ramp: {e}"));
-                    return None;
-                }
-            };
-            let Some(over) = f.get("over") else {
-                self.error(
-                    node.span,
-                    "a ramp stage needs 'over': how long the ramp lasts",
-                );
-                return None;
-            };
-            Some(Stage::Ramp {
-                from,
-                to,
-                over: self.nonzero_duration(over, "over")?,
-            })
-        } else if let Some(hold) = f.get("hold") {
-            self.check_keys(&f, &["hold", "for"], "a hold stage");
-            let rate = self.rate(hold, "hold")?;
-            let Some(duration) = f.get("for") else {
-                self.error(node.span, "a hold stage needs 'for': how long it lasts");
-                return None;
-            };
-            Some(Stage::Hold {
-                rate,
-                duration: self.nonzero_duration(duration, "for")?,
-            })
-        } else {
-            self.error(
-                node.span,
-                "a stage is {ramp: 10/s..100/s, over: 30s} or {hold: 100/s, for: 60s}",
-            );
-            None
-        }
     }
 
     pub(super) fn thresholds(&mut self, node: &Node) -> (Vec<Threshold>, Vec<AbortRule>) {

@@ -2,19 +2,24 @@
 //! connects. Errors are collected (not just the first) and each carries the location of
 //! the node it is about.
 //!
-//! - [`document`]: top level, roles, load model, thresholds.
+//! - [`document`]: top level, roles, thresholds.
+//! - [`load`]: the load model (closed, ramping, open) and its limits.
 //! - [`data`]: feeders and generated values.
 //! - [`flows`]: mixes of flows (`flows:`), their weights and per-flow names.
 //! - [`steps`]: steps, their action and target, variable scoping, metrics.
 //! - [`awaits`]: `await` and `refute`, `via`, `match`, `since`.
 //! - [`control`]: `pause`, `connect`/`disconnect`, `raw`, `parallel`, `repeat`.
 //! - [`values`]: templates, codes, expectations, saves, match fields.
+//! - [`shapes`]: `save:` and `match:` paths against the driver's reply, event and push
+//!   shapes.
 
 mod awaits;
 mod control;
 mod data;
 mod document;
 mod flows;
+mod load;
+mod shapes;
 mod steps;
 mod values;
 

@@ -482,7 +482,7 @@ impl Cx<'_> {
             self.refused_params(op, entries, expect);
         }
         let save = match fields.get("save") {
-            Some(n) => self.saves(n, SaveFrom::Response),
+            Some(n) => self.saves(n, SaveFrom::Response(op)),
             None => Some(Vec::new()),
         };
         let timeout = self.within(fields);

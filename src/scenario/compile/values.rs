@@ -16,8 +16,10 @@ use crate::scenario::template::{
 /// Where a `save` reads from: its paths are checked differently.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(super) enum SaveFrom {
-    Response,
-    Push,
+    /// The reply to this op.
+    Response(&'static crate::drivers::OpSpec),
+    /// The push or event an await matched (`None`: the await did not compile).
+    Push(Option<crate::scenario::matcher::Awaited>),
 }
 
 impl Cx<'_> {
@@ -400,7 +402,7 @@ impl Cx<'_> {
                     continue;
                 }
             };
-            if from == SaveFrom::Response
+            if matches!(from, SaveFrom::Response(_))
                 && !path
                     .first_key()
                     .is_some_and(|k| RESPONSE_FIELDS.contains(&k))
@@ -414,6 +416,11 @@ impl Cx<'_> {
                 );
                 ok = false;
                 continue;
+            }
+            match from {
+                SaveFrom::Response(op) => self.response_save_shape(op, &path, value.span),
+                SaveFrom::Push(Some(awaited)) => self.push_save_shape(awaited, &path, value.span),
+                SaveFrom::Push(None) => {}
             }
             let slot = self.layout.saved_slot(var);
             out.push(Save {
