@@ -77,6 +77,18 @@ fn sent(what: String, call_id: &str) -> Expecting {
     })
 }
 
+/// A response the UA just built (`text`), complete once queued: its reply names the
+/// response and the dialog's Call-ID.
+fn response_sent(what: String, text: String) -> Outgoing {
+    let call_id = Message::parse(&text)
+        .map(|m| m.call_id().to_string())
+        .unwrap_or_default();
+    Outgoing {
+        expecting: sent(what, &call_id),
+        text,
+    }
+}
+
 impl Wire for SipWire {
     fn request(&mut self, spec: &'static OpSpec, params: &Value) -> Result<Outgoing, String> {
         let now = Instant::now();
@@ -172,34 +184,16 @@ impl Wire for SipWire {
             op::RING => {
                 let status = status_param(params, 180)?;
                 let text = self.ua("ring")?.ring(call_id, status)?;
-                let id = Message::parse(&text)
-                    .map(|m| m.call_id().to_string())
-                    .unwrap_or_default();
-                Ok(Outgoing {
-                    expecting: sent(format!("{status} sent"), &id),
-                    text,
-                })
+                Ok(response_sent(format!("{status} sent"), text))
             }
             op::ANSWER => {
                 let text = self.ua("answer")?.answer(now, call_id)?;
-                let id = Message::parse(&text)
-                    .map(|m| m.call_id().to_string())
-                    .unwrap_or_default();
-                Ok(Outgoing {
-                    expecting: sent("200 sent".into(), &id),
-                    text,
-                })
+                Ok(response_sent("200 sent".into(), text))
             }
             op::REJECT => {
                 let status = status_param(params, 486)?;
                 let text = self.ua("reject")?.reject(call_id, status)?;
-                let id = Message::parse(&text)
-                    .map(|m| m.call_id().to_string())
-                    .unwrap_or_default();
-                Ok(Outgoing {
-                    expecting: sent(format!("{status} sent"), &id),
-                    text,
-                })
+                Ok(response_sent(format!("{status} sent"), text))
             }
             op::CANCEL => {
                 let (key, text) = self.ua("cancel")?.cancel(now, call_id)?;
