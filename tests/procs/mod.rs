@@ -86,6 +86,10 @@ pub struct Child {
     stdout: PathBuf,
     stderr: PathBuf,
     what: String,
+    /// One message per line the process wrote to stderr (after it is in the file).
+    lines: std::sync::mpsc::Receiver<()>,
+    /// Copies the stderr pipe into the file; joined before the file is read at exit.
+    copier: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Child {
@@ -95,19 +99,32 @@ impl Child {
     }
 
     /// Waits up to `limit` for a stderr line starting with `prefix` and returns the rest
-    /// of it; panics (and the drop kills the process) if none comes.
+    /// of it; panics (and the drop kills the process) if none comes. Woken by each line
+    /// the process writes, not by a timer.
     pub fn stderr_line(&self, prefix: &str, limit: Duration) -> String {
-        let started = Instant::now();
+        let deadline = Instant::now() + limit;
         loop {
             let text = read(&self.stderr);
             if let Some(rest) = text.lines().find_map(|l| l.strip_prefix(prefix)) {
                 return rest.to_owned();
             }
-            assert!(
-                started.elapsed() < limit,
-                "no stderr line '{prefix}…' within {limit:?}:\n{text}"
-            );
-            std::thread::sleep(Duration::from_millis(20));
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(()) => {}
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                    panic!("no stderr line '{prefix}…' within {limit:?}:\n{text}")
+                }
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                    let text = read(&self.stderr);
+                    return text
+                        .lines()
+                        .find_map(|l| l.strip_prefix(prefix))
+                        .map(str::to_owned)
+                        .unwrap_or_else(|| {
+                            panic!("the process closed stderr without a line '{prefix}…':\n{text}")
+                        });
+                }
+            }
         }
     }
 
@@ -123,7 +140,11 @@ impl Child {
     /// Waits up to `limit` for the process to exit; kills it and panics if it takes longer.
     pub fn wait(mut self, limit: Duration) -> Output {
         let child = self.child.take().expect("waited once");
-        let out = match wait_child(child, limit) {
+        let waited = wait_child(child, limit);
+        if let Some(copier) = self.copier.take() {
+            let _ = copier.join();
+        }
+        let out = match waited {
             Ok(out) => out,
             Err(_) => panic!(
                 "`{}` took over {limit:?}; killed it. Output so far:\n{}{}",
@@ -187,14 +208,30 @@ pub fn spawn(dir: &TempDir, args: &[&str]) -> Child {
         .env("NO_COLOR", "1")
         .stdin(Stdio::null())
         .stdout(File::create(&stdout).expect("create stdout file"))
-        .stderr(File::create(&stderr).expect("create stderr file"))
+        .stderr(Stdio::piped())
         .spawn()
         .expect("the binary starts");
+    let mut child = child;
+    let pipe = child.stderr.take().expect("stderr is piped");
+    let mut file = File::create(&stderr).expect("create stderr file");
+    let (tx, lines) = std::sync::mpsc::channel();
+    let copier = std::thread::spawn(move || {
+        use std::io::{BufRead, Write};
+        for line in std::io::BufReader::new(pipe).lines() {
+            let Ok(line) = line else { break };
+            if writeln!(file, "{line}").is_err() {
+                break;
+            }
+            let _ = tx.send(());
+        }
+    });
     Child {
         child: Some(child),
         stdout,
         stderr,
         what: format!("sigbench {}", args.join(" ")),
+        lines,
+        copier: Some(copier),
     }
 }
 
