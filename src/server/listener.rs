@@ -147,7 +147,11 @@ fn route(buf: Vec<u8>, head_len: usize, shared: &Shared) -> Route {
     let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut req = httparse::Request::new(&mut headers);
     if !matches!(req.parse(&buf), Ok(httparse::Status::Complete(_))) {
-        return answer(Answer::new("400 Bad Request", "text/plain", "bad request\n"));
+        return answer(Answer::new(
+            "400 Bad Request",
+            "text/plain",
+            "bad request\n",
+        ));
     }
     let path = req.path.unwrap_or("/").split('?').next().unwrap_or("/");
     let header = |name: &str| {
