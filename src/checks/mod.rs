@@ -28,7 +28,7 @@ pub fn abort_checks(plan: &Plan) -> Vec<(ThresholdCheck, std::time::Duration)> {
 /// there, the next one on those accounts sees.
 pub fn shared_state_warning(plan: &Plan) -> Option<String> {
     let slots = plan.load.max_concurrent().max(1);
-    let shared = !plan.fresh_accounts && plan.load.planned_sessions().is_none_or(|n| n > slots);
+    let shared = !plan.fresh_accounts && plan.load.reuses_slots();
     if !shared {
         return None;
     }

@@ -311,6 +311,7 @@ impl RunReport {
                 .map(|f| FlowMeta {
                     name: f.name.clone(),
                     weight: f.weight,
+                    load: f.load.clone(),
                 })
                 .collect(),
             aborts_expected: reports.iter().all(|r| r.meta.aborts_expected),

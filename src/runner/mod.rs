@@ -414,14 +414,16 @@ impl Run {
             .await
             .map_err(|e| RunError::Metrics(format!("aggregator failed: {e}")))?;
         let mut results = aggregator.finish(duration);
-        if let Some(clock) = punctuality.clock_start {
+        for &(part, clock) in &punctuality.clock_starts {
             let since = |t: Instant| t.into_std().saturating_duration_since(origin);
-            add_planned_starts(
-                &mut results,
-                &plan.load,
-                since(clock),
-                since(run_start) + duration,
-            );
+            if let Some(load) = plan.load.parts().get(part) {
+                add_planned_starts(
+                    &mut results,
+                    load,
+                    since(clock),
+                    since(run_start) + duration,
+                );
+            }
         }
         for message in
             std::mem::take(&mut *ctx.harness_errors.lock().unwrap_or_else(|p| p.into_inner()))

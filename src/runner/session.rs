@@ -694,6 +694,7 @@ pub(crate) async fn run_session(
     slot: &mut WorkerSlot,
     recorder: &mut Recorder,
     number: u64,
+    flow: Option<usize>,
     intended_start: Instant,
 ) {
     let accounts: Vec<&str> = slot
@@ -747,7 +748,7 @@ pub(crate) async fn run_session(
             }
         }
     }
-    let (steps, flow) = plan.session_steps(number);
+    let (steps, flow) = plan.session_steps(number, flow);
     let mut ok = session.steps(steps).await.is_ok();
     let ended = Instant::now();
     let trace = session.trace;

@@ -103,8 +103,12 @@ impl Plan {
         self.metrics.iter().position(|m| m.name == name)
     }
 
-    /// The steps session `number` runs, and its flow in a mix.
-    pub fn session_steps(&self, number: u64) -> (&[Step], Option<&Flow>) {
+    /// The steps session `number` runs, and its flow in a mix: `flow` when the session
+    /// belongs to a flow's own load, else the weighted schedule's.
+    pub fn session_steps(&self, number: u64, flow: Option<usize>) -> (&[Step], Option<&Flow>) {
+        if let Some(flow) = flow.and_then(|i| self.flows.get(i)) {
+            return (&flow.steps, Some(flow));
+        }
         if self.flow_schedule.is_empty() {
             return (&self.steps, None);
         }
@@ -210,7 +214,8 @@ impl Plan {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Flow {
     pub name: String,
-    /// Share of the sessions: weight / sum of the weights.
+    /// Share of the sessions: weight / sum of the weights; 0 when the flow has a load
+    /// of its own (part of a [`LoadModel::PerFlow`]).
     pub weight: u32,
     /// Step names are `<flow>/<name>`.
     pub steps: Vec<Step>,
