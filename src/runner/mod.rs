@@ -3,9 +3,11 @@
 //! Flow: [`accounts`] name the simulated accounts → every online device is connected and
 //! logged in at the plan's login rate ([`login`], [`client`]) → [`load`] starts sessions
 //! (closed or open model) on workers, each owning a [`slot`] of accounts and a metrics
-//! recorder → [`session`] executes the steps → the aggregator adds up [`crate::metrics`].
+//! recorder → [`session`] executes the steps (and, with `cleanup: true`, [`cleanup`] undoes
+//! what each left) → the aggregator adds up [`crate::metrics`].
 
 pub mod accounts;
+mod cleanup;
 pub mod client;
 pub mod inbox;
 pub mod limits;
@@ -217,6 +219,13 @@ impl RunOutcome {
             warnings.push(format!(
                 "the logins ended {} after --start-at: this shard started late, and its load overlapped the other shards' for less time",
                 crate::scenario::format_duration(late)
+            ));
+        }
+        let cleanup = self.results.failures.total_for_step(cleanup::CLEANUP_STEP);
+        if cleanup > 0 {
+            warnings.push(format!(
+                "the cleanup after sessions failed {cleanup} time{}: what those sessions left stays on the target, and later sessions on those accounts may see it (failures of step 'cleanup')",
+                if cleanup == 1 { "" } else { "s" }
             ));
         }
         let p = &self.punctuality;

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use super::data::DataPlan;
 use super::expect::{ExactlyOne, Expect, RawExpect, Save};
-use super::matcher::PushMatcher;
+use super::matcher::{Awaited, PushMatcher};
 use super::template::{StrTemplate, Template, VarLayout, Vars};
 use super::threshold::Threshold;
 use super::timing::{LoadModel, Pause, Rate};
@@ -44,6 +44,9 @@ pub struct Plan {
     /// after the previous session of its slot ended), so per-account server state never
     /// carries over.
     pub fresh_accounts: bool,
+    /// `cleanup: true`: after each session the runner undoes the per-account state the
+    /// session left, as the driver's tables say how (`runner::cleanup`).
+    pub cleanup: bool,
     /// Default time limit for responses and awaits (`timeout:`, default 5 s).
     pub timeout: Duration,
     /// What a session does; empty in a mix, whose sessions run one of [`Plan::flows`].
@@ -202,6 +205,57 @@ impl Plan {
         let mut out = Vec::new();
         walk(self, &self.steps, 1, &mut out);
         out
+    }
+
+    /// The per-account server state the plan's steps create or read, each with whether
+    /// `cleanup: true` removes it, as the driver's vocabulary says: params that leave
+    /// such state (`pushToken`, `offlineEnabled: true`), pushes that read it
+    /// (`unreadSync`, acknowledged after reading) and what the target keeps for offline
+    /// accounts (removed when the driver can acknowledge stored events).
+    pub fn account_state(&self) -> Vec<(&'static str, bool)> {
+        let vars = self.new_vars("", "", &[]);
+        let mut reasons: Vec<(&'static str, bool)> = Vec::new();
+        let mut add = |what: &'static str, cleaned_up: bool| {
+            if !reasons.iter().any(|(w, _)| *w == what) {
+                reasons.push((what, cleaned_up));
+            }
+        };
+        let acks = self.vocabulary.kinds.iter().any(|k| k.ack.is_some());
+        for step in self.all_steps() {
+            let (op, params) = match &step.kind {
+                StepKind::Op(s) => (s.op, s.params.render(&vars)),
+                StepKind::Login(s) => (s.op, s.params.render(&vars)),
+                StepKind::Await(AwaitStep { matcher, .. })
+                | StepKind::Refute(RefuteStep { matcher, .. }) => {
+                    let kind = match matcher.awaited {
+                        Awaited::Push(kind) => kind,
+                        Awaited::Event { via, .. } => via,
+                    };
+                    if let Some(what) = kind.account_state {
+                        add(what, kind.ack.is_some());
+                    }
+                    continue;
+                }
+                _ => continue,
+            };
+            for state in op.account_state {
+                let given = params.get(state.param);
+                let leaves = match state.when_true {
+                    true => given == Some(&serde_json::Value::Bool(true)),
+                    // A templated value counts: it is given, whatever it renders to.
+                    false => given.is_some(),
+                };
+                if leaves {
+                    add(state.what, state.cleaned_up);
+                }
+            }
+        }
+        if self.roles.iter().any(|r| !r.online)
+            && let Some(what) = self.vocabulary.offline_state
+        {
+            add(what, acks);
+        }
+        reasons
     }
 
     /// The index of a role by name.
