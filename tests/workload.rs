@@ -795,6 +795,33 @@ fn a_ramping_closed_model_runs_its_stages_and_reports_sessions_in_flight() {
     assert!(ok >= 1, "{report:#}");
     assert_eq!(report["sessions"]["failed"], 0);
     assert!(peak_in_flight(&report) <= 4, "{report:#}");
+    // The stages' target is in the timeline, second by second, from when the load
+    // began; the HTML in-flight chart draws it.
+    let targets: Vec<u64> = report["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|s| s["target_in_flight"].as_u64())
+        .collect();
+    assert!(!targets.is_empty(), "{report:#}");
+    assert!(targets.iter().all(|&t| t <= 4), "{targets:?}");
+    assert!(targets.iter().any(|&t| t >= 2), "{targets:?}");
+    let html = report_file("ramp").with_extension("html");
+    let out = Command::new(env!("CARGO_BIN_EXE_sigbench"))
+        .arg("report")
+        .arg(report_file("ramp"))
+        .arg("--html")
+        .arg(&html)
+        .arg("--quiet")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let page = std::fs::read_to_string(&html).unwrap();
+    assert!(
+        page.contains("class=\"series in-flight-target\"")
+            && page.contains("target (the stages' concurrency)"),
+        "no target line in the in-flight chart"
+    );
     // --sessions caps a ramp; the stages still run.
     let (out, report) = sigbench(
         "ramp-capped",
@@ -851,6 +878,17 @@ fn shards_of_a_ramp_split_its_concurrency_and_merge() {
     assert_schema(&report);
     assert_eq!(report["sessions"]["ok"].as_u64().unwrap(), total);
     assert!(peak_in_flight(&report) <= 6, "{report:#}");
+    // The shards' targets add up (each shard ran its share of the level).
+    let targets: Vec<u64> = report["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|s| s["target_in_flight"].as_u64())
+        .collect();
+    assert!(
+        targets.iter().any(|&t| t >= 3) && targets.iter().all(|&t| t <= 6),
+        "{targets:?}"
+    );
 }
 
 #[test]

@@ -248,6 +248,10 @@ pub struct IntervalReport {
     /// Sessions started and not finished at the end of this second.
     #[serde(default)]
     pub in_flight: u64,
+    /// The sessions the load meant to have in flight in this second: the ramping closed
+    /// model's target concurrency (summed over flows and shards); absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_in_flight: Option<u64>,
     /// Only metrics that recorded something in this second.
     pub metrics: Vec<IntervalMetricReport>,
 }
@@ -459,6 +463,7 @@ impl RunReport {
                         .saturating_sub(interval.sessions_ok + interval.sessions_failed);
                     in_flight
                 },
+                target_in_flight: interval.target_in_flight,
                 metrics: interval
                     .metrics
                     .iter()

@@ -167,6 +167,8 @@ impl RunReport {
             interval.late_starts += report.late_starts;
             interval.sessions_started += report.sessions_started;
             interval.planned_starts += report.planned_starts;
+            interval.target_in_flight =
+                crate::metrics::add_targets(interval.target_in_flight, report.target_in_flight);
             for m in &report.metrics {
                 let id = metrics
                     .id(&m.name)
