@@ -260,6 +260,14 @@ fn per_flow_load_mistakes_are_located_errors() {
             vec!["m.yaml:5:11: load needs 'sessions' and/or 'duration'"],
         ),
     ];
+    let out = Command::new(env!("CARGO_BIN_EXE_sigbench"))
+        .args(["check", "scenarios/load/mix-own-loads.yaml"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap();
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{all}");
+    assert!(all.contains("3 flows, each with its own load"), "{all}");
     for (yaml, expected) in cases {
         let path = write("per-flow-mistakes", "m.yaml", &yaml);
         let out = Command::new(env!("CARGO_BIN_EXE_sigbench"))

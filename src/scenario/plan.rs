@@ -172,6 +172,9 @@ impl Plan {
         if factor.is_finite() && factor > 0.0 && factor != 1.0 {
             scale(&mut self.timeout, factor);
             walk(&mut self.steps, factor);
+            for flow in &mut self.flows {
+                walk(&mut flow.steps, factor);
+            }
         }
     }
 
