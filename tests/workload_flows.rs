@@ -111,6 +111,35 @@ thresholds:
     );
 }
 
+/// Each flow's load has its own slots and accounts: two flows' sessions that each keep
+/// a channel named after their account never meet one another's name (10405).
+#[test]
+fn flows_never_share_an_account() {
+    let yaml = r#"
+name: accounts
+roles: { owner: {} }
+flows:
+  one:
+    load: { sessions: 3, concurrency: 3 }
+    steps:
+      - { name: create, as: owner, create: { type: 1, channelName: "a-${owner}" } }
+  two:
+    load: { arrival: [ { hold: 10/s, for: 300ms } ], max_in_flight: 3 }
+    steps:
+      - { name: create, as: owner, create: { type: 1, channelName: "a-${owner}" } }
+thresholds:
+  failures: 0
+"#;
+    let path = write("accounts", "accounts.yaml", yaml);
+    let (out, report) = sigbench("accounts", &["run", path.to_str().unwrap(), "--quiet"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let report = report.expect("a report");
+    assert_eq!(
+        flows(&report),
+        [("one".to_string(), 3, 3, 0), ("two".to_string(), 3, 3, 0)]
+    );
+}
+
 /// `--shard`: each shard runs its share of every flow's load; `merge` adds them up.
 #[test]
 fn shards_split_every_flows_load_and_merge_exactly() {
