@@ -8,7 +8,7 @@ mod workload_support;
 use std::process::Command;
 
 use workload_support::{
-    assert_schema, flows, merge, report_file, sigbench, text, threshold, write,
+    assert_schema, flows, merge, report_file, sigbench, targets_in_flight, text, threshold, write,
 };
 
 #[test]
@@ -797,12 +797,7 @@ fn a_ramping_closed_model_runs_its_stages_and_reports_sessions_in_flight() {
     assert!(peak_in_flight(&report) <= 4, "{report:#}");
     // The stages' target is in the timeline, second by second, from when the load
     // began; the HTML in-flight chart draws it.
-    let targets: Vec<u64> = report["timeline"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|s| s["target_in_flight"].as_u64())
-        .collect();
+    let targets = targets_in_flight(&report);
     assert!(!targets.is_empty(), "{report:#}");
     assert!(targets.iter().all(|&t| t <= 4), "{targets:?}");
     assert!(targets.iter().any(|&t| t >= 2), "{targets:?}");
@@ -879,12 +874,7 @@ fn shards_of_a_ramp_split_its_concurrency_and_merge() {
     assert_eq!(report["sessions"]["ok"].as_u64().unwrap(), total);
     assert!(peak_in_flight(&report) <= 6, "{report:#}");
     // The shards' targets add up (each shard ran its share of the level).
-    let targets: Vec<u64> = report["timeline"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|s| s["target_in_flight"].as_u64())
-        .collect();
+    let targets = targets_in_flight(&report);
     assert!(
         targets.iter().any(|&t| t >= 3) && targets.iter().all(|&t| t <= 6),
         "{targets:?}"

@@ -5,9 +5,7 @@
 
 mod workload_support;
 
-use std::process::Command;
-
-use workload_support::{assert_schema, sigbench, text, write};
+use workload_support::{assert_schema, check, sigbench, text, write};
 
 /// Each session creates a channel named after its caller and never closes it: from the
 /// second session on a slot, the name is taken (10405).
@@ -136,28 +134,14 @@ steps:
   - { name: login, as: callee, login: { pushToken: "t-${session}" } }
 "#;
     let path = write("cleanup-errors", "push.yaml", push_token);
-    let out = Command::new(env!("CARGO_BIN_EXE_sigbench"))
-        .args(["check", path.to_str().unwrap()])
-        .output()
-        .unwrap();
-    let all = text(&out);
-    assert_eq!(out.status.code(), Some(2), "{all}");
+    let (code, all) = check(&[path.to_str().unwrap()]);
+    assert_eq!(code, Some(2), "{all}");
     assert!(
         all.contains("push.yaml:3:1: cleanup cannot undo a pushToken set at login: driver 'sigbench' has no op that removes it; give every session new accounts with accounts: fresh"),
         "{all}"
     );
-    let out = Command::new(env!("CARGO_BIN_EXE_sigbench"))
-        .args([
-            "check",
-            "scenarios/sip/call-reject.yaml",
-            "--set",
-            "cleanup=true",
-        ])
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .unwrap();
-    let all = text(&out);
-    assert_eq!(out.status.code(), Some(2), "{all}");
+    let (code, all) = check(&["scenarios/sip/call-reject.yaml", "--set", "cleanup=true"]);
+    assert_eq!(code, Some(2), "{all}");
     assert!(
         all.contains("--set cleanup=true: cleanup: driver 'sip' cannot clean up after a session"),
         "{all}"

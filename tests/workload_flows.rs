@@ -5,10 +5,8 @@
 
 mod workload_support;
 
-use std::process::Command;
-
 use workload_support::{
-    assert_schema, flows, merge, report_file, sigbench, text, threshold, write,
+    assert_schema, check, flows, merge, report_file, sigbench, text, threshold, write,
 };
 
 /// The flows' `load` strings and share percentages, in order.
@@ -289,22 +287,13 @@ fn per_flow_load_mistakes_are_located_errors() {
             vec!["m.yaml:5:11: load needs 'sessions' and/or 'duration'"],
         ),
     ];
-    let out = Command::new(env!("CARGO_BIN_EXE_sigbench"))
-        .args(["check", "scenarios/load/mix-own-loads.yaml"])
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .unwrap();
-    let all = text(&out);
-    assert_eq!(out.status.code(), Some(0), "{all}");
+    let (code, all) = check(&["scenarios/load/mix-own-loads.yaml"]);
+    assert_eq!(code, Some(0), "{all}");
     assert!(all.contains("3 flows, each with its own load"), "{all}");
     for (yaml, expected) in cases {
         let path = write("per-flow-mistakes", "m.yaml", &yaml);
-        let out = Command::new(env!("CARGO_BIN_EXE_sigbench"))
-            .args(["check", path.to_str().unwrap()])
-            .output()
-            .unwrap();
-        let all = text(&out);
-        assert_eq!(out.status.code(), Some(2), "{yaml}\n{all}");
+        let (code, all) = check(&[path.to_str().unwrap()]);
+        assert_eq!(code, Some(2), "{yaml}\n{all}");
         for line in expected {
             assert!(
                 all.contains(line),

@@ -112,3 +112,24 @@ pub fn merge(test: &str, reports: &[PathBuf]) -> (Output, serde_json::Value) {
     let report = serde_json::from_str(&std::fs::read_to_string(&merged).unwrap()).unwrap();
     (out, report)
 }
+
+/// `sigbench check ARGS…` from the crate's folder: the exit code and all output.
+pub fn check(args: &[&str]) -> (Option<i32>, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_sigbench"))
+        .arg("check")
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("the binary runs");
+    (out.status.code(), text(&out))
+}
+
+/// The timeline's `target_in_flight` values, where given.
+pub fn targets_in_flight(report: &serde_json::Value) -> Vec<u64> {
+    report["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|s| s["target_in_flight"].as_u64())
+        .collect()
+}

@@ -108,23 +108,8 @@ impl Cx<'_> {
         if !ok {
             return None;
         }
-        self.check_keys(
-            &f,
-            &[
-                "sessions",
-                "duration",
-                "concurrency",
-                "arrival",
-                "stages",
-                "max_in_flight",
-                "login_rate",
-                "max_duration",
-                "max_failures",
-                "aborts_expected",
-                "unresponsive_after",
-            ],
-            "load",
-        );
+        let keys: Vec<&str> = MODEL_KEYS.iter().chain(&RUN_WIDE_KEYS).copied().collect();
+        self.check_keys(&f, &keys, "load");
         let aborts_expected = match f.get("aborts_expected") {
             Some(n) => {
                 let expected = self.bool(n, "aborts_expected")?;
