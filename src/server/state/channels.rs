@@ -298,3 +298,55 @@ impl Channels {
         true
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::server::shard::lock;
+
+    fn channel(expire_time: u64) -> Channel {
+        Channel {
+            id: "c-1".into(),
+            name: "room".into(),
+            kind: 1,
+            ext: String::new(),
+            creator: "a".into(),
+            create_time: 1,
+            expire_time: AtomicU64::new(expire_time),
+            closed: AtomicBool::new(false),
+            forgotten: AtomicBool::new(false),
+            inner: Default::default(),
+        }
+    }
+
+    /// The cached text must always equal a fresh rendering.
+    fn fresh(channel: &Channel, inner: &ChannelInner, now: u64) -> String {
+        let text = serde_json::to_string(&channel.rendered(inner, now)).unwrap();
+        let expected = serde_json::to_string(&channel.with_members(inner, now)).unwrap();
+        assert_eq!(text, expected);
+        text
+    }
+
+    #[test]
+    fn the_rendered_channel_follows_members_expiry_and_validity() {
+        let channel = channel(1000);
+        let mut inner = lock(&channel.inner);
+        let empty = fresh(&channel, &inner, 10);
+        assert!(empty.contains(r#""members":[]"#), "{empty}");
+        inner.members.push(Member {
+            account: "b".into(),
+            device: "d".into(),
+            uid: 7,
+            join_time: 5,
+        });
+        assert!(fresh(&channel, &inner, 10).contains(r#""account":"b""#));
+        channel.expire_time.store(2000, Relaxed);
+        assert!(fresh(&channel, &inner, 10).contains(r#""expireTime":2000"#));
+        assert!(fresh(&channel, &inner, 2001).contains(r#""invalid":true"#));
+        assert!(fresh(&channel, &inner, 10).contains(r#""invalid":false"#));
+        channel.closed.store(true, Relaxed);
+        assert!(fresh(&channel, &inner, 10).contains(r#""invalid":true"#));
+        inner.members.remove(0);
+        assert!(fresh(&channel, &inner, 10).contains(r#""members":[]"#));
+    }
+}
