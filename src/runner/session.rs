@@ -910,7 +910,7 @@ pub(crate) async fn initial_login(
     ctx: &RunContext,
     role: &RoleSlot,
     device: usize,
-) -> Result<(Device, Duration), super::login::LoginError> {
+) -> Result<(Device, Duration), super::login::LoginFailed> {
     let device_name = role.device_name(device);
     let logged = connect_and_login(
         &*ctx.driver,
