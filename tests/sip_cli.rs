@@ -39,7 +39,16 @@ fn shipped_call_scenarios_pass_against_kamailio() {
             &dir,
             scenario,
             &server.url,
-            &["--password", PASSWORD, "--set", "load.sessions=10"],
+            // Every session must pass; the latency limits are for a quiet machine
+            // (docs/sip.md, "The shipped scenarios in CI").
+            &[
+                "--password",
+                PASSWORD,
+                "--set",
+                "load.sessions=10",
+                "--set",
+                "thresholds={}",
+            ],
         );
         assert_eq!(out.code, Some(0), "{scenario}:\n{}", out.text());
         assert!(
