@@ -54,6 +54,9 @@ struct SessionState {
     failures: Vec<(FailureKind, FailureSample)>,
     /// Connections that recorded into this session's trace (to detach at its end).
     traced: Vec<Arc<Device>>,
+    /// Connections that got a push after which the target closes them (`kicked`): the
+    /// session waits for the close before the slot decides what to reconnect.
+    closing: Vec<Arc<Device>>,
 }
 
 pub(crate) struct Session<'a> {
@@ -587,6 +590,9 @@ impl<'a> Session<'a> {
             self.fail(step, Some(a.target), reason, sample);
             return Err(Abort);
         };
+        if push.push.kind.ends_connection {
+            self.lock().closing.push(device.clone());
+        }
         let origin = self.origin(a.since);
         self.record(a.metric, push.at.saturating_duration_since(origin), push.at);
         if !a.save.is_empty() {
@@ -731,6 +737,7 @@ pub(crate) async fn run_session(
             timeouts: Vec::new(),
             failures: Vec::new(),
             traced: Vec::new(),
+            closing: Vec::new(),
         }),
         trace: ctx
             .tracer
@@ -763,6 +770,7 @@ pub(crate) async fn run_session(
     }
     let mut failures = state.failures;
     let mut codes = state.codes;
+    let mut closing = state.closing;
     // Late replies are the echo of a timeout already counted: reported, not a failure.
     let mut late = 0;
     for (role_index, counters) in between {
@@ -784,6 +792,9 @@ pub(crate) async fn run_session(
             late += counters.late_replies;
             inbox_failures(role, number, counters, &mut failures);
             let leftovers = device.drain_pushes();
+            if leftovers.iter().any(|p| p.push.kind.ends_connection) {
+                closing.push(device.clone());
+            }
             if plan.strict {
                 for push in leftovers.iter().filter(|p| p.push.kind.strict) {
                     let what = push.push.events.first().map_or("?", |(e, _)| e.name);
@@ -848,6 +859,14 @@ pub(crate) async fn run_session(
         ctx.stop_early(format!("max_failures: {max} sessions failed"));
     }
 
+    // A connection the target said it closes is closed before the slot looks at it:
+    // its close frame may still be in flight, and a reused connection on its way out
+    // fails the next session's first await on it (bounded: a target that never
+    // closes it leaves it open).
+    let deadline = Instant::now() + ctx.timeout;
+    for device in closing {
+        device.closed(deadline).await;
+    }
     // Give the devices back to the slot, then restore each role's starting state.
     for (role, devices) in slot.roles.iter_mut().zip(state.devices) {
         role.devices = devices;
