@@ -8,7 +8,7 @@ mod sip;
 use std::time::Duration;
 
 use procs::{TempDir, sigbench, spawn};
-use sip::{BadServer, Kamailio, PASSWORD, answer, established_to, poll_until};
+use sip::{BadServer, Kamailio, PASSWORD, answer};
 
 fn run(dir: &TempDir, scenario: &str, target: &str, extra: &[&str]) -> procs::Output {
     let reports = dir.join("reports");
@@ -314,15 +314,16 @@ fn kamailio_killed_mid_run_fails_the_run_with_a_report() {
             "--no-html",
             "--report-dir",
             reports.to_str().unwrap(),
+            "--live",
+            "/dev/stderr",
         ],
     );
     // Every slot's caller and callee is registered before the first session: kill the
-    // server once they are connected.
-    poll_until(
-        Duration::from_secs(20),
-        "40 connections to Kamailio",
-        || established_to(&server.port) >= 40,
-    );
+    // server once the live lines say sessions have started.
+    child.stderr_line_where("with sessions started", Duration::from_secs(20), |l| {
+        serde_json::from_str::<serde_json::Value>(l)
+            .is_ok_and(|frame| frame["sessions"]["started"].as_u64() > Some(0))
+    });
     server.stop();
     let out = child.wait(Duration::from_secs(30));
     assert_eq!(out.code, Some(1), "{}", out.text());

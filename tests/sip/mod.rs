@@ -297,29 +297,3 @@ pub fn answer(request: &str, status: &str) -> String {
     out.push_str("Content-Length: 0\r\n\r\n");
     out
 }
-
-/// Established TCP connections to `port` on loopback (from /proc/net/tcp).
-pub fn established_to(port: &str) -> usize {
-    let hex = format!(":{:04X} ", port.parse::<u16>().unwrap());
-    std::fs::read_to_string("/proc/net/tcp")
-        .unwrap_or_default()
-        .lines()
-        .filter(|l| {
-            let cols: Vec<&str> = l.split_whitespace().collect();
-            // local address, remote address, state 01 = ESTABLISHED
-            cols.len() > 3 && format!("{} ", cols[2]).ends_with(&hex) && cols[3] == "01"
-        })
-        .count()
-}
-
-/// Polls `condition` until it holds; panics after `limit` (a test fails, never hangs).
-pub fn poll_until(limit: Duration, what: &str, mut condition: impl FnMut() -> bool) {
-    let started = std::time::Instant::now();
-    while !condition() {
-        assert!(
-            started.elapsed() < limit,
-            "{what} did not happen within {limit:?}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
