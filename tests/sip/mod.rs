@@ -63,9 +63,14 @@ impl Kamailio {
     }
 
     /// Kills the server (SIGKILL to its process group's main process) as a crash would.
+    /// Its log is removed, unless the test is failing (then it stays for reading).
     pub fn stop(&self) {
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/kamailio");
-        let _ = Command::new(script).args(["stop", &self.port]).output();
+        let mut stop = Command::new(script);
+        if std::thread::panicking() {
+            stop.env("SIGBENCH_KAMAILIO_KEEP_LOGS", "1");
+        }
+        let _ = stop.args(["stop", &self.port]).output();
     }
 }
 
