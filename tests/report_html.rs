@@ -331,11 +331,16 @@ fn a_flows_failed_sessions_are_a_count_not_a_latency() {
     for name in &counts {
         assert!(!html.contains(&format!("<td>{name}</td>")), "{name}: a row");
         assert!(!html.contains(&format!("<b>{name}</b>")), "{name}: a chart");
-        assert!(!html.contains(&format!("</span>{name}</li>")), "{name}: a line");
+        assert!(
+            !html.contains(&format!("</span>{name}</li>")),
+            "{name}: a line"
+        );
     }
     // The summary's metrics table neither (its thresholds may still name the metric).
     assert!(
-        !out.stdout.lines().any(|l| l.starts_with("accept/failed sessions ")),
+        !out.stdout
+            .lines()
+            .any(|l| l.starts_with("accept/failed sessions ")),
         "{}",
         out.stdout
     );

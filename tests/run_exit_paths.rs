@@ -210,7 +210,10 @@ async fn a_second_signal_stops_conformance_at_once_and_still_writes_the_reports(
         assert_eq!(case["verdict"], "skip", "{case}");
         case["note"].as_str().unwrap().to_owned()
     };
-    assert_eq!(note("invite-online-200"), "interrupted while it ran (a second signal)");
+    assert_eq!(
+        note("invite-online-200"),
+        "interrupted while it ran (a second signal)"
+    );
     assert_eq!(note("invite-offline-10201"), "interrupted before it ran");
     let junit = std::fs::read_dir(&reports)
         .unwrap()

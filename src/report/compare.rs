@@ -387,7 +387,11 @@ impl Comparison {
         }
         let mut counts: Vec<CountDelta> = Vec::new();
         for (side, report) in [(0, base), (1, new)] {
-            for m in report.metrics.iter().filter(|m| report.is_count_metric(&m.name)) {
+            for m in report
+                .metrics
+                .iter()
+                .filter(|m| report.is_count_metric(&m.name))
+            {
                 let entry = match counts.iter_mut().find(|c| c.name == m.name) {
                     Some(entry) => entry,
                     None => {

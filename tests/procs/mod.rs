@@ -102,9 +102,8 @@ impl Child {
     /// of it; panics (and the drop kills the process) if none comes. Woken by each line
     /// the process writes, not by a timer.
     pub fn stderr_line(&self, prefix: &str, limit: Duration) -> String {
-        let line = self.stderr_line_where(&format!("'{prefix}…'"), limit, |l| {
-            l.starts_with(prefix)
-        });
+        let line =
+            self.stderr_line_where(&format!("'{prefix}…'"), limit, |l| l.starts_with(prefix));
         line[prefix.len()..].to_owned()
     }
 
