@@ -176,6 +176,8 @@ pub fn check(args: CheckArgs) -> Result<Outcome, CliError> {
                 Ok(_) => {
                     let what = if plan.flows.is_empty() {
                         format!("{} steps", plan.steps.len())
+                    } else if let crate::scenario::LoadModel::PerFlow(_) = plan.load {
+                        format!("{} flows, each with its own load", plan.flows.len())
                     } else {
                         format!("{} flows", plan.flows.len())
                     };

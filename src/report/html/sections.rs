@@ -248,11 +248,17 @@ pub(super) fn timeline(out: &mut String, report: &RunReport) {
              <span class=\"stats\">started and not yet finished</span></figcaption>\n\
              <ul class=\"legend\"><li><span class=\"sw line in-flight\"></span>average (session \
              time per second)</li><li><span class=\"sw line in-flight-end\"></span>at the end of \
-             each second{}</li></ul>\n{}</figure>\n",
+             each second{}</li>{}</ul>\n{}</figure>\n",
             if b.width == 1 {
                 ""
             } else {
                 " (the most in each bucket)"
+            },
+            if b.buckets.iter().any(|k| k.target.is_some()) {
+                "<li><span class=\"sw line in-flight-target\"></span>target (the stages' \
+                 concurrency)</li>"
+            } else {
+                ""
             },
             in_flight_chart(&b)
         );

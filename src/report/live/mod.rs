@@ -100,14 +100,16 @@ pub struct LiveFrame {
     /// Wall clock, ms since the Unix epoch.
     pub unix_ms: u64,
     pub phase: Phase,
-    /// 1-based stage of the open model's schedule; `null` otherwise.
+    /// 1-based stage of the schedule (open model, ramping closed model); `null`
+    /// otherwise and for per-flow loads.
     pub stage: Option<usize>,
-    /// Number of stages of the open model; `null` otherwise.
+    /// Number of stages of that schedule; `null` otherwise.
     pub stages: Option<usize>,
-    /// The schedule's arrival rate now (sessions/s); `null` for the closed model.
+    /// The schedule's arrival rate now (sessions/s): the open model's, or the sum of
+    /// per-flow open loads; `null` for closed models and mixed per-flow loads.
     pub target_rate: Option<f64>,
-    /// The ramping closed model's target concurrency now (`load.stages`); `null`
-    /// otherwise.
+    /// The ramping closed model's target concurrency now (`load.stages`), or the sum of
+    /// per-flow closed loads' (none of them open); `null` otherwise.
     pub target_concurrency: Option<u64>,
     /// Sessions started per second over the last window.
     pub achieved_rate: f64,
@@ -186,20 +188,21 @@ impl Sampler {
                 .duration_since(UNIX_EPOCH)
                 .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
             phase,
-            stage: stage.map(|s| s.index + 1),
-            stages: stage.map(|s| s.count),
+            // Per-flow loads have no common stages (count 0).
+            stage: stage.filter(|s| s.count > 0).map(|s| s.index + 1),
+            stages: stage.filter(|s| s.count > 0).map(|s| s.count),
             target_rate: match phase {
                 Phase::Load => stage.map(|s| round3(s.rate)),
                 Phase::Drain => Some(0.0),
                 Phase::Login => None,
             }
-            .filter(|_| matches!(self.load, LoadModel::Open { .. })),
+            .filter(|_| self.load.plans_rate()),
             target_concurrency: match phase {
                 Phase::Load => stage.and_then(|s| s.concurrency),
                 Phase::Drain => Some(0),
                 Phase::Login => None,
             }
-            .filter(|_| matches!(self.load, LoadModel::Ramping { .. })),
+            .filter(|_| self.load.plans_concurrency()),
             achieved_rate: round3(achieved_rate),
             done_rate: round3(done_rate),
             sessions: FrameSessions {
