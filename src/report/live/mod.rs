@@ -513,4 +513,64 @@ mod tests {
             (Phase::Drain, Some(0))
         );
     }
+
+    /// Flows with loads of their own: no common stage; the closed flows' target
+    /// concurrencies add up while none is open, the open flows' rates while all are.
+    #[test]
+    fn frames_of_per_flow_loads_add_up_the_flows_targets() {
+        use crate::scenario::{LevelStage, Rate, ShardShare, Stage};
+        let live = LiveStats::new();
+        let ramp = LoadModel::Ramping {
+            stages: vec![LevelStage::Hold {
+                count: 8,
+                duration: Duration::from_secs(10),
+            }],
+            sessions: None,
+            share: ShardShare::WHOLE,
+        };
+        let closed = LoadModel::Closed {
+            sessions: None,
+            duration: Some(Duration::from_secs(5)),
+            concurrency: 3,
+        };
+        let open = |per_sec| LoadModel::Open {
+            stages: vec![Stage::Hold {
+                rate: Rate { per_sec },
+                duration: Duration::from_secs(10),
+            }],
+            max_in_flight: 10,
+        };
+        let t0 = Instant::now();
+        live.mark_load_started(t0);
+        let mut sampler = Sampler::new("s", LoadModel::PerFlow(vec![ramp.clone(), closed]), t0);
+        let both = sampler.frame(&live, t0 + Duration::from_secs(2));
+        assert_eq!(
+            (both.phase, both.stage, both.stages),
+            (Phase::Load, None, None)
+        );
+        assert_eq!(
+            (both.target_concurrency, both.target_rate),
+            (Some(11), None)
+        );
+        let one = sampler.frame(&live, t0 + Duration::from_secs(6));
+        assert_eq!(
+            one.target_concurrency,
+            Some(8),
+            "the closed flow's time is over"
+        );
+        let over = sampler.frame(&live, t0 + Duration::from_secs(11));
+        assert_eq!(
+            (over.phase, over.target_concurrency),
+            (Phase::Drain, Some(0))
+        );
+        let mut sampler = Sampler::new("s", LoadModel::PerFlow(vec![open(5.0), open(7.5)]), t0);
+        let rates = sampler.frame(&live, t0 + Duration::from_secs(1));
+        assert_eq!(
+            (rates.target_rate, rates.target_concurrency),
+            (Some(12.5), None)
+        );
+        let mut sampler = Sampler::new("s", LoadModel::PerFlow(vec![open(5.0), ramp]), t0);
+        let mixed = sampler.frame(&live, t0 + Duration::from_secs(1));
+        assert_eq!((mixed.target_rate, mixed.target_concurrency), (None, None));
+    }
 }
