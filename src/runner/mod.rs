@@ -632,7 +632,7 @@ async fn login_all(
                     "{} (account of role '{}')",
                     session_error, plan.roles[r].name
                 );
-                return Err(match session_error {
+                return Err(match session_error.error {
                     login::LoginError::Client(
                         client::ClientError::Timeout(..) | client::ClientError::Silent { .. },
                     ) => RunError::Unresponsive(message),

@@ -32,6 +32,7 @@ use super::wire::{self, WireState};
 use crate::protocol::frame::{
     Push, code_response, error_response, parse_json, parse_request, response,
 };
+use crate::protocol::json::Json;
 use crate::protocol::model::{KICK_LOGIN_ELSEWHERE, close_code};
 use crate::protocol::{Code, FrameError, Op, Request};
 
@@ -239,7 +240,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                     timer.as_mut().reset(self.next_wake());
                 }
                 message = self.ws.next(), if reading => {
-                    let mut flow = self.on_message(message).await;
+                    // One clock read for every frame of this read: they arrived together.
+                    let now = Instant::now();
+                    let mut flow = self.on_message(message, now).await;
                     // Answer every request that is already here before writing: their
                     // replies wait in the queue and leave in one write (one syscall)
                     // instead of one each.
@@ -251,7 +254,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                         let Some(message) = self.ws.next().now_or_never() else {
                             break;
                         };
-                        flow = self.on_message(message).await;
+                        flow = self.on_message(message, now).await;
                         batch += 1;
                     }
                     if self.throttled_until.is_some() {
@@ -371,11 +374,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         None
     }
 
-    /// One message (or the end of the stream) from the client, charged to the budget
-    /// before anything else looks at it.
-    async fn on_message(&mut self, message: Option<Result<Message, WsError>>) -> Flow {
+    /// One message (or the end of the stream) from the client, read at `now`, charged to
+    /// the budget before anything else looks at it.
+    async fn on_message(
+        &mut self,
+        message: Option<Result<Message, WsError>>,
+        now: Instant,
+    ) -> Flow {
         if let Some(Ok(m)) = &message {
-            let now = Instant::now();
             self.last_heard = now;
             self.pinged = false;
             self.budget.charge(m.len(), now);
@@ -490,7 +496,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         if let Some(rate) = &mut self.rate
             && !rate.allow()
         {
-            let id = value.get("id").and_then(serde_json::Value::as_u64);
+            let id = value.get("id").and_then(Json::as_u64);
             self.shared.metrics.op(None, Code::RateLimited);
             self.reply(code_response(id, Code::RateLimited));
             return Flow::Continue;
