@@ -171,6 +171,10 @@ pub struct KindSpec {
     pub strict: bool,
     /// State sent right after a login; the runner's own logins consume these.
     pub login_sync: bool,
+    /// The target closes the connection right after this push (native `kicked`, §P-3.5):
+    /// a session that saw one waits for that close, so that the runner reconnects the
+    /// device for the next session instead of handing it a connection on its way out.
+    pub ends_connection: bool,
     /// The push's fields (the whole push, as `match:`/`save:` paths of a push await
     /// see it); `None` when the driver does not say.
     pub fields: Option<Shape>,

@@ -621,6 +621,25 @@ impl RunReport {
         self.failures.iter().map(|f| f.count).sum()
     }
 
+    /// True for a metric that counts rather than times: a flow's `<flow>/failed
+    /// sessions`, whose `count` is what matters (its histogram only holds the durations
+    /// it needs to be added up over shards). Reports show it as a count, in the flows.
+    pub fn is_count_metric(&self, name: &str) -> bool {
+        self.flows.iter().any(|f| {
+            name.strip_prefix(f.name.as_str())
+                .and_then(|rest| rest.strip_prefix('/'))
+                == Some(crate::metrics::FLOW_FAILED)
+        })
+    }
+
+    /// The metrics that are latencies (every metric but [`Self::is_count_metric`]), in
+    /// order.
+    pub fn latency_metrics(&self) -> impl Iterator<Item = &MetricReport> {
+        self.metrics
+            .iter()
+            .filter(|m| !self.is_count_metric(&m.name))
+    }
+
     /// The file name [`RunReport::write`] uses: `<scenario>-<UTC time>[-shard-I-of-N].json`.
     pub fn file_name(&self) -> String {
         let scenario: String = self

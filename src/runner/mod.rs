@@ -13,6 +13,7 @@ pub mod inbox;
 pub mod limits;
 mod load;
 pub mod login;
+mod outbox;
 pub mod pulse;
 mod session;
 pub mod shard;
@@ -631,7 +632,7 @@ async fn login_all(
                     "{} (account of role '{}')",
                     session_error, plan.roles[r].name
                 );
-                return Err(match session_error {
+                return Err(match session_error.error {
                     login::LoginError::Client(
                         client::ClientError::Timeout(..) | client::ClientError::Silent { .. },
                     ) => RunError::Unresponsive(message),

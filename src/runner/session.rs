@@ -59,6 +59,9 @@ struct SessionState {
     traced: Vec<Arc<Device>>,
     /// What the session left on the target for `cleanup: true` to undo.
     leftovers: Leftovers,
+    /// Connections that got a push after which the target closes them (`kicked`): the
+    /// session waits for the close before the slot decides what to reconnect.
+    closing: Vec<Arc<Device>>,
 }
 
 pub(crate) struct Session<'a> {
@@ -602,6 +605,9 @@ impl<'a> Session<'a> {
             self.fail(step, Some(a.target), reason, sample);
             return Err(Abort);
         };
+        if push.push.kind.ends_connection {
+            self.lock().closing.push(device.clone());
+        }
         if self.plan.cleanup {
             self.lock().leftovers.push(a.target.role, &push.push);
         }
@@ -751,6 +757,7 @@ pub(crate) async fn run_session(
             failures: Vec::new(),
             traced: Vec::new(),
             leftovers: Leftovers::default(),
+            closing: Vec::new(),
         }),
         trace: ctx
             .tracer
@@ -784,6 +791,7 @@ pub(crate) async fn run_session(
     let mut failures = state.failures;
     let mut codes = state.codes;
     let mut leftovers = state.leftovers;
+    let mut closing = state.closing;
     // Late replies are the echo of a timeout already counted: reported, not a failure.
     let mut late = 0;
     for (role_index, counters) in between {
@@ -805,6 +813,9 @@ pub(crate) async fn run_session(
             late += counters.late_replies;
             inbox_failures(role, number, counters, &mut failures);
             let unconsumed = device.drain_pushes();
+            if unconsumed.iter().any(|p| p.push.kind.ends_connection) {
+                closing.push(device.clone());
+            }
             if plan.cleanup {
                 for push in &unconsumed {
                     leftovers.push(role_index, &push.push);
@@ -891,6 +902,14 @@ pub(crate) async fn run_session(
         ctx.stop_early(format!("max_failures: {max} sessions failed"));
     }
 
+    // A connection the target said it closes is closed before the slot looks at it:
+    // its close frame may still be in flight, and a reused connection on its way out
+    // fails the next session's first await on it (bounded: a target that never
+    // closes it leaves it open).
+    let deadline = Instant::now() + ctx.timeout;
+    for device in closing {
+        device.closed(deadline).await;
+    }
     // Give the devices back to the slot, then restore each role's starting state.
     for (role, devices) in slot.roles.iter_mut().zip(state.devices) {
         role.devices = devices;
@@ -953,7 +972,7 @@ pub(crate) async fn initial_login(
     ctx: &RunContext,
     role: &RoleSlot,
     device: usize,
-) -> Result<(Device, Duration), super::login::LoginError> {
+) -> Result<(Device, Duration), super::login::LoginFailed> {
     let device_name = role.device_name(device);
     let logged = connect_and_login(
         &*ctx.driver,

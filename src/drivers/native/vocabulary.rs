@@ -57,6 +57,7 @@ const fn kind(i: usize) -> KindSpec {
         ),
         strict: matches!(kind, PushKind::Notify | PushKind::MultiClientSync),
         login_sync: matches!(kind, PushKind::ChannelsSync | PushKind::UnreadSync),
+        ends_connection: matches!(kind, PushKind::Kicked),
         fields: Some(push_fields(kind)),
         account_state: match kind {
             PushKind::UnreadSync => Some("events stored offline, read at login (unreadSync)"),

@@ -112,6 +112,7 @@ static KINDS: [KindSpec; 1] = [KindSpec {
     via: true,
     strict: true,
     login_sync: false,
+    ends_connection: false,
     fields: None,
     account_state: None,
     ack: None,

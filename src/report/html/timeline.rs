@@ -117,6 +117,10 @@ pub(super) fn buckets(report: &RunReport) -> Buckets {
             bucket.session_us += h.mean() * h.len() as f64;
         }
         for m in &interval.metrics {
+            // A count (a flow's failed sessions) has no latency line.
+            if report.is_count_metric(&m.name) {
+                continue;
+            }
             let Some(id) = report.metrics.iter().position(|r| r.name == m.name) else {
                 continue;
             };

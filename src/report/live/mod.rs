@@ -407,8 +407,9 @@ fn open_live_file(path: &Path) -> Result<std::io::BufWriter<std::fs::File>, Live
 }
 
 /// The frame task: a frame per tick, published and appended to the file; a last one on
-/// stop. A write error to the file is reported once and the file abandoned (the run
-/// goes on).
+/// stop. Published first, so that whoever reads a line of the file finds that frame (or
+/// a newer one) at the endpoint. A write error to the file is reported once and the
+/// file abandoned (the run goes on).
 async fn frames(
     live: Arc<LiveStats>,
     mut sampler: Sampler,
@@ -424,6 +425,7 @@ async fn frames(
             _ = every.tick() => false,
         };
         let frame = Arc::new(sampler.frame(&live, Instant::now()));
+        tx.send_replace(Some(frame.clone()));
         if let Some(out) = &mut file {
             let written = serde_json::to_writer(&mut *out, &*frame)
                 .map_err(std::io::Error::from)
@@ -434,7 +436,6 @@ async fn frames(
                 file = None;
             }
         }
-        tx.send_replace(Some(frame));
         if last {
             break;
         }
