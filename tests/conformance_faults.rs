@@ -31,6 +31,7 @@ async fn run_suite(faults: Faults) -> SuiteOutcome {
         jobs: 16,
         deviations: Deviations::default(),
         interrupt: CancellationToken::new(),
+        stop_now: CancellationToken::new(),
         profile: None,
         timeout_scale: 1.0,
         // Every rule, the protocol's choices included.

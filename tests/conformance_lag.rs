@@ -22,6 +22,7 @@ async fn the_suite_passes_against_a_server_with_a_300ms_presence_lag() {
         jobs: 16,
         deviations: Deviations::default(),
         interrupt: CancellationToken::new(),
+        stop_now: CancellationToken::new(),
         profile: None,
         // For the machine's load (CI shares two cores), not for the lag: a 2 s
         // handshake deadline was missed at load average 10.

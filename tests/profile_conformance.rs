@@ -36,6 +36,7 @@ async fn suite(wire: Wire, profile: Option<ProfileRef>) -> SuiteOutcome {
         jobs: 8,
         deviations: Deviations::default(),
         interrupt: CancellationToken::new(),
+        stop_now: CancellationToken::new(),
         profile,
         timeout_scale: 1.0,
         strict: true,

@@ -144,7 +144,18 @@ fn load_scenarios_through_every_profile() {
             "load.sessions=20",
         ],
     );
+    // Flows with their own loads, each cut to a fixed number of sessions.
+    same_verdicts_everywhere(
+        &pick("mix-own-loads"),
+        &[
+            "flows.accept.load.arrival=[{hold: 20/s, for: 1s}]",
+            "flows.reject.load.sessions=10",
+            "flows.cancel.load.stages=[{ramp: 1..2, over: 1s}, {hold: 2, for: 60s}]",
+            "flows.cancel.load.sessions=10",
+        ],
+    );
     let all: usize = [
+        "mix-own-loads",
         "closed-max",
         "idle-hold",
         "open-rate",

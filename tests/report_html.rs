@@ -233,19 +233,17 @@ fn a_long_run_is_drawn_in_buckets_with_exact_percentiles() {
     assert_eq!(render_html(&report).unwrap(), html);
 }
 
-/// A mix's page has a "Flows" section: per flow its share, sessions, failures, session
-/// latencies, the p99 of its own metrics and its thresholds; a flow with failed
-/// sessions stands out. A single-flow run has no such section.
-#[test]
-fn a_mix_has_a_flows_section_with_each_flow() {
-    let dir = TempDir::new("html-flows");
+/// Runs the shipped mix with `sessions` sessions (2 at a time); its JSON report and the
+/// run's output.
+fn run_the_mix(dir: &TempDir, sessions: u32) -> (std::path::PathBuf, procs::Output) {
+    let sessions = sessions.to_string();
     let out = sigbench(
-        &dir,
+        dir,
         &[
             "run",
             "scenarios/load/mix.yaml",
             "--sessions",
-            "20",
+            &sessions,
             "--concurrency",
             "2",
             "--report-dir",
@@ -253,7 +251,16 @@ fn a_mix_has_a_flows_section_with_each_flow() {
         ],
     );
     assert!(matches!(out.code, Some(0 | 1)), "{}", out.text());
-    let json = out.path_after("report: ");
+    (out.path_after("report: "), out)
+}
+
+/// A mix's page has a "Flows" section: per flow its share, sessions, failures, session
+/// latencies, the p99 of its own metrics and its thresholds; a flow with failed
+/// sessions stands out. A single-flow run has no such section.
+#[test]
+fn a_mix_has_a_flows_section_with_each_flow() {
+    let dir = TempDir::new("html-flows");
+    let (json, _) = run_the_mix(&dir, 20);
     let mut report = RunReport::read(&json).unwrap();
     let html = render_html(&report).unwrap();
     let section = html
@@ -290,4 +297,86 @@ fn a_mix_has_a_flows_section_with_each_flow() {
     let (single, _) = failing_run(&dir);
     let html = render_html(&RunReport::read(&single).unwrap()).unwrap();
     assert!(!html.contains("id=\"flows\""));
+}
+
+/// A flow's `<flow>/failed sessions` metric is a count: the flows table shows it, and no
+/// report gives it a latency row or an empty latency chart (the summary, JUnit and
+/// `compare` neither).
+#[test]
+fn a_flows_failed_sessions_are_a_count_not_a_latency() {
+    let dir = TempDir::new("html-flow-counts");
+    let (json, out) = run_the_mix(&dir, 10);
+    let report = RunReport::read(&json).unwrap();
+    let counts: Vec<&str> = report
+        .metrics
+        .iter()
+        .map(|m| m.name.as_str())
+        .filter(|n| report.is_count_metric(n))
+        .collect();
+    assert_eq!(
+        counts,
+        [
+            "accept/failed sessions",
+            "reject/failed sessions",
+            "cancel/failed sessions"
+        ],
+        "one count per flow, and nothing else is one"
+    );
+    let html = render_html(&report).unwrap();
+    let latency = report.metrics.len() - counts.len();
+    assert_eq!(
+        occurrences(&html, "<svg class=\"chart percentiles\""),
+        latency
+    );
+    for name in &counts {
+        assert!(!html.contains(&format!("<td>{name}</td>")), "{name}: a row");
+        assert!(!html.contains(&format!("<b>{name}</b>")), "{name}: a chart");
+        assert!(
+            !html.contains(&format!("</span>{name}</li>")),
+            "{name}: a line"
+        );
+    }
+    // The summary's metrics table neither (its thresholds may still name the metric).
+    assert!(
+        !out.stdout
+            .lines()
+            .any(|l| l.starts_with("accept/failed sessions ")),
+        "{}",
+        out.stdout
+    );
+
+    let junit = sigbench::report::JunitReport::of_runs("t", std::slice::from_ref(&report));
+    let xml = junit.to_xml();
+    for name in &counts {
+        assert!(!xml.contains(&format!("name=\"{name}\"")), "{xml}");
+    }
+
+    // `compare` shows them as counts with the sessions, and refuses a latency bound.
+    let out = sigbench(
+        &dir,
+        &["compare", json.to_str().unwrap(), json.to_str().unwrap()],
+    );
+    assert_eq!(out.code, Some(0), "{}", out.text());
+    let (sessions, latency) = out.stdout.split_once("\nlatency").unwrap();
+    assert!(
+        sessions.contains("  accept/failed sessions") && sessions.contains("±0"),
+        "{sessions}"
+    );
+    assert!(!latency.contains("failed sessions"), "{latency}");
+    let out = sigbench(
+        &dir,
+        &[
+            "compare",
+            json.to_str().unwrap(),
+            json.to_str().unwrap(),
+            "--max-regression",
+            "accept/failed sessions.p99=10%",
+        ],
+    );
+    assert_eq!(out.code, Some(2), "{}", out.text());
+    assert!(
+        out.stderr.contains("'accept/failed sessions' is a count"),
+        "{}",
+        out.text()
+    );
 }

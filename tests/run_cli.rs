@@ -239,14 +239,18 @@ fn check_accepts_every_shipped_scenario() {
 #[test]
 fn an_await_finds_a_push_that_arrived_before_the_server_closed_the_connection() {
     // Device 2 logs in as device 1: the server kicks device 1 (kicked push, close 4001)
-    // before the await on device 1 starts; the buffered push still matches.
+    // before the await on device 1 starts; the buffered push still matches. Between
+    // sessions the runner reconnects device 1: it waits for the close that follows the
+    // `kicked` push, or it would keep the connection on its way out and the next
+    // session's await would find it closed (this failed under load, once in 3 sessions;
+    // 20 sessions give the race room).
     let path = scenario(
         "kicked",
         r#"
 name: kicked
 roles:
   u: { devices: 2 }
-load: { sessions: 3, concurrency: 1 }
+load: { sessions: 20, concurrency: 1 }
 steps:
   - { as: "u#2", disconnect: ~ }
   - { name: relogin, as: "u#2", login: { device: d1 } }

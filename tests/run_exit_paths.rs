@@ -163,6 +163,65 @@ async fn a_second_signal_stops_at_once_and_still_writes_the_report() {
     assert_eq!(report["sessions"]["aborted"], 2, "{report}");
 }
 
+/// `conformance` as `run`: the first signal lets the running case finish (here it would
+/// wait minutes for a silent target), the second cuts it off at once; the reports are
+/// written and say so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_signal_stops_conformance_at_once_and_still_writes_the_reports() {
+    let target = rogue::start(Misbehaviour::Silent).await;
+    let dir = temp("conformance-twice");
+    let url = target.url();
+    let reports = dir.join("reports");
+    let mut child = sigbench(&[
+        "conformance",
+        "--target",
+        &url,
+        "--only",
+        "invite-online-200,invite-offline-10201",
+        "--jobs",
+        "1",
+        // Every wait of the case × 100: it cannot end by itself within the test.
+        "--timeout-scale",
+        "100",
+        "--report-dir",
+        reports.to_str().unwrap(),
+    ])
+    .stdout(Stdio::null())
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
+    requests_reach(&target, 1).await;
+    kill(&child, "-INT");
+    let stderr = child.stderr.take().unwrap();
+    let code = tokio::task::spawn_blocking(move || {
+        let mut lines = BufReader::new(stderr).lines();
+        let line = lines.next().unwrap().unwrap();
+        assert!(line.starts_with("interrupted:"), "{line}");
+        kill(&child, "-TERM");
+        wait_exit(child, Duration::from_secs(30)).0
+    })
+    .await
+    .unwrap();
+    assert_eq!(code, Some(130));
+    let report = only_json(&reports);
+    let cases = report["cases"].as_array().unwrap();
+    let note = |name: &str| {
+        let case = cases.iter().find(|c| c["name"] == name).unwrap();
+        assert_eq!(case["verdict"], "skip", "{case}");
+        case["note"].as_str().unwrap().to_owned()
+    };
+    assert_eq!(
+        note("invite-online-200"),
+        "interrupted while it ran (a second signal)"
+    );
+    assert_eq!(note("invite-offline-10201"), "interrupted before it ran");
+    let junit = std::fs::read_dir(&reports)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .any(|p| p.extension().is_some_and(|e| e == "xml"));
+    assert!(junit, "the JUnit XML is written too");
+}
+
 /// Problem 7: `| head` closes the pipe early; output ends quietly and the exit code is
 /// the verdict's, not a panic's 101.
 #[test]

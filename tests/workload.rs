@@ -3,51 +3,13 @@
 //! generators, and early stop. The real binary against the embedded server, judged by
 //! exit code, output and JSON report.
 
-use std::path::PathBuf;
-use std::process::{Command, Output};
+mod workload_support;
 
-/// Runs the binary with a report folder of its own; returns the output and the JSON
-/// report (if one was written).
-fn sigbench(test: &str, args: &[&str]) -> (Output, Option<serde_json::Value>) {
-    let reports =
-        std::env::temp_dir().join(format!("sigbench-workload-{}-{test}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&reports);
-    let out = Command::new(env!("CARGO_BIN_EXE_sigbench"))
-        .args(args)
-        .arg("--report-dir")
-        .arg(&reports)
-        .arg("--no-html")
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .expect("the binary runs");
-    let report = std::fs::read_dir(&reports).ok().and_then(|entries| {
-        entries
-            .map(|e| e.unwrap().path())
-            .find(|p| p.extension().is_some_and(|e| e == "json"))
-            .map(|p| serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap())
-    });
-    (out, report)
-}
+use std::process::Command;
 
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
-/// Writes a file named after the test into a temporary folder of its own.
-fn write(test: &str, name: &str, content: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!(
-        "sigbench-workload-files-{}-{test}",
-        std::process::id()
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join(name);
-    std::fs::write(&path, content).unwrap();
-    path
-}
+use workload_support::{
+    assert_schema, flows, merge, report_file, sigbench, targets_in_flight, text, threshold, write,
+};
 
 #[test]
 fn help_lists_the_load_shorthands() {
@@ -373,18 +335,6 @@ fn assert_stopped(test: &str, yaml: &str, reason: &str) -> serde_json::Value {
     report
 }
 
-fn assert_schema(report: &serde_json::Value) {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/report.schema.json");
-    let schema: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
-    let validator = jsonschema::validator_for(&schema).unwrap();
-    let errors: Vec<String> = validator
-        .iter_errors(report)
-        .map(|e| format!("{}: {e}", e.instance_path()))
-        .collect();
-    assert!(errors.is_empty(), "{errors:#?}");
-}
-
 #[test]
 fn max_failures_stops_the_run() {
     let report = assert_stopped(
@@ -467,31 +417,6 @@ fn early_stop_mistakes_are_located_errors() {
 }
 
 /// The flows of a report: name → (done, ok, failed).
-fn flows(report: &serde_json::Value) -> Vec<(String, u64, u64, u64)> {
-    report["flows"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| {
-            (
-                f["name"].as_str().unwrap().to_string(),
-                f["sessions"]["done"].as_u64().unwrap(),
-                f["sessions"]["ok"].as_u64().unwrap(),
-                f["sessions"]["failed"].as_u64().unwrap(),
-            )
-        })
-        .collect()
-}
-
-fn threshold<'a>(report: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
-    report["thresholds"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|t| t["name"] == name)
-        .unwrap_or_else(|| panic!("no threshold '{name}' in {:#}", report["thresholds"]))
-}
-
 /// The shipped mix: 70 % accepted, 20 % rejected, 10 % cancelled calls at once, with
 /// each flow's metrics and thresholds. Latency limits are not judged (a debug build on
 /// a busy machine may miss them); everything else must hold.
@@ -634,34 +559,10 @@ fn shards_of_a_mix_merge_into_the_whole_mix() {
         assert!(matches!(out.status.code(), Some(0 | 1)), "{}", text(&out));
         let report = report.expect("a shard report");
         assert_eq!(report["sessions"]["ok"], 20);
-        let dir =
-            std::env::temp_dir().join(format!("sigbench-workload-{}-{test}", std::process::id()));
-        let file = std::fs::read_dir(&dir)
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .find(|p| p.extension().is_some_and(|e| e == "json"))
-            .unwrap();
-        reports.push(file);
+        reports.push(report_file(&test));
     }
-    let merged = std::env::temp_dir().join(format!(
-        "sigbench-workload-{}-merged.json",
-        std::process::id()
-    ));
-    let out = Command::new(env!("CARGO_BIN_EXE_sigbench"))
-        .args([
-            "merge",
-            reports[0].to_str().unwrap(),
-            reports[1].to_str().unwrap(),
-            "--no-html",
-            "--quiet",
-            "--out",
-        ])
-        .arg(&merged)
-        .output()
-        .unwrap();
+    let (out, report) = merge("mix", &reports);
     assert!(matches!(out.status.code(), Some(0 | 1)), "{}", text(&out));
-    let report: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&merged).unwrap()).unwrap();
     assert_schema(&report);
     let total: u64 = flows(&report).iter().map(|f| f.1).sum();
     assert_eq!(total, 40);
@@ -894,6 +795,28 @@ fn a_ramping_closed_model_runs_its_stages_and_reports_sessions_in_flight() {
     assert!(ok >= 1, "{report:#}");
     assert_eq!(report["sessions"]["failed"], 0);
     assert!(peak_in_flight(&report) <= 4, "{report:#}");
+    // The stages' target is in the timeline, second by second, from when the load
+    // began; the HTML in-flight chart draws it.
+    let targets = targets_in_flight(&report);
+    assert!(!targets.is_empty(), "{report:#}");
+    assert!(targets.iter().all(|&t| t <= 4), "{targets:?}");
+    assert!(targets.iter().any(|&t| t >= 2), "{targets:?}");
+    let html = report_file("ramp").with_extension("html");
+    let out = Command::new(env!("CARGO_BIN_EXE_sigbench"))
+        .arg("report")
+        .arg(report_file("ramp"))
+        .arg("--html")
+        .arg(&html)
+        .arg("--quiet")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let page = std::fs::read_to_string(&html).unwrap();
+    assert!(
+        page.contains("class=\"series in-flight-target\"")
+            && page.contains("target (the stages' concurrency)"),
+        "no target line in the in-flight chart"
+    );
     // --sessions caps a ramp; the stages still run.
     let (out, report) = sigbench(
         "ramp-capped",
@@ -950,6 +873,12 @@ fn shards_of_a_ramp_split_its_concurrency_and_merge() {
     assert_schema(&report);
     assert_eq!(report["sessions"]["ok"].as_u64().unwrap(), total);
     assert!(peak_in_flight(&report) <= 6, "{report:#}");
+    // The shards' targets add up (each shard ran its share of the level).
+    let targets = targets_in_flight(&report);
+    assert!(
+        targets.iter().any(|&t| t >= 3) && targets.iter().all(|&t| t <= 6),
+        "{targets:?}"
+    );
 }
 
 #[test]

@@ -3,7 +3,7 @@
 //! thresholds marked `abort: true`, with [`abort_checks`].)
 
 use crate::metrics::{Comparison, Quantity, Stat, ThresholdCheck};
-use crate::scenario::{AwaitStep, Awaited, Plan, RefuteStep, StepKind, Threshold};
+use crate::scenario::{Plan, Threshold};
 
 /// The plan's thresholds as checks the metrics module evaluates.
 pub fn threshold_checks(plan: &Plan) -> Vec<ThresholdCheck> {
@@ -28,7 +28,7 @@ pub fn abort_checks(plan: &Plan) -> Vec<(ThresholdCheck, std::time::Duration)> {
 /// there, the next one on those accounts sees.
 pub fn shared_state_warning(plan: &Plan) -> Option<String> {
     let slots = plan.load.max_concurrent().max(1);
-    let shared = !plan.fresh_accounts && plan.load.planned_sessions().is_none_or(|n| n > slots);
+    let shared = !plan.fresh_accounts && plan.load.reuses_slots();
     if !shared {
         return None;
     }
@@ -37,57 +37,19 @@ pub fn shared_state_warning(plan: &Plan) -> Option<String> {
         return None;
     }
     Some(format!(
-        "sessions share accounts ({slots} accounts per role, each used by session after session) and this scenario depends on per-account server state ({}): what one session leaves, the next one on those accounts sees; clean up in the scenario (markRead what it read, leave/close what it joined) or run one session per account (concurrency = sessions)",
+        "sessions share accounts ({slots} accounts per role, each used by session after session) and this scenario depends on per-account server state ({}): what one session leaves, the next one on those accounts sees; give every session new accounts (accounts: fresh), let the harness clean up after each session (cleanup: true) where the driver can, or run one session per account (concurrency = sessions)",
         reasons.join(", ")
     ))
 }
 
-/// The per-account server state the plan's steps create or read, as the driver's
-/// vocabulary says which params leave such state (`pushToken`, `offlineEnabled: true`),
-/// which pushes read it (`unreadSync`) and what the target keeps for offline accounts.
+/// The per-account server state the plan depends on and that nothing removes between
+/// sessions: all of it, or with `cleanup: true` what the driver cannot clean up.
 pub fn per_account_state(plan: &Plan) -> Vec<&'static str> {
-    let vars = plan.new_vars("", "", &[]);
-    let mut reasons: Vec<&'static str> = Vec::new();
-    let mut add = |what: &'static str| {
-        if !reasons.contains(&what) {
-            reasons.push(what);
-        }
-    };
-    for step in plan.all_steps() {
-        let (op, params) = match &step.kind {
-            StepKind::Op(s) => (s.op, s.params.render(&vars)),
-            StepKind::Login(s) => (s.op, s.params.render(&vars)),
-            StepKind::Await(AwaitStep { matcher, .. })
-            | StepKind::Refute(RefuteStep { matcher, .. }) => {
-                let kind = match matcher.awaited {
-                    Awaited::Push(kind) => kind,
-                    Awaited::Event { via, .. } => via,
-                };
-                if let Some(what) = kind.account_state {
-                    add(what);
-                }
-                continue;
-            }
-            _ => continue,
-        };
-        for state in op.account_state {
-            let given = params.get(state.param);
-            let leaves = match state.when_true {
-                true => given == Some(&serde_json::Value::Bool(true)),
-                // A templated value counts: it is given, whatever it renders to.
-                false => given.is_some(),
-            };
-            if leaves {
-                add(state.what);
-            }
-        }
-    }
-    if plan.roles.iter().any(|r| !r.online)
-        && let Some(what) = plan.vocabulary.offline_state
-    {
-        add(what);
-    }
-    reasons
+    plan.account_state()
+        .into_iter()
+        .filter(|(_, cleaned_up)| !(plan.cleanup && *cleaned_up))
+        .map(|(what, _)| what)
+        .collect()
 }
 
 fn check_of(threshold: &Threshold) -> ThresholdCheck {

@@ -149,7 +149,8 @@ impl From<ConformanceError> for CliError {
 }
 
 /// `sigbench conformance`: runs the suite until done or `shutdown` yields (no new cases
-/// then; the running ones finish and the reports are written).
+/// then; the running ones finish and the reports are written). A second item stops the
+/// running cases at once, as `run` does.
 pub async fn run(
     args: ConformanceArgs,
     shutdown: impl Stream<Item = ()> + Send + 'static,
@@ -201,12 +202,18 @@ pub async fn run(
         }
     };
     let interrupt = CancellationToken::new();
+    let stop_now = CancellationToken::new();
     let watcher = {
-        let interrupt = interrupt.clone();
+        let (interrupt, stop_now) = (interrupt.clone(), stop_now.clone());
         tokio::spawn(async move {
-            // SIGINT or SIGTERM: no new cases, the running ones finish, reports are written.
-            if std::pin::pin!(shutdown).next().await.is_some() {
+            // SIGINT or SIGTERM: no new cases, the running ones finish, reports are
+            // written; a second one cuts the running cases off.
+            let mut shutdown = std::pin::pin!(shutdown);
+            if shutdown.next().await.is_some() {
                 interrupt.cancel();
+                if shutdown.next().await.is_some() {
+                    stop_now.cancel();
+                }
             }
         })
     };
@@ -217,6 +224,7 @@ pub async fn run(
         jobs: args.jobs,
         deviations,
         interrupt: interrupt.clone(),
+        stop_now,
         profile,
         timeout_scale: args.timeout_scale,
         strict: args.strict,

@@ -55,8 +55,12 @@ pub struct Options {
     /// Cases run at once.
     pub jobs: usize,
     pub deviations: Deviations,
-    /// Cancelled on Ctrl-C: cases not yet started are not started.
+    /// Cancelled on Ctrl-C: cases not yet started are not started; the running ones
+    /// finish.
     pub interrupt: CancellationToken,
+    /// Cancelled on a second Ctrl-C: the running cases are cut off at once (their
+    /// verdict is a skip, unless they failed before).
+    pub stop_now: CancellationToken,
     /// `--profile`: run every case through this wire profile. Cases about the built-in
     /// framing are skipped unless the profile says `framing: builtin`.
     pub profile: Option<ProfileRef>,
@@ -125,7 +129,10 @@ pub async fn run(
     {
         let targets = &targets;
         let settings = &settings;
-        let interrupt = &options.interrupt;
+        let stops = Stops {
+            interrupt: &options.interrupt,
+            now: &options.stop_now,
+        };
         let run_base = &run_base;
         let rules = CaseRules {
             timeout_scale: options.timeout_scale,
@@ -138,7 +145,7 @@ pub async fn run(
                 let run_id = format!("{run_base}c{index:03}");
                 (
                     index,
-                    run_case(entry, targets, settings, run_id, interrupt, rules, profile).await,
+                    run_case(entry, targets, settings, run_id, stops, rules, profile).await,
                 )
             })
             .buffer_unordered(jobs);
@@ -245,6 +252,15 @@ async fn start_targets(
     }
 }
 
+/// The signals a case listens to.
+#[derive(Clone, Copy)]
+struct Stops<'a> {
+    /// No new case starts.
+    interrupt: &'a CancellationToken,
+    /// The running cases end at once.
+    now: &'a CancellationToken,
+}
+
 /// How every case of a run is judged.
 #[derive(Clone, Copy)]
 struct CaseRules {
@@ -257,7 +273,7 @@ async fn run_case<'e>(
     targets: &Targets,
     settings: &TargetSettings,
     run_id: String,
-    interrupt: &CancellationToken,
+    stops: Stops<'_>,
     rules: CaseRules,
     profile: Option<&ProfileRef>,
 ) -> (&'e CatalogEntry, CaseResult) {
@@ -282,7 +298,7 @@ async fn run_case<'e>(
         result.note = Some(why);
         return (entry, result);
     }
-    if interrupt.is_cancelled() {
+    if stops.interrupt.is_cancelled() {
         result.note = Some("interrupted before it ran".into());
         return (entry, result);
     }
@@ -315,9 +331,10 @@ async fn run_case<'e>(
         accounts: AccountSource::generated(&run_id, None, secret),
         run_id,
         sources: Vec::new(),
-        interrupt: interrupt.child_token(),
-        grace: Duration::from_secs(2),
-        stop_now: CancellationToken::new(),
+        // A first signal lets the case finish; the second cuts its sessions off.
+        interrupt: stops.now.child_token(),
+        grace: Duration::ZERO,
+        stop_now: stops.now.child_token(),
         start_at: None,
         server_in_process: targets.remote.is_none(),
         tracer: None,
@@ -331,6 +348,9 @@ async fn run_case<'e>(
         Err(e) => Ok(Err(e)),
     };
     result.duration = started.elapsed();
+    // Cut off by a second signal (before it completed every session).
+    let cut = stops.now.is_cancelled()
+        && !matches!(&outcome, Ok(Ok(o)) if o.results.sessions_aborted() == 0);
     match outcome {
         Err(_) => {
             result.verdict = Verdict::Error;
@@ -377,6 +397,12 @@ async fn run_case<'e>(
                     .collect();
             }
         }
+    }
+    // What ran of a case cut off says nothing about the rest of it, unless it failed.
+    if cut && !matches!(result.verdict, Verdict::Fail | Verdict::NonStrict) {
+        result.verdict = Verdict::Skip;
+        result.note = Some("interrupted while it ran (a second signal)".into());
+        result.negative_checks.clear();
     }
     (entry, result)
 }

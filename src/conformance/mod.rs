@@ -37,7 +37,8 @@ pub use crate::scenario::Tier;
 pub enum Verdict {
     Pass,
     Fail,
-    /// The target cannot run the case (a setting it needs is unknown or different).
+    /// The target cannot run the case (a setting it needs is unknown or different), or
+    /// an interrupt came before it ran or cut it off.
     Skip,
     /// The case could not be judged (e.g. its accounts could not log in).
     Error,

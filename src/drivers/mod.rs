@@ -50,8 +50,8 @@ use crate::runner::client::{Device, Exchange, Failed};
 
 pub use crate::protocol::frame::ResponseFrame as Reply;
 pub use vocabulary::{
-    AccountState, Carrier, CodeSpec, EventAt, EventSpec, KindSpec, OpRole, OpSpec, Push, Shape,
-    Vocabulary,
+    AccountState, Ack, Carrier, CodeSpec, EventAt, EventSpec, KindSpec, OpRole, OpSpec, Push,
+    Shape, Undo, UndoValue, Vocabulary,
 };
 
 /// Who a connection belongs to: what the login (and the handshake) may use.

@@ -67,6 +67,50 @@ pub struct AccountState {
     pub when_true: bool,
     /// What the target keeps, for messages: `a pushToken set at login`.
     pub what: &'static str,
+    /// `cleanup: true` removes it (native: events stored offline, which the session's
+    /// devices acknowledge when they receive them); `false` when the driver has no way
+    /// to (native: a pushToken outlives later logins, §P-3.4).
+    pub cleaned_up: bool,
+}
+
+/// How `cleanup: true` undoes what a request of an op left on the target (native: a
+/// `create` or `call` is undone by `close` of its channel, a `join` by `leave`).
+#[derive(Debug, PartialEq, Eq)]
+pub struct Undo {
+    /// The undoing op, by name in the same vocabulary.
+    pub op: &'static str,
+    /// Its params, each from the request or from the reply.
+    pub params: &'static [(&'static str, UndoValue)],
+    /// Only when this param of the request was `true` (native `accept` with
+    /// `autoJoin`).
+    pub when_true: Option<&'static str>,
+    /// Codes of the undoing op that mean nothing was left to undo (native: 10404, the
+    /// channel is gone; 10406, no longer a member).
+    pub done_codes: &'static [u32],
+}
+
+/// Where a param of an [`Undo`] comes from.
+#[derive(Debug, PartialEq, Eq)]
+pub enum UndoValue {
+    /// The request's param of this name.
+    Param(&'static str),
+    /// This dotted path below the reply's `data` (`channel.channelId`); a reply that
+    /// carries it left the state, whatever its code.
+    Data(&'static str),
+}
+
+/// How stored events a push kind delivers are acknowledged, so that the target stops
+/// keeping them (native: `markRead` of the `msgid`s an `unreadSync` carried, §P-7.2).
+#[derive(Debug, PartialEq, Eq)]
+pub struct Ack {
+    /// The acknowledging op, by name in the same vocabulary.
+    pub op: &'static str,
+    /// Its param that lists the values.
+    pub param: &'static str,
+    /// The field of each event whose value is listed.
+    pub field: &'static str,
+    /// At most this many values per request.
+    pub max: usize,
 }
 
 /// What an op step does at run time.
@@ -95,6 +139,9 @@ pub struct OpSpec {
     pub data: Option<Shape>,
     /// Params that leave per-account state on the target.
     pub account_state: &'static [AccountState],
+    /// What undoes a request of this op for `cleanup: true`; `None`: it leaves nothing
+    /// to undo, or the driver cannot.
+    pub undo: Option<Undo>,
 }
 
 /// Where a push keeps its events.
@@ -124,12 +171,19 @@ pub struct KindSpec {
     pub strict: bool,
     /// State sent right after a login; the runner's own logins consume these.
     pub login_sync: bool,
+    /// The target closes the connection right after this push (native `kicked`, §P-3.5):
+    /// a session that saw one waits for that close, so that the runner reconnects the
+    /// device for the next session instead of handing it a connection on its way out.
+    pub ends_connection: bool,
     /// The push's fields (the whole push, as `match:`/`save:` paths of a push await
     /// see it); `None` when the driver does not say.
     pub fields: Option<Shape>,
     /// Awaiting this kind (or an event through it) reads per-account state the target
     /// kept (native `unreadSync`: events stored offline); what, for messages.
     pub account_state: Option<&'static str>,
+    /// How the stored events it delivers are acknowledged (`cleanup: true`); `None`
+    /// when they need none.
+    pub ack: Option<Ack>,
 }
 
 /// One event type.
@@ -170,6 +224,12 @@ impl Vocabulary {
     /// A code by name; names are compared exactly.
     pub fn code(&self, name: &str) -> Option<&'static CodeSpec> {
         self.codes.iter().find(|c| c.name == name)
+    }
+
+    /// The driver can clean up after sessions (`cleanup: true`): some op has an
+    /// [`Undo`] or some push kind an [`Ack`].
+    pub fn cleans_up(&self) -> bool {
+        self.ops.iter().any(|o| o.undo.is_some()) || self.kinds.iter().any(|k| k.ack.is_some())
     }
 
     /// The carrier kind used by event awaits without `via:`.

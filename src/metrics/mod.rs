@@ -57,7 +57,7 @@ pub use histogram::{HistogramCodecError, LatencyHistogram, Stats};
 pub use live::{LiveMetric, LiveTotals};
 pub use recorder::{Collector, Recorder, SAMPLE_QUEUE, Sample, collect};
 pub(crate) use results::rate;
-pub use results::{AbortReason, Interval, IntervalMetric, Results};
+pub use results::{AbortReason, Interval, IntervalMetric, Results, add_targets};
 pub use threshold::{
     Comparison, Quantity, Stat, ThresholdCheck, ThresholdError, ThresholdResult, evaluate, validate,
 };

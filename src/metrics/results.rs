@@ -52,6 +52,10 @@ pub struct Interval {
     /// Sessions the open model's schedule meant to start in this second (0 for the
     /// closed model); filled in by the runner, which knows the schedule.
     pub planned_starts: u64,
+    /// The sessions the load meant to have in flight in this second (the ramping closed
+    /// model's target concurrency, or per-flow closed loads' sum); `None` when the load
+    /// sets no such target, or before it began. Filled in by the runner.
+    pub target_in_flight: Option<u64>,
     /// Per metric id; `None` when the metric recorded nothing in this second.
     pub metrics: Vec<Option<IntervalMetric>>,
 }
@@ -67,6 +71,7 @@ impl Interval {
             late_starts: 0,
             sessions_started: 0,
             planned_starts: 0,
+            target_in_flight: None,
             metrics: vec![None; metrics],
         }
     }
@@ -87,6 +92,7 @@ pub(crate) struct OpenInterval {
     pub(crate) late_starts: u64,
     pub(crate) sessions_started: u64,
     pub(crate) planned_starts: u64,
+    pub(crate) target_in_flight: Option<u64>,
     pub(crate) metrics: Vec<Option<LatencyHistogram>>,
 }
 
@@ -99,6 +105,7 @@ impl OpenInterval {
             late_starts: 0,
             sessions_started: 0,
             planned_starts: 0,
+            target_in_flight: None,
             metrics: (0..metrics).map(|_| None).collect(),
         }
     }
@@ -113,6 +120,7 @@ impl OpenInterval {
         open.late_starts = sealed.late_starts;
         open.sessions_started = sealed.sessions_started;
         open.planned_starts = sealed.planned_starts;
+        open.target_in_flight = sealed.target_in_flight;
         for (slot, metric) in open.metrics.iter_mut().zip(&sealed.metrics) {
             *slot = metric.as_ref().and_then(|m| decode(&m.histogram).ok());
         }
@@ -140,8 +148,18 @@ impl OpenInterval {
             late_starts: self.late_starts,
             sessions_started: self.sessions_started,
             planned_starts: self.planned_starts,
+            target_in_flight: self.target_in_flight,
             metrics,
         }
+    }
+}
+
+/// Two generators' targets in flight for one second add up; a second without a target
+/// in either has none.
+pub fn add_targets(a: Option<u64>, b: Option<u64>) -> Option<u64> {
+    match (a, b) {
+        (None, None) => None,
+        (a, b) => Some(a.unwrap_or(0).saturating_add(b.unwrap_or(0))),
     }
 }
 
@@ -312,6 +330,8 @@ impl Results {
             target.late_starts += interval.late_starts;
             target.sessions_started += interval.sessions_started;
             target.planned_starts += interval.planned_starts;
+            target.target_in_flight =
+                add_targets(target.target_in_flight, interval.target_in_flight);
             for (from, metric) in interval.metrics.iter().enumerate() {
                 let (Some(metric), Some(&to)) = (metric, ids.get(from)) else {
                     continue;

@@ -2,21 +2,23 @@
 //! and decoding the server's frames on the client side.
 
 use serde::Serialize;
-use serde_json::{Map, Value};
+use serde_json::Value;
 use std::fmt;
 use std::str::FromStr;
 
 use super::codes::Code;
+use super::json::{Json, Object};
 use super::model::{ChannelWithMembers, Event};
 use super::op::Op;
 use super::params::Params;
 
 /// A request whose frame shape is valid (§P-2.1); its params are not validated yet.
+/// `'a` is the lifetime of the frame's text, which the params borrow from.
 #[derive(Debug)]
-pub struct RequestFrame {
+pub struct RequestFrame<'a> {
     pub id: u64,
     pub op: Op,
-    pub params: Params,
+    pub params: Params<'a>,
 }
 
 /// Why a text frame was not a valid request (§P-2.4).
@@ -43,23 +45,23 @@ impl FrameError {
 }
 
 /// Step one of §P-2.6: the text must be JSON. Anything else is a `BAD_FRAME` with a null id.
-pub fn parse_json(text: &str) -> Result<Value, FrameError> {
-    serde_json::from_str(text).map_err(|e| FrameError::BadFrame {
+pub fn parse_json(text: &str) -> Result<Json<'_>, FrameError> {
+    Json::parse(text).map_err(|e| FrameError::BadFrame {
         id: None,
         why: format!("not valid JSON: {e}"),
     })
 }
 
 /// Steps three and four of §P-2.6: shape of the frame, then the op name.
-pub fn parse_request(value: Value) -> Result<RequestFrame, FrameError> {
-    let Value::Object(mut map) = value else {
+pub fn parse_request(value: Json<'_>) -> Result<RequestFrame<'_>, FrameError> {
+    let Json::Object(mut map) = value else {
         return Err(FrameError::BadFrame {
             id: None,
             why: "frame is not a JSON object".into(),
         });
     };
     let id = match map.get("id") {
-        None | Some(Value::Null) => {
+        None | Some(Json::Null) => {
             return Err(FrameError::BadFrame {
                 id: None,
                 why: "missing id".into(),
@@ -70,20 +72,14 @@ pub fn parse_request(value: Value) -> Result<RequestFrame, FrameError> {
             why: "id must be an integer in 0..2^64-1".into(),
         })?,
     };
-    let op = match map.get("op") {
-        Some(Value::String(s)) => s.as_str(),
-        _ => {
-            return Err(FrameError::BadFrame {
-                id: Some(id),
-                why: "op must be a string".into(),
-            });
-        }
+    let Some(op) = map.get("op").and_then(Json::as_str) else {
+        return Err(FrameError::BadFrame {
+            id: Some(id),
+            why: "op must be a string".into(),
+        });
     };
     // The frame's shape is checked completely before the op name (§P-2.6).
-    if !matches!(
-        map.get("params"),
-        None | Some(Value::Null | Value::Object(_))
-    ) {
+    if !matches!(map.get("params"), None | Some(Json::Null | Json::Object(_))) {
         return Err(FrameError::BadFrame {
             id: Some(id),
             why: "params must be an object or null".into(),
@@ -91,13 +87,13 @@ pub fn parse_request(value: Value) -> Result<RequestFrame, FrameError> {
     }
     let op = Op::from_str(op).map_err(|e| FrameError::UnknownOp { id, op: e.0 })?;
     let params = match map.remove("params") {
-        Some(Value::Object(m)) => m,
-        _ => Map::new(),
+        Some(Json::Object(m)) => m,
+        _ => Object::default(),
     };
     Ok(RequestFrame {
         id,
         op,
-        params: Params::new(params),
+        params: Params::from_object(params),
     })
 }
 
@@ -303,7 +299,7 @@ pub fn request_text(id: u64, op: &str, params: &Value) -> String {
 mod tests {
     use super::*;
 
-    fn frame(text: &str) -> Result<RequestFrame, FrameError> {
+    fn frame(text: &str) -> Result<RequestFrame<'_>, FrameError> {
         parse_request(parse_json(text)?)
     }
 

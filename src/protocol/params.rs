@@ -4,6 +4,7 @@
 use serde_json::{Map, Value};
 use std::fmt;
 
+use super::json::{Json, Object};
 use super::model::PushInfo;
 use super::op::Op;
 
@@ -47,27 +48,34 @@ pub fn is_valid_account(s: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'@' | b'-'))
 }
 
-/// A request's `params` object; `null` values count as absent.
+/// A request's `params` object; `null` values count as absent. `'a` is the lifetime of
+/// the frame's text when the params were parsed from one.
 #[derive(Debug, Default, Clone)]
-pub struct Params(Map<String, Value>);
+pub struct Params<'a>(Object<'a>);
 
-impl Params {
-    pub fn new(map: Map<String, Value>) -> Params {
-        Params(map)
+impl Params<'_> {
+    /// Params given as a `serde_json` map.
+    pub fn new(map: Map<String, Value>) -> Params<'static> {
+        Params(Object::from_map(map))
     }
 
-    fn get(&self, name: &str) -> Option<&Value> {
+    /// Params parsed from a frame's text.
+    pub fn from_object(object: Object<'_>) -> Params<'_> {
+        Params(object)
+    }
+
+    fn get(&self, name: &str) -> Option<&Json<'_>> {
         self.0.get(name).filter(|v| !v.is_null())
     }
 
     fn opt_str(&self, name: &'static str, max_chars: usize) -> Result<Option<String>, ParamError> {
         match self.get(name) {
             None => Ok(None),
-            Some(Value::String(s)) => {
+            Some(Json::String(s)) => {
                 if s.chars().count() > max_chars {
                     err(name, format!("longer than {max_chars} characters"))
                 } else {
-                    Ok(Some(s.clone()))
+                    Ok(Some(s.to_string()))
                 }
             }
             Some(_) => err(name, "must be a string"),
@@ -85,8 +93,8 @@ impl Params {
     fn opt_account(&self, name: &'static str) -> Result<Option<String>, ParamError> {
         match self.get(name) {
             None => Ok(None),
-            Some(Value::String(s)) if is_valid_account(s) => Ok(Some(s.clone())),
-            Some(Value::String(_)) => err(name, "must be 1-64 characters of [A-Za-z0-9_.@-]"),
+            Some(Json::String(s)) if is_valid_account(s) => Ok(Some(s.to_string())),
+            Some(Json::String(_)) => err(name, "must be 1-64 characters of [A-Za-z0-9_.@-]"),
             Some(_) => err(name, "must be a string"),
         }
     }
@@ -99,7 +107,7 @@ impl Params {
     fn opt_bool(&self, name: &'static str) -> Result<Option<bool>, ParamError> {
         match self.get(name) {
             None => Ok(None),
-            Some(Value::Bool(b)) => Ok(Some(*b)),
+            Some(Json::Bool(b)) => Ok(Some(*b)),
             Some(_) => err(name, "must be a boolean"),
         }
     }
@@ -111,7 +119,7 @@ impl Params {
     fn opt_uid(&self) -> Result<Option<i64>, ParamError> {
         match self.get("uid") {
             None => Ok(None),
-            Some(Value::Number(n)) => match n.as_i64() {
+            Some(Json::Number(n)) => match n.as_i64() {
                 Some(uid) => Ok(Some(uid)),
                 None if n.as_u64().is_some() => err("uid", "out of range"),
                 None => err("uid", "must be an integer"),
@@ -152,7 +160,7 @@ impl Params {
         const NAME: &str = "pushInfo";
         let map = match self.get(NAME) {
             None => return Ok(None),
-            Some(Value::Object(m)) => Params(m.clone()),
+            Some(Json::Object(m)) => Params(m.clone()),
             Some(_) => return err(NAME, "must be an object"),
         };
         let nested = |e: ParamError| ParamError {
@@ -169,8 +177,8 @@ impl Params {
             .map_err(nested)?;
         let push_payload = match map.get("pushPayload") {
             None => None,
-            Some(v @ Value::Object(_)) => Some(v.clone()),
-            Some(Value::String(s)) => {
+            Some(v @ Json::Object(_)) => Some(v.to_value()),
+            Some(Json::String(s)) => {
                 let parsed: Value = serde_json::from_str(s).map_err(|_| ParamError {
                     param: NAME,
                     reason: "pushPayload: string is not valid JSON text".into(),
@@ -180,7 +188,7 @@ impl Params {
                 {
                     return err(NAME, "pushPayload: longer than 4096 bytes as compact JSON");
                 }
-                Some(Value::String(s.clone()))
+                Some(Value::String(s.to_string()))
             }
             Some(_) => return err(NAME, "pushPayload: must be an object or a JSON string"),
         };
@@ -387,12 +395,12 @@ impl Request {
             Op::MarkRead => Request::MarkRead {
                 msgids: match p.get("msgids") {
                     None => return err("msgids", "missing"),
-                    Some(Value::Array(items)) if items.len() <= limits::MSGIDS => items
+                    Some(Json::Array(items)) if items.len() <= limits::MSGIDS => items
                         .iter()
                         .map(|v| v.as_str().map(str::to_string))
                         .collect::<Option<Vec<_>>>()
                         .map_or_else(|| err("msgids", "must be an array of strings"), Ok)?,
-                    Some(Value::Array(_)) => {
+                    Some(Json::Array(_)) => {
                         return err("msgids", format!("more than {} ids", limits::MSGIDS));
                     }
                     Some(_) => return err("msgids", "must be an array of strings"),

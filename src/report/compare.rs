@@ -235,13 +235,24 @@ pub struct Comparison {
     pub new_label: String,
     pub base: Summary,
     pub new: Summary,
-    /// Base's metrics in order, then the ones only the new report has.
+    /// Base's latency metrics in order, then the ones only the new report has.
     pub metrics: Vec<MetricDelta>,
+    /// The metrics that are counts (a flow's failed sessions, see
+    /// [`RunReport::is_count_metric`]), compared as numbers, base's order first.
+    pub counts: Vec<CountDelta>,
     /// Every `(op, code)` either report has, base's order first.
     pub codes: Vec<CodeDelta>,
     pub verdicts: Vec<Verdict>,
     /// The base histograms and the new ones, per metric of `metrics` (for charts).
     pub histograms: Vec<(Option<LatencyHistogram>, Option<LatencyHistogram>)>,
+}
+
+/// A count metric of either report: its count on each side (`None`: not in that report).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CountDelta {
+    pub name: String,
+    pub base: Option<u64>,
+    pub new: Option<u64>,
 }
 
 /// The run-level numbers of one side.
@@ -285,12 +296,16 @@ pub enum CompareError {
         metric: String,
         known: String,
     },
+    #[error(
+        "--max-regression {bound}: '{metric}' is a count (a flow's failed sessions), not a latency; its change is shown with the sessions"
+    )]
+    CountMetric { bound: String, metric: String },
 }
 
+/// The latency metrics' histograms.
 fn histograms(report: &RunReport) -> Result<Vec<(String, LatencyHistogram)>, ReportError> {
     report
-        .metrics
-        .iter()
+        .latency_metrics()
         .map(|m| {
             decode(&m.histogram)
                 .map(|h| (m.name.clone(), h))
@@ -370,8 +385,39 @@ impl Comparison {
                 }
             }
         }
+        let mut counts: Vec<CountDelta> = Vec::new();
+        for (side, report) in [(0, base), (1, new)] {
+            for m in report
+                .metrics
+                .iter()
+                .filter(|m| report.is_count_metric(&m.name))
+            {
+                let entry = match counts.iter_mut().find(|c| c.name == m.name) {
+                    Some(entry) => entry,
+                    None => {
+                        counts.push(CountDelta {
+                            name: m.name.clone(),
+                            base: None,
+                            new: None,
+                        });
+                        counts.last_mut().expect("just pushed")
+                    }
+                };
+                if side == 0 {
+                    entry.base = Some(m.count);
+                } else {
+                    entry.new = Some(m.count);
+                }
+            }
+        }
         let mut verdicts = Vec::new();
         for bound in bounds {
+            if counts.iter().any(|c| c.name == bound.metric) {
+                return Err(CompareError::CountMetric {
+                    bound: bound.to_string(),
+                    metric: bound.metric.clone(),
+                });
+            }
             let (b, n) = (find(&base_h, &bound.metric), find(&new_h, &bound.metric));
             if b.is_none() && n.is_none() {
                 return Err(CompareError::UnknownMetric {
@@ -388,6 +434,7 @@ impl Comparison {
             base: Summary::of(base),
             new: Summary::of(new),
             metrics,
+            counts,
             codes,
             verdicts,
             histograms: hists,
@@ -436,6 +483,16 @@ impl Comparison {
             n.failures as f64,
             0,
         );
+        for c in &self.counts {
+            let _ = writeln!(
+                out,
+                "{:<24} {:>12} {:>12}  {:>18}",
+                truncate(&format!("  {}", c.name), 24),
+                opt_count(c.base),
+                opt_count(c.new),
+                c.change_text()
+            );
+        }
         let _ = writeln!(
             out,
             "\n{:<24} {:>12} {:>12}  {:>18}",
@@ -563,6 +620,16 @@ fn percent_text(base: f64, new: f64) -> String {
         "new".to_owned()
     } else {
         format!("{:+.1}%", (new - base) / base * 100.0)
+    }
+}
+
+impl CountDelta {
+    /// [`count_change`], or `-` when one report does not have the metric.
+    pub fn change_text(&self) -> String {
+        match (self.base, self.new) {
+            (Some(b), Some(n)) => count_change(b, n),
+            _ => "-".to_owned(),
+        }
     }
 }
 

@@ -91,15 +91,24 @@ pub struct RunMeta {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FlowMeta {
     pub name: String,
-    pub weight: u32,
+    /// Its weight in a mix that shares one load; `None` when it has a load of its own.
+    pub weight: Option<u32>,
+    /// Its own load model, described; `None` in a mix by weight.
+    pub load: Option<String>,
 }
 
 /// One flow of a mix: its share of the sessions and how they fared.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct FlowReport {
     pub name: String,
-    pub weight: u32,
-    /// The flow's weight over the sum of the weights, in percent.
+    /// Its weight in a mix by weight; absent when the flow has its own load.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weight: Option<u32>,
+    /// Its own load model, described; absent in a mix by weight.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub load: Option<String>,
+    /// In a mix by weight, the flow's weight over the sum of the weights; with loads of
+    /// their own, its share of the flows' finished sessions. In percent.
     pub share_percent: f64,
     pub sessions: FlowSessions,
 }
@@ -239,6 +248,10 @@ pub struct IntervalReport {
     /// Sessions started and not finished at the end of this second.
     #[serde(default)]
     pub in_flight: u64,
+    /// The sessions the load meant to have in flight in this second: the ramping closed
+    /// model's target concurrency (summed over flows and shards); absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_in_flight: Option<u64>,
     /// Only metrics that recorded something in this second.
     pub metrics: Vec<IntervalMetricReport>,
 }
@@ -450,6 +463,7 @@ impl RunReport {
                         .saturating_sub(interval.sessions_ok + interval.sessions_failed);
                     in_flight
                 },
+                target_in_flight: interval.target_in_flight,
                 metrics: interval
                     .metrics
                     .iter()
@@ -501,24 +515,37 @@ impl RunReport {
             histogram: encoded("late starts", &results.late_starts)?,
         };
         let thresholds: Vec<ThresholdReport> = thresholds.iter().map(ThresholdReport::of).collect();
-        let total_weight: u64 = meta.flows.iter().map(|f| u64::from(f.weight)).sum();
+        let total_weight: u64 = meta
+            .flows
+            .iter()
+            .map(|f| u64::from(f.weight.unwrap_or(0)))
+            .sum();
+        let flow_count = |name: &str, suffix: &str| {
+            results
+                .histogram(&format!("{name}/{suffix}"))
+                .map_or(0, |h| h.len())
+        };
+        let total_done: u64 = meta
+            .flows
+            .iter()
+            .map(|f| flow_count(&f.name, crate::metrics::FLOW_SESSION))
+            .sum();
+        let percent =
+            |part: u64, whole: u64| (part as f64 * 10_000.0 / whole.max(1) as f64).round() / 100.0;
         let flows = meta
             .flows
             .iter()
             .map(|f| {
-                let count = |suffix: &str| {
-                    results
-                        .histogram(&format!("{}/{suffix}", f.name))
-                        .map_or(0, |h| h.len())
-                };
-                let done = count(crate::metrics::FLOW_SESSION);
-                let failed = count(crate::metrics::FLOW_FAILED).min(done);
+                let done = flow_count(&f.name, crate::metrics::FLOW_SESSION);
+                let failed = flow_count(&f.name, crate::metrics::FLOW_FAILED).min(done);
                 FlowReport {
                     name: f.name.clone(),
                     weight: f.weight,
-                    share_percent: (f64::from(f.weight) * 10_000.0 / total_weight.max(1) as f64)
-                        .round()
-                        / 100.0,
+                    load: f.load.clone(),
+                    share_percent: match f.weight {
+                        Some(w) => percent(u64::from(w), total_weight),
+                        None => percent(done, total_done),
+                    },
                     sessions: FlowSessions {
                         done,
                         ok: done - failed,
@@ -592,6 +619,25 @@ impl RunReport {
     /// Total failures over all kinds.
     pub fn failure_count(&self) -> u64 {
         self.failures.iter().map(|f| f.count).sum()
+    }
+
+    /// True for a metric that counts rather than times: a flow's `<flow>/failed
+    /// sessions`, whose `count` is what matters (its histogram only holds the durations
+    /// it needs to be added up over shards). Reports show it as a count, in the flows.
+    pub fn is_count_metric(&self, name: &str) -> bool {
+        self.flows.iter().any(|f| {
+            name.strip_prefix(f.name.as_str())
+                .and_then(|rest| rest.strip_prefix('/'))
+                == Some(crate::metrics::FLOW_FAILED)
+        })
+    }
+
+    /// The metrics that are latencies (every metric but [`Self::is_count_metric`]), in
+    /// order.
+    pub fn latency_metrics(&self) -> impl Iterator<Item = &MetricReport> {
+        self.metrics
+            .iter()
+            .filter(|m| !self.is_count_metric(&m.name))
     }
 
     /// The file name [`RunReport::write`] uses: `<scenario>-<UTC time>[-shard-I-of-N].json`.

@@ -167,6 +167,8 @@ impl RunReport {
             interval.late_starts += report.late_starts;
             interval.sessions_started += report.sessions_started;
             interval.planned_starts += report.planned_starts;
+            interval.target_in_flight =
+                crate::metrics::add_targets(interval.target_in_flight, report.target_in_flight);
             for m in &report.metrics {
                 let id = metrics
                     .id(&m.name)
@@ -311,6 +313,7 @@ impl RunReport {
                 .map(|f| FlowMeta {
                     name: f.name.clone(),
                     weight: f.weight,
+                    load: f.load.clone(),
                 })
                 .collect(),
             aborts_expected: reports.iter().all(|r| r.meta.aborts_expected),

@@ -133,13 +133,13 @@ pub fn render_summary(report: &RunReport, color: bool) -> String {
     out
 }
 
+/// The latency metrics; a flow's failed sessions (a count) are in the flows table.
 fn render_metrics(out: &mut String, report: &RunReport, style: Style) {
-    if report.metrics.is_empty() {
+    if report.latency_metrics().next().is_none() {
         return;
     }
     let width = report
-        .metrics
-        .iter()
+        .latency_metrics()
         .map(|m| m.name.chars().count())
         .chain(["metric".len()])
         .max()
@@ -149,7 +149,7 @@ fn render_metrics(out: &mut String, report: &RunReport, style: Style) {
         "metric", "count", "p50", "p95", "p99", "max"
     );
     let _ = writeln!(out, "\n{}", style.bold(&header));
-    for m in &report.metrics {
+    for m in report.latency_metrics() {
         let stat = |us: u64| {
             if m.count == 0 {
                 "-".to_owned()

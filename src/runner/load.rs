@@ -4,7 +4,9 @@
 //! below it, and stops when the stages never bring it back). Open: a dispatcher starts sessions on the plan's timetable
 //! and hands each to an idle worker; a session that finds no idle worker starts late,
 //! is counted, and still measures its latency from the intended start (no
-//! coordinated omission).
+//! coordinated omission). Per-flow loads run one of these per flow, side by side, each on
+//! its own workers; their sessions take numbers from one counter, so numbers stay unique
+//! in the run.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -36,8 +38,44 @@ pub struct Punctuality {
     pub no_idle_worker: u64,
     pub arrivals: u64,
     pub worst_wake_lag: Duration,
-    /// When the open model's schedule started (its offset 0); `None` for the closed model.
-    pub clock_start: Option<Instant>,
+    /// When each open model's schedule started (its offset 0), by its index in
+    /// [`LoadModel::parts`]; empty for closed models.
+    pub clock_starts: Vec<(usize, Instant)>,
+}
+
+impl Punctuality {
+    /// Adds up the punctuality of loads that ran side by side.
+    fn add(&mut self, other: Punctuality) {
+        self.dispatcher_late += other.dispatcher_late;
+        self.no_idle_worker += other.no_idle_worker;
+        self.arrivals += other.arrivals;
+        self.worst_wake_lag = self.worst_wake_lag.max(other.worst_wake_lag);
+        self.clock_starts.extend(other.clock_starts);
+    }
+}
+
+/// One load model of the run and the sessions it starts: the plan's load, or one flow's
+/// own load.
+struct Part {
+    /// Index in [`LoadModel::parts`].
+    index: usize,
+    load: LoadModel,
+    /// The flow every session of this load runs (per-flow loads); `None`: the plan's
+    /// steps, or the weighted schedule's flow.
+    flow: Option<usize>,
+    /// Session numbers shared by the loads of a run with several (per-flow loads), so
+    /// that `${session}` never repeats across flows; `None`: the load's own count.
+    shared_numbers: Option<Arc<AtomicU64>>,
+}
+
+impl Part {
+    /// The session number of this load's `n`-th session.
+    fn number(&self, n: u64) -> u64 {
+        match &self.shared_numbers {
+            Some(counter) => counter.fetch_add(1, Relaxed),
+            None => n,
+        }
+    }
 }
 
 /// How the workers stop.
@@ -49,67 +87,114 @@ pub(crate) struct Stop {
 }
 
 /// Runs the plan's load model on `slots` until done or stopped; the slots' connections
-/// close when their workers end. Returns the dispatcher's punctuality (open model).
+/// close when their workers end. Per-flow loads split the slots (each flow's load takes
+/// as many as it may run at once, so no two flows share an account) and run at once.
+/// Returns the dispatchers' punctuality (open models).
 pub(crate) async fn drive(
     plan: Arc<Plan>,
     ctx: Arc<RunContext>,
+    mut slots: Vec<WorkerSlot>,
+    mut recorders: Vec<Recorder>,
+    stop: &Stop,
+    origin: Instant,
+) -> Punctuality {
+    let LoadModel::PerFlow(loads) = &plan.load else {
+        let part = Part {
+            index: 0,
+            load: plan.load.clone(),
+            flow: None,
+            shared_numbers: None,
+        };
+        return run_part(plan.clone(), ctx, part, slots, recorders, stop, origin).await;
+    };
+    ctx.live.mark_load_started(origin.into_std());
+    let numbers = Arc::new(AtomicU64::new(0));
+    let mut parts = Vec::with_capacity(loads.len());
+    for (index, load) in loads.iter().enumerate() {
+        let take = usize::try_from(load.max_concurrent())
+            .unwrap_or(usize::MAX)
+            .min(slots.len());
+        let rest_slots = slots.split_off(take);
+        let rest_recorders = recorders.split_off(take.min(recorders.len()));
+        let part = Part {
+            index,
+            load: load.clone(),
+            flow: Some(index),
+            shared_numbers: Some(numbers.clone()),
+        };
+        parts.push(run_part(
+            plan.clone(),
+            ctx.clone(),
+            part,
+            std::mem::replace(&mut slots, rest_slots),
+            std::mem::replace(&mut recorders, rest_recorders),
+            stop,
+            origin,
+        ));
+    }
+    // Slots left over (a shard whose share of every flow is 0 still has one) log out.
+    for (slot, mut recorder) in slots.into_iter().zip(recorders) {
+        slot.log_out(&ctx, &mut recorder).await;
+        recorder.finish().await;
+    }
+    let mut punctuality = Punctuality::default();
+    for done in futures_util::future::join_all(parts).await {
+        punctuality.add(done);
+    }
+    punctuality
+}
+
+/// Runs one load model (the plan's, or a flow's own) on its slots.
+async fn run_part(
+    plan: Arc<Plan>,
+    ctx: Arc<RunContext>,
+    part: Part,
     slots: Vec<WorkerSlot>,
     recorders: Vec<Recorder>,
     stop: &Stop,
     origin: Instant,
 ) -> Punctuality {
-    match &plan.load {
-        LoadModel::Closed {
-            sessions, duration, ..
-        } => {
+    match &part.load {
+        LoadModel::Closed { .. } | LoadModel::Ramping { .. } => {
             ctx.live.mark_load_started(origin.into_std());
-            let deadline = duration.map(|d| origin + d);
-            closed(
-                plan.clone(),
-                ctx,
-                slots,
-                recorders,
-                stop,
-                *sessions,
-                deadline,
-                origin,
-            )
-            .await;
+            closed(plan, ctx, part, slots, recorders, stop, origin).await;
             Punctuality::default()
         }
-        LoadModel::Ramping { sessions, .. } => {
-            ctx.live.mark_load_started(origin.into_std());
-            let deadline = plan.load.planned_duration().map(|d| origin + d);
-            let sessions = *sessions;
-            closed(
-                plan, ctx, slots, recorders, stop, sessions, deadline, origin,
-            )
-            .await;
-            Punctuality::default()
+        LoadModel::Open { .. } => {
+            open(plan, ctx, Arc::new(part), slots, recorders, stop, origin).await
         }
-        LoadModel::Open { .. } => open(plan.clone(), ctx, slots, recorders, stop, origin).await,
+        // The compiler never nests per-flow loads.
+        LoadModel::PerFlow(_) => Punctuality::default(),
     }
 }
 
-#[allow(clippy::too_many_arguments)]
 async fn closed(
     plan: Arc<Plan>,
     ctx: Arc<RunContext>,
+    part: Part,
     slots: Vec<WorkerSlot>,
     recorders: Vec<Recorder>,
     stop: &Stop,
-    sessions: Option<u64>,
-    deadline: Option<Instant>,
     origin: Instant,
 ) {
+    let (sessions, deadline) = match &part.load {
+        LoadModel::Closed {
+            sessions, duration, ..
+        } => (*sessions, duration.map(|d| origin + d)),
+        LoadModel::Ramping { sessions, .. } => {
+            (*sessions, part.load.planned_duration().map(|d| origin + d))
+        }
+        LoadModel::Open { .. } | LoadModel::PerFlow(_) => (None, None),
+    };
+    let part = Arc::new(part);
     let next = Arc::new(AtomicU64::new(0));
     let mut workers = JoinSet::new();
     for (index, (mut slot, mut recorder)) in slots.into_iter().zip(recorders).enumerate() {
-        let (plan, ctx, next) = (plan.clone(), ctx.clone(), next.clone());
+        let (plan, ctx, next, part) = (plan.clone(), ctx.clone(), next.clone(), part.clone());
         let (no_new, abort) = (stop.no_new.clone(), stop.abort.clone());
         workers.spawn(async move {
             loop {
-                if !wait_turn(&plan.load, index as u64, origin, &no_new).await {
+                if !wait_turn(&part.load, index as u64, origin, &no_new).await {
                     break;
                 }
                 if no_new.is_cancelled() || deadline.is_some_and(|d| Instant::now() >= d) {
@@ -120,7 +205,15 @@ async fn closed(
                     break;
                 }
                 recorder.session_started();
-                let session = run_session(&plan, &ctx, &mut slot, &mut recorder, n, Instant::now());
+                let session = run_session(
+                    &plan,
+                    &ctx,
+                    &mut slot,
+                    &mut recorder,
+                    part.number(n),
+                    part.flow,
+                    Instant::now(),
+                );
                 let end = guarded(session, &abort).await;
                 if !end.record(&ctx, &mut recorder) {
                     break;
@@ -236,6 +329,7 @@ pub(crate) fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
 async fn open(
     plan: Arc<Plan>,
     ctx: Arc<RunContext>,
+    part: Arc<Part>,
     slots: Vec<WorkerSlot>,
     recorders: Vec<Recorder>,
     stop: &Stop,
@@ -248,7 +342,7 @@ async fn open(
         let (job_tx, mut job_rx) = mpsc::channel::<(u64, Instant)>(1);
         jobs.push(job_tx);
         let (plan, ctx, idle) = (plan.clone(), ctx.clone(), idle_tx.clone());
-        let abort = stop.abort.clone();
+        let (abort, flow) = (stop.abort.clone(), part.flow);
         workers.spawn(async move {
             let _ = idle.send(index).await;
             while let Some((n, intended)) = job_rx.recv().await {
@@ -257,7 +351,7 @@ async fn open(
                     recorder.late_start(lag);
                 }
                 recorder.session_started();
-                let session = run_session(&plan, &ctx, &mut slot, &mut recorder, n, intended);
+                let session = run_session(&plan, &ctx, &mut slot, &mut recorder, n, flow, intended);
                 let end = guarded(session, &abort).await;
                 if !end.record(&ctx, &mut recorder) {
                     break;
@@ -286,7 +380,7 @@ async fn open(
         let mut punctuality = Punctuality::default();
         let stopped = no_new.cancelled();
         tokio::pin!(stopped);
-        let Some(arrivals) = plan.load.arrivals() else {
+        let Some(arrivals) = part.load.arrivals() else {
             return punctuality;
         };
         // Every worker says it is idle once when it starts. The clock starts when all of
@@ -304,7 +398,7 @@ async fn open(
             }
         }
         let origin = origin.max(Instant::now());
-        punctuality.clock_start = Some(origin);
+        punctuality.clock_starts.push((part.index, origin));
         live.mark_load_started(origin.into_std());
         for (n, offset) in arrivals.enumerate() {
             let intended = origin + offset;
@@ -331,7 +425,11 @@ async fn open(
             if Instant::now().saturating_duration_since(intended) > LATE && wake_lag <= LATE {
                 punctuality.no_idle_worker += 1;
             }
-            if jobs[worker].send((n as u64, intended)).await.is_err() {
+            if jobs[worker]
+                .send((part.number(n as u64), intended))
+                .await
+                .is_err()
+            {
                 break;
             }
         }

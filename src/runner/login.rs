@@ -24,6 +24,26 @@ pub enum LoginError {
     },
 }
 
+/// A login that failed, with the codes counted on its connection before it was dropped
+/// (a refused `REGISTER 403`, the `401` challenge before it), so that the report's codes
+/// keep them as they keep those of any failed step.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{error}")]
+pub struct LoginFailed {
+    pub error: LoginError,
+    /// `(op, code, count)`, as [`Device::take_codes`] gives them.
+    pub codes: Vec<(&'static str, u32, u64)>,
+}
+
+impl From<LoginError> for LoginFailed {
+    fn from(error: LoginError) -> LoginFailed {
+        LoginFailed {
+            error,
+            codes: Vec::new(),
+        }
+    }
+}
+
 /// A logged-in device and how long connect + login took.
 pub struct LoggedIn {
     pub device: Device,
@@ -43,9 +63,17 @@ pub async fn connect_and_login(
     params: Value,
     timeout: Duration,
     consume_syncs: bool,
-) -> Result<LoggedIn, LoginError> {
+) -> Result<LoggedIn, LoginFailed> {
     let connect_started = Instant::now();
-    let device = Device::connect(target, source, timeout, driver, who).await?;
+    let device = Device::connect(target, source, timeout, driver, who)
+        .await
+        .map_err(LoginError::from)?;
+    // The device is dropped on failure: what the driver counted on it goes with the error.
+    let failed = |error: LoginError| {
+        let mut codes = Vec::new();
+        device.take_codes(&mut codes);
+        LoginFailed { error, codes }
+    };
     let response = driver
         .login(
             &device,
@@ -56,16 +84,28 @@ pub async fn connect_and_login(
             },
         )
         .await
-        .map_err(|f| f.error)?
+        .map_err(|f| failed(f.error.into()))?
         .response;
     let logged_in = response.at;
     if response.frame.code != driver.vocabulary().ok_code {
-        return Err(LoginError::Refused {
+        let code = response.frame.code;
+        let mut failure = failed(LoginError::Refused {
             account: who.account.to_string(),
-            code: response.frame.code,
+            code,
             message: response.frame.message,
             error: response.frame.error,
         });
+        // A driver that does not count its own codes: the refusal is the login op's.
+        if !driver.counts_codes()
+            && let Some(op) = driver
+                .vocabulary()
+                .ops
+                .iter()
+                .find(|op| op.role == crate::drivers::OpRole::Login)
+        {
+            failure.codes.push((op.name, code, 1));
+        }
+        return Err(failure);
     }
     if consume_syncs {
         let deadline = Instant::now() + timeout;

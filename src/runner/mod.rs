@@ -3,18 +3,22 @@
 //! Flow: [`accounts`] name the simulated accounts → every online device is connected and
 //! logged in at the plan's login rate ([`login`], [`client`]) → [`load`] starts sessions
 //! (closed or open model) on workers, each owning a [`slot`] of accounts and a metrics
-//! recorder → [`session`] executes the steps → the aggregator adds up [`crate::metrics`].
+//! recorder → [`session`] executes the steps (and, with `cleanup: true`, [`cleanup`] undoes
+//! what each left) → the aggregator adds up [`crate::metrics`].
 
 pub mod accounts;
+mod cleanup;
 pub mod client;
 pub mod inbox;
 pub mod limits;
 mod load;
 pub mod login;
+mod outbox;
 pub mod pulse;
 mod session;
 pub mod shard;
 mod slot;
+mod timeline;
 pub mod tls;
 pub mod trace;
 
@@ -33,7 +37,7 @@ use self::client::Target;
 use self::slot::{RoleSlot, WorkerSlot};
 use crate::drivers::Driver;
 use crate::metrics::{self, AbortReason, LiveStats, MetricId, MetricSet, Results};
-use crate::scenario::{LoadModel, MetricKind, Plan};
+use crate::scenario::{MetricKind, Plan};
 
 /// Logins that may be in flight at once before the first session.
 const LOGIN_CONCURRENCY: usize = 256;
@@ -217,6 +221,13 @@ impl RunOutcome {
             warnings.push(format!(
                 "the logins ended {} after --start-at: this shard started late, and its load overlapped the other shards' for less time",
                 crate::scenario::format_duration(late)
+            ));
+        }
+        let cleanup = self.results.failures.total_for_step(cleanup::CLEANUP_STEP);
+        if cleanup > 0 {
+            warnings.push(format!(
+                "the cleanup after sessions failed {cleanup} time{}: what those sessions left stays on the target, and later sessions on those accounts may see it (failures of step 'cleanup')",
+                if cleanup == 1 { "" } else { "s" }
             ));
         }
         let p = &self.punctuality;
@@ -414,14 +425,20 @@ impl Run {
             .await
             .map_err(|e| RunError::Metrics(format!("aggregator failed: {e}")))?;
         let mut results = aggregator.finish(duration);
-        if let Some(clock) = punctuality.clock_start {
+        for &(part, clock) in &punctuality.clock_starts {
             let since = |t: Instant| t.into_std().saturating_duration_since(origin);
-            add_planned_starts(
-                &mut results,
-                &plan.load,
-                since(clock),
-                since(run_start) + duration,
-            );
+            if let Some(load) = plan.load.parts().get(part) {
+                timeline::add_planned_starts(
+                    &mut results,
+                    load,
+                    since(clock),
+                    since(run_start) + duration,
+                );
+            }
+        }
+        if plan.load.plans_concurrency() {
+            let offset = run_start.into_std().saturating_duration_since(origin);
+            timeline::add_targets_in_flight(&mut results, &plan.load, offset);
         }
         for message in
             std::mem::take(&mut *ctx.harness_errors.lock().unwrap_or_else(|p| p.into_inner()))
@@ -456,29 +473,6 @@ impl Run {
                 .unwrap_or_else(|p| p.into_inner())
                 .clone(),
         })
-    }
-}
-
-/// Counts the open model's arrivals into the timeline seconds they were meant for: the
-/// schedule starts `offset` into the timeline, and arrivals after `end` (the run stopped)
-/// are not counted. Seconds where nothing else happened are added.
-fn add_planned_starts(results: &mut Results, load: &LoadModel, offset: Duration, end: Duration) {
-    let Some(arrivals) = load.arrivals() else {
-        return;
-    };
-    let width = results.metrics.len();
-    for at in arrivals.map(|a| offset + a).take_while(|at| *at < end) {
-        let second = at.as_secs();
-        while results.timeline.len() as u64 <= second {
-            let next = results.timeline.len() as u64;
-            results.timeline.push(metrics::Interval::empty(next, width));
-        }
-        if let Some(interval) = usize::try_from(second)
-            .ok()
-            .and_then(|s| results.timeline.get_mut(s))
-        {
-            interval.planned_starts += 1;
-        }
     }
 }
 
@@ -638,7 +632,7 @@ async fn login_all(
                     "{} (account of role '{}')",
                     session_error, plan.roles[r].name
                 );
-                return Err(match session_error {
+                return Err(match session_error.error {
                     login::LoginError::Client(
                         client::ClientError::Timeout(..) | client::ClientError::Silent { .. },
                     ) => RunError::Unresponsive(message),

@@ -14,6 +14,7 @@ use tokio_tungstenite::tungstenite::protocol::frame::Frame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
 
 use super::RunContext;
+use super::cleanup::{Leftovers, clean_up};
 use super::client::{ClientError, Device, PushRecord, Received, truncate};
 use super::inbox::{Bounds, Counters};
 use super::login::connect_and_login;
@@ -26,6 +27,8 @@ use crate::scenario::{
     RawPayload, RawStep, RefuteStep, Save, Since, Step, StepKind, Target, Vars,
 };
 
+/// A session's cleanup (`cleanup: true`) may take this many response timeouts in all.
+const CLEANUP_TIMEOUTS: u32 = 3;
 /// Buffered pushes searched for the closest candidate when an await times out.
 const CLOSEST_AMONG: usize = 256;
 /// Characters of a buffered frame shown around the field that differs (the terminal
@@ -54,6 +57,11 @@ struct SessionState {
     failures: Vec<(FailureKind, FailureSample)>,
     /// Connections that recorded into this session's trace (to detach at its end).
     traced: Vec<Arc<Device>>,
+    /// What the session left on the target for `cleanup: true` to undo.
+    leftovers: Leftovers,
+    /// Connections that got a push after which the target closes them (`kicked`): the
+    /// session waits for the close before the slot decides what to reconnect.
+    closing: Vec<Arc<Device>>,
 }
 
 pub(crate) struct Session<'a> {
@@ -354,6 +362,16 @@ impl<'a> Session<'a> {
             }
         }
         self.record(op.metric, response.at - exchange.sent, response.at);
+        if self.plan.cleanup {
+            // Whatever the step expected: what the server did is what needs undoing.
+            self.lock().leftovers.request(
+                self.plan.vocabulary.ok_code,
+                op.target.role,
+                op.op,
+                &params,
+                &response.frame,
+            );
+        }
         self.check_response(
             step,
             op.target,
@@ -587,6 +605,12 @@ impl<'a> Session<'a> {
             self.fail(step, Some(a.target), reason, sample);
             return Err(Abort);
         };
+        if push.push.kind.ends_connection {
+            self.lock().closing.push(device.clone());
+        }
+        if self.plan.cleanup {
+            self.lock().leftovers.push(a.target.role, &push.push);
+        }
         let origin = self.origin(a.since);
         self.record(a.metric, push.at.saturating_duration_since(origin), push.at);
         if !a.save.is_empty() {
@@ -694,6 +718,7 @@ pub(crate) async fn run_session(
     slot: &mut WorkerSlot,
     recorder: &mut Recorder,
     number: u64,
+    flow: Option<usize>,
     intended_start: Instant,
 ) {
     let accounts: Vec<&str> = slot
@@ -731,6 +756,8 @@ pub(crate) async fn run_session(
             timeouts: Vec::new(),
             failures: Vec::new(),
             traced: Vec::new(),
+            leftovers: Leftovers::default(),
+            closing: Vec::new(),
         }),
         trace: ctx
             .tracer
@@ -747,7 +774,7 @@ pub(crate) async fn run_session(
             }
         }
     }
-    let (steps, flow) = plan.session_steps(number);
+    let (steps, flow) = plan.session_steps(number, flow);
     let mut ok = session.steps(steps).await.is_ok();
     let ended = Instant::now();
     let trace = session.trace;
@@ -763,6 +790,8 @@ pub(crate) async fn run_session(
     }
     let mut failures = state.failures;
     let mut codes = state.codes;
+    let mut leftovers = state.leftovers;
+    let mut closing = state.closing;
     // Late replies are the echo of a timeout already counted: reported, not a failure.
     let mut late = 0;
     for (role_index, counters) in between {
@@ -783,9 +812,17 @@ pub(crate) async fn run_session(
             let counters = device.take_counters();
             late += counters.late_replies;
             inbox_failures(role, number, counters, &mut failures);
-            let leftovers = device.drain_pushes();
+            let unconsumed = device.drain_pushes();
+            if unconsumed.iter().any(|p| p.push.kind.ends_connection) {
+                closing.push(device.clone());
+            }
+            if plan.cleanup {
+                for push in &unconsumed {
+                    leftovers.push(role_index, &push.push);
+                }
+            }
             if plan.strict {
-                for push in leftovers.iter().filter(|p| p.push.kind.strict) {
+                for push in unconsumed.iter().filter(|p| p.push.kind.strict) {
                     let what = push.push.events.first().map_or("?", |(e, _)| e.name);
                     failures.push((
                         FailureKind::new(
@@ -801,6 +838,23 @@ pub(crate) async fn run_session(
         }
     }
     ok &= failures.is_empty();
+    if plan.cleanup && !leftovers.is_empty() {
+        // Not the session's failures: it is judged already. They fail the run.
+        let budget = ctx.timeout.saturating_mul(CLEANUP_TIMEOUTS);
+        for (kind, sample) in clean_up(
+            ctx,
+            plan,
+            &slot.roles,
+            &state.devices,
+            leftovers,
+            number,
+            budget,
+        )
+        .await
+        {
+            recorder.failure(kind, sample);
+        }
+    }
     if late > 0 {
         // Does not fail this session: the timeout it answers already failed an earlier one.
         recorder.failure(
@@ -848,6 +902,14 @@ pub(crate) async fn run_session(
         ctx.stop_early(format!("max_failures: {max} sessions failed"));
     }
 
+    // A connection the target said it closes is closed before the slot looks at it:
+    // its close frame may still be in flight, and a reused connection on its way out
+    // fails the next session's first await on it (bounded: a target that never
+    // closes it leaves it open).
+    let deadline = Instant::now() + ctx.timeout;
+    for device in closing {
+        device.closed(deadline).await;
+    }
     // Give the devices back to the slot, then restore each role's starting state.
     for (role, devices) in slot.roles.iter_mut().zip(state.devices) {
         role.devices = devices;
@@ -910,7 +972,7 @@ pub(crate) async fn initial_login(
     ctx: &RunContext,
     role: &RoleSlot,
     device: usize,
-) -> Result<(Device, Duration), super::login::LoginError> {
+) -> Result<(Device, Duration), super::login::LoginFailed> {
     let device_name = role.device_name(device);
     let logged = connect_and_login(
         &*ctx.driver,

@@ -57,6 +57,13 @@ pub fn shard_load(load: &LoadModel, index: u32, count: u32) -> LoadModel {
             sessions: sessions.map(|s| share(s, index, count)),
             share: ShardShare { index, count },
         },
+        // Every flow's load is split as if it were the scenario's.
+        LoadModel::PerFlow(loads) => LoadModel::PerFlow(
+            loads
+                .iter()
+                .map(|part| shard_load(part, index, count))
+                .collect(),
+        ),
     }
 }
 

@@ -64,13 +64,22 @@ impl WorkerSlot {
                     .as_ref()
                     .is_some_and(|d| !d.is_closed());
                 if spec.online && !open {
+                    // What the closed connection counted since its session ended.
+                    if let Some(old) = role.devices[device].take() {
+                        count_codes(&old, recorder);
+                    }
                     match initial_login(ctx, role, device).await {
                         Ok((d, took)) => {
                             recorder.record(ctx.metric_ids[Plan::LOGIN_METRIC], took);
                             role.devices[device] = Some(Arc::new(d));
                         }
-                        Err(e) => {
+                        Err(failed) => {
                             role.devices[device] = None;
+                            // A refused re-login's codes (`REGISTER 403`) are the report's.
+                            for (label, code, n) in &failed.codes {
+                                recorder.count_codes(label, *code, *n);
+                            }
+                            let e = failed.error;
                             if matches!(e, LoginError::Client(ClientError::Connect { .. })) {
                                 // The target is gone: end the run instead of failing
                                 // session after session until the planned end.

@@ -9,6 +9,9 @@ use super::timing::{LoadModel, Rate, Stage, format_duration};
 /// Why `--concurrency` and `--duration` do not fit a ramping closed model.
 const RAMPING: &str = "this scenario ramps its concurrency (load.stages), so its stages set the concurrency and the duration; change them with --set 'load.stages=[…]', or give a fixed load with --set";
 
+/// Why the load flags do not fit per-flow loads.
+const PER_FLOW: &str = "this scenario's flows each have their own load (flows.<name>.load), and the load flags change one shared load; change a flow's load with --set, e.g. --set flows.accept.load.sessions=100";
+
 /// When `--rate` turns a closed scenario into an open one without `--concurrency`, the
 /// bound on sessions in flight is the arrivals of this long (or the scenario's
 /// concurrency, if larger), at most [`MAX_DEFAULT_IN_FLIGHT`]: enough for sessions of a
@@ -61,10 +64,14 @@ impl LoadFlags {
         if self.duration == Some(Duration::ZERO) {
             return Err("--duration must be above 0".into());
         }
-        if let Some(rate) = self.rate {
+        if let Some(rate) = self.rate
+            && !matches!(load, LoadModel::PerFlow(_))
+        {
             return self.constant_rate(load, rate);
         }
         match load {
+            LoadModel::PerFlow(_) if self.is_empty() => Ok(load.clone()),
+            LoadModel::PerFlow(_) => Err(format!("{}: {PER_FLOW}", self.first_flag())),
             LoadModel::Ramping {
                 stages,
                 sessions,
@@ -125,6 +132,19 @@ impl LoadFlags {
         }
     }
 
+    /// The first flag given, for messages.
+    fn first_flag(&self) -> &'static str {
+        [
+            ("--sessions", self.sessions.is_some()),
+            ("--concurrency", self.concurrency.is_some()),
+            ("--rate", self.rate.is_some()),
+            ("--duration", self.duration.is_some()),
+        ]
+        .iter()
+        .find_map(|(flag, given)| given.then_some(*flag))
+        .unwrap_or("--sessions")
+    }
+
     fn constant_rate(&self, load: &LoadModel, rate: Rate) -> Result<LoadModel, String> {
         if self.sessions.is_some() {
             return Err("--sessions and --rate choose different load models (closed and open); with --rate the sessions are rate × duration".into());
@@ -139,7 +159,10 @@ impl LoadFlags {
         let max_in_flight = match (self.concurrency, load) {
             (Some(c), _) => c,
             (None, LoadModel::Open { max_in_flight, .. }) => *max_in_flight,
-            (None, LoadModel::Closed { .. } | LoadModel::Ramping { .. }) => {
+            (
+                None,
+                LoadModel::Closed { .. } | LoadModel::Ramping { .. } | LoadModel::PerFlow(_),
+            ) => {
                 let window = (rate.per_sec * DEFAULT_IN_FLIGHT_WINDOW).ceil() as u64;
                 window
                     .max(load.max_concurrent())
@@ -326,5 +349,35 @@ mod tests {
         .unwrap();
         assert_eq!(open.planned_sessions(), Some(20));
         assert_eq!(open.max_concurrent(), 20);
+    }
+
+    #[test]
+    fn per_flow_loads_take_no_load_flag() {
+        let per_flow = LoadModel::PerFlow(vec![closed(), closed()]);
+        for flags in [
+            LoadFlags {
+                sessions: Some(5),
+                ..LoadFlags::default()
+            },
+            LoadFlags {
+                rate: Some(Rate { per_sec: 2.0 }),
+                duration: Some(secs(3)),
+                ..LoadFlags::default()
+            },
+        ] {
+            let err = flags.apply(&per_flow).unwrap_err();
+            assert!(
+                err.contains("own load") && err.contains("--set flows."),
+                "{err}"
+            );
+        }
+        let err = LoadFlags {
+            duration: Some(secs(3)),
+            ..LoadFlags::default()
+        }
+        .apply(&per_flow)
+        .unwrap_err();
+        assert!(err.starts_with("--duration:"), "{err}");
+        assert_eq!(LoadFlags::default().apply(&per_flow), Ok(per_flow));
     }
 }

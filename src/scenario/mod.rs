@@ -96,17 +96,7 @@ pub fn check_str(
     text: &str,
     overrides: &[(String, String)],
 ) -> Result<Plan, Vec<ScenarioError>> {
-    let mut root = node::parse(text).map_err(|e| {
-        vec![ScenarioError {
-            file: name_for_errors.to_string(),
-            location: match e.span {
-                node::Span::At { line, col } => Some((line, col)),
-                _ => None,
-            },
-            message: e.message,
-            kind: ErrorKind::Syntax,
-        }]
-    })?;
+    let mut root = node::parse_file(name_for_errors, text)?;
     for (i, (key, value)) in overrides.iter().enumerate() {
         overrides::apply(&mut root, i, key, value).map_err(|message| {
             vec![ScenarioError {

@@ -12,6 +12,8 @@ use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_saphyr::Spanned;
 use std::fmt;
 
+use super::error::{ErrorKind, ScenarioError};
+
 /// Where a node came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub(crate) enum Span {
@@ -127,6 +129,22 @@ impl Node {
 pub(crate) struct SyntaxError {
     pub span: Span,
     pub message: String,
+}
+
+/// Parses the YAML text of `file` (a scenario, a suite, a profile): a syntax error is
+/// the file's one error, located (`file:line:column: invalid YAML: …`).
+pub(crate) fn parse_file(file: &str, text: &str) -> Result<Node, Vec<ScenarioError>> {
+    parse(text).map_err(|e| {
+        vec![ScenarioError {
+            file: file.to_string(),
+            location: match e.span {
+                Span::At { line, col } => Some((line, col)),
+                _ => None,
+            },
+            message: e.message,
+            kind: ErrorKind::Syntax,
+        }]
+    })
 }
 
 /// Parses YAML text into a located tree. An empty document is a null node.

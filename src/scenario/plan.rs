@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use super::data::DataPlan;
 use super::expect::{ExactlyOne, Expect, RawExpect, Save};
-use super::matcher::PushMatcher;
+use super::matcher::{Awaited, PushMatcher};
 use super::template::{StrTemplate, Template, VarLayout, Vars};
 use super::threshold::Threshold;
 use super::timing::{LoadModel, Pause, Rate};
@@ -44,6 +44,9 @@ pub struct Plan {
     /// after the previous session of its slot ended), so per-account server state never
     /// carries over.
     pub fresh_accounts: bool,
+    /// `cleanup: true`: after each session the runner undoes the per-account state the
+    /// session left, as the driver's tables say how (`runner::cleanup`).
+    pub cleanup: bool,
     /// Default time limit for responses and awaits (`timeout:`, default 5 s).
     pub timeout: Duration,
     /// What a session does; empty in a mix, whose sessions run one of [`Plan::flows`].
@@ -103,8 +106,12 @@ impl Plan {
         self.metrics.iter().position(|m| m.name == name)
     }
 
-    /// The steps session `number` runs, and its flow in a mix.
-    pub fn session_steps(&self, number: u64) -> (&[Step], Option<&Flow>) {
+    /// The steps session `number` runs, and its flow in a mix: `flow` when the session
+    /// belongs to a flow's own load, else the weighted schedule's.
+    pub fn session_steps(&self, number: u64, flow: Option<usize>) -> (&[Step], Option<&Flow>) {
+        if let Some(flow) = flow.and_then(|i| self.flows.get(i)) {
+            return (&flow.steps, Some(flow));
+        }
         if self.flow_schedule.is_empty() {
             return (&self.steps, None);
         }
@@ -165,6 +172,9 @@ impl Plan {
         if factor.is_finite() && factor > 0.0 && factor != 1.0 {
             scale(&mut self.timeout, factor);
             walk(&mut self.steps, factor);
+            for flow in &mut self.flows {
+                walk(&mut flow.steps, factor);
+            }
         }
     }
 
@@ -200,6 +210,57 @@ impl Plan {
         out
     }
 
+    /// The per-account server state the plan's steps create or read, each with whether
+    /// `cleanup: true` removes it, as the driver's vocabulary says: params that leave
+    /// such state (`pushToken`, `offlineEnabled: true`), pushes that read it
+    /// (`unreadSync`, acknowledged after reading) and what the target keeps for offline
+    /// accounts (removed when the driver can acknowledge stored events).
+    pub fn account_state(&self) -> Vec<(&'static str, bool)> {
+        let vars = self.new_vars("", "", &[]);
+        let mut reasons: Vec<(&'static str, bool)> = Vec::new();
+        let mut add = |what: &'static str, cleaned_up: bool| {
+            if !reasons.iter().any(|(w, _)| *w == what) {
+                reasons.push((what, cleaned_up));
+            }
+        };
+        let acks = self.vocabulary.kinds.iter().any(|k| k.ack.is_some());
+        for step in self.all_steps() {
+            let (op, params) = match &step.kind {
+                StepKind::Op(s) => (s.op, s.params.render(&vars)),
+                StepKind::Login(s) => (s.op, s.params.render(&vars)),
+                StepKind::Await(AwaitStep { matcher, .. })
+                | StepKind::Refute(RefuteStep { matcher, .. }) => {
+                    let kind = match matcher.awaited {
+                        Awaited::Push(kind) => kind,
+                        Awaited::Event { via, .. } => via,
+                    };
+                    if let Some(what) = kind.account_state {
+                        add(what, kind.ack.is_some());
+                    }
+                    continue;
+                }
+                _ => continue,
+            };
+            for state in op.account_state {
+                let given = params.get(state.param);
+                let leaves = match state.when_true {
+                    true => given == Some(&serde_json::Value::Bool(true)),
+                    // A templated value counts: it is given, whatever it renders to.
+                    false => given.is_some(),
+                };
+                if leaves {
+                    add(state.what, state.cleaned_up);
+                }
+            }
+        }
+        if self.roles.iter().any(|r| !r.online)
+            && let Some(what) = self.vocabulary.offline_state
+        {
+            add(what, acks);
+        }
+        reasons
+    }
+
     /// The index of a role by name.
     pub fn role_id(&self, name: &str) -> Option<usize> {
         self.roles.iter().position(|r| r.name == name)
@@ -210,7 +271,8 @@ impl Plan {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Flow {
     pub name: String,
-    /// Share of the sessions: weight / sum of the weights.
+    /// Share of the sessions: weight / sum of the weights; 0 when the flow has a load
+    /// of its own (part of a [`LoadModel::PerFlow`]).
     pub weight: u32,
     /// Step names are `<flow>/<name>`.
     pub steps: Vec<Step>,

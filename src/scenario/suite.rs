@@ -19,7 +19,7 @@
 use std::collections::HashSet;
 
 use super::compile::{self, CaseSettings, Cx, Fields};
-use super::error::{ErrorKind, ScenarioError, did_you_mean};
+use super::error::{ScenarioError, did_you_mean};
 use super::node::{self, Key, Node, Span, Value};
 use super::plan::Plan;
 use super::settings::{Requirement, Setting, SettingKind, SettingValues};
@@ -93,17 +93,7 @@ pub fn check_suite_str(
     text: &str,
     settings: &SettingValues,
 ) -> Result<Suite, Vec<ScenarioError>> {
-    let root = node::parse(text).map_err(|e| {
-        vec![ScenarioError {
-            file: name_for_errors.to_string(),
-            location: match e.span {
-                Span::At { line, col } => Some((line, col)),
-                _ => None,
-            },
-            message: e.message,
-            kind: ErrorKind::Syntax,
-        }]
-    })?;
+    let root = node::parse_file(name_for_errors, text)?;
     let stem = std::path::Path::new(name_for_errors)
         .file_stem()
         .map_or_else(

@@ -278,6 +278,9 @@ pub enum LoadModel {
         /// The part of the concurrency this generator runs (`--shard`).
         share: ShardShare,
     },
+    /// Every flow of a mix with its own load model (`flows.<name>.load`), all running at
+    /// once: `loads[i]` starts the sessions of flow `i`. No element is itself `PerFlow`.
+    PerFlow(Vec<LoadModel>),
 }
 
 impl LoadModel {
@@ -291,8 +294,26 @@ impl LoadModel {
                 before: 0.0,
                 next: 0,
             }),
-            LoadModel::Closed { .. } | LoadModel::Ramping { .. } => None,
+            LoadModel::Closed { .. } | LoadModel::Ramping { .. } | LoadModel::PerFlow(_) => None,
         }
+    }
+
+    /// The load models that run side by side: each flow's with per-flow loads, else
+    /// just this one. Part `i` of a per-flow load runs flow `i`.
+    pub fn parts(&self) -> &[LoadModel] {
+        match self {
+            LoadModel::PerFlow(loads) => loads,
+            _ => std::slice::from_ref(self),
+        }
+    }
+
+    /// True when a session slot runs more than one session over the run (so sessions
+    /// share accounts), in some part of the load.
+    pub fn reuses_slots(&self) -> bool {
+        self.parts().iter().any(|part| {
+            let slots = part.max_concurrent().max(1);
+            part.planned_sessions().is_none_or(|n| n > slots)
+        })
     }
 
     /// How many sessions may run at once (`concurrency`, `max_in_flight`, or the peak
@@ -309,6 +330,9 @@ impl LoadModel {
                     .unwrap_or(0);
                 share.of(peak)
             }
+            LoadModel::PerFlow(loads) => loads
+                .iter()
+                .fold(0u64, |sum, l| sum.saturating_add(l.max_concurrent())),
         }
     }
 
@@ -367,6 +391,9 @@ impl LoadModel {
     /// The planned session count, when known up front.
     pub fn planned_sessions(&self) -> Option<u64> {
         match self {
+            LoadModel::PerFlow(loads) => loads.iter().try_fold(0u64, |sum, l| {
+                l.planned_sessions().map(|n| sum.saturating_add(n))
+            }),
             LoadModel::Closed { sessions, .. } | LoadModel::Ramping { sessions, .. } => *sessions,
             // Computed, not counted: a schedule may hold millions of arrivals.
             LoadModel::Open { stages, .. } => {
@@ -379,6 +406,10 @@ impl LoadModel {
     /// The planned length of the run, when known up front.
     pub fn planned_duration(&self) -> Option<Duration> {
         match self {
+            // The longest part: the load ends when every flow's has.
+            LoadModel::PerFlow(loads) => loads.iter().try_fold(Duration::ZERO, |longest, l| {
+                l.planned_duration().map(|d| longest.max(d))
+            }),
             LoadModel::Closed { duration, .. } => *duration,
             LoadModel::Ramping { stages, .. } => Some(
                 stages
@@ -403,7 +434,7 @@ const LEVEL_EPSILON: f64 = 1e-6;
 pub struct StageNow {
     /// 0-based stage index.
     pub index: usize,
-    /// Number of stages.
+    /// Number of stages; 0 for per-flow loads, whose flows each have their own.
     pub count: usize,
     /// The planned arrival rate at that time, per second (open model; 0 otherwise).
     pub rate: f64,
@@ -416,6 +447,9 @@ impl LoadModel {
     /// arrival rate or the ramping model's target concurrency; `None` for the plain
     /// closed model and after the last stage.
     pub fn stage_at(&self, elapsed: Duration) -> Option<StageNow> {
+        if let LoadModel::PerFlow(loads) = self {
+            return per_flow_stage(loads, elapsed);
+        }
         if let LoadModel::Ramping { stages, .. } = self {
             let mut t = elapsed;
             for (index, stage) in stages.iter().enumerate() {
@@ -450,6 +484,59 @@ impl LoadModel {
             t -= d;
         }
         None
+    }
+}
+
+/// Where per-flow loads are `elapsed` after the load began: while any flow's load runs,
+/// the sum of the open flows' planned rates and of the closed flows' target
+/// concurrencies (a plain closed flow counts its `concurrency` until its `duration`).
+fn per_flow_stage(loads: &[LoadModel], elapsed: Duration) -> Option<StageNow> {
+    let mut running = false;
+    let mut rate = 0.0;
+    let mut concurrency = None::<u64>;
+    for load in loads {
+        let level = match load {
+            LoadModel::Closed {
+                concurrency,
+                duration,
+                ..
+            } => duration.is_none_or(|d| elapsed < d).then_some(*concurrency),
+            _ => load.stage_at(elapsed).map(|s| {
+                rate += s.rate;
+                s.concurrency.unwrap_or(0)
+            }),
+        };
+        if let Some(level) = level {
+            running = true;
+            if !matches!(load, LoadModel::Open { .. }) {
+                concurrency = Some(concurrency.unwrap_or(0).saturating_add(level));
+            }
+        }
+    }
+    running.then_some(StageNow {
+        index: 0,
+        count: 0,
+        rate,
+        concurrency,
+    })
+}
+
+impl LoadModel {
+    /// The live views show a planned arrival rate: every part is an open model.
+    pub fn plans_rate(&self) -> bool {
+        self.parts()
+            .iter()
+            .all(|p| matches!(p, LoadModel::Open { .. }))
+    }
+
+    /// The live views show a target concurrency: a ramping closed model, or per-flow
+    /// loads none of which is open (their concurrencies add up).
+    pub fn plans_concurrency(&self) -> bool {
+        match self {
+            LoadModel::Ramping { .. } => true,
+            LoadModel::PerFlow(loads) => loads.iter().all(|p| !matches!(p, LoadModel::Open { .. })),
+            _ => false,
+        }
     }
 }
 
@@ -692,5 +779,50 @@ mod tests {
         assert!((times[50] - 10.0).abs() < 1e-6, "{}", times[50]);
         assert_eq!(ramp.planned_duration(), Some(Duration::from_secs(11)));
         assert_eq!(ramp.planned_sessions(), Some(60));
+    }
+
+    #[test]
+    fn per_flow_loads_add_up_their_parts() {
+        let open = LoadModel::Open {
+            stages: vec![Stage::Hold {
+                rate: Rate { per_sec: 10.0 },
+                duration: Duration::from_secs(4),
+            }],
+            max_in_flight: 5,
+        };
+        let closed = LoadModel::Closed {
+            sessions: Some(30),
+            duration: None,
+            concurrency: 3,
+        };
+        let ramp = ramping(up_hold_down(), ShardShare::WHOLE);
+        let load = LoadModel::PerFlow(vec![open.clone(), closed.clone()]);
+        assert_eq!(load.parts().len(), 2);
+        assert_eq!(closed.parts(), std::slice::from_ref(&closed));
+        assert_eq!(load.max_concurrent(), 8);
+        assert_eq!(load.planned_sessions(), Some(70));
+        // The closed flow has no end in time: nor has the run.
+        assert_eq!(load.planned_duration(), None);
+        assert!(load.reuses_slots());
+        let timed = LoadModel::PerFlow(vec![open.clone(), ramp.clone()]);
+        assert_eq!(timed.planned_duration(), Some(Duration::from_secs(25)));
+        assert_eq!(timed.planned_sessions(), None);
+        // Live: the open flow's rate while it runs; no common stage.
+        let now = timed.stage_at(Duration::from_secs(2)).unwrap();
+        assert_eq!((now.count, now.rate, now.concurrency), (0, 10.0, Some(2)));
+        assert_eq!(timed.stage_at(Duration::from_secs(25)), None);
+        assert!(!timed.plans_rate() && !timed.plans_concurrency());
+        let closed_only = LoadModel::PerFlow(vec![closed.clone(), ramp]);
+        assert!(closed_only.plans_concurrency());
+        let now = closed_only.stage_at(Duration::from_secs(12)).unwrap();
+        assert_eq!(now.concurrency, Some(13));
+        assert!(LoadModel::PerFlow(vec![open.clone(), open]).plans_rate());
+        // One session per slot: nothing is reused.
+        let once = LoadModel::PerFlow(vec![LoadModel::Closed {
+            sessions: Some(3),
+            duration: None,
+            concurrency: 3,
+        }]);
+        assert!(!once.reuses_slots());
     }
 }

@@ -98,9 +98,7 @@ impl Shared {
                 req.attach_ext,
                 req.offline_enabled,
             )?;
-            Ok(Reply::data(Data::Full(
-                channel.with_members(inner, now_ms()),
-            )))
+            Ok(Reply::data(Data::Full(channel.rendered(inner, now_ms()))))
         })
         .and_then(|r| r)
         .unwrap_or_else(Reply::code)
@@ -250,7 +248,7 @@ impl Shared {
         if !self.may_see(caller, &channel, &inner) {
             return Reply::code(Code::RoomNotExists);
         }
-        Reply::data(Data::Full(channel.with_members(&inner, now)))
+        Reply::data(Data::Full(channel.rendered(&inner, now)))
     }
 
     pub(crate) fn delay(&self, caller: &Caller, channel_id: &str) -> Reply {

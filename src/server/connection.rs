@@ -32,6 +32,7 @@ use super::wire::{self, WireState};
 use crate::protocol::frame::{
     Push, code_response, error_response, parse_json, parse_request, response,
 };
+use crate::protocol::json::Json;
 use crate::protocol::model::{KICK_LOGIN_ELSEWHERE, close_code};
 use crate::protocol::{Code, FrameError, Op, Request};
 
@@ -193,6 +194,9 @@ async fn forget_after_lag(shared: &Shared, caller: &Caller, shutdown: &Cancellat
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
+    /// Every idle connection pays for the size of its task's future, which is that of its
+    /// largest state: the rare paths (closing, being stopped, pings, kick waits) are
+    /// boxed, so that their timers and frames take heap only while they run.
     async fn run(&mut self, rx: &mut mpsc::Receiver<Utf8Bytes>) {
         // `kill` is a child of the server's shutdown token, so this one future watches
         // both. It is made once: a cancellation future created on every turn of the loop
@@ -207,7 +211,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
             tokio::select! {
                 biased;
                 _ = &mut stopped => {
-                    self.stopped(rx).await;
+                    Box::pin(self.stopped(rx)).await;
                     return;
                 }
                 Some(first) = rx.recv() => {
@@ -217,7 +221,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                     let written = tokio::select! {
                         r = tokio::time::timeout(deadline, self.write_queued(first, rx)) => r,
                         _ = &mut stopped => {
-                            self.stopped(rx).await;
+                            Box::pin(self.stopped(rx)).await;
                             return;
                         }
                     };
@@ -226,20 +230,22 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                         Ok(Err(())) => return,
                         Err(_) => {
                             self.conn.stop(StopReason::SlowConsumer, &self.shared.metrics);
-                            self.close(close_code::POLICY, "slow consumer").await;
+                            Box::pin(self.close(close_code::POLICY, "slow consumer")).await;
                             return;
                         }
                     }
                 }
                 _ = &mut timer => {
-                    if let Some((code, reason)) = self.on_timer().await {
-                        self.close(code, reason).await;
+                    if let Some((code, reason)) = Box::pin(self.on_timer()).await {
+                        Box::pin(self.close(code, reason)).await;
                         return;
                     }
                     timer.as_mut().reset(self.next_wake());
                 }
                 message = self.ws.next(), if reading => {
-                    let mut flow = self.on_message(message).await;
+                    // One clock read for every frame of this read: they arrived together.
+                    let now = Instant::now();
+                    let mut flow = self.on_message(message, now).await;
                     // Answer every request that is already here before writing: their
                     // replies wait in the queue and leave in one write (one syscall)
                     // instead of one each.
@@ -251,7 +257,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                         let Some(message) = self.ws.next().now_or_never() else {
                             break;
                         };
-                        flow = self.on_message(message).await;
+                        flow = self.on_message(message, now).await;
                         batch += 1;
                     }
                     if self.throttled_until.is_some() {
@@ -265,7 +271,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                             if !fault!(self.shared, NoCloseReply) {
                                 // Writes the Close reply tungstenite queued on reading
                                 // the client's Close; the TCP connection ends after it.
-                                let _ = tokio::time::timeout(CLOSE_WAIT, self.ws.flush()).await;
+                                let _ = Box::pin(tokio::time::timeout(CLOSE_WAIT, self.ws.flush())).await;
                             }
                             return;
                         }
@@ -277,8 +283,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                                     }
                                 }
                             };
-                            let _ = tokio::time::timeout(CLOSE_WAIT, flush).await;
-                            self.close(code, reason).await;
+                            let _ = Box::pin(tokio::time::timeout(CLOSE_WAIT, flush)).await;
+                            Box::pin(self.close(code, reason)).await;
                             return;
                         }
                     }
@@ -371,11 +377,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         None
     }
 
-    /// One message (or the end of the stream) from the client, charged to the budget
-    /// before anything else looks at it.
-    async fn on_message(&mut self, message: Option<Result<Message, WsError>>) -> Flow {
+    /// One message (or the end of the stream) from the client, read at `now`, charged to
+    /// the budget before anything else looks at it.
+    async fn on_message(
+        &mut self,
+        message: Option<Result<Message, WsError>>,
+        now: Instant,
+    ) -> Flow {
         if let Some(Ok(m)) = &message {
-            let now = Instant::now();
             self.last_heard = now;
             self.pinged = false;
             self.budget.charge(m.len(), now);
@@ -477,7 +486,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
     /// One text frame, checked in the order of §P-2.6.
     async fn on_text(&mut self, text: &str) -> Flow {
         if fault!(self.shared, Slow50ms) {
-            tokio::time::sleep(Duration::from_millis(50)).await;
+            Box::pin(tokio::time::sleep(Duration::from_millis(50))).await;
         }
         let value = match parse_json(text) {
             Ok(value) => value,
@@ -490,7 +499,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         if let Some(rate) = &mut self.rate
             && !rate.allow()
         {
-            let id = value.get("id").and_then(serde_json::Value::as_u64);
+            let id = value.get("id").and_then(Json::as_u64);
             self.shared.metrics.op(None, Code::RateLimited);
             self.reply(code_response(id, Code::RateLimited));
             return Flow::Continue;
@@ -544,7 +553,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                     self.login_permit = None;
                     if let Some(done) = kicked {
                         // §P-3.5: the old connection's close goes out before our response.
-                        let _ = tokio::time::timeout(KICK_WAIT, done.cancelled()).await;
+                        let _ = Box::pin(tokio::time::timeout(KICK_WAIT, done.cancelled())).await;
                     }
                     Flow::Continue
                 }

@@ -244,7 +244,7 @@ impl Shared {
                 req.join_attach_ext,
                 offline_enabled,
             );
-            let data = Data::Full(channel.with_members(inner, now_ms()));
+            let data = Data::Full(channel.rendered(inner, now_ms()));
             Ok(Reply {
                 code: joined.err().unwrap_or(code),
                 data: Some(data),
@@ -301,7 +301,7 @@ impl Shared {
         }
         Reply {
             code,
-            data: Some(Data::Full(channel.with_members(&inner, now_ms()))),
+            data: Some(Data::Full(channel.rendered(&inner, now_ms()))),
         }
     }
 

@@ -72,10 +72,12 @@ pub(crate) async fn run(
     }
 }
 
-/// Small buffers: an idle connection must cost kilobytes, not the 128 KiB defaults.
+/// Small buffers: an idle connection must cost kilobytes, not the 128 KiB defaults. The
+/// read buffer (2 KiB, filled on every read) holds a pipelined burst of 16 requests in
+/// one read; a larger frame makes it grow for as long as it takes.
 fn ws_config(max_frame: usize) -> WebSocketConfig {
     WebSocketConfig::default()
-        .read_buffer_size(4 * 1024)
+        .read_buffer_size(2 * 1024)
         .write_buffer_size(8 * 1024)
         .max_message_size(Some(max_frame))
         .max_frame_size(Some(max_frame))
@@ -122,12 +124,36 @@ async fn handle(mut stream: TcpStream, shared: Arc<Shared>, shutdown: Cancellati
         }
         Ok(Err(HeadError::Gone)) | Err(_) => return,
     };
+    // Decided without awaiting anything, so that neither the head's bytes nor its parsed
+    // headers (2 KiB) stay in this task for the lifetime of the connection.
+    match route(buf, head_len, &shared) {
+        Route::Upgrade { key, rest } => upgrade(stream, key, rest, shared, shutdown).await,
+        Route::Answer { answer, head_only } => answer.send(&mut stream, head_only).await,
+    }
+}
+
+/// What a complete request head asks for.
+enum Route {
+    /// A WebSocket upgrade on `/`: its key, and what the client sent after the head.
+    Upgrade { key: String, rest: Vec<u8> },
+    /// An HTTP answer (only its head for a `HEAD` request).
+    Answer { answer: Answer, head_only: bool },
+}
+
+/// Reads the request head in `buf` (`head_len` bytes of it) and decides the answer.
+fn route(buf: Vec<u8>, head_len: usize, shared: &Shared) -> Route {
+    let answer = |answer: Answer| Route::Answer {
+        answer,
+        head_only: false,
+    };
     let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut req = httparse::Request::new(&mut headers);
     if !matches!(req.parse(&buf), Ok(httparse::Status::Complete(_))) {
-        return Answer::new("400 Bad Request", "text/plain", "bad request\n")
-            .send(&mut stream, false)
-            .await;
+        return answer(Answer::new(
+            "400 Bad Request",
+            "text/plain",
+            "bad request\n",
+        ));
     }
     let path = req.path.unwrap_or("/").split('?').next().unwrap_or("/");
     let header = |name: &str| {
@@ -140,10 +166,10 @@ async fn handle(mut stream: TcpStream, shared: Arc<Shared>, shutdown: Cancellati
         Some("GET") => false,
         Some("HEAD") => true,
         _ => {
-            return Answer::new("405 Method Not Allowed", "text/plain", "GET or HEAD only\n")
-                .header("Allow: GET, HEAD")
-                .send(&mut stream, false)
-                .await;
+            return answer(
+                Answer::new("405 Method Not Allowed", "text/plain", "GET or HEAD only\n")
+                    .header("Allow: GET, HEAD"),
+            );
         }
     };
     let answer = match path {
@@ -162,7 +188,7 @@ async fn handle(mut stream: TcpStream, shared: Arc<Shared>, shutdown: Cancellati
                             .header("Sec-WebSocket-Version: 13")
                     } else {
                         let rest = buf[head_len..].to_vec();
-                        return upgrade(stream, key, rest, shared, shutdown).await;
+                        return Route::Upgrade { key, rest };
                     }
                 }
                 _ => Answer::new(
@@ -174,7 +200,7 @@ async fn handle(mut stream: TcpStream, shared: Arc<Shared>, shutdown: Cancellati
         }
         _ => Answer::new("404 Not Found", "text/plain", "not found\n"),
     };
-    answer.send(&mut stream, head_only).await;
+    Route::Answer { answer, head_only }
 }
 
 /// Completes the WebSocket handshake and serves the connection, if a place among the
@@ -193,13 +219,8 @@ async fn upgrade(
             return refuse(stream, refused).await;
         }
     };
-    let accept = derive_accept_key(key.trim().as_bytes());
-    let reply = format!(
-        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\n\r\n"
-    );
-    match tokio::time::timeout(ANSWER_TIMEOUT, stream.write_all(reply.as_bytes())).await {
-        Ok(Ok(())) => {}
-        _ => return,
+    if !switch_protocols(&mut stream, key).await {
+        return;
     }
     let ws = WebSocketStream::from_partially_read(
         stream,
@@ -209,6 +230,19 @@ async fn upgrade(
     )
     .await;
     connection::serve(ws, shared, shutdown, permit).await;
+}
+
+/// Writes the 101 answer to an upgrade with this `Sec-WebSocket-Key`; false when the
+/// client went away or did not take it in time.
+async fn switch_protocols(stream: &mut TcpStream, key: String) -> bool {
+    let accept = derive_accept_key(key.trim().as_bytes());
+    let reply = format!(
+        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\n\r\n"
+    );
+    matches!(
+        tokio::time::timeout(ANSWER_TIMEOUT, stream.write_all(reply.as_bytes())).await,
+        Ok(Ok(()))
+    )
 }
 
 /// Reads until a complete HTTP request head; returns the bytes and the head's length.

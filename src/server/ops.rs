@@ -4,8 +4,9 @@
 use serde::Serialize;
 
 use super::state::Shared;
+use super::state::channels::ChannelJson;
 use crate::protocol::params::Request;
-use crate::protocol::{ChannelInfo, ChannelWithMembers, Code};
+use crate::protocol::{ChannelInfo, Code};
 
 /// Who sent the request.
 #[derive(Clone, Debug)]
@@ -22,7 +23,8 @@ pub(crate) enum Data {
     Channel {
         channel: ChannelInfo,
     },
-    Full(ChannelWithMembers),
+    /// `{channel, members}`, rendered by [`super::state::channels::Channel::rendered`].
+    Full(ChannelJson),
     #[serde(rename_all = "camelCase")]
     Login {
         account: String,

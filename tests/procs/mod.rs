@@ -102,27 +102,38 @@ impl Child {
     /// of it; panics (and the drop kills the process) if none comes. Woken by each line
     /// the process writes, not by a timer.
     pub fn stderr_line(&self, prefix: &str, limit: Duration) -> String {
+        let line =
+            self.stderr_line_where(&format!("'{prefix}…'"), limit, |l| l.starts_with(prefix));
+        line[prefix.len()..].to_owned()
+    }
+
+    /// Waits up to `limit` for a stderr line that `wanted` accepts and returns it; panics
+    /// (and the drop kills the process) if none comes (`what` names it). Woken by each
+    /// line the process writes, not by a timer.
+    pub fn stderr_line_where(
+        &self,
+        what: &str,
+        limit: Duration,
+        wanted: impl Fn(&str) -> bool,
+    ) -> String {
         let deadline = Instant::now() + limit;
+        let find = |text: &str| text.lines().find(|l| wanted(l)).map(str::to_owned);
         loop {
             let text = read(&self.stderr);
-            if let Some(rest) = text.lines().find_map(|l| l.strip_prefix(prefix)) {
-                return rest.to_owned();
+            if let Some(line) = find(&text) {
+                return line;
             }
             let left = deadline.saturating_duration_since(Instant::now());
             match self.lines.recv_timeout(left) {
                 Ok(()) => {}
                 Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
-                    panic!("no stderr line '{prefix}…' within {limit:?}:\n{text}")
+                    panic!("no stderr line {what} within {limit:?}:\n{text}")
                 }
                 Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
                     let text = read(&self.stderr);
-                    return text
-                        .lines()
-                        .find_map(|l| l.strip_prefix(prefix))
-                        .map(str::to_owned)
-                        .unwrap_or_else(|| {
-                            panic!("the process closed stderr without a line '{prefix}…':\n{text}")
-                        });
+                    return find(&text).unwrap_or_else(|| {
+                        panic!("the process closed stderr without a line {what}:\n{text}")
+                    });
                 }
             }
         }

@@ -63,9 +63,14 @@ impl Kamailio {
     }
 
     /// Kills the server (SIGKILL to its process group's main process) as a crash would.
+    /// Its log is removed, unless the test is failing (then it stays for reading).
     pub fn stop(&self) {
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/kamailio");
-        let _ = Command::new(script).args(["stop", &self.port]).output();
+        let mut stop = Command::new(script);
+        if std::thread::panicking() {
+            stop.env("SIGBENCH_KAMAILIO_KEEP_LOGS", "1");
+        }
+        let _ = stop.args(["stop", &self.port]).output();
     }
 }
 
@@ -296,30 +301,4 @@ pub fn answer(request: &str, status: &str) -> String {
     }
     out.push_str("Content-Length: 0\r\n\r\n");
     out
-}
-
-/// Established TCP connections to `port` on loopback (from /proc/net/tcp).
-pub fn established_to(port: &str) -> usize {
-    let hex = format!(":{:04X} ", port.parse::<u16>().unwrap());
-    std::fs::read_to_string("/proc/net/tcp")
-        .unwrap_or_default()
-        .lines()
-        .filter(|l| {
-            let cols: Vec<&str> = l.split_whitespace().collect();
-            // local address, remote address, state 01 = ESTABLISHED
-            cols.len() > 3 && format!("{} ", cols[2]).ends_with(&hex) && cols[3] == "01"
-        })
-        .count()
-}
-
-/// Polls `condition` until it holds; panics after `limit` (a test fails, never hangs).
-pub fn poll_until(limit: Duration, what: &str, mut condition: impl FnMut() -> bool) {
-    let started = std::time::Instant::now();
-    while !condition() {
-        assert!(
-            started.elapsed() < limit,
-            "{what} did not happen within {limit:?}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }

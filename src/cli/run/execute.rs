@@ -11,6 +11,7 @@ use std::time::SystemTime;
 use futures_util::{Stream, StreamExt};
 use tokio_util::sync::CancellationToken;
 
+use super::embedded::EmbeddedServer;
 use super::plan::{RunPlan, ScenarioRun, TargetChoice};
 use crate::cli::error::{CliError, EXIT_INTERRUPTED, EXIT_PASSED, EXIT_UNREACHABLE, EXIT_USAGE};
 use crate::report::live::{LiveOutputs, LiveViews};
@@ -23,7 +24,7 @@ use crate::runner::client::Target;
 use crate::runner::trace::Tracer;
 use crate::runner::{Run, RunError, RunOptions, RunOutcome};
 use crate::scenario::{self, LoadModel, Plan};
-use crate::server::{Auth, ServerConfig, ServerHandle};
+use crate::server::{Auth, ServerConfig};
 
 /// What became of one scenario.
 pub struct ScenarioResult {
@@ -212,21 +213,20 @@ fn suite_of(result: &ScenarioResult) -> JunitSuite {
 /// for this run so that logins go through the real token check) or `--target`.
 async fn start_target(
     plan: &RunPlan,
-) -> Result<(Target, Option<ServerHandle>, Option<String>), CliError> {
+) -> Result<(Target, Option<EmbeddedServer>, Option<String>), CliError> {
     let (server, url, secret) = match &plan.target {
         TargetChoice::External { url, secret } => (None, url.clone(), secret.clone()),
         TargetChoice::Embedded { wire } => {
             let secret = format!("embedded-{:016x}", rand::random::<u64>());
             // Only this process talks to it: the bounds against hostile clients would
             // only get in the way of a load test.
-            let handle = crate::server::spawn(ServerConfig {
+            let config = ServerConfig {
                 auth: Auth::Secret(secret.clone()),
                 limits: crate::server::Limits::for_load_tests(),
                 wire: *wire,
                 ..ServerConfig::default()
-            })
-            .await
-            .map_err(|e| CliError::Target(format!("cannot start the embedded server: {e:#}")))?;
+            };
+            let handle = EmbeddedServer::start(config, plan.threads).await?;
             let url = handle.url();
             (Some(handle), url, Some(secret))
         }
@@ -292,16 +292,18 @@ async fn run_scenario(
         target: target.url.clone(),
         started_at: SystemTime::now(),
         shard,
-        load: describe_load(&scenario.plan.load),
+        load: describe_load(&scenario.plan),
         interrupted: false,
         stopped_early: None,
         flows: scenario
             .plan
             .flows
             .iter()
-            .map(|f| FlowMeta {
+            .zip(flow_loads(&scenario.plan))
+            .map(|(f, load)| FlowMeta {
                 name: f.name.clone(),
-                weight: f.weight,
+                weight: (f.weight > 0).then_some(f.weight),
+                load,
             })
             .collect(),
         aborts_expected: scenario.plan.aborts_expected,
@@ -455,8 +457,35 @@ fn report_of(
     Ok(report)
 }
 
-fn describe_load(load: &LoadModel) -> String {
+/// The run's load for the report: the scenario's model, or each flow's.
+fn describe_load(plan: &Plan) -> String {
+    if let LoadModel::PerFlow(_) = &plan.load {
+        let flows: Vec<String> = plan
+            .flows
+            .iter()
+            .zip(flow_loads(plan))
+            .map(|(f, load)| format!("{}: {}", f.name, load.unwrap_or_default()))
+            .collect();
+        return format!("per flow; {}", flows.join("; "));
+    }
+    describe_model(&plan.load)
+}
+
+/// Each flow's own load, described (`None` for flows that share the scenario's).
+fn flow_loads(plan: &Plan) -> Vec<Option<String>> {
+    match &plan.load {
+        LoadModel::PerFlow(loads) => loads.iter().map(|l| Some(describe_model(l))).collect(),
+        _ => vec![None; plan.flows.len()],
+    }
+}
+
+fn describe_model(load: &LoadModel) -> String {
     match load {
+        LoadModel::PerFlow(loads) => loads
+            .iter()
+            .map(describe_model)
+            .collect::<Vec<_>>()
+            .join("; "),
         LoadModel::Closed {
             sessions,
             duration,
@@ -509,6 +538,9 @@ fn goal_of(plan: &Plan) -> Goal {
         plan.load.planned_duration(),
     ) {
         (LoadModel::Closed { .. }, Some(n), _) => Goal::Sessions(n),
+        // Flows of their own: the longest one's time, else the sessions of them all.
+        (LoadModel::PerFlow(_), _, Some(d)) => Goal::Duration(d),
+        (LoadModel::PerFlow(_), Some(n), None) => Goal::Sessions(n),
         (_, _, Some(d)) => Goal::Duration(d),
         _ => Goal::Unbounded,
     }

@@ -6,7 +6,7 @@
 
 use serde_json::{Map, Value};
 
-use crate::drivers::AccountState;
+use crate::drivers::{AccountState, Undo, UndoValue};
 use crate::protocol::params::{Params, Request};
 use crate::protocol::{Code, EventType, Op, PushKind};
 
@@ -137,7 +137,44 @@ const STORED_OFFLINE: AccountState = AccountState {
     param: "offlineEnabled",
     when_true: true,
     what: "events stored offline",
+    // A device that receives them (unreadSync) acknowledges them with markRead.
+    cleaned_up: true,
 };
+
+/// Channel ops whose undo is gone when the channel is: 10404 (closed or expired) and
+/// 10406 (no longer a member).
+const CHANNEL_GONE: &[u32] = &[
+    Code::RoomNotExists.number(),
+    Code::RoomMemberNotExists.number(),
+];
+
+/// What `cleanup: true` sends to undo a request of `op` (§P-5): the channel a `create`
+/// made or a `call` opened (the caller is its creator) is closed; a channel joined by
+/// `join` or by an `accept` with `autoJoin` is left. Other ops leave no state of their
+/// own (invitations end with their channel or expire).
+pub(crate) const fn undo(op: Op) -> Option<Undo> {
+    match op {
+        Op::Create | Op::Call => Some(Undo {
+            op: "close",
+            params: &[("channelId", UndoValue::Data("channel.channelId"))],
+            when_true: None,
+            done_codes: CHANNEL_GONE,
+        }),
+        Op::Join => Some(Undo {
+            op: "leave",
+            params: &[("channelId", UndoValue::Param("channelId"))],
+            when_true: None,
+            done_codes: CHANNEL_GONE,
+        }),
+        Op::Accept => Some(Undo {
+            op: "leave",
+            params: &[("channelId", UndoValue::Param("channelId"))],
+            when_true: Some("autoJoin"),
+            done_codes: CHANNEL_GONE,
+        }),
+        _ => None,
+    }
+}
 
 /// The params of `op` that leave per-account state on the server: a push token
 /// registered at login (§P-3.4) decides between 10201 and 10202; events stored with
@@ -148,6 +185,8 @@ pub(crate) const fn account_state(op: Op) -> &'static [AccountState] {
             param: "pushToken",
             when_true: false,
             what: "a pushToken set at login",
+            // A later login without one does not erase it (§P-3.4): nothing can.
+            cleaned_up: false,
         }],
         Op::Join
         | Op::Leave

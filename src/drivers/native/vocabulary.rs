@@ -1,9 +1,9 @@
 //! The protocol's ops, push kinds, event types and codes (src/protocol) as the native
 //! driver's vocabulary tables.
 
-use crate::drivers::{Carrier, CodeSpec, EventSpec, KindSpec, OpRole, OpSpec, Vocabulary};
+use crate::drivers::{Ack, Carrier, CodeSpec, EventSpec, KindSpec, OpRole, OpSpec, Vocabulary};
 
-use super::params::{account_state, push_fields, response_data};
+use super::params::{account_state, push_fields, response_data, undo};
 use crate::protocol::{Code, EventType, Op, PushKind};
 
 const fn op(i: usize) -> OpSpec {
@@ -19,6 +19,7 @@ const fn op(i: usize) -> OpSpec {
         },
         data: Some(response_data(op)),
         account_state: account_state(op),
+        undo: undo(op),
     }
 }
 
@@ -56,9 +57,20 @@ const fn kind(i: usize) -> KindSpec {
         ),
         strict: matches!(kind, PushKind::Notify | PushKind::MultiClientSync),
         login_sync: matches!(kind, PushKind::ChannelsSync | PushKind::UnreadSync),
+        ends_connection: matches!(kind, PushKind::Kicked),
         fields: Some(push_fields(kind)),
         account_state: match kind {
             PushKind::UnreadSync => Some("events stored offline, read at login (unreadSync)"),
+            _ => None,
+        },
+        // Stored events stay until read (§P-7.2).
+        ack: match kind {
+            PushKind::UnreadSync => Some(Ack {
+                op: "markRead",
+                param: "msgids",
+                field: "msgid",
+                max: 1000,
+            }),
             _ => None,
         },
     }

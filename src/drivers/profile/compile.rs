@@ -49,17 +49,7 @@ pub fn load_file(path: &Path) -> Result<Profile, Vec<ScenarioError>> {
 
 /// Compiles profile text; `file` names it in errors.
 pub fn load_str(file: &str, text: &str) -> Result<Profile, Vec<ScenarioError>> {
-    let root = node::parse(text).map_err(|e| {
-        vec![ScenarioError {
-            file: file.to_string(),
-            location: match e.span {
-                Span::At { line, col } => Some((line, col)),
-                _ => None,
-            },
-            message: e.message,
-            kind: ErrorKind::Syntax,
-        }]
-    })?;
+    let root = node::parse_file(file, text)?;
     let mut p = P {
         cx: Cx::for_file(file),
         file,

@@ -28,6 +28,7 @@ static OPS: [OpSpec; 9] = [
         role: OpRole::Login,
         data: None,
         account_state: &[],
+        undo: None,
     },
     OpSpec {
         id: op::UNREGISTER,
@@ -36,6 +37,7 @@ static OPS: [OpSpec; 9] = [
         role: OpRole::Request,
         data: None,
         account_state: &[],
+        undo: None,
     },
     OpSpec {
         id: op::INVITE,
@@ -44,6 +46,7 @@ static OPS: [OpSpec; 9] = [
         role: OpRole::Request,
         data: None,
         account_state: &[],
+        undo: None,
     },
     OpSpec {
         id: op::RING,
@@ -52,6 +55,7 @@ static OPS: [OpSpec; 9] = [
         role: OpRole::Request,
         data: None,
         account_state: &[],
+        undo: None,
     },
     OpSpec {
         id: op::ANSWER,
@@ -60,6 +64,7 @@ static OPS: [OpSpec; 9] = [
         role: OpRole::Request,
         data: None,
         account_state: &[],
+        undo: None,
     },
     OpSpec {
         id: op::REJECT,
@@ -68,6 +73,7 @@ static OPS: [OpSpec; 9] = [
         role: OpRole::Request,
         data: None,
         account_state: &[],
+        undo: None,
     },
     OpSpec {
         id: op::CANCEL,
@@ -76,6 +82,7 @@ static OPS: [OpSpec; 9] = [
         role: OpRole::Request,
         data: None,
         account_state: &[],
+        undo: None,
     },
     OpSpec {
         id: op::ACK,
@@ -84,6 +91,7 @@ static OPS: [OpSpec; 9] = [
         role: OpRole::Request,
         data: None,
         account_state: &[],
+        undo: None,
     },
     OpSpec {
         id: op::BYE,
@@ -92,6 +100,7 @@ static OPS: [OpSpec; 9] = [
         role: OpRole::Request,
         data: None,
         account_state: &[],
+        undo: None,
     },
 ];
 
@@ -103,8 +112,10 @@ static KINDS: [KindSpec; 1] = [KindSpec {
     via: true,
     strict: true,
     login_sync: false,
+    ends_connection: false,
     fields: None,
     account_state: None,
+    ack: None,
 }];
 
 /// Requests from peers that scenarios await.

@@ -448,17 +448,22 @@ pub(super) fn arrival_chart(b: &Buckets) -> String {
 /// Sessions in flight (started, not finished) over time: the average over each bucket
 /// (session time of the sessions that ended in it, per second of it: Little's law), and
 /// the count at the end of each second (the most in the bucket).
+/// With a load that sets a target concurrency (`stages`), that target is drawn too,
+/// dashed: where the lines part, sessions took longer than the ramp allowed for.
 pub(super) fn in_flight_chart(b: &Buckets) -> String {
+    let average: BucketValue<'_> = &|k| k.session_us / (k.secs.max(1) as f64 * 1e6);
+    let end: BucketValue<'_> = &|k| k.in_flight as f64;
+    let target: BucketValue<'_> = &|k| k.target.unwrap_or(0) as f64;
+    let mut lines = vec![("in-flight", average), ("in-flight-end", end)];
+    if b.buckets.iter().any(|k| k.target.is_some()) {
+        // Last, dashed on top, as the planned arrivals are.
+        lines.push(("in-flight-target", target));
+    }
     count_lines(
         "sessions in flight over time",
         "sessions in flight",
         b,
-        &[
-            ("in-flight", &|k| {
-                k.session_us / (k.secs.max(1) as f64 * 1e6)
-            }),
-            ("in-flight-end", &|k| k.in_flight as f64),
-        ],
+        &lines,
     )
 }
 

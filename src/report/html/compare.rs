@@ -120,6 +120,18 @@ fn sessions(out: &mut String, c: &Comparison) {
             text(&count_change(bv, nv))
         );
     }
+    for c in &c.counts {
+        let count = |v: Option<u64>| v.map_or_else(|| "-".to_owned(), |v| v.to_string());
+        let _ = writeln!(
+            out,
+            "<tr><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td>\
+             <td class=\"num\">{}</td></tr>",
+            text(&c.name),
+            count(c.base),
+            count(c.new),
+            text(&c.change_text())
+        );
+    }
     let _ = writeln!(
         out,
         "<tr><td>per second</td><td class=\"num\">{:.1}</td><td class=\"num\">{:.1}</td>\

@@ -96,8 +96,9 @@ fn us_cell(m: &MetricReport, us: u64) -> String {
     }
 }
 
+/// The latency metrics only: a count (a flow's failed sessions) is in the flows table.
 pub(super) fn latency(out: &mut String, report: &RunReport) -> Result<(), ReportError> {
-    if report.metrics.is_empty() {
+    if report.latency_metrics().next().is_none() {
         return Ok(());
     }
     out.push_str(
@@ -109,7 +110,7 @@ pub(super) fn latency(out: &mut String, report: &RunReport) -> Result<(), Report
          <th class=\"num\">p99</th><th class=\"num\">p99.9</th><th class=\"num\">max</th>\
          <th class=\"num\">mean</th></tr></thead>\n<tbody>\n",
     );
-    for m in &report.metrics {
+    for m in report.latency_metrics() {
         let mean = if m.count == 0 {
             "-".to_owned()
         } else {
@@ -134,8 +135,8 @@ pub(super) fn latency(out: &mut String, report: &RunReport) -> Result<(), Report
         );
     }
     out.push_str("</tbody>\n</table>\n<div class=\"charts\">\n");
-    let decades = decades_for(report.metrics.iter().map(|m| m.count).max().unwrap_or(0));
-    for m in &report.metrics {
+    let decades = decades_for(report.latency_metrics().map(|m| m.count).max().unwrap_or(0));
+    for m in report.latency_metrics() {
         let histogram = decode(&m.histogram).map_err(|source| ReportError::Histogram {
             metric: m.name.clone(),
             source,
@@ -198,7 +199,11 @@ pub(super) fn timeline(out: &mut String, report: &RunReport) {
             "<figure class=\"wide\">\n<figcaption><b>Latency over time</b>\
              <span class=\"stats\">p99 of each metric</span></figcaption>\n<ul class=\"legend\">",
         );
+        // Colours follow the position in `report.metrics`, as the chart's series do.
         for (i, m) in report.metrics.iter().enumerate() {
+            if report.is_count_metric(&m.name) {
+                continue;
+            }
             let _ = write!(
                 out,
                 "<li><span class=\"sw {}\"></span>{}</li>",
@@ -243,11 +248,17 @@ pub(super) fn timeline(out: &mut String, report: &RunReport) {
              <span class=\"stats\">started and not yet finished</span></figcaption>\n\
              <ul class=\"legend\"><li><span class=\"sw line in-flight\"></span>average (session \
              time per second)</li><li><span class=\"sw line in-flight-end\"></span>at the end of \
-             each second{}</li></ul>\n{}</figure>\n",
+             each second{}</li>{}</ul>\n{}</figure>\n",
             if b.width == 1 {
                 ""
             } else {
                 " (the most in each bucket)"
+            },
+            if b.buckets.iter().any(|k| k.target.is_some()) {
+                "<li><span class=\"sw line in-flight-target\"></span>target (the stages' \
+                 concurrency)</li>"
+            } else {
+                ""
             },
             in_flight_chart(&b)
         );

@@ -30,6 +30,8 @@ pub(super) struct Bucket {
     pub planned: u64,
     /// The most sessions in flight at the end of any of the bucket's seconds.
     pub in_flight: u64,
+    /// The highest target in flight the load set in the bucket's seconds, if it set one.
+    pub target: Option<u64>,
     /// Microseconds of session time of the sessions that finished in the bucket: divided
     /// by the bucket's length, the average number in flight (Little's law).
     pub session_us: f64,
@@ -81,6 +83,7 @@ pub(super) fn buckets(report: &RunReport) -> Buckets {
             started: 0,
             planned: 0,
             in_flight: 0,
+            target: None,
             session_us: 0.0,
             p99_us: vec![None; metrics],
         })
@@ -102,6 +105,9 @@ pub(super) fn buckets(report: &RunReport) -> Buckets {
         bucket.started += interval.sessions_started;
         bucket.planned += interval.planned_starts;
         bucket.in_flight = bucket.in_flight.max(interval.in_flight);
+        if let Some(target) = interval.target_in_flight {
+            bucket.target = Some(bucket.target.map_or(target, |t| t.max(target)));
+        }
         if let Some(h) = interval
             .metrics
             .iter()
@@ -111,6 +117,10 @@ pub(super) fn buckets(report: &RunReport) -> Buckets {
             bucket.session_us += h.mean() * h.len() as f64;
         }
         for m in &interval.metrics {
+            // A count (a flow's failed sessions) has no latency line.
+            if report.is_count_metric(&m.name) {
+                continue;
+            }
             let Some(id) = report.metrics.iter().position(|r| r.name == m.name) else {
                 continue;
             };

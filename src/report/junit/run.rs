@@ -147,7 +147,9 @@ impl JunitSuite {
         let steps = format!("{scenario}.steps");
         let thresholds = format!("{scenario}.thresholds");
         let mut cases = Vec::new();
-        for metric in &report.metrics {
+        // A flow's failed sessions are a count, not a step: its sessions' failures are
+        // the cases of the steps that failed.
+        for metric in report.latency_metrics() {
             let failures: Vec<&FailureReport> = report
                 .failures
                 .iter()

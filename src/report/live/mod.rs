@@ -100,14 +100,16 @@ pub struct LiveFrame {
     /// Wall clock, ms since the Unix epoch.
     pub unix_ms: u64,
     pub phase: Phase,
-    /// 1-based stage of the open model's schedule; `null` otherwise.
+    /// 1-based stage of the schedule (open model, ramping closed model); `null`
+    /// otherwise and for per-flow loads.
     pub stage: Option<usize>,
-    /// Number of stages of the open model; `null` otherwise.
+    /// Number of stages of that schedule; `null` otherwise.
     pub stages: Option<usize>,
-    /// The schedule's arrival rate now (sessions/s); `null` for the closed model.
+    /// The schedule's arrival rate now (sessions/s): the open model's, or the sum of
+    /// per-flow open loads; `null` for closed models and mixed per-flow loads.
     pub target_rate: Option<f64>,
-    /// The ramping closed model's target concurrency now (`load.stages`); `null`
-    /// otherwise.
+    /// The ramping closed model's target concurrency now (`load.stages`), or the sum of
+    /// per-flow closed loads' (none of them open); `null` otherwise.
     pub target_concurrency: Option<u64>,
     /// Sessions started per second over the last window.
     pub achieved_rate: f64,
@@ -186,20 +188,21 @@ impl Sampler {
                 .duration_since(UNIX_EPOCH)
                 .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
             phase,
-            stage: stage.map(|s| s.index + 1),
-            stages: stage.map(|s| s.count),
+            // Per-flow loads have no common stages (count 0).
+            stage: stage.filter(|s| s.count > 0).map(|s| s.index + 1),
+            stages: stage.filter(|s| s.count > 0).map(|s| s.count),
             target_rate: match phase {
                 Phase::Load => stage.map(|s| round3(s.rate)),
                 Phase::Drain => Some(0.0),
                 Phase::Login => None,
             }
-            .filter(|_| matches!(self.load, LoadModel::Open { .. })),
+            .filter(|_| self.load.plans_rate()),
             target_concurrency: match phase {
                 Phase::Load => stage.and_then(|s| s.concurrency),
                 Phase::Drain => Some(0),
                 Phase::Login => None,
             }
-            .filter(|_| matches!(self.load, LoadModel::Ramping { .. })),
+            .filter(|_| self.load.plans_concurrency()),
             achieved_rate: round3(achieved_rate),
             done_rate: round3(done_rate),
             sessions: FrameSessions {
@@ -404,8 +407,9 @@ fn open_live_file(path: &Path) -> Result<std::io::BufWriter<std::fs::File>, Live
 }
 
 /// The frame task: a frame per tick, published and appended to the file; a last one on
-/// stop. A write error to the file is reported once and the file abandoned (the run
-/// goes on).
+/// stop. Published first, so that whoever reads a line of the file finds that frame (or
+/// a newer one) at the endpoint. A write error to the file is reported once and the
+/// file abandoned (the run goes on).
 async fn frames(
     live: Arc<LiveStats>,
     mut sampler: Sampler,
@@ -421,6 +425,7 @@ async fn frames(
             _ = every.tick() => false,
         };
         let frame = Arc::new(sampler.frame(&live, Instant::now()));
+        tx.send_replace(Some(frame.clone()));
         if let Some(out) = &mut file {
             let written = serde_json::to_writer(&mut *out, &*frame)
                 .map_err(std::io::Error::from)
@@ -431,7 +436,6 @@ async fn frames(
                 file = None;
             }
         }
-        tx.send_replace(Some(frame));
         if last {
             break;
         }
@@ -508,5 +512,65 @@ mod tests {
             (after.phase, after.target_concurrency),
             (Phase::Drain, Some(0))
         );
+    }
+
+    /// Flows with loads of their own: no common stage; the closed flows' target
+    /// concurrencies add up while none is open, the open flows' rates while all are.
+    #[test]
+    fn frames_of_per_flow_loads_add_up_the_flows_targets() {
+        use crate::scenario::{LevelStage, Rate, ShardShare, Stage};
+        let live = LiveStats::new();
+        let ramp = LoadModel::Ramping {
+            stages: vec![LevelStage::Hold {
+                count: 8,
+                duration: Duration::from_secs(10),
+            }],
+            sessions: None,
+            share: ShardShare::WHOLE,
+        };
+        let closed = LoadModel::Closed {
+            sessions: None,
+            duration: Some(Duration::from_secs(5)),
+            concurrency: 3,
+        };
+        let open = |per_sec| LoadModel::Open {
+            stages: vec![Stage::Hold {
+                rate: Rate { per_sec },
+                duration: Duration::from_secs(10),
+            }],
+            max_in_flight: 10,
+        };
+        let t0 = Instant::now();
+        live.mark_load_started(t0);
+        let mut sampler = Sampler::new("s", LoadModel::PerFlow(vec![ramp.clone(), closed]), t0);
+        let both = sampler.frame(&live, t0 + Duration::from_secs(2));
+        assert_eq!(
+            (both.phase, both.stage, both.stages),
+            (Phase::Load, None, None)
+        );
+        assert_eq!(
+            (both.target_concurrency, both.target_rate),
+            (Some(11), None)
+        );
+        let one = sampler.frame(&live, t0 + Duration::from_secs(6));
+        assert_eq!(
+            one.target_concurrency,
+            Some(8),
+            "the closed flow's time is over"
+        );
+        let over = sampler.frame(&live, t0 + Duration::from_secs(11));
+        assert_eq!(
+            (over.phase, over.target_concurrency),
+            (Phase::Drain, Some(0))
+        );
+        let mut sampler = Sampler::new("s", LoadModel::PerFlow(vec![open(5.0), open(7.5)]), t0);
+        let rates = sampler.frame(&live, t0 + Duration::from_secs(1));
+        assert_eq!(
+            (rates.target_rate, rates.target_concurrency),
+            (Some(12.5), None)
+        );
+        let mut sampler = Sampler::new("s", LoadModel::PerFlow(vec![open(5.0), ramp]), t0);
+        let mixed = sampler.frame(&live, t0 + Duration::from_secs(1));
+        assert_eq!((mixed.target_rate, mixed.target_concurrency), (None, None));
     }
 }

@@ -2,19 +2,20 @@
 
 use std::time::Duration;
 
-use super::load::LoadSettings;
+use super::load::{LoadScope, LoadSettings};
 use super::steps::{RESERVED_NAMES, Scope};
 use super::{Cx, describe};
 use crate::scenario::error::{ScenarioError, did_you_mean};
-use crate::scenario::node::{Node, Value};
+use crate::scenario::node::{Node, Span, Value};
 use crate::scenario::plan::{AbortRule, MetricKind, Plan, Role};
 use crate::scenario::template::{RUN_VAR, SESSION_VAR, VarLayout, is_var_name};
 use crate::scenario::threshold::{MetricRef, Stat, Threshold};
-use crate::scenario::timing::Rate;
+use crate::scenario::timing::{LoadModel, Rate};
 
-const TOP_KEYS: [&str; 14] = [
+const TOP_KEYS: [&str; 15] = [
     "flows",
     "accounts",
+    "cleanup",
     "name",
     "description",
     "driver",
@@ -86,6 +87,20 @@ pub(crate) fn compile(mut cx: Cx<'_>, root: &Node, stem: &str) -> Result<Plan, V
         },
         None => false,
     };
+    let cleanup_key = top.key("cleanup").map(|k| k.span);
+    let cleanup = top
+        .get("cleanup")
+        .and_then(|n| cx.bool(n, "cleanup"))
+        .unwrap_or(false);
+    if cleanup && !cx.vocabulary.cleans_up() {
+        cx.error(
+            cleanup_key.unwrap_or(top.span),
+            format!(
+                "cleanup: driver '{}' cannot clean up after a session (its op table has no op that undoes what a session leaves); give every session new accounts with accounts: fresh",
+                cx.vocabulary.name
+            ),
+        );
+    }
     let strict = top
         .get("strict")
         .and_then(|n| cx.bool(n, "strict"))
@@ -103,8 +118,16 @@ pub(crate) fn compile(mut cx: Cx<'_>, root: &Node, stem: &str) -> Result<Plan, V
             "missing 'roles': e.g. roles: {caller: {}, callee: {}}",
         ),
     }
-    let settings = match top.get("load") {
-        Some(n) => cx.load(n).unwrap_or_default(),
+    // Flows with loads of their own leave the top-level load only the run-wide keys.
+    let per_flow = top.get("flows").and_then(first_flow_with_load);
+    let scope = match &per_flow {
+        Some(first) => LoadScope::RunWide {
+            first_flow: first.clone(),
+        },
+        None => LoadScope::Shared,
+    };
+    let mut settings = match top.get("load") {
+        Some(n) => cx.load(n, &scope).unwrap_or_default(),
         None => LoadSettings::default(),
     };
     let max_failures = top
@@ -118,12 +141,6 @@ pub(crate) fn compile(mut cx: Cx<'_>, root: &Node, stem: &str) -> Result<Plan, V
     // Feeder columns and generated values are variables every step can read: they
     // take their slots before the steps' saved variables.
     let data = cx.data(top.get("feeders"), top.get("generate"));
-    if let Some(planned) = settings.model.planned_sessions()
-        && let Some(why) = data.unique_shortfall(planned)
-    {
-        let span = top.get("feeders").map_or(top.span, |n| n.span);
-        cx.error(span, why);
-    }
     cx.metric("login", MetricKind::Login, top.span);
     cx.metric("session", MetricKind::Session, top.span);
     let mut scope = Scope::default();
@@ -141,7 +158,11 @@ pub(crate) fn compile(mut cx: Cx<'_>, root: &Node, stem: &str) -> Result<Plan, V
         }
         (Some(n), None) => cx.steps(n, &mut scope, "steps"),
         (None, Some(n)) => {
-            flows = cx.flows(n, &mut thresholds, &mut aborts);
+            let loads;
+            (flows, loads) = cx.flows(n, &mut thresholds, &mut aborts, per_flow.as_deref());
+            if per_flow.is_some() && loads.len() == flows.len() {
+                settings.model = LoadModel::PerFlow(loads);
+            }
             Vec::new()
         }
         (None, None) => {
@@ -152,6 +173,12 @@ pub(crate) fn compile(mut cx: Cx<'_>, root: &Node, stem: &str) -> Result<Plan, V
             Vec::new()
         }
     };
+    if let Some(planned) = settings.model.planned_sessions()
+        && let Some(why) = data.unique_shortfall(planned)
+    {
+        let span = top.get("feeders").map_or(top.span, |n| n.span);
+        cx.error(span, why);
+    }
     if let Some(n) = top.get("thresholds") {
         let offset = thresholds.len();
         let (own, own_aborts) = cx.thresholds(n);
@@ -164,7 +191,7 @@ pub(crate) fn compile(mut cx: Cx<'_>, root: &Node, stem: &str) -> Result<Plan, V
     let weights: Vec<u32> = flows.iter().map(|f| f.weight).collect();
     let flow_schedule = super::flows::schedule(&weights);
     let source = cx.file.to_string();
-    cx.finish(|parts| Plan {
+    let plan = cx.finish(|parts| Plan {
         name,
         description,
         source,
@@ -178,6 +205,7 @@ pub(crate) fn compile(mut cx: Cx<'_>, root: &Node, stem: &str) -> Result<Plan, V
         unresponsive_after: settings.unresponsive_after,
         strict,
         fresh_accounts,
+        cleanup,
         timeout: parts.timeout,
         steps,
         flows,
@@ -189,6 +217,54 @@ pub(crate) fn compile(mut cx: Cx<'_>, root: &Node, stem: &str) -> Result<Plan, V
         metrics: parts.metrics,
         timed_steps: parts.timed_steps,
         vars: parts.layout,
+    })?;
+    cleanup_covers(&plan, cleanup_key)?;
+    Ok(plan)
+}
+
+/// With `cleanup: true`, every per-account state the plan leaves must be one the driver
+/// can clean up: otherwise the option would promise clean accounts it cannot give.
+fn cleanup_covers(plan: &Plan, at: Option<Span>) -> Result<(), Vec<ScenarioError>> {
+    if !plan.cleanup {
+        return Ok(());
+    }
+    let left: Vec<&str> = plan
+        .account_state()
+        .into_iter()
+        .filter(|(_, cleaned_up)| !cleaned_up)
+        .map(|(what, _)| what)
+        .collect();
+    if left.is_empty() {
+        return Ok(());
+    }
+    let location = match at {
+        Some(Span::At { line, col }) => Some((line, col)),
+        _ => None,
+    };
+    Err(vec![ScenarioError {
+        file: plan.source.clone(),
+        location,
+        message: format!(
+            "cleanup cannot undo {}: driver '{}' has no op that removes it; give every session new accounts with accounts: fresh",
+            left.join(", "),
+            plan.vocabulary.name
+        ),
+        kind: crate::scenario::error::ErrorKind::Invalid,
+    }])
+}
+
+/// The name of the first flow with a `load` of its own, if any: then every flow must
+/// have one (checked with the flows).
+fn first_flow_with_load(flows: &Node) -> Option<String> {
+    let Value::Map(entries) = &flows.value else {
+        return None;
+    };
+    entries.iter().find_map(|(key, flow)| match &flow.value {
+        Value::Map(fields) => fields
+            .iter()
+            .any(|(k, _)| k.name == "load")
+            .then(|| key.name.clone()),
+        _ => None,
     })
 }
 

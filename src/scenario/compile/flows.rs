@@ -1,9 +1,10 @@
-//! `flows:`: a mix of call flows in one run. Each flow has its own steps, a weight
-//! (its share of the sessions — and so, in the open model, of the arrival rate) and
-//! thresholds of its own. Its step and metric names are prefixed with `<flow>/`, and it
+//! `flows:`: a mix of call flows in one run. Each flow has its own steps, either a
+//! weight (its share of the sessions of the top-level load — and so, in the open model,
+//! of the arrival rate) or a load model of its own, and thresholds of its own. Its step and metric names are prefixed with `<flow>/`, and it
 //! gets `<flow>/session` and `<flow>/failed sessions` metrics, so that metrics, failures
 //! and thresholds are kept per flow as well as in total.
 
+use super::load::LoadScope;
 use super::steps::Scope;
 use super::{Cx, Fields};
 use crate::metrics::{FLOW_FAILED, FLOW_SESSION};
@@ -11,21 +12,25 @@ use crate::scenario::node::Node;
 use crate::scenario::plan::{AbortRule, Flow, MetricKind};
 use crate::scenario::template::is_var_name;
 use crate::scenario::threshold::Threshold;
+use crate::scenario::timing::LoadModel;
 
 /// Largest sum of flow weights (the session schedule repeats after this many sessions).
 pub(crate) const MAX_TOTAL_WEIGHT: u64 = 10_000;
 
 impl Cx<'_> {
-    /// Compiles `flows:`; returns the flows and appends their thresholds (with abort
-    /// rules) to `thresholds`/`aborts`.
+    /// Compiles `flows:`; returns the flows, with their own load models when
+    /// `per_flow` names the first flow that has one (then every flow must), and appends
+    /// their thresholds (with abort rules) to `thresholds`/`aborts`.
     pub(crate) fn flows(
         &mut self,
         node: &Node,
         thresholds: &mut Vec<Threshold>,
         aborts: &mut Vec<AbortRule>,
-    ) -> Vec<Flow> {
+        per_flow: Option<&str>,
+    ) -> (Vec<Flow>, Vec<LoadModel>) {
+        let mut loads = Vec::new();
         let Some(f) = self.map(node, "flows") else {
-            return Vec::new();
+            return (Vec::new(), loads);
         };
         if f.entries.is_empty() {
             self.error(node.span, "flows must name at least one flow");
@@ -46,12 +51,20 @@ impl Cx<'_> {
             };
             self.check_keys(
                 &ff,
-                &["description", "weight", "steps", "thresholds"],
+                &["description", "weight", "load", "steps", "thresholds"],
                 "a flow",
             );
-            let weight = match ff.get("weight") {
-                Some(n) => self.positive(n, "weight").unwrap_or(1),
-                None => 1,
+            let weight = match per_flow {
+                Some(first) => {
+                    if let Some(load) = self.own_load(&name, key.span, &ff, first) {
+                        loads.push(load);
+                    }
+                    0
+                }
+                None => match ff.get("weight") {
+                    Some(n) => self.positive(n, "weight").unwrap_or(1),
+                    None => 1,
+                },
             };
             total = total.saturating_add(weight);
             if let Some(flow) = self.flow(&name, &ff, weight, value, thresholds, aborts) {
@@ -64,7 +77,32 @@ impl Cx<'_> {
                 format!("the flows' weights add up to {total}; at most {MAX_TOTAL_WEIGHT} (use percentages or smaller numbers)"),
             );
         }
-        flows
+        (flows, loads)
+    }
+
+    /// A flow's own `load` (every flow of the mix has one, as `first` does): its model.
+    fn own_load(
+        &mut self,
+        name: &str,
+        at: crate::scenario::node::Span,
+        f: &Fields<'_>,
+        first: &str,
+    ) -> Option<LoadModel> {
+        if let Some(k) = f.key("weight") {
+            self.error(
+                k.span,
+                format!("'weight' shares the top-level load between flows, but these flows have their own loads: flow '{name}' needs a 'load' instead"),
+            );
+        }
+        let Some(n) = f.get("load") else {
+            self.error(
+                at,
+                format!("flow '{name}' has no 'load', but flow '{first}' has its own: either every flow has its own load, or none has and they share the top-level load by weight"),
+            );
+            return None;
+        };
+        self.load(n, &LoadScope::Flow)
+            .map(|settings| settings.model)
     }
 
     fn flow(

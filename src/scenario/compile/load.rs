@@ -12,6 +12,38 @@ const DEFAULT_LOGIN_RATE: f64 = 500.0;
 /// Default bound on sessions in flight in the open model.
 const DEFAULT_MAX_IN_FLIGHT: u64 = 1000;
 
+/// The keys of a `load` section that describe one load model.
+const MODEL_KEYS: [&str; 6] = [
+    "sessions",
+    "duration",
+    "concurrency",
+    "arrival",
+    "stages",
+    "max_in_flight",
+];
+/// The keys of a `load` section that apply to the whole run, however many load models
+/// it has.
+pub(super) const RUN_WIDE_KEYS: [&str; 5] = [
+    "login_rate",
+    "max_duration",
+    "max_failures",
+    "aborts_expected",
+    "unresponsive_after",
+];
+
+/// Where a `load` section is, which decides the keys it takes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) enum LoadScope {
+    /// The top level, one load model for every session (a mix's flows share it by
+    /// weight): every key.
+    Shared,
+    /// The top level of a mix whose flows have their own loads (the first of them is
+    /// named): only the run-wide keys.
+    RunWide { first_flow: String },
+    /// A flow's own load: only the model's keys.
+    Flow,
+}
+
 /// What the `load` section sets besides the model.
 pub(super) struct LoadSettings {
     pub model: LoadModel,
@@ -48,25 +80,36 @@ fn default_login_rate() -> Rate {
 }
 
 impl Cx<'_> {
-    pub(super) fn load(&mut self, node: &Node) -> Option<LoadSettings> {
+    /// A `load` section. With [`LoadScope::RunWide`] the model is left at its default
+    /// (the caller puts the flows' loads in its place).
+    pub(super) fn load(&mut self, node: &Node, scope: &LoadScope) -> Option<LoadSettings> {
         let f = self.map(node, "load")?;
-        self.check_keys(
-            &f,
-            &[
-                "sessions",
-                "duration",
-                "concurrency",
-                "arrival",
-                "stages",
-                "max_in_flight",
-                "login_rate",
-                "max_duration",
-                "max_failures",
-                "aborts_expected",
-                "unresponsive_after",
-            ],
-            "load",
-        );
+        let misplaced: &[&str] = match scope {
+            LoadScope::Shared => &[],
+            LoadScope::RunWide { .. } => &MODEL_KEYS,
+            LoadScope::Flow => &RUN_WIDE_KEYS,
+        };
+        let mut ok = true;
+        for key in misplaced {
+            let Some(k) = f.key(key) else { continue };
+            ok = false;
+            let message = match scope {
+                LoadScope::RunWide { first_flow } => format!(
+                    "'{key}' describes a load model, and the flows have their own (flow '{first_flow}' has a 'load'): a load is either shared by every flow (top-level, flows by weight) or each flow's own; next to per-flow loads the top-level load takes only the run-wide keys ({})",
+                    RUN_WIDE_KEYS.join(", ")
+                ),
+                _ => format!(
+                    "'{key}' applies to the whole run, not to one flow: put it in the top-level load (next to per-flow loads it takes {})",
+                    RUN_WIDE_KEYS.join(", ")
+                ),
+            };
+            self.error(k.span, message);
+        }
+        if !ok {
+            return None;
+        }
+        let keys: Vec<&str> = MODEL_KEYS.iter().chain(&RUN_WIDE_KEYS).copied().collect();
+        self.check_keys(&f, &keys, "load");
         let aborts_expected = match f.get("aborts_expected") {
             Some(n) => {
                 let expected = self.bool(n, "aborts_expected")?;
@@ -99,7 +142,9 @@ impl Cx<'_> {
             Some(n) => Some(self.nonzero_duration(n, "max_duration")?),
             None => None,
         };
-        let model = if let Some(stages) = f.get("stages") {
+        let model = if let LoadScope::RunWide { .. } = scope {
+            default_load()
+        } else if let Some(stages) = f.get("stages") {
             for key in ["duration", "concurrency", "arrival", "max_in_flight"] {
                 if let Some(k) = f.key(key) {
                     self.error(

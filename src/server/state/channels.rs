@@ -8,9 +8,14 @@
 //! or on its own. No method of this module takes a channel's `inner` lock while a registry
 //! shard is held.
 
+use std::cell::Cell;
 use std::collections::HashMap;
+use std::ops::Deref;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
+
+use serde::Serialize;
+use serde_json::value::RawValue;
 
 use super::invitations::Invitations;
 use crate::protocol::{ChannelInfo, ChannelWithMembers, MemberInfo};
@@ -26,8 +31,66 @@ pub(crate) struct Member {
 
 #[derive(Default)]
 pub(crate) struct ChannelInner {
-    pub members: Vec<Member>,
+    pub members: Members,
     pub invitations: Invitations,
+}
+
+/// A channel's members in join order, and the channel rendered with them, kept until
+/// they change: `query` and the other ops that answer `{channel, members}` reuse the
+/// text instead of cloning and serializing the same fields again for every answer.
+#[derive(Default)]
+pub(crate) struct Members {
+    /// The members, in join order.
+    list: Vec<Member>,
+    /// The last rendering, dropped by every change of `list`; it also records the
+    /// channel's `expireTime` and `invalid` it was made with, since those change
+    /// without a member changing (delay, close, expiry).
+    rendered: Cell<Option<Rendered>>,
+}
+
+/// [`Channel::rendered`]'s text and what it depends on besides the member list.
+struct Rendered {
+    expire_time: u64,
+    invalid: bool,
+    json: ChannelJson,
+}
+
+impl Members {
+    pub(crate) fn push(&mut self, member: Member) {
+        self.list.push(member);
+        self.rendered.take();
+    }
+
+    pub(crate) fn remove(&mut self, index: usize) -> Member {
+        self.rendered.take();
+        self.list.remove(index)
+    }
+}
+
+impl Deref for Members {
+    type Target = [Member];
+    fn deref(&self) -> &[Member] {
+        &self.list
+    }
+}
+
+impl<'a> IntoIterator for &'a Members {
+    type Item = &'a Member;
+    type IntoIter = std::slice::Iter<'a, Member>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.list.iter()
+    }
+}
+
+/// `{channel, members}` (§P-4.1, §P-4.2) already serialized, shared by every answer
+/// that carries it; serializes as that JSON text.
+#[derive(Clone, Debug)]
+pub(crate) struct ChannelJson(Arc<RawValue>);
+
+impl Serialize for ChannelJson {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(serializer)
+    }
 }
 
 impl ChannelInner {
@@ -96,6 +159,31 @@ impl Channel {
             channel: self.info(now),
             members: inner.members.iter().map(|m| self.member_info(m)).collect(),
         }
+    }
+
+    /// [`Channel::with_members`] as JSON text, serialized again only when the members,
+    /// the expiry or the validity changed since the last call.
+    pub(crate) fn rendered(&self, inner: &ChannelInner, now: u64) -> ChannelJson {
+        let cache = &inner.members.rendered;
+        let expire_time = self.expire_time.load(Relaxed);
+        let invalid = !self.is_valid(now);
+        if let Some(last) = cache.take()
+            && last.expire_time == expire_time
+            && last.invalid == invalid
+        {
+            let json = last.json.clone();
+            cache.set(Some(last));
+            return json;
+        }
+        let text = serde_json::value::to_raw_value(&self.with_members(inner, now))
+            .expect("a channel always serializes");
+        let json = ChannelJson(Arc::from(text));
+        cache.set(Some(Rendered {
+            expire_time,
+            invalid,
+            json: json.clone(),
+        }));
+        json
     }
 }
 
@@ -208,5 +296,57 @@ impl Channels {
             self.count.fetch_sub(1, Relaxed);
         }
         true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::server::shard::lock;
+
+    fn channel(expire_time: u64) -> Channel {
+        Channel {
+            id: "c-1".into(),
+            name: "room".into(),
+            kind: 1,
+            ext: String::new(),
+            creator: "a".into(),
+            create_time: 1,
+            expire_time: AtomicU64::new(expire_time),
+            closed: AtomicBool::new(false),
+            forgotten: AtomicBool::new(false),
+            inner: Default::default(),
+        }
+    }
+
+    /// The cached text must always equal a fresh rendering.
+    fn fresh(channel: &Channel, inner: &ChannelInner, now: u64) -> String {
+        let text = serde_json::to_string(&channel.rendered(inner, now)).unwrap();
+        let expected = serde_json::to_string(&channel.with_members(inner, now)).unwrap();
+        assert_eq!(text, expected);
+        text
+    }
+
+    #[test]
+    fn the_rendered_channel_follows_members_expiry_and_validity() {
+        let channel = channel(1000);
+        let mut inner = lock(&channel.inner);
+        let empty = fresh(&channel, &inner, 10);
+        assert!(empty.contains(r#""members":[]"#), "{empty}");
+        inner.members.push(Member {
+            account: "b".into(),
+            device: "d".into(),
+            uid: 7,
+            join_time: 5,
+        });
+        assert!(fresh(&channel, &inner, 10).contains(r#""account":"b""#));
+        channel.expire_time.store(2000, Relaxed);
+        assert!(fresh(&channel, &inner, 10).contains(r#""expireTime":2000"#));
+        assert!(fresh(&channel, &inner, 2001).contains(r#""invalid":true"#));
+        assert!(fresh(&channel, &inner, 10).contains(r#""invalid":false"#));
+        channel.closed.store(true, Relaxed);
+        assert!(fresh(&channel, &inner, 10).contains(r#""invalid":true"#));
+        inner.members.remove(0);
+        assert!(fresh(&channel, &inner, 10).contains(r#""members":[]"#));
     }
 }
