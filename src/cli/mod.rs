@@ -60,10 +60,11 @@ pub use error::EXIT_USAGE;
 /// stops it, and exits with its code.
 pub fn main() -> ExitCode {
     init_tracing();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let cli = match Cli::try_parse_from(std::env::args_os()) {
+        Ok(cli) => cli,
+        Err(e) => return finish(Err(e.into())),
+    };
+    let runtime = match runtime(&cli.command) {
         Ok(rt) => rt,
         Err(e) => {
             return finish(Err(CliError::Other(anyhow::anyhow!(
@@ -71,7 +72,25 @@ pub fn main() -> ExitCode {
             ))));
         }
     };
-    finish(runtime.block_on(command(std::env::args_os(), signals())))
+    finish(runtime.block_on(dispatch(cli, signals())))
+}
+
+/// The runtime a command runs on. `run` uses `--threads` threads, one by default: a
+/// current-thread runtime, with no hand-offs between worker threads (docs/performance.md,
+/// "Issue 16: harness changes"). The other commands use one worker thread per core.
+fn runtime(command: &Command) -> std::io::Result<tokio::runtime::Runtime> {
+    match command {
+        Command::Run(args) if args.threads == 1 => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build(),
+        Command::Run(args) => tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(usize::from(args.threads))
+            .enable_all()
+            .build(),
+        _ => tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build(),
+    }
 }
 
 /// Runs one command line (`["sigbench", "merge", …]`) to its end. `shutdown` yields once
@@ -85,7 +104,14 @@ where
     I: IntoIterator<Item = T>,
     T: Into<OsString> + Clone,
 {
-    let cli = Cli::try_parse_from(argv)?;
+    dispatch(Cli::try_parse_from(argv)?, shutdown).await
+}
+
+/// Runs a parsed command line to its end (see [`command`]).
+async fn dispatch(
+    cli: Cli,
+    shutdown: impl Stream<Item = ()> + Send + 'static,
+) -> Result<Outcome, CliError> {
     match cli.command {
         Command::Check(args) => run::check(args),
         Command::Merge(args) => merge::merge(args),

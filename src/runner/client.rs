@@ -12,13 +12,13 @@ use std::time::Duration;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::Value;
 use tokio::net::{TcpSocket, TcpStream};
-use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 use tokio_tungstenite::{Connector, MaybeTlsStream, WebSocketStream};
 
 use super::inbox::{Counters, WaitEnd};
+use super::outbox::Outbox;
 use super::pulse::Pulse;
 use super::tls::TlsSettings;
 use super::trace::{DeviceLabel, Direction, SessionTrace};
@@ -27,8 +27,6 @@ use crate::protocol::frame::ResponseFrame;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
 
-/// Frames a step may queue on one connection before `send` waits.
-const OUTBOUND: usize = 64;
 /// How long a closing handshake started by us may take.
 const CLOSE_WAIT: Duration = Duration::from_secs(2);
 
@@ -193,7 +191,7 @@ impl Tap {
 /// A connected device. Cheap to share between the steps of one session.
 pub struct Device {
     /// Frames for the connection task to write.
-    tx: mpsc::Sender<Message>,
+    outbox: Arc<Outbox>,
     /// What the connection task received and no step consumed yet.
     inbox: Arc<Inbox>,
     /// The driver's protocol state for this connection (ids, transactions).
@@ -275,20 +273,28 @@ impl Device {
             .map_err(|e| fail(e.to_string()))?;
             Ok(ws)
         };
-        let ws =
-            tokio::time::timeout(timeout, connect)
-                .await
-                .map_err(|_| ClientError::Silent {
-                    url: target.url.clone(),
-                    waited: timeout,
-                })??;
-        let (tx, rx) = mpsc::channel(OUTBOUND);
+        // Boxed: the TCP connect and the (TLS and) WebSocket handshake make a future of
+        // several KiB that would otherwise sit inline in every session's and worker's
+        // future for their whole life, idle included.
+        let ws = tokio::time::timeout(timeout, Box::pin(connect))
+            .await
+            .map_err(|_| ClientError::Silent {
+                url: target.url.clone(),
+                waited: timeout,
+            })??;
+        let outbox = Arc::new(Outbox::default());
         let inbox = Arc::new(Inbox::default().with_pulse(target.pulse.clone()));
         let wire: SharedWire = Arc::new(Mutex::new(driver.wire()));
         let tap = Tap::default();
-        tokio::spawn(drive(ws, rx, inbox.clone(), wire.clone(), tap.clone()));
+        tokio::spawn(drive(
+            ws,
+            outbox.clone(),
+            inbox.clone(),
+            wire.clone(),
+            tap.clone(),
+        ));
         Ok(Device {
-            tx,
+            outbox,
             inbox,
             wire,
             tap,
@@ -346,7 +352,12 @@ impl Device {
         };
         let sent = Instant::now();
         self.tap.record(Direction::Out, false, sent, &request);
-        if self.tx.send(Message::Text(request.clone())).await.is_err() {
+        if self
+            .outbox
+            .send(Message::Text(request.clone()))
+            .await
+            .is_err()
+        {
             return Err(failed(ClientError::Closed(self.close_code())));
         }
         let Some(reply_rx) = reply_rx else {
@@ -406,7 +417,7 @@ impl Device {
             self.tap.record(Direction::Out, false, sent, &text);
         }
         for message in messages {
-            self.tx
+            self.outbox
                 .send(message)
                 .await
                 .map_err(|_| ClientError::Closed(self.close_code()))?;
@@ -516,7 +527,14 @@ impl Device {
 
     /// Closes the connection normally; the reader task ends by itself.
     pub async fn disconnect(&self) {
-        let _ = self.tx.send(Message::Close(None)).await;
+        let _ = self.outbox.send(Message::Close(None)).await;
+    }
+}
+
+impl Drop for Device {
+    /// The last handle is gone: the connection task closes the connection politely.
+    fn drop(&mut self) {
+        self.outbox.hang_up();
     }
 }
 
@@ -524,7 +542,7 @@ impl Device {
 /// what the driver answers by itself, and runs the driver's periodic tick.
 async fn drive(
     mut ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
-    mut rx: mpsc::Receiver<Message>,
+    outbox: Arc<Outbox>,
     inbox: Arc<Inbox>,
     wire: SharedWire,
     tap: Tap,
@@ -535,8 +553,9 @@ async fn drive(
         t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         t
     });
-    // Reused for every frame: what the driver made of it.
-    let mut decoded: Vec<Inbound> = Vec::new();
+    // Reused for every frame: what the driver made of it (most frames make one item; an
+    // idle connection keeps this allocation, so it starts at one).
+    let mut decoded: Vec<Inbound> = Vec::with_capacity(1);
     let (close_code, note) = 'conn: loop {
         let tick = async {
             match ticks.as_mut() {
@@ -555,7 +574,7 @@ async fn drive(
                     }
                 }
             }
-            out = rx.recv() => match out {
+            out = outbox.next() => match out {
                 Some(Message::Close(frame)) => {
                     if let Err(e) = ws.close(frame).await {
                         break (None, Some(format!("sending our Close failed: {e}")));
@@ -604,6 +623,8 @@ async fn drive(
     tap.record(Direction::In, false, Instant::now(), &how);
     *tap.lock() = None;
     inbox.close(close_code, note);
+    // After the inbox knows the close code: a sender that fails reads it there.
+    outbox.end();
 }
 
 /// After sending our Close: the server's Close reply (its code), or why none came.

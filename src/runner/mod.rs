@@ -13,6 +13,7 @@ pub mod inbox;
 pub mod limits;
 mod load;
 pub mod login;
+mod outbox;
 pub mod pulse;
 mod session;
 pub mod shard;

@@ -194,6 +194,9 @@ async fn forget_after_lag(shared: &Shared, caller: &Caller, shutdown: &Cancellat
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
+    /// Every idle connection pays for the size of its task's future, which is that of its
+    /// largest state: the rare paths (closing, being stopped, pings, kick waits) are
+    /// boxed, so that their timers and frames take heap only while they run.
     async fn run(&mut self, rx: &mut mpsc::Receiver<Utf8Bytes>) {
         // `kill` is a child of the server's shutdown token, so this one future watches
         // both. It is made once: a cancellation future created on every turn of the loop
@@ -208,7 +211,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
             tokio::select! {
                 biased;
                 _ = &mut stopped => {
-                    self.stopped(rx).await;
+                    Box::pin(self.stopped(rx)).await;
                     return;
                 }
                 Some(first) = rx.recv() => {
@@ -218,7 +221,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                     let written = tokio::select! {
                         r = tokio::time::timeout(deadline, self.write_queued(first, rx)) => r,
                         _ = &mut stopped => {
-                            self.stopped(rx).await;
+                            Box::pin(self.stopped(rx)).await;
                             return;
                         }
                     };
@@ -227,14 +230,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                         Ok(Err(())) => return,
                         Err(_) => {
                             self.conn.stop(StopReason::SlowConsumer, &self.shared.metrics);
-                            self.close(close_code::POLICY, "slow consumer").await;
+                            Box::pin(self.close(close_code::POLICY, "slow consumer")).await;
                             return;
                         }
                     }
                 }
                 _ = &mut timer => {
-                    if let Some((code, reason)) = self.on_timer().await {
-                        self.close(code, reason).await;
+                    if let Some((code, reason)) = Box::pin(self.on_timer()).await {
+                        Box::pin(self.close(code, reason)).await;
                         return;
                     }
                     timer.as_mut().reset(self.next_wake());
@@ -268,7 +271,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                             if !fault!(self.shared, NoCloseReply) {
                                 // Writes the Close reply tungstenite queued on reading
                                 // the client's Close; the TCP connection ends after it.
-                                let _ = tokio::time::timeout(CLOSE_WAIT, self.ws.flush()).await;
+                                let _ = Box::pin(tokio::time::timeout(CLOSE_WAIT, self.ws.flush())).await;
                             }
                             return;
                         }
@@ -280,8 +283,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                                     }
                                 }
                             };
-                            let _ = tokio::time::timeout(CLOSE_WAIT, flush).await;
-                            self.close(code, reason).await;
+                            let _ = Box::pin(tokio::time::timeout(CLOSE_WAIT, flush)).await;
+                            Box::pin(self.close(code, reason)).await;
                             return;
                         }
                     }
@@ -483,7 +486,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
     /// One text frame, checked in the order of §P-2.6.
     async fn on_text(&mut self, text: &str) -> Flow {
         if fault!(self.shared, Slow50ms) {
-            tokio::time::sleep(Duration::from_millis(50)).await;
+            Box::pin(tokio::time::sleep(Duration::from_millis(50))).await;
         }
         let value = match parse_json(text) {
             Ok(value) => value,
@@ -550,7 +553,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                     self.login_permit = None;
                     if let Some(done) = kicked {
                         // §P-3.5: the old connection's close goes out before our response.
-                        let _ = tokio::time::timeout(KICK_WAIT, done.cancelled()).await;
+                        let _ = Box::pin(tokio::time::timeout(KICK_WAIT, done.cancelled())).await;
                     }
                     Flow::Continue
                 }

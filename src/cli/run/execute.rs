@@ -11,6 +11,7 @@ use std::time::SystemTime;
 use futures_util::{Stream, StreamExt};
 use tokio_util::sync::CancellationToken;
 
+use super::embedded::EmbeddedServer;
 use super::plan::{RunPlan, ScenarioRun, TargetChoice};
 use crate::cli::error::{CliError, EXIT_INTERRUPTED, EXIT_PASSED, EXIT_UNREACHABLE, EXIT_USAGE};
 use crate::report::live::{LiveOutputs, LiveViews};
@@ -23,7 +24,7 @@ use crate::runner::client::Target;
 use crate::runner::trace::Tracer;
 use crate::runner::{Run, RunError, RunOptions, RunOutcome};
 use crate::scenario::{self, LoadModel, Plan};
-use crate::server::{Auth, ServerConfig, ServerHandle};
+use crate::server::{Auth, ServerConfig};
 
 /// What became of one scenario.
 pub struct ScenarioResult {
@@ -212,21 +213,20 @@ fn suite_of(result: &ScenarioResult) -> JunitSuite {
 /// for this run so that logins go through the real token check) or `--target`.
 async fn start_target(
     plan: &RunPlan,
-) -> Result<(Target, Option<ServerHandle>, Option<String>), CliError> {
+) -> Result<(Target, Option<EmbeddedServer>, Option<String>), CliError> {
     let (server, url, secret) = match &plan.target {
         TargetChoice::External { url, secret } => (None, url.clone(), secret.clone()),
         TargetChoice::Embedded { wire } => {
             let secret = format!("embedded-{:016x}", rand::random::<u64>());
             // Only this process talks to it: the bounds against hostile clients would
             // only get in the way of a load test.
-            let handle = crate::server::spawn(ServerConfig {
+            let config = ServerConfig {
                 auth: Auth::Secret(secret.clone()),
                 limits: crate::server::Limits::for_load_tests(),
                 wire: *wire,
                 ..ServerConfig::default()
-            })
-            .await
-            .map_err(|e| CliError::Target(format!("cannot start the embedded server: {e:#}")))?;
+            };
+            let handle = EmbeddedServer::start(config, plan.threads).await?;
             let url = handle.url();
             (Some(handle), url, Some(secret))
         }

@@ -5,6 +5,7 @@
 //! artifact that could not be written), 3 (target unreachable, unresponsive, or login
 //! impossible), 130 (interrupted).
 
+mod embedded;
 pub mod execute;
 pub mod plan;
 
@@ -103,6 +104,12 @@ pub struct RunArgs {
     /// Trace every frame of these sessions (numbers as failure samples show them).
     #[arg(long, value_name = "N,N,...", value_parser = crate::runner::trace::parse_sessions)]
     pub trace_sessions: Option<std::collections::BTreeSet<u64>>,
+    /// Threads of the harness's runtime. One (the default) is the cheapest per session:
+    /// no hand-offs between threads. More use more cores in one process (as does running
+    /// shards, `--shard`). The embedded server, when there is no --target, runs on as
+    /// many threads of its own.
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub threads: u16,
     /// Sessions in total (closed model). With only --sessions, the scenario's duration
     /// no longer limits the run.
     #[arg(

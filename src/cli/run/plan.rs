@@ -122,6 +122,9 @@ pub struct RunPlan {
     pub start_at: Option<SystemTime>,
     /// See [`GRACE`].
     pub grace: Duration,
+    /// `--threads`: the threads of the embedded server's runtime; the harness's runtime,
+    /// built before anything runs, has as many (see `crate::cli::main`).
+    pub threads: usize,
     pub outputs: Outputs,
     /// Live metrics and traces.
     pub watch: Watch,
@@ -228,6 +231,7 @@ impl RunPlan {
             sources: args.source_addrs,
             start_at,
             grace: GRACE,
+            threads: usize::from(args.threads),
             watch,
             outputs: Outputs {
                 report_dir: args.report_dir,
