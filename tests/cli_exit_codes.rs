@@ -8,8 +8,6 @@
 mod common;
 mod procs;
 
-use std::sync::atomic::Ordering;
-
 use futures_util::Stream;
 use sigbench::cli::command;
 use sigbench::cli::error::{CliError, Outcome, exit_code};
@@ -47,21 +45,19 @@ fn message(result: &Result<Outcome, CliError>) -> String {
     }
 }
 
+/// Runs `sigbench args…` in-process; its exit code must be `expected` and its error
+/// message must name `needle` (what and where).
+async fn exits_with(args: &[&str], expected: u8, needle: &str) {
+    let (result, code) = sigbench(args).await;
+    let message = message(&result);
+    assert_eq!(code, expected, "{message}");
+    assert!(message.contains(needle), "{message}");
+}
+
 /// A path below a regular file: nothing can be written there.
 fn unwritable(dir: &TempDir) -> std::path::PathBuf {
     let blocker = dir.write("a-file", "not a folder");
     blocker.join("out")
-}
-
-/// Waits (without sleeping) until the rogue target has received `n` requests.
-async fn requests_reach(target: &rogue::Rogue, n: u64) {
-    loop {
-        let next = target.requested.notified();
-        if target.requests.load(Ordering::SeqCst) >= n {
-            return;
-        }
-        next.await;
-    }
 }
 
 #[tokio::test]
@@ -82,13 +78,7 @@ async fn check() {
     let (_, code) = sigbench(&["check", good.to_str().unwrap()]).await;
     assert_eq!(code, 0);
     let bad = dir.write("bad.yaml", "name: bad\nroles: {}\nsteps: []\n");
-    let (result, code) = sigbench(&["check", bad.to_str().unwrap()]).await;
-    assert_eq!(code, 2);
-    assert!(
-        message(&result).contains("bad.yaml"),
-        "{}",
-        message(&result)
-    );
+    exits_with(&["check", bad.to_str().unwrap()], 2, "bad.yaml").await;
     let (_, code) = sigbench(&["check", dir.join("missing.yaml").to_str().unwrap()]).await;
     assert_eq!(code, 2, "an unreadable scenario file");
 }
@@ -184,14 +174,9 @@ async fn run_interrupted() {
         "--report-dir",
         reports.to_str().unwrap(),
     ];
-    let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<()>();
-    let shutdown =
-        futures_util::stream::unfold(
-            rx,
-            |mut rx| async move { rx.recv().await.map(|()| ((), rx)) },
-        );
+    let (tx, shutdown) = common::test_signals();
     let stopper = async {
-        requests_reach(&target, 2).await;
+        target.requests_reach(2).await;
         tx.send(()).unwrap();
         tx.send(()).unwrap();
     };
@@ -224,49 +209,43 @@ async fn conformance() {
     let (_, code) = sigbench(&["conformance", "--list", "--only", "no-such-case"]).await;
     assert_eq!(code, 2);
     let missing = dir.join("deviations.yaml");
-    let (result, code) = sigbench(&[
-        "conformance",
-        "--expect-file",
-        missing.to_str().unwrap(),
-        "--report-dir",
-        reports,
-    ])
+    exits_with(
+        &[
+            "conformance",
+            "--expect-file",
+            missing.to_str().unwrap(),
+            "--report-dir",
+            reports,
+        ],
+        2,
+        "deviations.yaml",
+    )
     .await;
-    assert_eq!(code, 2);
-    assert!(
-        message(&result).contains("deviations.yaml"),
-        "{}",
-        message(&result)
-    );
     let broken = dir.write("broken.yaml", "- case: [unclosed\n");
-    let (result, code) = sigbench(&[
-        "conformance",
-        "--expect-file",
-        broken.to_str().unwrap(),
-        "--report-dir",
-        reports,
-    ])
+    exits_with(
+        &[
+            "conformance",
+            "--expect-file",
+            broken.to_str().unwrap(),
+            "--report-dir",
+            reports,
+        ],
+        2,
+        "broken.yaml",
+    )
     .await;
-    assert_eq!(code, 2);
-    assert!(
-        message(&result).contains("broken.yaml"),
-        "{}",
-        message(&result)
-    );
-    let (result, code) = sigbench(&[
-        "conformance",
-        "--target",
-        "wss://127.0.0.1:1/",
+    exits_with(
+        &[
+            "conformance",
+            "--target",
+            "wss://127.0.0.1:1/",
+            "--ca-cert",
+            dir.join("missing.pem").to_str().unwrap(),
+        ],
+        2,
         "--ca-cert",
-        dir.join("missing.pem").to_str().unwrap(),
-    ])
+    )
     .await;
-    assert_eq!(code, 2);
-    assert!(
-        message(&result).contains("--ca-cert"),
-        "{}",
-        message(&result)
-    );
 
     // Unreachable: 3.
     let (result, code) = sigbench(&[
@@ -282,22 +261,20 @@ async fn conformance() {
     // Reports that cannot be written: 2, and the one that can is still written.
     let blocked = unwritable(&dir);
     let junit = dir.join("elsewhere/conformance.xml");
-    let (result, code) = sigbench(&[
-        "conformance",
-        "--only",
-        "P-2.1",
-        "--report-dir",
-        blocked.to_str().unwrap(),
-        "--junit",
-        junit.to_str().unwrap(),
-    ])
+    exits_with(
+        &[
+            "conformance",
+            "--only",
+            "P-2.1",
+            "--report-dir",
+            blocked.to_str().unwrap(),
+            "--junit",
+            junit.to_str().unwrap(),
+        ],
+        2,
+        "cannot write the conformance report",
+    )
     .await;
-    assert_eq!(code, 2);
-    assert!(
-        message(&result).contains("cannot write the conformance report"),
-        "{}",
-        message(&result)
-    );
     assert!(junit.exists(), "the JUnit XML is written all the same");
 }
 
@@ -362,14 +339,9 @@ async fn conformance_failing_and_interrupted() {
         "--report-dir",
         reports,
     ];
-    let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<()>();
-    let shutdown =
-        futures_util::stream::unfold(
-            rx,
-            |mut rx| async move { rx.recv().await.map(|()| ((), rx)) },
-        );
+    let (tx, shutdown) = common::test_signals();
     let stopper = async {
-        requests_reach(&target, 1).await;
+        target.requests_reach(1).await;
         tx.send(()).unwrap();
     };
     let (result, ()) = tokio::join!(command(args, shutdown), stopper);
@@ -418,50 +390,45 @@ async fn merge() {
 
     // Bad input: a missing shard, an unreadable or damaged report, reports that do not
     // belong together.
-    let (result, code) = sigbench(&["merge", one, "--out", out, "--quiet"]).await;
-    assert_eq!(code, 2);
-    assert!(
-        message(&result).contains("--allow-partial"),
-        "{}",
-        message(&result)
-    );
+    exits_with(
+        &["merge", one, "--out", out, "--quiet"],
+        2,
+        "--allow-partial",
+    )
+    .await;
     let (_, code) = sigbench(&["merge", one, "--out", out, "--quiet", "--allow-partial"]).await;
     assert_eq!(code, 0);
     let missing = dir.join("missing.json");
-    let (result, code) = sigbench(&["merge", one, missing.to_str().unwrap(), "--quiet"]).await;
-    assert_eq!(code, 2);
-    assert!(
-        message(&result).contains("missing.json"),
-        "{}",
-        message(&result)
-    );
+    exits_with(
+        &["merge", one, missing.to_str().unwrap(), "--quiet"],
+        2,
+        "missing.json",
+    )
+    .await;
     let broken = dir.write("broken.json", "{\"format\": \"sigbench-report/1\"}");
-    let (result, code) = sigbench(&["merge", one, broken.to_str().unwrap(), "--quiet"]).await;
-    assert_eq!(code, 2);
-    assert!(
-        message(&result).contains("broken.json"),
-        "{}",
-        message(&result)
-    );
+    exits_with(
+        &["merge", one, broken.to_str().unwrap(), "--quiet"],
+        2,
+        "broken.json",
+    )
+    .await;
     let (_, code) = sigbench(&["merge", one, one, "--quiet"]).await;
     assert_eq!(code, 2, "a shard twice");
 
     // Outputs that cannot be written: 2.
     let blocked = unwritable(&dir);
-    let (result, code) = sigbench(&[
-        "merge",
-        one,
-        two,
-        "--out",
-        blocked.join("m.json").to_str().unwrap(),
-    ])
+    exits_with(
+        &[
+            "merge",
+            one,
+            two,
+            "--out",
+            blocked.join("m.json").to_str().unwrap(),
+        ],
+        2,
+        "cannot write the merged report",
+    )
     .await;
-    assert_eq!(code, 2);
-    assert!(
-        message(&result).contains("cannot write the merged report"),
-        "{}",
-        message(&result)
-    );
     let (result, code) = sigbench(&[
         "merge",
         one,

@@ -10,32 +10,21 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use sigbench::conformance::{self, Deviations, Options, SuiteOutcome, TargetSettings, TargetSpec};
+use sigbench::conformance::{self, Options, SuiteOutcome};
 use sigbench::server::ServerConfig;
 use sigbench::server::faults::{Fault, Faults};
-use tokio_util::sync::CancellationToken;
 
 /// Suites run at once (each runs 16 cases at once).
 const CONCURRENT_SUITES: usize = 2;
 
 async fn run_suite(faults: Faults) -> SuiteOutcome {
     let options = Options {
-        target: TargetSpec::Embedded {
-            base: ServerConfig {
-                faults,
-                ..ServerConfig::default()
-            },
-        },
-        settings: TargetSettings::default(),
-        only: Vec::new(),
-        jobs: 16,
-        deviations: Deviations::default(),
-        interrupt: CancellationToken::new(),
-        stop_now: CancellationToken::new(),
-        profile: None,
-        timeout_scale: 1.0,
         // Every rule, the protocol's choices included.
         strict: true,
+        ..Options::embedded(ServerConfig {
+            faults,
+            ..ServerConfig::default()
+        })
     };
     conformance::run(options, |_| {})
         .await

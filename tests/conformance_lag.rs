@@ -4,30 +4,19 @@
 
 use std::time::Duration;
 
-use sigbench::conformance::{self, Deviations, Options, TargetSettings, TargetSpec};
+use sigbench::conformance::{self, Options};
 use sigbench::server::ServerConfig;
-use tokio_util::sync::CancellationToken;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_suite_passes_against_a_server_with_a_300ms_presence_lag() {
     let options = Options {
-        target: TargetSpec::Embedded {
-            base: ServerConfig {
-                presence_lag: Duration::from_millis(300),
-                ..ServerConfig::default()
-            },
-        },
-        settings: TargetSettings::default(),
-        only: Vec::new(),
-        jobs: 16,
-        deviations: Deviations::default(),
-        interrupt: CancellationToken::new(),
-        stop_now: CancellationToken::new(),
-        profile: None,
         // For the machine's load (CI shares two cores), not for the lag: a 2 s
         // handshake deadline was missed at load average 10.
         timeout_scale: 3.0,
-        strict: false,
+        ..Options::embedded(ServerConfig {
+            presence_lag: Duration::from_millis(300),
+            ..ServerConfig::default()
+        })
     };
     let outcome = tokio::time::timeout(Duration::from_secs(180), conformance::run(options, |_| {}))
         .await

@@ -58,6 +58,11 @@ async fn run(url: &str, yaml: &str, interrupt: CancellationToken, grace: Duratio
     RunReport::new(meta, &outcome.results, &thresholds).unwrap()
 }
 
+/// Runs `yaml` against `url` until its load ends (no interrupt, 1 s of grace).
+async fn run_to_end(url: &str, yaml: &str) -> RunReport {
+    run(url, yaml, CancellationToken::new(), Duration::from_secs(1)).await
+}
+
 fn failure_count(report: &RunReport, reason: &str) -> u64 {
     report
         .failures
@@ -97,13 +102,7 @@ steps:
     await: ROOM_CLOSE
     within: 10s
 "#;
-    let report = run(
-        &target.url(),
-        yaml,
-        CancellationToken::new(),
-        Duration::from_secs(1),
-    )
-    .await;
+    let report = run_to_end(&target.url(), yaml).await;
     let why = reasons(&report);
     assert_eq!(report.meta.status, Status::Failed, "{why:?}");
     assert!(
@@ -143,13 +142,7 @@ steps:
     call: { type: 2, account: "nobody", requestId: "${session}" }
     within: 200ms
 "#;
-    let report = run(
-        &target.url(),
-        yaml,
-        CancellationToken::new(),
-        Duration::from_secs(1),
-    )
-    .await;
+    let report = run_to_end(&target.url(), yaml).await;
     let why = reasons(&report);
     assert!(
         !report.failures.iter().any(|f| f.step == "probe"),
@@ -180,13 +173,7 @@ steps:
     as: a
     call: { type: 2, account: "nobody", requestId: "${session}" }
 "#;
-    let report = run(
-        &target.url(),
-        yaml,
-        CancellationToken::new(),
-        Duration::from_secs(1),
-    )
-    .await;
+    let report = run_to_end(&target.url(), yaml).await;
     let why = reasons(&report);
     assert_eq!(report.meta.status, Status::Failed, "{why:?}");
     assert_eq!(failure_count(&report, "target unresponsive"), 1, "{why:?}");
@@ -225,13 +212,7 @@ steps:
     call: { type: 2, account: "nobody", requestId: "${session}" }
     within: 200ms
 "#;
-    let report = run(
-        &target.url(),
-        yaml,
-        CancellationToken::new(),
-        Duration::from_secs(1),
-    )
-    .await;
+    let report = run_to_end(&target.url(), yaml).await;
     let why = reasons(&report);
     assert_eq!(
         failure_count(&report, "malformed server frame"),
@@ -258,18 +239,11 @@ steps:
     call: { type: 2, account: "nobody", requestId: "${session}" }
     within: 1h
 "#;
-    let (requests, requested) = (target.requests.clone(), target.requested.clone());
     let stopper = {
-        let interrupt = interrupt.clone();
+        let (interrupt, reached) = (interrupt.clone(), target.requests_reach(3));
         tokio::spawn(async move {
             // Ctrl-C once every worker's session is waiting for the target.
-            loop {
-                let next = requested.notified();
-                if requests.load(std::sync::atomic::Ordering::SeqCst) >= 3 {
-                    break;
-                }
-                next.await;
-            }
+            reached.await;
             interrupt.cancel();
         })
     };

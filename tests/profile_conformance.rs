@@ -6,13 +6,10 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use sigbench::conformance::{
-    self, Deviations, Options, SuiteOutcome, TargetSettings, TargetSpec, Verdict,
-};
+use sigbench::conformance::{self, Options, SuiteOutcome, TargetSettings, Verdict};
 use sigbench::drivers::profile::{Profile, ProfileRef};
 use sigbench::server::ServerConfig;
 use sigbench::server::wire::Wire;
-use tokio_util::sync::CancellationToken;
 
 fn profile(name: &str) -> ProfileRef {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("profiles/{name}.yaml"));
@@ -25,21 +22,13 @@ fn profile(name: &str) -> ProfileRef {
 /// rule judged strictly.
 async fn suite(wire: Wire, profile: Option<ProfileRef>) -> SuiteOutcome {
     let options = Options {
-        target: TargetSpec::Embedded {
-            base: ServerConfig {
-                wire,
-                ..ServerConfig::default()
-            },
-        },
-        settings: TargetSettings::default(),
-        only: Vec::new(),
         jobs: 8,
-        deviations: Deviations::default(),
-        interrupt: CancellationToken::new(),
-        stop_now: CancellationToken::new(),
         profile,
-        timeout_scale: 1.0,
         strict: true,
+        ..Options::embedded(ServerConfig {
+            wire,
+            ..ServerConfig::default()
+        })
     };
     conformance::run(options, |_| {})
         .await

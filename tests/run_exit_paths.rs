@@ -10,7 +10,6 @@ mod procs;
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use common::rogue::{self, Misbehaviour};
@@ -76,17 +75,6 @@ fn only_json(dir: &std::path::Path) -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
-/// Waits (without sleeping) until the target has received `n` requests.
-async fn requests_reach(target: &rogue::Rogue, n: u64) {
-    loop {
-        let next = target.requested.notified();
-        if target.requests.load(Ordering::SeqCst) >= n {
-            return;
-        }
-        next.await;
-    }
-}
-
 /// Problem 6: SIGTERM (what Kubernetes and `docker stop` send) is Ctrl-C: in-flight
 /// sessions get the grace period, the report is written, exit 130.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -108,7 +96,7 @@ async fn sigterm_writes_an_interrupted_report_and_exits_130() {
     .stderr(Stdio::piped())
     .spawn()
     .unwrap();
-    requests_reach(&target, 2).await;
+    target.requests_reach(2).await;
     kill(&child, "-TERM");
     let (code, err) =
         tokio::task::spawn_blocking(move || wait_exit(child, Duration::from_secs(30)))
@@ -140,7 +128,7 @@ async fn a_second_signal_stops_at_once_and_still_writes_the_report() {
     .stderr(Stdio::piped())
     .spawn()
     .unwrap();
-    requests_reach(&target, 2).await;
+    target.requests_reach(2).await;
     kill(&child, "-INT");
     let stderr = child.stderr.take().unwrap();
     let child = tokio::task::spawn_blocking(move || {
@@ -190,7 +178,7 @@ async fn a_second_signal_stops_conformance_at_once_and_still_writes_the_reports(
     .stderr(Stdio::piped())
     .spawn()
     .unwrap();
-    requests_reach(&target, 1).await;
+    target.requests_reach(1).await;
     kill(&child, "-INT");
     let stderr = child.stderr.take().unwrap();
     let code = tokio::task::spawn_blocking(move || {
@@ -359,14 +347,9 @@ async fn a_run_is_stopped_in_process_through_its_shutdown_stream() {
     ])
     .run;
     let plan = RunPlan::resolve(args).unwrap();
-    let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<()>();
-    let shutdown =
-        futures_util::stream::unfold(
-            rx,
-            |mut rx| async move { rx.recv().await.map(|()| ((), rx)) },
-        );
+    let (tx, shutdown) = common::test_signals();
     let stopper = async {
-        requests_reach(&target, 2).await;
+        target.requests_reach(2).await;
         tx.send(()).unwrap(); // Ctrl-C
         tx.send(()).unwrap(); // and again: stop now
     };

@@ -70,6 +70,26 @@ pub struct Options {
     pub strict: bool,
 }
 
+impl Options {
+    /// Every case of the suite against the embedded server started from `base`, as
+    /// `sigbench conformance` runs it without flags: 16 cases at a time, no deviations,
+    /// waits unscaled, non-strict cases reported as `NON-STRICT`, no interrupt.
+    pub fn embedded(base: ServerConfig) -> Options {
+        Options {
+            target: TargetSpec::Embedded { base },
+            settings: TargetSettings::default(),
+            only: Vec::new(),
+            jobs: 16,
+            deviations: Deviations::default(),
+            interrupt: CancellationToken::new(),
+            stop_now: CancellationToken::new(),
+            profile: None,
+            timeout_scale: 1.0,
+            strict: false,
+        }
+    }
+}
+
 /// One target per distinct embedded configuration, or the remote target.
 struct Targets {
     remote: Option<(Target, Option<String>)>,

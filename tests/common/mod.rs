@@ -504,3 +504,18 @@ fn url_addr(url: &str) -> SocketAddr {
         .parse()
         .unwrap_or_else(|e| panic!("url {url}: {e}"))
 }
+
+/// A shutdown stream for a command run in-process, and its trigger: each `send(())`
+/// is one Ctrl-C (the first asks for a graceful stop, the second for an immediate one).
+pub fn test_signals() -> (
+    tokio::sync::mpsc::UnboundedSender<()>,
+    impl futures_util::Stream<Item = ()> + Send + 'static,
+) {
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<()>();
+    let stream =
+        futures_util::stream::unfold(
+            rx,
+            |mut rx| async move { rx.recv().await.map(|()| ((), rx)) },
+        );
+    (tx, stream)
+}

@@ -50,6 +50,21 @@ impl Rogue {
     pub fn url(&self) -> String {
         format!("ws://{}/", self.addr)
     }
+
+    /// Resolves once the target has received `n` requests (woken by each request, never
+    /// by a timer); owns what it needs, so it can be spawned.
+    pub fn requests_reach(&self, n: u64) -> impl std::future::Future<Output = ()> + 'static {
+        let (requests, requested) = (self.requests.clone(), self.requested.clone());
+        async move {
+            loop {
+                let next = requested.notified();
+                if requests.load(Ordering::SeqCst) >= n {
+                    return;
+                }
+                next.await;
+            }
+        }
+    }
 }
 
 impl Drop for Rogue {

@@ -44,33 +44,33 @@ fn placeholder(param: &str) -> Option<Value> {
     })
 }
 
+/// The paths of a `channel` object (§P-4.1), followed by `$more`.
+macro_rules! channel_and {
+    ($($more:literal),* $(,)?) => {
+        &[
+            "channel.channelId",
+            "channel.channelName",
+            "channel.type",
+            "channel.ext",
+            "channel.creator",
+            "channel.createTime",
+            "channel.expireTime",
+            "channel.invalid",
+            $($more),*
+        ]
+    };
+}
+
 /// `{channel}` (§P-4.1).
-const CHANNEL: &[&str] = &[
-    "channel.channelId",
-    "channel.channelName",
-    "channel.type",
-    "channel.ext",
-    "channel.creator",
-    "channel.createTime",
-    "channel.expireTime",
-    "channel.invalid",
-];
+const CHANNEL: &[&str] = channel_and!();
 
 /// `{channel, members}` (§P-4.1, §P-4.2).
-const CHANNEL_MEMBERS: &[&str] = &[
-    "channel.channelId",
-    "channel.channelName",
-    "channel.type",
-    "channel.ext",
-    "channel.creator",
-    "channel.createTime",
-    "channel.expireTime",
-    "channel.invalid",
+const CHANNEL_MEMBERS: &[&str] = channel_and!(
     "members[].account",
     "members[].uid",
     "members[].joinTime",
     "members[].expireTime",
-];
+);
 
 /// The `data` of a successful reply to `op` (docs/protocol.md, "Ops at a glance");
 /// empty: the reply has no `data`.
