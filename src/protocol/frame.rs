@@ -115,13 +115,41 @@ fn to_json<T: Serialize>(value: &T) -> String {
 
 /// A response with optional `data` (§P-2.2).
 pub fn response<D: Serialize>(id: u64, code: Code, data: Option<D>) -> String {
-    to_json(&ResponseOut {
+    response_sized(id, code, data, 0)
+}
+
+/// [`response`] for `data` whose JSON text is known to take `data_len` bytes (e.g. text
+/// rendered earlier): the frame is then allocated once, at its final size, instead of
+/// growing through reallocations and ending with spare capacity (which costs another
+/// allocation when the text becomes the frame's shared bytes).
+pub fn response_sized<D: Serialize>(
+    id: u64,
+    code: Code,
+    data: Option<D>,
+    data_len: usize,
+) -> String {
+    let out = ResponseOut {
         id: Some(id),
         code: code.number(),
         message: code.name(),
         data,
         error: None,
-    })
+    };
+    if data_len == 0 {
+        return to_json(&out);
+    }
+    // `{"id":N,"code":NNN,"message":"NAME","data":DATA}`: names need no escaping.
+    let envelope = r#"{"id":,"code":,"message":"","data":}"#.len();
+    let len = envelope + digits(id) + digits(u64::from(code.number())) + code.name().len();
+    let mut text = Vec::with_capacity(len + data_len);
+    serde_json::to_writer(&mut text, &out).expect("protocol frames always serialize");
+    // serde_json writes valid UTF-8.
+    String::from_utf8(text).expect("serde_json writes UTF-8")
+}
+
+/// Decimal digits of `n`.
+fn digits(n: u64) -> usize {
+    n.checked_ilog10().map_or(1, |log| log as usize + 1)
 }
 
 /// A response without `data` whose id may be null (e.g. 416 for a frame without a valid id).
@@ -301,6 +329,16 @@ mod tests {
 
     fn frame(text: &str) -> Result<RequestFrame<'_>, FrameError> {
         parse_request(parse_json(text)?)
+    }
+
+    #[test]
+    fn a_sized_response_is_the_same_text_allocated_once() {
+        let data = serde_json::value::to_raw_value(&serde_json::json!({"k": ["v", 1]})).unwrap();
+        for (id, code) in [(0, Code::Ok), (9, Code::RoomNotExists), (u64::MAX, Code::Ok)] {
+            let sized = response_sized(id, code, Some(&data), data.get().len());
+            assert_eq!(sized, response(id, code, Some(&data)));
+            assert_eq!(sized.len(), sized.capacity(), "{sized}");
+        }
     }
 
     #[test]

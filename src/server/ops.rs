@@ -40,6 +40,16 @@ pub(crate) struct Reply {
     pub data: Option<Data>,
 }
 
+impl Data {
+    /// The length of the JSON text when it is known without serializing (0 otherwise).
+    pub(crate) fn known_len(&self) -> usize {
+        match self {
+            Data::Full(json) => json.len(),
+            _ => 0,
+        }
+    }
+}
+
 impl Reply {
     pub(crate) fn code(code: Code) -> Reply {
         Reply { code, data: None }

@@ -93,6 +93,13 @@ impl Serialize for ChannelJson {
     }
 }
 
+impl ChannelJson {
+    /// The length of the JSON text.
+    pub(crate) fn len(&self) -> usize {
+        self.0.get().len()
+    }
+}
+
 impl ChannelInner {
     pub(crate) fn is_member(&self, account: &str) -> bool {
         self.members.iter().any(|m| m.account == account)
