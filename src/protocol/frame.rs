@@ -334,7 +334,11 @@ mod tests {
     #[test]
     fn a_sized_response_is_the_same_text_allocated_once() {
         let data = serde_json::value::to_raw_value(&serde_json::json!({"k": ["v", 1]})).unwrap();
-        for (id, code) in [(0, Code::Ok), (9, Code::RoomNotExists), (u64::MAX, Code::Ok)] {
+        for (id, code) in [
+            (0, Code::Ok),
+            (9, Code::RoomNotExists),
+            (u64::MAX, Code::Ok),
+        ] {
             let sized = response_sized(id, code, Some(&data), data.get().len());
             assert_eq!(sized, response(id, code, Some(&data)));
             assert_eq!(sized.len(), sized.capacity(), "{sized}");
