@@ -27,13 +27,13 @@ use tokio_util::sync::CancellationToken;
 use super::admission::LoginPermit;
 use super::budget::Budget;
 use super::metrics::Metrics;
-use super::ops::{Caller, Data};
+use super::ops::Caller;
 use super::session::LoginOutcome;
 use super::state::Shared;
 use super::state::presence::{ConnHandle, StopReason};
 use super::wire::{self, WireState};
 use crate::protocol::frame::{
-    Push, code_response, error_response, parse_json, parse_request, response, response_sized,
+    Push, code_response, error_response, parse_json, parse_request, response,
 };
 use crate::protocol::json::Json;
 use crate::protocol::model::{KICK_LOGIN_ELSEWHERE, close_code};
@@ -595,8 +595,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
             (request, Some(caller)) => {
                 let reply = self.shared.execute(caller, request);
                 self.shared.metrics.op(Some(op), reply.code);
-                let data_len = reply.data.as_ref().map_or(0, Data::known_len);
-                self.reply(response_sized(id, reply.code, reply.data, data_len));
+                self.reply(reply.into_text(id));
                 Flow::Continue
             }
             // Unreachable: a logged-out connection only gets this far with a login.

@@ -5,6 +5,7 @@ use serde::Serialize;
 
 use super::state::Shared;
 use super::state::channels::ChannelJson;
+use crate::protocol::frame::{response, response_raw};
 use crate::protocol::params::Request;
 use crate::protocol::{ChannelInfo, Code};
 
@@ -40,17 +41,15 @@ pub(crate) struct Reply {
     pub data: Option<Data>,
 }
 
-impl Data {
-    /// The length of the JSON text when it is known without serializing (0 otherwise).
-    pub(crate) fn known_len(&self) -> usize {
-        match self {
-            Data::Full(json) => json.len(),
-            _ => 0,
+impl Reply {
+    /// The response frame for request `id`. A rendered channel goes into it as it is.
+    pub(crate) fn into_text(self, id: u64) -> String {
+        match &self.data {
+            Some(Data::Full(json)) => response_raw(id, self.code, json.raw()),
+            _ => response(id, self.code, self.data),
         }
     }
-}
 
-impl Reply {
     pub(crate) fn code(code: Code) -> Reply {
         Reply { code, data: None }
     }

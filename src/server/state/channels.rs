@@ -94,9 +94,9 @@ impl Serialize for ChannelJson {
 }
 
 impl ChannelJson {
-    /// The length of the JSON text.
-    pub(crate) fn len(&self) -> usize {
-        self.0.get().len()
+    /// The JSON text.
+    pub(crate) fn raw(&self) -> &RawValue {
+        &self.0
     }
 }
 
