@@ -206,12 +206,14 @@ impl Cleaner<'_> {
         ));
     }
 
-    /// An open device of the role's account: the session's, else one logged in now.
+    /// An open device logged in as the role's account: the session's, else one logged
+    /// in now (a device the session only connected, or logged in as another account or
+    /// with a refused login, is not used).
     async fn device(&mut self, role: usize) -> Option<Arc<Device>> {
         let open = self
             .devices
             .get(role)
-            .and_then(|devices| devices.iter().flatten().find(|d| !d.is_closed()).cloned());
+            .and_then(|devices| devices.iter().flatten().find(|d| d.is_logged_in()).cloned());
         if let Some(device) = open.or_else(|| self.borrowed[role].clone()) {
             return Some(device);
         }

@@ -107,6 +107,7 @@ pub async fn connect_and_login(
         }
         return Err(failure);
     }
+    device.mark_logged_in();
     if consume_syncs {
         let deadline = Instant::now() + timeout;
         for kind in driver.login_syncs() {

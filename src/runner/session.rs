@@ -448,6 +448,9 @@ impl<'a> Session<'a> {
                 self.request_failure(step, login.target, login.metric, &f.error, &f.request)
             })?;
         let response = &exchange.response;
+        if named.is_none() && response.frame.code == self.ctx.driver.vocabulary().ok_code {
+            device.mark_logged_in();
+        }
         {
             let mut state = self.lock();
             state.sent[login.id.0] = Some(exchange.sent);
