@@ -218,8 +218,9 @@ impl Cleaner<'_> {
             return Some(device);
         }
         match initial_login(self.ctx, &self.roles[role], 0).await {
-            Ok((device, _)) => {
-                let device = Arc::new(device);
+            // Not measured, and not in the codes table: the cleanup's own login.
+            Ok(logged) => {
+                let device = Arc::new(logged.device);
                 self.borrowed[role] = Some(device.clone());
                 Some(device)
             }

@@ -623,9 +623,12 @@ async fn login_all(
         };
         let Some((w, r, d, result)) = next else { break };
         match result {
-            Ok((device, took)) => {
-                recorder.record(login_metric, took);
-                done.push((w, r, d, device));
+            Ok(logged) => {
+                recorder.record(login_metric, logged.took());
+                for (label, code, n) in &logged.codes {
+                    recorder.count_codes(label, *code, *n);
+                }
+                done.push((w, r, d, logged.device));
             }
             Err(session_error) => {
                 let message = format!(
