@@ -438,7 +438,8 @@ impl Run {
         }
         if plan.load.plans_concurrency() {
             let offset = run_start.into_std().saturating_duration_since(origin);
-            timeline::add_targets_in_flight(&mut results, &plan.load, offset);
+            let ended = ctx.live.parts_ended();
+            timeline::add_targets_in_flight(&mut results, &plan.load, offset, &ended);
         }
         for message in
             std::mem::take(&mut *ctx.harness_errors.lock().unwrap_or_else(|p| p.into_inner()))
