@@ -13,16 +13,16 @@ use futures_util::{SinkExt, StreamExt};
 use serde_json::Value;
 use tokio::net::{TcpSocket, TcpStream};
 use tokio::time::Instant;
+use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
-use tokio_tungstenite::WebSocketStream;
 
 use super::inbox::{Counters, WaitEnd};
 use super::outbox::Outbox;
 use super::pulse::Pulse;
 use super::tls::TlsSettings;
-use super::transport::{TlsTarget, Transport};
 use super::trace::{DeviceLabel, Direction, SessionTrace};
+use super::transport::{TlsTarget, Transport};
 use crate::drivers::{Driver, Expecting, Identity, Inbound, OpSpec, Push, Wire};
 use crate::protocol::frame::ResponseFrame;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -210,10 +210,12 @@ pub struct Device {
     tap: Tap,
 }
 
-/// Small buffers: a harness holds thousands of idle connections.
+/// Small buffers: a harness holds thousands of idle connections. tungstenite fills its
+/// whole read buffer on every read, so all of it is resident: 2 KiB holds the frames of
+/// a signaling flow (a larger frame grows the buffer, as before) and a batch of several.
 fn ws_config() -> WebSocketConfig {
     WebSocketConfig::default()
-        .read_buffer_size(4 * 1024)
+        .read_buffer_size(2 * 1024)
         .write_buffer_size(0)
 }
 
@@ -276,11 +278,9 @@ impl Device {
             let stream = Transport::open(stream, target.tls.as_ref())
                 .await
                 .map_err(|e| fail(format!("TLS handshake failed: {e}")))?;
-            let (ws, _) =
-                tokio_tungstenite::client_async_with_config(request, stream, Some(ws_config()))
-                    .await
-                    .map_err(|e| fail(e.to_string()))?;
-            Ok(ws)
+            super::transport::upgrade(request, stream, ws_config())
+                .await
+                .map_err(fail)
         };
         // Boxed: the TCP connect and the (TLS and) WebSocket handshake make a future of
         // several KiB that would otherwise sit inline in every session's and worker's
@@ -637,9 +637,7 @@ async fn drive(
 }
 
 /// After sending our Close: the server's Close reply (its code), or why none came.
-async fn close_reply(
-    ws: &mut WebSocketStream<Transport>,
-) -> (Option<u16>, Option<String>) {
+async fn close_reply(ws: &mut WebSocketStream<Transport>) -> (Option<u16>, Option<String>) {
     let reply = tokio::time::timeout(CLOSE_WAIT, async {
         loop {
             match ws.next().await {

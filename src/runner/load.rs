@@ -364,8 +364,15 @@ async fn open(
                 }
                 recorder.session_started();
                 // Boxed: see `retire`.
-                let session =
-                    Box::pin(run_session(&plan, &ctx, &mut slot, &mut recorder, n, flow, intended));
+                let session = Box::pin(run_session(
+                    &plan,
+                    &ctx,
+                    &mut slot,
+                    &mut recorder,
+                    n,
+                    flow,
+                    intended,
+                ));
                 let end = guarded(session, &abort).await;
                 if !end.record(&ctx, &mut recorder) {
                     break;
