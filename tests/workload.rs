@@ -1021,3 +1021,45 @@ fn fresh_accounts_keep_per_account_state_from_carrying_over() {
         "{all}"
     );
 }
+
+/// The runner's own logins (before the first session, and when a slot puts a role back
+/// online after a session) answer like any request: their codes are in the report's
+/// `codes`, next to those of the steps, also with the native driver, which does not
+/// count codes itself.
+#[test]
+fn the_runners_own_logins_are_in_the_codes() {
+    let yaml = r#"
+name: own-logins
+roles: { caller: {}, callee: {} }
+load: { sessions: 3, concurrency: 1 }
+steps:
+  - { name: query, as: caller, query: { channelId: "none" }, expect: 10404 }
+  - { as: callee, disconnect: ~ }
+  - { name: login, as: callee, login: {} }
+"#;
+    let path = write("own-logins", "own.yaml", yaml);
+    let (out, report) = sigbench("own-logins", &["run", path.to_str().unwrap(), "--quiet"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let report = report.expect("a report");
+    let codes: Vec<(String, u64, u64)> = report["codes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["op"].as_str().unwrap().to_string(),
+                c["code"].as_u64().unwrap(),
+                c["count"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    // Two logins before the first session and three by the sessions' `login` steps.
+    assert_eq!(
+        codes,
+        vec![
+            ("login".to_string(), 200, 5),
+            ("query".to_string(), 10404, 3)
+        ],
+        "{report:#}"
+    );
+}

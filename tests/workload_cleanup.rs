@@ -5,6 +5,7 @@
 
 mod workload_support;
 
+use sigbench::server::{Auth, ServerConfig, spawn};
 use workload_support::{assert_schema, check, sigbench, text, write};
 
 /// Each session creates a channel named after its caller and never closes it: from the
@@ -148,23 +149,89 @@ steps:
     );
 }
 
-/// A cleanup request that fails is reported — a failure of step `cleanup` and a
-/// warning with the count — and fails the run, though the session itself passed. Here
-/// the only connection the session left open to the account never logged in.
+/// The cleanup acts only on a connection logged in as the role's account: the session
+/// left one open that never logged in (`connect`) after closing the one that created the
+/// channel, so the cleanup logs in anew and closes the channel; without the option the
+/// name stays taken and the next session fails.
 #[test]
-fn a_failed_cleanup_is_reported_and_fails_the_run() {
+fn cleanup_logs_in_anew_when_the_open_connection_never_logged_in() {
     let yaml = r#"
-name: cleanup-fails
-cleanup: true
+name: cleanup-connect-only
 roles: { owner: { devices: 2, online: false } }
+load: { sessions: 3, concurrency: 1 }
 steps:
   - { name: login, as: "owner#1", login: {} }
-  - { name: create, as: "owner#1", create: { type: 1 }, save: { cid: data.channel.channelId } }
+  - { name: create, as: "owner#1", create: { type: 1, channelName: "room-${owner}" } }
   - { as: "owner#1", disconnect: ~ }
   - { as: "owner#2", connect: ~ }
+thresholds:
+  failures: 0
 "#;
-    let path = write("cleanup-fails", "fails.yaml", yaml);
-    let (out, report) = sigbench("cleanup-fails", &["run", path.to_str().unwrap()]);
+    let path = write("cleanup-connect-only", "connect.yaml", yaml);
+    let path = path.to_str().unwrap();
+    let (out, report) = sigbench("cleanup-connect-shared", &["run", path, "--quiet"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert_eq!(
+        sessions(&report.expect("a report")),
+        (1, 2),
+        "the name stays taken"
+    );
+
+    let (out, report) = sigbench(
+        "cleanup-connect-clean",
+        &["run", path, "--quiet", "--set", "cleanup=true"],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let report = report.expect("a report");
+    assert_schema(&report);
+    assert_eq!(sessions(&report), (3, 0));
+    assert_eq!(report["failures"], serde_json::json!([]), "{report}");
+}
+
+/// A cleanup that fails is reported — a failure of step `cleanup` and a warning with
+/// the count — and fails the run, though the session itself passed. Here the cleanup
+/// cannot log in: the accounts file gives the owner a token the target refuses, and
+/// only the session's own login step names the right one.
+#[test]
+fn a_failed_cleanup_is_reported_and_fails_the_run() {
+    let secret = "cleanup-fails";
+    let account = "cleanup-owner";
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let server = runtime
+        .block_on(spawn(ServerConfig {
+            auth: Auth::Secret(secret.into()),
+            ..ServerConfig::default()
+        }))
+        .unwrap();
+    let good = sigbench::protocol::token::token_for(secret, account);
+    let yaml = format!(
+        r#"
+name: cleanup-fails
+cleanup: true
+roles: {{ owner: {{ online: false }} }}
+steps:
+  - {{ name: login, as: owner, login: {{ token: "{good}" }} }}
+  - {{ name: create, as: owner, create: {{ type: 1 }} }}
+  - {{ as: owner, disconnect: ~ }}
+"#
+    );
+    let path = write("cleanup-fails", "fails.yaml", &yaml);
+    let accounts = write(
+        "cleanup-fails",
+        "accounts.csv",
+        &format!("{account},bogus\n"),
+    );
+    let (out, report) = sigbench(
+        "cleanup-fails",
+        &[
+            "run",
+            path.to_str().unwrap(),
+            "--target",
+            &server.url(),
+            "--accounts",
+            accounts.to_str().unwrap(),
+        ],
+    );
     let all = text(&out);
     assert_eq!(out.status.code(), Some(1), "{all}");
     let report = report.expect("a report");
@@ -173,11 +240,11 @@ steps:
     let failure = &report["failures"][0];
     assert_eq!(failure["step"], "cleanup", "{failure}");
     assert_eq!(failure["role"], "owner", "{failure}");
+    assert_eq!(failure["reason"], "cannot log in", "{failure}");
     assert!(
-        failure["reason"]
-            .as_str()
-            .unwrap()
-            .starts_with("close answered 401"),
+        failure["samples"]
+            .to_string()
+            .contains("answered 302 AUTH_FAILED"),
         "{failure}"
     );
     assert!(
@@ -191,4 +258,5 @@ steps:
         all.contains("the cleanup after sessions failed 1 time"),
         "{all}"
     );
+    drop(runtime);
 }

@@ -309,3 +309,40 @@ fn per_flow_load_mistakes_are_located_errors() {
         }
     }
 }
+
+/// The target line (`timeline[].target_in_flight`) counts a closed flow limited by a
+/// session count only until its sessions ran out, not until the whole load ends.
+#[test]
+fn a_closed_flow_leaves_the_target_line_when_its_sessions_run_out() {
+    let yaml = r#"
+name: target-line
+roles: { owner: {} }
+flows:
+  short:
+    load: { sessions: 3, concurrency: 3 }
+    steps:
+      - { name: query, as: owner, query: { channelId: "none" }, expect: 10404 }
+  long:
+    load: { stages: [ { hold: 2, for: 4s } ] }
+    steps:
+      - { name: wait, as: owner, query: { channelId: "none" }, expect: 10404 }
+      - pause: 200ms
+thresholds:
+  failures: 0
+"#;
+    let path = write("target-line", "target.yaml", yaml);
+    let (out, report) = sigbench("target-line", &["run", path.to_str().unwrap(), "--quiet"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let report = report.expect("a report");
+    assert_schema(&report);
+    let targets: Vec<u64> = report["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|s| s["target_in_flight"].as_u64())
+        .collect();
+    assert!(targets.iter().all(|&t| t <= 5), "{targets:?}");
+    // By the hold's last second the short flow's three query sessions are long over.
+    assert!(targets.len() >= 4, "{targets:?}");
+    assert_eq!(targets[3], 2, "{targets:?}");
+}

@@ -11,20 +11,17 @@
 //! A listed case that fails is reported `XFAIL` and does not fail the run; a listed case
 //! that passes is reported `XPASS` so that the stale entry gets removed.
 
-use serde::Deserialize;
-
 use super::catalog::{CatalogEntry, glob};
 use super::{CaseResult, Verdict};
+use crate::scenario::node::{self, Node, Value};
+use crate::scenario::{Cx, ScenarioError};
 
 /// One entry of the file.
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Deviation {
     /// A case name or pattern.
-    #[serde(default)]
     pub case: Option<String>,
     /// A rule id or pattern (`P-6.2`, `P-7.*`).
-    #[serde(default)]
     pub spec: Option<String>,
     pub reason: String,
 }
@@ -52,14 +49,6 @@ impl Deviation {
     }
 }
 
-/// The file's shape: a list, or `{deviations: [...]}`.
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum File {
-    List(Vec<Deviation>),
-    Wrapped { deviations: Vec<Deviation> },
-}
-
 /// The loaded deviations.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Deviations {
@@ -69,34 +58,91 @@ pub struct Deviations {
 }
 
 impl Deviations {
-    /// Parses the file's text; every entry needs `case` or `spec`, and a `reason`.
+    /// Parses the file's text: a list of entries, or `{deviations: [...]}`; every entry
+    /// needs `case` or `spec`, and a `reason`. Every error is located
+    /// (`file:line:column: …`, one per line).
     pub fn parse(source: &str, text: &str) -> Result<Deviations, String> {
-        let entries = if text.trim().is_empty() {
-            Vec::new()
-        } else {
-            match serde_saphyr::from_str::<File>(text) {
-                Ok(File::List(list)) | Ok(File::Wrapped { deviations: list }) => list,
-                Err(e) => {
-                    return Err(format!(
-                        "{source}: expected a list of {{case or spec, reason}}: {e}"
-                    ));
+        let joined = |errors: Vec<ScenarioError>| {
+            errors
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("\n")
+        };
+        let root = node::parse_file(source, text).map_err(joined)?;
+        let mut cx = Cx::for_file(source);
+        let items: &[Node] = match &root.value {
+            Value::Null => &[],
+            Value::Seq(items) => items,
+            Value::Map(_) => match cx.map(&root, "the deviations file") {
+                Some(fields) => {
+                    cx.check_keys(&fields, &["deviations"], "the deviations file");
+                    match fields.get("deviations") {
+                        Some(Node {
+                            value: Value::Seq(items),
+                            ..
+                        }) => items,
+                        Some(Node {
+                            value: Value::Null, ..
+                        }) => &[],
+                        Some(other) => {
+                            cx.error(
+                                other.span,
+                                format!(
+                                    "deviations must be a list of {{case or spec, reason}}, found {}",
+                                    other.value.kind()
+                                ),
+                            );
+                            &[]
+                        }
+                        None => {
+                            cx.error(root.span, "expected a list of {case or spec, reason}, or `deviations:` with one");
+                            &[]
+                        }
+                    }
                 }
+                None => &[],
+            },
+            other => {
+                cx.error(
+                    root.span,
+                    format!(
+                        "expected a list of {{case or spec, reason}}, found {}",
+                        other.kind()
+                    ),
+                );
+                &[]
             }
         };
-        for (i, d) in entries.iter().enumerate() {
-            if d.case.is_none() && d.spec.is_none() {
-                return Err(format!(
-                    "{source}: entry {} names neither a case nor a spec",
-                    i + 1
-                ));
+        let mut entries = Vec::with_capacity(items.len());
+        for item in items {
+            let Some(fields) = cx.map(item, "a deviation") else {
+                continue;
+            };
+            cx.check_keys(&fields, &["case", "spec", "reason"], "a deviation");
+            let case = fields.get("case").and_then(|n| cx.string(n, "case"));
+            let spec = fields.get("spec").and_then(|n| cx.string(n, "spec"));
+            let reason = fields.get("reason").and_then(|n| cx.string(n, "reason"));
+            if !fields.has("case") && !fields.has("spec") {
+                cx.error(item.span, "the deviation names neither a case nor a spec");
             }
-            if d.reason.trim().is_empty() {
-                return Err(format!(
-                    "{source}: entry {} ({}) has no reason",
-                    i + 1,
-                    d.label()
-                ));
+            match reason {
+                Some(r) if !r.trim().is_empty() => entries.push(Deviation {
+                    case,
+                    spec,
+                    reason: r,
+                }),
+                Some(_) => cx.error(
+                    fields.get("reason").map_or(item.span, |n| n.span),
+                    "the deviation's reason is empty",
+                ),
+                None if !fields.has("reason") => cx.error(item.span, "the deviation has no reason"),
+                None => {}
             }
+        }
+        let errors = cx.into_errors();
+        if !errors.is_empty() {
+            return Err(joined(errors));
         }
         Ok(Deviations {
             source: source.to_string(),
@@ -168,8 +214,32 @@ mod tests {
                 .unwrap_err()
                 .contains("neither")
         );
-        assert!(Deviations::parse("d.yaml", "- case: a\n").is_err());
-        assert!(Deviations::parse("d.yaml", "- case: a\n  reason: x\n  colour: red\n").is_err());
+        assert_eq!(
+            Deviations::parse("d.yaml", "- case: a\n").unwrap_err(),
+            "d.yaml:1:3: the deviation has no reason"
+        );
+        assert_eq!(
+            Deviations::parse("d.yaml", "- case: a\n  reason: x\n  colour: red\n").unwrap_err(),
+            "d.yaml:3:3: unknown key 'colour' in a deviation (expected one of: case, spec, reason)"
+        );
+        assert_eq!(
+            Deviations::parse("d.yaml", "- case: a\n  reason: [x]\n").unwrap_err(),
+            "d.yaml:2:11: reason must be a string, found a list"
+        );
+        assert_eq!(
+            Deviations::parse("d.yaml", "- case: a\n  reason: \"  \"\n").unwrap_err(),
+            "d.yaml:2:11: the deviation's reason is empty"
+        );
+        assert!(
+            Deviations::parse("d.yaml", "deviations: 3\n")
+                .unwrap_err()
+                .starts_with("d.yaml:1:13: deviations must be a list")
+        );
+        assert!(
+            Deviations::parse("d.yaml", "- case: [a\n")
+                .unwrap_err()
+                .starts_with("d.yaml:")
+        );
         assert!(Deviations::parse("d.yaml", "").unwrap().entries.is_empty());
     }
 }

@@ -44,6 +44,10 @@ pub struct LiveStats {
     /// When the load phase began (after login): the open model's schedule time 0, or the
     /// first closed-model session. Live views place the current stage with it.
     load_started: OnceLock<std::time::Instant>,
+    /// When closed and ramping loads (by index in `LoadModel::parts`) ended before their
+    /// plan did (session count run out): live views and the report's target line stop
+    /// counting them. A std mutex, held only to push or copy.
+    parts_ended: Mutex<Vec<(usize, std::time::Instant)>>,
 }
 
 impl Default for LiveStats {
@@ -65,6 +69,7 @@ impl LiveStats {
             recent_p99_us: AtomicU64::new(u64::MAX),
             totals: Mutex::new(Arc::new(LiveTotals::default())),
             load_started: OnceLock::new(),
+            parts_ended: Mutex::new(Vec::new()),
         }
     }
 
@@ -92,6 +97,27 @@ impl LiveStats {
     /// When the load phase began, if it has.
     pub fn load_started(&self) -> Option<std::time::Instant> {
         self.load_started.get().copied()
+    }
+
+    /// Marks the end of a closed or ramping load (by its index in `LoadModel::parts`).
+    pub fn mark_part_ended(&self, part: usize, at: std::time::Instant) {
+        self.parts_ended
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push((part, at));
+    }
+
+    /// When each ended load part ended, as time since the load began.
+    pub fn parts_ended(&self) -> Vec<(usize, std::time::Duration)> {
+        let Some(start) = self.load_started() else {
+            return Vec::new();
+        };
+        self.parts_ended
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .map(|&(part, at)| (part, at.saturating_duration_since(start)))
+            .collect()
     }
 
     /// The counters now.

@@ -206,18 +206,21 @@ impl Cleaner<'_> {
         ));
     }
 
-    /// An open device of the role's account: the session's, else one logged in now.
+    /// An open device logged in as the role's account: the session's, else one logged
+    /// in now (a device the session only connected, or logged in as another account or
+    /// with a refused login, is not used).
     async fn device(&mut self, role: usize) -> Option<Arc<Device>> {
         let open = self
             .devices
             .get(role)
-            .and_then(|devices| devices.iter().flatten().find(|d| !d.is_closed()).cloned());
+            .and_then(|devices| devices.iter().flatten().find(|d| d.is_logged_in()).cloned());
         if let Some(device) = open.or_else(|| self.borrowed[role].clone()) {
             return Some(device);
         }
         match initial_login(self.ctx, &self.roles[role], 0).await {
-            Ok((device, _)) => {
-                let device = Arc::new(device);
+            // Not measured, and not in the codes table: the cleanup's own login.
+            Ok(logged) => {
+                let device = Arc::new(logged.device);
                 self.borrowed[role] = Some(device.clone());
                 Some(device)
             }

@@ -6,6 +6,7 @@
 //! themselves (bounded in bytes, late replies dropped) are the [`super::inbox`].
 
 use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -208,6 +209,10 @@ pub struct Device {
     wire: SharedWire,
     /// Frame tracing, shared with the connection task.
     tap: Tap,
+    /// Set once a login as the role's own account succeeded on this connection: the
+    /// cleanup sends its requests only on such a device (an open one that never logged
+    /// in would be answered 401).
+    logged_in: AtomicBool,
 }
 
 /// Small buffers: a harness holds thousands of idle connections. tungstenite fills its
@@ -307,6 +312,7 @@ impl Device {
             inbox,
             wire,
             tap,
+            logged_in: AtomicBool::new(false),
         })
     }
 
@@ -532,6 +538,16 @@ impl Device {
 
     pub fn is_closed(&self) -> bool {
         self.inbox.closed_now().is_some()
+    }
+
+    /// Notes that a login as the role's own account succeeded on this connection.
+    pub fn mark_logged_in(&self) {
+        self.logged_in.store(true, Ordering::Relaxed);
+    }
+
+    /// Open, and logged in as the role's own account.
+    pub fn is_logged_in(&self) -> bool {
+        self.logged_in.load(Ordering::Relaxed) && !self.is_closed()
     }
 
     /// Closes the connection normally; the reader task ends by itself.

@@ -157,7 +157,9 @@ async fn run_part(
     match &part.load {
         LoadModel::Closed { .. } | LoadModel::Ramping { .. } => {
             ctx.live.mark_load_started(origin.into_std());
-            closed(plan, ctx, part, slots, recorders, stop, origin).await;
+            let index = part.index;
+            closed(plan, ctx.clone(), part, slots, recorders, stop, origin).await;
+            ctx.live.mark_part_ended(index, Instant::now().into_std());
             Punctuality::default()
         }
         LoadModel::Open { .. } => {

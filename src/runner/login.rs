@@ -49,6 +49,9 @@ pub struct LoggedIn {
     pub device: Device,
     pub connect_started: Instant,
     pub logged_in: Instant,
+    /// The login's code for the report, from a driver that does not count its own (the
+    /// login op's success); empty otherwise (the device holds the driver's counts).
+    pub codes: Vec<(&'static str, u32, u64)>,
 }
 
 /// Connects and runs the driver's login with `params` (the step's own, or empty). The
@@ -95,18 +98,10 @@ pub async fn connect_and_login(
             message: response.frame.message,
             error: response.frame.error,
         });
-        // A driver that does not count its own codes: the refusal is the login op's.
-        if !driver.counts_codes()
-            && let Some(op) = driver
-                .vocabulary()
-                .ops
-                .iter()
-                .find(|op| op.role == crate::drivers::OpRole::Login)
-        {
-            failure.codes.push((op.name, code, 1));
-        }
+        failure.codes.extend(login_code(driver, code));
         return Err(failure);
     }
+    device.mark_logged_in();
     if consume_syncs {
         let deadline = Instant::now() + timeout;
         for kind in driver.login_syncs() {
@@ -117,5 +112,28 @@ pub async fn connect_and_login(
         device,
         connect_started,
         logged_in,
+        codes: login_code(driver, driver.vocabulary().ok_code)
+            .into_iter()
+            .collect(),
     })
+}
+
+impl LoggedIn {
+    /// How long connect + login took (the `login` metric).
+    pub fn took(&self) -> Duration {
+        self.logged_in - self.connect_started
+    }
+}
+
+/// The login op's `code`, once, for a driver that does not count its own codes.
+fn login_code(driver: &dyn Driver, code: u32) -> Option<(&'static str, u32, u64)> {
+    if driver.counts_codes() {
+        return None;
+    }
+    let op = driver
+        .vocabulary()
+        .ops
+        .iter()
+        .find(|op| op.role == crate::drivers::OpRole::Login)?;
+    Some((op.name, code, 1))
 }

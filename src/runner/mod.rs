@@ -439,7 +439,8 @@ impl Run {
         }
         if plan.load.plans_concurrency() {
             let offset = run_start.into_std().saturating_duration_since(origin);
-            timeline::add_targets_in_flight(&mut results, &plan.load, offset);
+            let ended = ctx.live.parts_ended();
+            timeline::add_targets_in_flight(&mut results, &plan.load, offset, &ended);
         }
         for message in
             std::mem::take(&mut *ctx.harness_errors.lock().unwrap_or_else(|p| p.into_inner()))
@@ -624,9 +625,12 @@ async fn login_all(
         };
         let Some((w, r, d, result)) = next else { break };
         match result {
-            Ok((device, took)) => {
-                recorder.record(login_metric, took);
-                done.push((w, r, d, device));
+            Ok(logged) => {
+                recorder.record(login_metric, logged.took());
+                for (label, code, n) in &logged.codes {
+                    recorder.count_codes(label, *code, *n);
+                }
+                done.push((w, r, d, logged.device));
             }
             Err(session_error) => {
                 let message = format!(

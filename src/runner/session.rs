@@ -17,7 +17,7 @@ use super::RunContext;
 use super::cleanup::{Leftovers, clean_up};
 use super::client::{ClientError, Device, PushRecord, Received, truncate};
 use super::inbox::{Bounds, Counters};
-use super::login::connect_and_login;
+use super::login::{LoggedIn, connect_and_login};
 use super::slot::{RoleSlot, WorkerSlot};
 use super::trace::{DeviceLabel, SessionTrace};
 use crate::drivers::{Login, Reply as ResponseFrame};
@@ -448,6 +448,9 @@ impl<'a> Session<'a> {
                 self.request_failure(step, login.target, login.metric, &f.error, &f.request)
             })?;
         let response = &exchange.response;
+        if named.is_none() && response.frame.code == self.ctx.driver.vocabulary().ok_code {
+            device.mark_logged_in();
+        }
         {
             let mut state = self.lock();
             state.sent[login.id.0] = Some(exchange.sent);
@@ -975,9 +978,9 @@ pub(crate) async fn initial_login(
     ctx: &RunContext,
     role: &RoleSlot,
     device: usize,
-) -> Result<(Device, Duration), super::login::LoginFailed> {
+) -> Result<LoggedIn, super::login::LoginFailed> {
     let device_name = role.device_name(device);
-    let logged = connect_and_login(
+    connect_and_login(
         &*ctx.driver,
         &ctx.target,
         role.source,
@@ -986,6 +989,5 @@ pub(crate) async fn initial_login(
         ctx.timeout,
         true,
     )
-    .await?;
-    Ok((logged.device, logged.logged_in - logged.connect_started))
+    .await
 }

@@ -69,9 +69,12 @@ impl WorkerSlot {
                         count_codes(&old, recorder);
                     }
                     match initial_login(ctx, role, device).await {
-                        Ok((d, took)) => {
-                            recorder.record(ctx.metric_ids[Plan::LOGIN_METRIC], took);
-                            role.devices[device] = Some(Arc::new(d));
+                        Ok(logged) => {
+                            recorder.record(ctx.metric_ids[Plan::LOGIN_METRIC], logged.took());
+                            for (label, code, n) in &logged.codes {
+                                recorder.count_codes(label, *code, *n);
+                            }
+                            role.devices[device] = Some(Arc::new(logged.device));
                         }
                         Err(failed) => {
                             role.devices[device] = None;

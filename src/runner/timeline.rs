@@ -36,15 +36,21 @@ pub(super) fn add_planned_starts(
 
 /// Writes the load's target concurrency (at the middle of each second) into the
 /// timeline, for the seconds from `offset` (when the load began) on: 0 once the stages
-/// are over.
-pub(super) fn add_targets_in_flight(results: &mut Results, load: &LoadModel, offset: Duration) {
+/// are over, and without the parts of the load that `ended` (index in
+/// [`LoadModel::parts`], time since the load began) from then on.
+pub(super) fn add_targets_in_flight(
+    results: &mut Results,
+    load: &LoadModel,
+    offset: Duration,
+    ended: &[(usize, Duration)],
+) {
     for interval in &mut results.timeline {
         let middle = Duration::from_millis(interval.second * 1000 + 500);
         let Some(elapsed) = middle.checked_sub(offset) else {
             continue;
         };
         interval.target_in_flight = Some(
-            load.stage_at(elapsed)
+            load.stage_at_with_ends(elapsed, ended)
                 .and_then(|s| s.concurrency)
                 .unwrap_or(0),
         );

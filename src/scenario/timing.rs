@@ -447,8 +447,24 @@ impl LoadModel {
     /// arrival rate or the ramping model's target concurrency; `None` for the plain
     /// closed model and after the last stage.
     pub fn stage_at(&self, elapsed: Duration) -> Option<StageNow> {
+        self.stage_at_with_ends(elapsed, &[])
+    }
+
+    /// [`LoadModel::stage_at`], knowing when parts of the load ended before their plan
+    /// did: `ended` holds `(index in `[`LoadModel::parts`]`, elapsed time)` of closed
+    /// and ramping loads whose session count ran out (or that were stopped); from then
+    /// on such a part neither counts in the target concurrency nor keeps the load running.
+    pub fn stage_at_with_ends(
+        &self,
+        elapsed: Duration,
+        ended: &[(usize, Duration)],
+    ) -> Option<StageNow> {
+        let has_ended = |part: usize| ended.iter().any(|&(i, at)| i == part && at <= elapsed);
         if let LoadModel::PerFlow(loads) = self {
-            return per_flow_stage(loads, elapsed);
+            return per_flow_stage(loads, elapsed, has_ended);
+        }
+        if has_ended(0) && !matches!(self, LoadModel::Open { .. }) {
+            return None;
         }
         if let LoadModel::Ramping { stages, .. } = self {
             let mut t = elapsed;
@@ -489,12 +505,20 @@ impl LoadModel {
 
 /// Where per-flow loads are `elapsed` after the load began: while any flow's load runs,
 /// the sum of the open flows' planned rates and of the closed flows' target
-/// concurrencies (a plain closed flow counts its `concurrency` until its `duration`).
-fn per_flow_stage(loads: &[LoadModel], elapsed: Duration) -> Option<StageNow> {
+/// concurrencies (a plain closed flow counts its `concurrency` until its `duration`, or
+/// until it ended when `has_ended` says so: its session count ran out).
+fn per_flow_stage(
+    loads: &[LoadModel],
+    elapsed: Duration,
+    has_ended: impl Fn(usize) -> bool,
+) -> Option<StageNow> {
     let mut running = false;
     let mut rate = 0.0;
     let mut concurrency = None::<u64>;
-    for load in loads {
+    for (index, load) in loads.iter().enumerate() {
+        if has_ended(index) && !matches!(load, LoadModel::Open { .. }) {
+            continue;
+        }
         let level = match load {
             LoadModel::Closed {
                 concurrency,
@@ -816,6 +840,30 @@ mod tests {
         assert!(closed_only.plans_concurrency());
         let now = closed_only.stage_at(Duration::from_secs(12)).unwrap();
         assert_eq!(now.concurrency, Some(13));
+        // The closed flow's 30 sessions ran out at 5 s: from then on only the ramp counts.
+        let ended = [(0, Duration::from_secs(5))];
+        let before = closed_only.stage_at_with_ends(Duration::from_secs(4), &ended);
+        assert_eq!(before.unwrap().concurrency, Some(3 + 4));
+        let after = closed_only.stage_at_with_ends(Duration::from_secs(12), &ended);
+        assert_eq!(after.unwrap().concurrency, Some(10));
+        // Once every part ended, the load is over.
+        let all = [(0, Duration::from_secs(5)), (1, Duration::from_secs(6))];
+        assert_eq!(
+            closed_only.stage_at_with_ends(Duration::from_secs(7), &all),
+            None
+        );
+        // An ended single load is over too.
+        let single = [(0, Duration::from_secs(3))];
+        assert_eq!(
+            ramping(up_hold_down(), ShardShare::WHOLE)
+                .stage_at_with_ends(Duration::from_secs(4), &single),
+            None
+        );
+        assert!(
+            ramping(up_hold_down(), ShardShare::WHOLE)
+                .stage_at_with_ends(Duration::from_secs(2), &single)
+                .is_some()
+        );
         assert!(LoadModel::PerFlow(vec![open.clone(), open]).plans_rate());
         // One session per slot: nothing is reused.
         let once = LoadModel::PerFlow(vec![LoadModel::Closed {

@@ -157,7 +157,10 @@ impl Sampler {
         let totals = live.totals();
         let (phase, stage) = match live.load_started() {
             None => (Phase::Login, None),
-            Some(at) => match self.load.stage_at(now.saturating_duration_since(at)) {
+            Some(at) => match self
+                .load
+                .stage_at_with_ends(now.saturating_duration_since(at), &live.parts_ended())
+            {
                 Some(stage) => (Phase::Load, Some(stage)),
                 None if matches!(self.load, LoadModel::Closed { .. }) => (Phase::Load, None),
                 None => (Phase::Drain, None),
