@@ -35,7 +35,7 @@ fn response(
         id,
         code,
         message: message.into(),
-        data,
+        data: data.map(Into::into),
         error: error.map(str::to_string),
     }
 }

@@ -38,7 +38,7 @@ fn response(code: u32, message: &str, data: Value) -> ResponseFrame {
         id: Some(1),
         code,
         message: message.into(),
-        data: Some(data),
+        data: Some(data.into()),
         error: None,
     }
 }

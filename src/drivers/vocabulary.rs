@@ -8,6 +8,8 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
+use crate::protocol::lazy::LazyJson;
+
 /// A driver's names, as the scenario compiler sees them.
 #[derive(Debug)]
 pub struct Vocabulary {
@@ -294,7 +296,8 @@ impl EventAt {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Push {
     pub kind: &'static KindSpec,
-    pub body: Value,
+    /// Kept as text until read (see [`LazyJson`]).
+    pub body: LazyJson,
     /// `(event type, where in body)`, in order.
     pub events: Vec<(&'static EventSpec, EventAt)>,
 }

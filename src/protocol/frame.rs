@@ -8,6 +8,7 @@ use std::str::FromStr;
 
 use super::codes::Code;
 use super::json::{Json, Object};
+use super::lazy::LazyJson;
 use super::model::{ChannelWithMembers, Event};
 use super::op::Op;
 use super::params::Params;
@@ -226,7 +227,8 @@ pub struct ResponseFrame {
     pub id: Option<u64>,
     pub code: u32,
     pub message: String,
-    pub data: Option<Value>,
+    /// Kept as text until read (see [`LazyJson`]); never JSON `null`.
+    pub data: Option<LazyJson>,
     pub error: Option<String>,
 }
 
@@ -269,7 +271,10 @@ pub fn decode_server_frame(text: &str) -> Result<ServerFrame, DecodeError> {
         Some(Value::String(s)) => s,
         _ => return Err(DecodeError("message missing or not a string".into())),
     };
-    let data = map.remove("data").filter(|v| !v.is_null());
+    let data = map
+        .remove("data")
+        .filter(|v| !v.is_null())
+        .map(LazyJson::from);
     let error = match map.remove("error") {
         None | Some(Value::Null) => None,
         Some(Value::String(s)) => Some(s),
@@ -365,7 +370,7 @@ mod tests {
             panic!("not a response")
         };
         assert_eq!((r.id, r.code, r.message.as_str()), (Some(3), 200, "OK"));
-        assert_eq!(r.data, Some(serde_json::json!({"x": 1})));
+        assert_eq!(r.data, Some(serde_json::json!({"x": 1}).into()));
         let text = error_response(None, Code::BadFrame, "why");
         assert_eq!(
             text,

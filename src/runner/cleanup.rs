@@ -289,7 +289,7 @@ mod tests {
             id: Some(1),
             code,
             message: String::new(),
-            data,
+            data: data.map(Into::into),
             error: None,
         }
     }
@@ -364,7 +364,7 @@ mod tests {
         let invite = event_spec(EventType::ALL[0]);
         let stored = Push {
             kind: kind_spec(PushKind::UnreadSync),
-            body: json!({"events": [{"msgid": "m1"}, {"msgid": "m2"}]}),
+            body: json!({"events": [{"msgid": "m1"}, {"msgid": "m2"}]}).into(),
             events: vec![
                 (invite, EventAt::Item("events", 0)),
                 (invite, EventAt::Item("events", 1)),
@@ -372,7 +372,7 @@ mod tests {
         };
         let live = Push {
             kind: kind_spec(PushKind::Notify),
-            body: json!({"event": {"msgid": "m9"}}),
+            body: json!({"event": {"msgid": "m9"}}).into(),
             events: vec![(invite, EventAt::Field("event"))],
         };
         left.push(1, &stored);

@@ -350,7 +350,7 @@ mod tests {
             id: Some(1),
             code,
             message: message.into(),
-            data,
+            data: data.map(Into::into),
             error: None,
         }
     }

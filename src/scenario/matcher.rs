@@ -69,7 +69,14 @@ pub struct PushMatcher {
 impl PushMatcher {
     /// True if the push satisfies the matcher (or is one of its `before` pushes).
     pub fn matches(&self, push: &Push, ctx: &Vars) -> bool {
-        self.find(push, ctx).is_some() || self.before.iter().any(|b| b.is(push))
+        // Without `match` fields the kind and event types decide, and the body (kept as
+        // text until read) is not parsed.
+        let awaited = if self.fields.is_empty() {
+            self.awaited.is(push)
+        } else {
+            self.find(push, ctx).is_some()
+        };
+        awaited || self.before.iter().any(|b| b.is(push))
     }
 
     /// The matched object: the event for event awaits (for a list carrier, the first
@@ -124,7 +131,7 @@ impl PushMatcher {
         let mut best: Option<Closest<'p>> = None;
         for (index, push) in pushes.into_iter().enumerate() {
             let roots: Vec<&Value> = match self.awaited {
-                Awaited::Push(want) if push.kind.id == want.id => vec![&push.body],
+                Awaited::Push(want) if push.kind.id == want.id => vec![&*push.body],
                 Awaited::Event { event, via } if push.kind.id == via.id => {
                     push.events_of(event).collect()
                 }
@@ -285,6 +292,44 @@ mod tests {
             json!({"push": "notify", "event": {"eventType": "CANCEL_INVITE", "from": "alice"}});
         assert!(!m.matches(&p(PushKind::Notify, &cancel), &v));
         assert_eq!(m.describe(&v), "INVITE (via notify) with from=\"alice\"");
+    }
+
+    #[test]
+    fn awaits_without_match_fields_leave_the_body_unparsed() {
+        let v = Vars::with_len(0);
+        let text = r#"{"push":"notify","event":{"eventType":"INVITE","from":"bob"}}"#;
+        let push = Push {
+            kind: kind_spec(PushKind::Notify),
+            body: crate::protocol::lazy::LazyJson::from_checked_text(text),
+            events: vec![(
+                event_spec(EventType::Invite),
+                crate::drivers::EventAt::Field("event"),
+            )],
+        };
+        let any = PushMatcher {
+            awaited: Awaited::Event {
+                event: event_spec(EventType::Invite),
+                via: kind_spec(PushKind::Notify),
+            },
+            fields: Vec::new(),
+            before: Vec::new(),
+        };
+        assert!(any.matches(&push, &v));
+        let accept = PushMatcher {
+            awaited: Awaited::Event {
+                event: event_spec(EventType::Accept),
+                via: kind_spec(PushKind::Notify),
+            },
+            ..any.clone()
+        };
+        assert!(!accept.matches(&push, &v));
+        assert!(!push.body.is_parsed());
+        let from_alice = PushMatcher {
+            fields: vec![field("from", json!("alice"))],
+            ..any
+        };
+        assert!(!from_alice.matches(&push, &v));
+        assert!(push.body.is_parsed());
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! `{"id","code","message"}` replies, `{"push": …}` pushes), with the protocol's ops,
 //! events and codes as its vocabulary.
 
+mod decode;
 mod params;
 mod vocabulary;
 mod wire;

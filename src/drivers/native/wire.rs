@@ -3,9 +3,11 @@
 
 use serde_json::Value;
 
+use super::decode::{Decoded, decode};
 use super::vocabulary::{event_spec, kind_spec};
 use crate::drivers::{EventAt, Expecting, Inbound, OpSpec, Outgoing, Push, Wire};
-use crate::protocol::frame::{ServerFrame, decode_server_frame, request_text};
+use crate::protocol::frame::request_text;
+use crate::protocol::lazy::LazyJson;
 use crate::protocol::{EventType, PushKind};
 
 /// Per-connection state: the next request id.
@@ -32,12 +34,14 @@ impl Wire for NativeWire {
     }
 
     fn receive(&mut self, text: &str, out: &mut Vec<Inbound>) {
-        match decode_server_frame(text) {
-            Ok(ServerFrame::Response(reply)) => out.push(Inbound::Reply {
+        match decode(text) {
+            Ok(Decoded::Reply(reply)) => out.push(Inbound::Reply {
                 key: reply.id,
                 reply,
             }),
-            Ok(ServerFrame::Push { kind, body }) => out.push(Inbound::Push(classify(kind, body))),
+            Ok(Decoded::Push { kind, body, events }) => {
+                out.push(Inbound::Push(push(kind, body, events)));
+            }
             Err(e) => out.push(Inbound::Unreadable {
                 key: None,
                 why: e.to_string(),
@@ -49,29 +53,24 @@ impl Wire for NativeWire {
 /// The events a native push carries: `event` of `notify`/`multiClientSync`, each of
 /// `events` of `unreadSync`. Events of an unknown type are not awaitable.
 pub fn classify(kind: PushKind, body: Value) -> Push {
-    let type_of = |v: &Value| {
-        v.get("eventType")
-            .and_then(Value::as_str)
-            .and_then(|t| t.parse::<EventType>().ok())
-            .map(event_spec)
-    };
+    let events = super::decode::events_of(kind, &body);
+    push(kind, body.into(), events)
+}
+
+/// A push whose event types were read: `types` holds the type of `event`
+/// (`notify`, `multiClientSync`) or of each item of `events` (`unreadSync`).
+fn push(kind: PushKind, body: LazyJson, types: Vec<Option<EventType>>) -> Push {
     let events = match kind {
-        PushKind::Notify | PushKind::MultiClientSync => body
-            .get("event")
-            .and_then(type_of)
-            .map(|e| vec![(e, EventAt::Field("event"))])
-            .unwrap_or_default(),
-        PushKind::UnreadSync => body
-            .get("events")
-            .and_then(Value::as_array)
-            .map(|list| {
-                list.iter()
-                    .enumerate()
-                    .filter_map(|(i, e)| type_of(e).map(|t| (t, EventAt::Item("events", i))))
-                    .collect()
-            })
-            .unwrap_or_default(),
-        PushKind::ChannelsSync | PushKind::Kicked => Vec::new(),
+        PushKind::UnreadSync => types
+            .into_iter()
+            .enumerate()
+            .filter_map(|(i, t)| Some((event_spec(t?), EventAt::Item("events", i))))
+            .collect(),
+        _ => types
+            .into_iter()
+            .flatten()
+            .map(|t| (event_spec(t), EventAt::Field("event")))
+            .collect(),
     };
     Push {
         kind: kind_spec(kind),

@@ -93,7 +93,8 @@ impl ProfileWire {
                     .as_ref()
                     .and_then(|p| p.get(frame))
                     .filter(|d| !d.is_null())
-                    .cloned(),
+                    .cloned()
+                    .map(Into::into),
                 error: None,
             });
         }
@@ -131,7 +132,7 @@ impl ProfileWire {
             id: key,
             code: spec.number,
             message: spec.name.to_string(),
-            data,
+            data: data.map(Into::into),
             error,
         })
     }

@@ -72,7 +72,7 @@ fn sent(what: String, call_id: &str) -> Expecting {
         id: None,
         code: 200,
         message: what,
-        data: Some(json!({ "callId": call_id })),
+        data: Some(json!({ "callId": call_id }).into()),
         error: None,
     })
 }
@@ -275,7 +275,7 @@ fn translate(events: &mut Vec<Event>, out: &mut Vec<Inbound>) {
                 body.insert("method".into(), Value::String(r.method));
                 out.push(Inbound::Push(Push {
                     kind: vocabulary::kind(),
-                    body: Value::Object(body),
+                    body: Value::Object(body).into(),
                     events: vec![(event, EventAt::Root)],
                 }));
             }
@@ -313,7 +313,7 @@ fn response(r: ResponseEvent, out: &mut Vec<Inbound>) {
         }
         out.push(Inbound::Push(Push {
             kind: vocabulary::kind(),
-            body: Value::Object(body),
+            body: Value::Object(body).into(),
             events: vocabulary::response_events(r.status)
                 .map(|e| (e, EventAt::Root))
                 .collect(),
@@ -323,7 +323,10 @@ fn response(r: ResponseEvent, out: &mut Vec<Inbound>) {
     if !r.is_final {
         return;
     }
-    let data = r.message.as_ref().map(|m| Value::Object(message_json(m)));
+    let data = r
+        .message
+        .as_ref()
+        .map(|m| Value::Object(message_json(m)).into());
     out.push(Inbound::Reply {
         key: Some(r.key),
         reply: Reply {
