@@ -1,7 +1,7 @@
 //! A minimal WebSocket echo server: the physical ceiling of this stack (tokio +
 //! tokio-tungstenite over TCP) on a given machine, for issue 6's server target. It does
 //! what `sigbench serve` does for every frame except the protocol work — the same
-//! runtime, the same WebSocket buffer settings (4 KiB read buffer, 8 KiB write buffer,
+//! runtime, the same WebSocket buffer settings (2 KiB read buffer, 8 KiB write buffer,
 //! 64 KiB message limit), `TCP_NODELAY`, and the same write batching (everything ready
 //! is written, then one flush) — and sends each text frame straight back.
 //!
@@ -18,7 +18,7 @@ use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 /// The reference server's settings (src/server/listener.rs).
 fn ws_config() -> WebSocketConfig {
     WebSocketConfig::default()
-        .read_buffer_size(4 * 1024)
+        .read_buffer_size(2 * 1024)
         .write_buffer_size(8 * 1024)
         .max_message_size(Some(64 * 1024))
         .max_frame_size(Some(64 * 1024))
