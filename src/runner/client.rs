@@ -523,6 +523,7 @@ impl Device {
     /// Starts a new session on this connection: forgets what the last one left
     /// buffered; returns what was dropped or malformed meanwhile.
     pub fn reset(&self) -> Counters {
+        self.outbox.release();
         self.inbox.reset()
     }
 

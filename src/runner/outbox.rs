@@ -110,6 +110,15 @@ impl Outbox {
         }
     }
 
+    /// Gives the memory of an empty queue back: an idle connection keeps none (the
+    /// frames of its last session left a block of slots).
+    pub fn release(&self) {
+        let mut state = self.lock();
+        if state.frames.is_empty() {
+            state.frames = VecDeque::new();
+        }
+    }
+
     /// Every sender is gone: the connection task closes the connection once it has
     /// written what is queued.
     pub fn hang_up(&self) {
