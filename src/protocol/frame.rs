@@ -3,6 +3,7 @@
 
 use serde::Serialize;
 use serde_json::Value;
+use serde_json::value::RawValue;
 use std::fmt;
 use std::str::FromStr;
 
@@ -123,6 +124,29 @@ pub fn response<D: Serialize>(id: u64, code: Code, data: Option<D>) -> String {
         data,
         error: None,
     })
+}
+
+/// [`response`] with `data` that is JSON text already (e.g. a channel rendered earlier):
+/// the same text, made by placing `data` in the envelope, allocated once at its final
+/// size instead of serialized again through a growing buffer.
+pub fn response_raw(id: u64, code: Code, data: &RawValue) -> String {
+    let mut id_digits = itoa::Buffer::new();
+    let mut code_digits = itoa::Buffer::new();
+    // Every part is JSON already: numbers, a code name (capitals and `_`, no escapes).
+    let parts = [
+        r#"{"id":"#,
+        id_digits.format(id),
+        r#","code":"#,
+        code_digits.format(code.number()),
+        r#","message":""#,
+        code.name(),
+        r#"","data":"#,
+        data.get(),
+        "}",
+    ];
+    let mut text = String::with_capacity(parts.iter().map(|p| p.len()).sum());
+    parts.iter().for_each(|part| text.push_str(part));
+    text
 }
 
 /// A response without `data` whose id may be null (e.g. 416 for a frame without a valid id).
@@ -306,6 +330,30 @@ mod tests {
 
     fn frame(text: &str) -> Result<RequestFrame<'_>, FrameError> {
         parse_request(parse_json(text)?)
+    }
+
+    #[test]
+    fn a_raw_response_is_the_serialized_text_allocated_once() {
+        let data = serde_json::value::to_raw_value(&serde_json::json!({"k": ["v", 1], "e": "\"é"}))
+            .unwrap();
+        for (id, code) in [
+            (0, Code::Ok),
+            (9, Code::RoomNotExists),
+            (u64::MAX, Code::Ok),
+        ] {
+            let raw = response_raw(id, code, &data);
+            assert_eq!(raw, response(id, code, Some(&data)));
+            assert_eq!(raw.len(), raw.capacity(), "{raw}");
+        }
+        for code in Code::ALL {
+            assert!(
+                code.name()
+                    .bytes()
+                    .all(|b| b.is_ascii_uppercase() || b == b'_'),
+                "{} would need escaping",
+                code.name()
+            );
+        }
     }
 
     #[test]

@@ -14,15 +14,16 @@ use futures_util::{SinkExt, StreamExt};
 use serde_json::Value;
 use tokio::net::{TcpSocket, TcpStream};
 use tokio::time::Instant;
+use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
-use tokio_tungstenite::{Connector, MaybeTlsStream, WebSocketStream};
 
 use super::inbox::{Counters, WaitEnd};
 use super::outbox::Outbox;
 use super::pulse::Pulse;
 use super::tls::TlsSettings;
 use super::trace::{DeviceLabel, Direction, SessionTrace};
+use super::transport::{TlsTarget, Transport};
 use crate::drivers::{Driver, Expecting, Identity, Inbound, OpSpec, Push, Wire};
 use crate::protocol::frame::ResponseFrame;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -37,7 +38,7 @@ pub struct Target {
     pub url: String,
     pub addr: SocketAddr,
     /// `Some` for `wss://`.
-    tls: Option<Connector>,
+    tls: Option<TlsTarget>,
     /// Whether the target still answers, over all connections made to it.
     pub pulse: Arc<Pulse>,
 }
@@ -102,7 +103,16 @@ impl Target {
             .map_err(|e| format!("cannot resolve '{authority}': {e}"))?
             .next()
             .ok_or_else(|| format!("'{authority}' resolves to no address"))?;
-        let tls = if secure { Some(tls.connector()?) } else { None };
+        let tls = if secure {
+            let host = if has_port {
+                authority.rsplit_once(':').map_or(authority, |(h, _)| h)
+            } else {
+                authority
+            };
+            Some(TlsTarget::new(tls.connector()?, host)?)
+        } else {
+            None
+        };
         Ok(Target {
             url: url.to_string(),
             addr,
@@ -205,10 +215,12 @@ pub struct Device {
     logged_in: AtomicBool,
 }
 
-/// Small buffers: a harness holds thousands of idle connections.
+/// Small buffers: a harness holds thousands of idle connections. tungstenite fills its
+/// whole read buffer on every read, so all of it is resident: 2 KiB holds the frames of
+/// a signaling flow (a larger frame grows the buffer, as before) and a batch of several.
 fn ws_config() -> WebSocketConfig {
     WebSocketConfig::default()
-        .read_buffer_size(4 * 1024)
+        .read_buffer_size(2 * 1024)
         .write_buffer_size(0)
 }
 
@@ -268,15 +280,12 @@ impl Device {
                 .await
                 .map_err(|e| fail(e.to_string()))?;
             let _ = stream.set_nodelay(true);
-            let (ws, _) = tokio_tungstenite::client_async_tls_with_config(
-                request,
-                stream,
-                Some(ws_config()),
-                Some(target.tls.clone().unwrap_or(Connector::Plain)),
-            )
-            .await
-            .map_err(|e| fail(e.to_string()))?;
-            Ok(ws)
+            let stream = Transport::open(stream, target.tls.as_ref())
+                .await
+                .map_err(|e| fail(format!("TLS handshake failed: {e}")))?;
+            super::transport::upgrade(request, stream, ws_config())
+                .await
+                .map_err(fail)
         };
         // Boxed: the TCP connect and the (TLS and) WebSocket handshake make a future of
         // several KiB that would otherwise sit inline in every session's and worker's
@@ -557,7 +566,7 @@ impl Drop for Device {
 /// The connection task: writes what steps queue, reads and routes what arrives, sends
 /// what the driver answers by itself, and runs the driver's periodic tick.
 async fn drive(
-    mut ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
+    mut ws: WebSocketStream<Transport>,
     outbox: Arc<Outbox>,
     inbox: Arc<Inbox>,
     wire: SharedWire,
@@ -644,9 +653,7 @@ async fn drive(
 }
 
 /// After sending our Close: the server's Close reply (its code), or why none came.
-async fn close_reply(
-    ws: &mut WebSocketStream<MaybeTlsStream<TcpStream>>,
-) -> (Option<u16>, Option<String>) {
+async fn close_reply(ws: &mut WebSocketStream<Transport>) -> (Option<u16>, Option<String>) {
     let reply = tokio::time::timeout(CLOSE_WAIT, async {
         loop {
             match ws.next().await {

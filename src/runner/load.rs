@@ -207,7 +207,8 @@ async fn closed(
                     break;
                 }
                 recorder.session_started();
-                let session = run_session(
+                // Boxed: see `retire`.
+                let session = Box::pin(run_session(
                     &plan,
                     &ctx,
                     &mut slot,
@@ -215,7 +216,7 @@ async fn closed(
                     part.number(n),
                     part.flow,
                     Instant::now(),
-                );
+                ));
                 let end = guarded(session, &abort).await;
                 if !end.record(&ctx, &mut recorder) {
                     break;
@@ -225,12 +226,23 @@ async fn closed(
                     tokio::time::sleep(Duration::from_millis(100)).await;
                 }
             }
-            slot.log_out(&ctx, &mut recorder).await;
-            recorder.finish().await;
+            Box::pin(retire(&slot, &ctx, recorder)).await;
             slot
         });
     }
     join_workers(&mut workers, &ctx).await;
+}
+
+/// A worker's last act: logs its accounts out and hands over its last measurements.
+///
+/// A worker task lives as long as the run, and its future is as large as the largest
+/// thing it ever awaits in place, idle or not (a harness holds one per account: see
+/// docs/performance.md, "Issue 16, second pass"). So the rare or large parts are boxed
+/// by the workers: this ending, and each session (whose future would otherwise sit in
+/// the worker's twice, once as itself and once inside `guarded`).
+async fn retire(slot: &WorkerSlot, ctx: &RunContext, mut recorder: Recorder) {
+    slot.log_out(ctx, &mut recorder).await;
+    recorder.finish().await;
 }
 
 /// The ramping closed model: waits until worker `slot` may start a session (the
@@ -353,7 +365,16 @@ async fn open(
                     recorder.late_start(lag);
                 }
                 recorder.session_started();
-                let session = run_session(&plan, &ctx, &mut slot, &mut recorder, n, flow, intended);
+                // Boxed: see `retire`.
+                let session = Box::pin(run_session(
+                    &plan,
+                    &ctx,
+                    &mut slot,
+                    &mut recorder,
+                    n,
+                    flow,
+                    intended,
+                ));
                 let end = guarded(session, &abort).await;
                 if !end.record(&ctx, &mut recorder) {
                     break;
@@ -362,8 +383,7 @@ async fn open(
                     break;
                 }
             }
-            slot.log_out(&ctx, &mut recorder).await;
-            recorder.finish().await;
+            Box::pin(retire(&slot, &ctx, recorder)).await;
             slot
         });
     }

@@ -21,6 +21,7 @@ mod slot;
 mod timeline;
 pub mod tls;
 pub mod trace;
+mod transport;
 
 use std::net::IpAddr;
 use std::sync::Arc;

@@ -844,7 +844,10 @@ pub(crate) async fn run_session(
     if plan.cleanup && !leftovers.is_empty() {
         // Not the session's failures: it is judged already. They fail the run.
         let budget = ctx.timeout.saturating_mul(CLEANUP_TIMEOUTS);
-        for (kind, sample) in clean_up(
+        // Boxed, as `restore` below: rare or after the steps, and large, they would
+        // otherwise make every session's future (held while a session idles in a
+        // pause) their size.
+        for (kind, sample) in Box::pin(clean_up(
             ctx,
             plan,
             &slot.roles,
@@ -852,7 +855,7 @@ pub(crate) async fn run_session(
             leftovers,
             number,
             budget,
-        )
+        ))
         .await
         {
             recorder.failure(kind, sample);
@@ -917,7 +920,7 @@ pub(crate) async fn run_session(
     for (role, devices) in slot.roles.iter_mut().zip(state.devices) {
         role.devices = devices;
     }
-    slot.restore(plan, ctx, recorder).await;
+    Box::pin(slot.restore(plan, ctx, recorder)).await;
 }
 
 /// Failures for what a connection's inbox had to drop or could not read: a target that

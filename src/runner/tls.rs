@@ -7,7 +7,7 @@ use std::sync::Arc;
 use rustls::RootCertStore;
 use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
-use tokio_tungstenite::Connector;
+use tokio_rustls::TlsConnector;
 
 /// What a `wss://` connection trusts (and, later, presents).
 #[derive(Clone, Debug, Default)]
@@ -18,7 +18,7 @@ pub struct TlsSettings {
 
 impl TlsSettings {
     /// The connector every `wss://` connection of a run shares.
-    pub fn connector(&self) -> Result<Connector, String> {
+    pub fn connector(&self) -> Result<TlsConnector, String> {
         let mut roots = RootCertStore {
             roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
         };
@@ -41,7 +41,7 @@ impl TlsSettings {
             .map_err(|e| format!("cannot set up TLS: {e}"))?
             .with_root_certificates(roots)
             .with_no_client_auth();
-        Ok(Connector::Rustls(Arc::new(config)))
+        Ok(TlsConnector::from(Arc::new(config)))
     }
 }
 

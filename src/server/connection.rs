@@ -1,6 +1,9 @@
 //! One task per WebSocket connection: reads requests, runs them, and writes every frame
-//! meant for this client — its own responses and other connections' pushes — from one
-//! queue bounded in bytes, in the order they were produced (§P-1.5).
+//! meant for this client — its own responses and other connections' pushes — in the
+//! order they were produced (§P-1.5), within one bound in bytes. Other tasks queue
+//! frames through the connection's [`ConnHandle`]; the connection's own replies skip that
+//! queue (no semaphore, no wake-up of itself) and wait in [`Connection::out`] behind
+//! whatever the queue held when they were produced.
 //!
 //! Every wait has a deadline: the login (from the upgrade), silence from the client (a
 //! ping after half the idle timeout, a close after all of it), each write, and the
@@ -104,6 +107,15 @@ struct Connection<S> {
     shared: Arc<Shared>,
     /// This connection as other tasks see it (its queue's sending side, kill token).
     conn: ConnHandle,
+    /// The queue's receiving end: other connections' pushes, and the login's frames.
+    rx: mpsc::Receiver<Utf8Bytes>,
+    /// Frames waiting for the next write, in the order they were produced: this
+    /// connection's replies, each behind what the queue held when it was made.
+    out: Vec<Utf8Bytes>,
+    /// Bytes in `out` taken off the queue: they count in its bound until written.
+    out_queued: usize,
+    /// Bytes of this connection's own replies in `out`, counted against the same bound.
+    out_own: usize,
     /// Who logged in on this connection, once someone has.
     caller: Option<Caller>,
     /// The protocol's request rate limit (416), when configured.
@@ -134,7 +146,7 @@ pub(crate) async fn serve<S>(
 ) where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    let (conn, mut rx) = ConnHandle::new(shared.next_id(), shared.config.max_queue, &shutdown);
+    let (conn, rx) = ConnHandle::new(shared.next_id(), shared.config.max_queue, &shutdown);
     Metrics::add(&shared.metrics.connections_total, 1);
     shared
         .metrics
@@ -145,6 +157,10 @@ pub(crate) async fn serve<S>(
         ws,
         shared: shared.clone(),
         conn: conn.clone(),
+        rx,
+        out: Vec::new(),
+        out_queued: 0,
+        out_own: 0,
         caller: None,
         rate: shared.config.rate_limit.map(RateLimit::new),
         budget: Budget::new(&shared.config.read_budget, shared.config.max_frame, now),
@@ -155,7 +171,7 @@ pub(crate) async fn serve<S>(
         throttled_until: None,
         wire: WireState::new(shared.config.wire),
     };
-    connection.run(&mut rx).await;
+    connection.run().await;
     let caller = connection.caller.take();
     if shared.config.presence_lag.is_zero()
         && !fault!(shared, PresenceNever)
@@ -166,7 +182,6 @@ pub(crate) async fn serve<S>(
     }
     // The socket closes here; what is still queued for this client is lost.
     drop(connection);
-    drop(rx);
     shared
         .metrics
         .connections
@@ -197,7 +212,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
     /// Every idle connection pays for the size of its task's future, which is that of its
     /// largest state: the rare paths (closing, being stopped, pings, kick waits) are
     /// boxed, so that their timers and frames take heap only while they run.
-    async fn run(&mut self, rx: &mut mpsc::Receiver<Utf8Bytes>) {
+    async fn run(&mut self) {
         // `kill` is a child of the server's shutdown token, so this one future watches
         // both. It is made once: a cancellation future created on every turn of the loop
         // costs a lock and a waiter-list insert and removal per frame.
@@ -211,29 +226,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
             tokio::select! {
                 biased;
                 _ = &mut stopped => {
-                    Box::pin(self.stopped(rx)).await;
+                    Box::pin(self.stopped()).await;
                     return;
                 }
-                Some(first) = rx.recv() => {
-                    // A client that does not read blocks this write: stay responsive to
-                    // the kill and shutdown signals meanwhile, and give up at the deadline.
-                    let deadline = self.shared.config.timeouts.write;
-                    let written = tokio::select! {
-                        r = tokio::time::timeout(deadline, self.write_queued(first, rx)) => r,
-                        _ = &mut stopped => {
-                            Box::pin(self.stopped(rx)).await;
-                            return;
-                        }
-                    };
-                    match written {
-                        Ok(Ok(())) => {}
-                        Ok(Err(())) => return,
-                        Err(_) => {
-                            self.conn.stop(StopReason::SlowConsumer, &self.shared.metrics);
-                            Box::pin(self.close(close_code::POLICY, "slow consumer")).await;
-                            return;
-                        }
-                    }
+                Some(first) = self.rx.recv() => {
+                    self.out_queued += first.len();
+                    self.out.push(first);
                 }
                 _ = &mut timer => {
                     if let Some((code, reason)) = Box::pin(self.on_timer()).await {
@@ -276,13 +274,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                             return;
                         }
                         Flow::CloseAfterFlush(code, reason) => {
-                            let flush = async {
-                                while let Ok(out) = rx.try_recv() {
-                                    if self.write_queued(out, rx).await.is_err() {
-                                        break;
-                                    }
-                                }
-                            };
+                            let flush = self.write_out();
                             let _ = Box::pin(tokio::time::timeout(CLOSE_WAIT, flush)).await;
                             Box::pin(self.close(code, reason)).await;
                             return;
@@ -290,11 +282,35 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                     }
                 }
             }
+            if self.out.is_empty() {
+                continue;
+            }
+            // A client that does not read blocks this write: stay responsive to the kill
+            // and shutdown signals meanwhile, and give up at the deadline.
+            let deadline = self.shared.config.timeouts.write;
+            let written = tokio::select! {
+                biased;
+                _ = &mut stopped => {
+                    Box::pin(self.stopped()).await;
+                    return;
+                }
+                r = tokio::time::timeout(deadline, self.write_out()) => r,
+            };
+            match written {
+                Ok(Ok(())) => {}
+                Ok(Err(())) => return,
+                Err(_) => {
+                    self.conn
+                        .stop(StopReason::SlowConsumer, &self.shared.metrics);
+                    Box::pin(self.close(close_code::POLICY, "slow consumer")).await;
+                    return;
+                }
+            }
         }
     }
 
     /// The connection was stopped from outside: close as the reason says.
-    async fn stopped(&mut self, rx: &mut mpsc::Receiver<Utf8Bytes>) {
+    async fn stopped(&mut self) {
         match self.conn.stop_reason() {
             StopReason::Shutdown => self.close(1001, "server shutting down").await,
             StopReason::SlowConsumer => self.close(close_code::POLICY, "slow consumer").await,
@@ -303,14 +319,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                 // it within a short deadline, since the new login waits for it.
                 self.leave_presence();
                 let goodbye = async {
-                    while let Ok(text) = rx.try_recv() {
-                        self.conn.taken(text.len());
-                        let text = match self.wire.outbound(&text) {
-                            Some(translated) => translated.into(),
-                            None => text,
-                        };
-                        self.ws.feed(Message::Text(text)).await.map_err(|_| ())?;
-                    }
+                    self.take_queued();
+                    self.feed_out().await?;
                     let text = Push::Kicked {
                         reason: KICK_LOGIN_ELSEWHERE,
                     }
@@ -424,24 +434,38 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         }
     }
 
-    /// Writes `first` and everything else already queued, then flushes once.
+    /// Moves everything the queue holds now to the end of `out`.
+    fn take_queued(&mut self) {
+        while let Ok(text) = self.rx.try_recv() {
+            self.out_queued += text.len();
+            self.out.push(text);
+        }
+    }
+
+    /// Writes `out` and everything queued meanwhile, then flushes once.
     /// `Err(())`: the socket failed.
-    async fn write_queued(
-        &mut self,
-        first: Utf8Bytes,
-        rx: &mut mpsc::Receiver<Utf8Bytes>,
-    ) -> Result<(), ()> {
-        let mut next = Some(first);
-        while let Some(text) = next {
-            self.conn.taken(text.len());
+    async fn write_out(&mut self) -> Result<(), ()> {
+        self.take_queued();
+        self.feed_out().await?;
+        self.ws.flush().await.map_err(|_| ())
+    }
+
+    /// Hands every frame of `out` to the WebSocket (which writes when its buffer fills),
+    /// in order, and releases their bytes from the bound.
+    /// `out` is taken, not cleared: an idle connection keeps no capacity.
+    async fn feed_out(&mut self) -> Result<(), ()> {
+        for text in std::mem::take(&mut self.out) {
             let text = match self.wire.outbound(&text) {
                 Some(translated) => translated.into(),
                 None => text,
             };
             self.ws.feed(Message::Text(text)).await.map_err(|_| ())?;
-            next = rx.try_recv().ok();
         }
-        self.ws.flush().await.map_err(|_| ())
+        // Released once handed over: while a feed waits on a full socket, the frames
+        // count (the WebSocket's own buffer is bounded by the write deadline).
+        self.conn.taken(std::mem::take(&mut self.out_queued));
+        self.out_own = 0;
+        Ok(())
     }
 
     /// The server's side of the closing handshake: send a Close frame with `code`, then
@@ -474,11 +498,21 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         }
     }
 
-    fn reply(&self, text: String) {
-        self.conn.send(text.into(), &self.shared.metrics);
+    /// Queues a reply to this connection's own request behind everything queued before
+    /// it. Past the queue's byte bound the client counts as a slow consumer, as for a push.
+    fn reply(&mut self, text: String) {
+        self.take_queued();
+        let len = text.len();
+        if !self.conn.fits(self.out_own + len) {
+            self.conn
+                .stop(StopReason::SlowConsumer, &self.shared.metrics);
+            return;
+        }
+        self.out_own += len;
+        self.out.push(text.into());
     }
 
-    fn reply_error(&self, op: Option<Op>, id: Option<u64>, code: Code, why: &str) {
+    fn reply_error(&mut self, op: Option<Op>, id: Option<u64>, code: Code, why: &str) {
         self.shared.metrics.op(op, code);
         self.reply(error_response(id, code, why));
     }
@@ -561,7 +595,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
             (request, Some(caller)) => {
                 let reply = self.shared.execute(caller, request);
                 self.shared.metrics.op(Some(op), reply.code);
-                self.reply(response(id, reply.code, reply.data));
+                self.reply(reply.into_text(id));
                 Flow::Continue
             }
             // Unreachable: a logged-out connection only gets this far with a login.

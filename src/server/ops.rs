@@ -5,6 +5,7 @@ use serde::Serialize;
 
 use super::state::Shared;
 use super::state::channels::ChannelJson;
+use crate::protocol::frame::{response, response_raw};
 use crate::protocol::params::Request;
 use crate::protocol::{ChannelInfo, Code};
 
@@ -41,6 +42,14 @@ pub(crate) struct Reply {
 }
 
 impl Reply {
+    /// The response frame for request `id`. A rendered channel goes into it as it is.
+    pub(crate) fn into_text(self, id: u64) -> String {
+        match &self.data {
+            Some(Data::Full(json)) => response_raw(id, self.code, json.raw()),
+            _ => response(id, self.code, self.data),
+        }
+    }
+
     pub(crate) fn code(code: Code) -> Reply {
         Reply { code, data: None }
     }

@@ -93,6 +93,13 @@ impl Serialize for ChannelJson {
     }
 }
 
+impl ChannelJson {
+    /// The JSON text.
+    pub(crate) fn raw(&self) -> &RawValue {
+        &self.0
+    }
+}
+
 impl ChannelInner {
     pub(crate) fn is_member(&self, account: &str) -> bool {
         self.members.iter().any(|m| m.account == account)

@@ -7,7 +7,7 @@
 //! An account's mailbox lock ([`MailboxGuard`]) is taken before its presence entry
 //! (see [`super::presence`]) and never while a channel lock is wanted.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashSet, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, MutexGuard};
 
@@ -15,7 +15,7 @@ use super::channels::Channel;
 use super::quota::Quota;
 use crate::protocol::Event;
 use crate::server::metrics::Metrics;
-use crate::server::shard::Sharded;
+use crate::server::shard::{ShardMap, Sharded};
 
 /// A stored event; its channel is rendered again when delivered (§P-4.3).
 pub(crate) struct StoredEvent {
@@ -57,7 +57,7 @@ pub(crate) struct MailboxGuard<'a> {
     /// The account whose mailbox this is.
     account: &'a str,
     /// The locked shard holding the mailbox.
-    shard: MutexGuard<'a, HashMap<String, VecDeque<StoredEvent>>>,
+    shard: MutexGuard<'a, ShardMap<String, VecDeque<StoredEvent>>>,
 }
 
 impl OfflineStore {

@@ -94,7 +94,12 @@ impl ConnHandle {
         }
     }
 
-    /// Called by the writer for each frame it takes from the queue.
+    /// Whether `len` more bytes, besides what is queued, stay within the bound.
+    pub(crate) fn fits(&self, len: usize) -> bool {
+        self.queued.load(Relaxed) + len <= self.max_queued
+    }
+
+    /// Called by the writer for the bytes it takes from the queue.
     pub(crate) fn taken(&self, len: usize) {
         self.queued.fetch_sub(len, Relaxed);
     }
