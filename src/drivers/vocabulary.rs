@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-use crate::protocol::lazy::LazyJson;
+use crate::protocol::lazy::{LazyJson, PathStep};
 
 /// A driver's names, as the scenario compiler sees them.
 #[derive(Debug)]
@@ -282,6 +282,18 @@ pub enum EventAt {
 }
 
 impl EventAt {
+    /// Calls `f` with this place as path steps.
+    pub fn with_steps<R>(self, f: impl FnOnce(&[PathStep<'_>]) -> R) -> R {
+        match self {
+            EventAt::Root => f(&[]),
+            EventAt::Field(field) => f(&[PathStep::Key(field)]),
+            EventAt::Item(field, i) => f(&[
+                PathStep::Key(field),
+                PathStep::Index(i64::try_from(i).unwrap_or(i64::MAX)),
+            ]),
+        }
+    }
+
     pub fn get(self, body: &Value) -> Option<&Value> {
         match self {
             EventAt::Root => Some(body),
@@ -298,7 +310,8 @@ pub struct Push {
     pub kind: &'static KindSpec,
     /// Kept as text until read (see [`LazyJson`]).
     pub body: LazyJson,
-    /// `(event type, where in body)`, in order.
+    /// `(event type, where in body)`, in order; each place is in the body (drivers list
+    /// the events they found).
     pub events: Vec<(&'static EventSpec, EventAt)>,
 }
 

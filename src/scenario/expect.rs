@@ -322,7 +322,8 @@ impl Save {
 
 fn response_get<'a>(path: &JsonPath, resp: &'a ResponseFrame) -> Option<Cow<'a, Value>> {
     let top: Cow<'a, Value> = match path.first_key()? {
-        "data" => Cow::Borrowed(resp.data.as_ref()?),
+        // Kept as text until read: only the value at the path is built.
+        "data" => return path.lookup(resp.data.as_ref()?, &[], 1),
         "code" => Cow::Owned(Value::from(resp.code)),
         "message" => Cow::Owned(Value::from(resp.message.as_str())),
         "error" => Cow::Owned(Value::from(resp.error.as_deref()?)),

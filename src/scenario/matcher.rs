@@ -18,7 +18,7 @@ use std::fmt::Write as _;
 
 use super::expect::Save;
 use super::field::FieldCheck;
-use super::path::JsonPath;
+use super::path::{JsonPath, PathStep};
 use super::template::{Slot, Vars};
 use crate::drivers::{EventSpec, KindSpec, Push};
 
@@ -69,14 +69,29 @@ pub struct PushMatcher {
 impl PushMatcher {
     /// True if the push satisfies the matcher (or is one of its `before` pushes).
     pub fn matches(&self, push: &Push, ctx: &Vars) -> bool {
-        // Without `match` fields the kind and event types decide, and the body (kept as
-        // text until read) is not parsed.
-        let awaited = if self.fields.is_empty() {
-            self.awaited.is(push)
-        } else {
-            self.find(push, ctx).is_some()
+        self.holds(push, ctx) || self.before.iter().any(|b| b.is(push))
+    }
+
+    /// Whether `push` is the awaited one, as [`PushMatcher::find`] decides, without
+    /// parsing its body (kept as text until read): the kind and event types decide, then
+    /// each `match` field is looked up in the text.
+    fn holds(&self, push: &Push, ctx: &Vars) -> bool {
+        let fields_hold = |at: &[PathStep<'_>]| {
+            self.fields
+                .iter()
+                .all(|(path, want)| want.holds(path.lookup(&push.body, at, 0).as_deref(), ctx))
         };
-        awaited || self.before.iter().any(|b| b.is(push))
+        match self.awaited {
+            Awaited::Push(want) => push.kind.id == want.id && fields_hold(&[]),
+            Awaited::Event { event, via } => {
+                push.kind.id == via.id
+                    && push
+                        .events
+                        .iter()
+                        .filter(|(e, _)| e.id == event.id)
+                        .any(|(_, at)| at.with_steps(fields_hold))
+            }
+        }
     }
 
     /// The matched object: the event for event awaits (for a list carrier, the first
@@ -295,7 +310,7 @@ mod tests {
     }
 
     #[test]
-    fn awaits_without_match_fields_leave_the_body_unparsed() {
+    fn awaits_read_only_the_fields_they_match() {
         let v = Vars::with_len(0);
         let text = r#"{"push":"notify","event":{"eventType":"INVITE","from":"bob"}}"#;
         let push = Push {
@@ -324,11 +339,18 @@ mod tests {
         };
         assert!(!accept.matches(&push, &v));
         assert!(!push.body.is_parsed());
-        let from_alice = PushMatcher {
-            fields: vec![field("from", json!("alice"))],
-            ..any
+        let from = |who: &str| PushMatcher {
+            fields: vec![field("from", json!(who))],
+            ..any.clone()
         };
-        assert!(!from_alice.matches(&push, &v));
+        assert!(!from("alice").matches(&push, &v));
+        assert!(from("bob").matches(&push, &v));
+        // `match` fields are looked up in the text; the tree is built for a `save`.
+        assert!(!push.body.is_parsed());
+        assert_eq!(
+            from("bob").find(&push, &v),
+            Some(&json!({"eventType": "INVITE", "from": "bob"}))
+        );
         assert!(push.body.is_parsed());
     }
 

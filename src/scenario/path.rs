@@ -2,7 +2,10 @@
 //! `events[-1].eventType` (negative indexes count from the end).
 
 use serde_json::Value;
+use std::borrow::Cow;
 use std::fmt;
+
+use crate::protocol::lazy::LazyJson;
 
 /// A parsed path: object keys and array indexes.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -11,17 +14,21 @@ pub struct JsonPath {
     segments: Box<[Segment]>,
 }
 
-/// One step of a path: an object key or an array index.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum PathStep<'a> {
-    Key(&'a str),
-    Index(i64),
-}
+pub(crate) use crate::protocol::lazy::PathStep;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum Segment {
     Key(String),
     Index(i64),
+}
+
+impl Segment {
+    fn step(&self) -> PathStep<'_> {
+        match self {
+            Segment::Key(k) => PathStep::Key(k),
+            Segment::Index(i) => PathStep::Index(*i),
+        }
+    }
 }
 
 impl JsonPath {
@@ -92,6 +99,22 @@ impl JsonPath {
         Some(cur)
     }
 
+    /// The value at this path, below the place `at` of a value kept as text until read
+    /// (see [`LazyJson::at`]), skipping the path's first `skip` segments.
+    pub(crate) fn lookup<'v>(
+        &self,
+        root: &'v LazyJson,
+        at: &[PathStep<'_>],
+        skip: usize,
+    ) -> Option<Cow<'v, Value>> {
+        let steps: Vec<PathStep<'_>> = at
+            .iter()
+            .copied()
+            .chain(self.segments.iter().skip(skip).map(Segment::step))
+            .collect();
+        root.at(&steps)
+    }
+
     /// Stores `value` at this path (object keys only), creating objects on the way;
     /// false when the path has an index or crosses a non-object.
     pub(crate) fn set(&self, root: &mut Value, value: Value) -> bool {
@@ -133,13 +156,7 @@ impl JsonPath {
 
     /// The path's steps, for checking it against a shape.
     pub(crate) fn steps(&self) -> Vec<PathStep<'_>> {
-        self.segments
-            .iter()
-            .map(|s| match s {
-                Segment::Key(k) => PathStep::Key(k),
-                Segment::Index(i) => PathStep::Index(*i),
-            })
-            .collect()
+        self.segments.iter().map(Segment::step).collect()
     }
 
     /// The first key, if the path starts with one.

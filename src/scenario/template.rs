@@ -8,6 +8,7 @@
 
 use serde_json::Value;
 use std::fmt::Write as _;
+use std::sync::Arc;
 
 /// Index of a variable in [`Vars`]; resolved at load time.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -24,13 +25,15 @@ impl Slot {
 /// session; cheap to create (one `Vec` of the plan's variable count).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Vars {
-    values: Vec<Value>,
+    /// Shared until written: a step's await holds a copy of the session's values while
+    /// it waits, and most never change them.
+    values: Arc<Vec<Value>>,
 }
 
 impl Vars {
     pub(crate) fn with_len(len: usize) -> Vars {
         Vars {
-            values: vec![Value::Null; len],
+            values: Arc::new(vec![Value::Null; len]),
         }
     }
 
@@ -41,7 +44,7 @@ impl Vars {
 
     /// Sets a slot; used by [`super::Save`] and when a session starts.
     pub fn set(&mut self, slot: Slot, value: Value) {
-        if let Some(v) = self.values.get_mut(slot.index()) {
+        if let Some(v) = Arc::make_mut(&mut self.values).get_mut(slot.index()) {
             *v = value;
         }
     }
