@@ -2,10 +2,11 @@
 //! helpers (templates, expectations, saves, matchers) exercised through a loaded plan.
 
 use serde_json::{Value, json};
-use sigbench::drivers::Identity;
+use sigbench::drivers::native::NativeWire;
 use sigbench::drivers::native::{
     VOCABULARY, classify, event_spec, kind_spec, login_params, op_spec,
 };
+use sigbench::drivers::{Identity, OpParams, Wire};
 use sigbench::protocol::frame::ResponseFrame;
 use sigbench::protocol::{EventType, Op, PushKind};
 use sigbench::scenario::{
@@ -113,6 +114,55 @@ fn the_issue_example_loads_as_written() {
     assert_eq!(p.thresholds[0].to_string(), "call p99 <= 50ms");
     assert_eq!(p.thresholds[1].to_string(), "invite delivered p99 <= 100ms");
     assert_eq!(p.thresholds[2], Threshold::Failures { max: 0 });
+}
+
+/// The native wire writes a step's params template straight into the request: the
+/// same text as a request carrying the rendered params, escapes and saved values of
+/// every type included.
+#[test]
+fn a_request_from_a_params_template_is_the_request_of_its_rendered_value() {
+    let p = plan(
+        r#"
+roles: { caller: {}, callee: {} }
+steps:
+  - as: caller
+    call: { type: 2, account: "${callee}", requestId: "r\"${session}\"\n${run}", attachExt: "${caller}" }
+    save: { x: data.channel.ext }
+  - as: callee
+    allow_unknown_params: true
+    accept: { channelId: "${x}", account: "${caller}", requestId: "${session}/${x}", autoJoin: true, pushInfo: { list: ["${x}", 1.5, "${run}", { n: "${x}" }], "k\"ey": "${x}" } }
+"#,
+    );
+    let StepKind::Op(call) = &p.steps[0].kind else {
+        panic!()
+    };
+    let StepKind::Op(accept) = &p.steps[1].kind else {
+        panic!()
+    };
+    let mut vars = p.new_vars("run \\ 1", "s-\u{1}é", &["alice \"a\"", "bob"]);
+    for x in [
+        Value::Null,
+        json!(77),
+        json!(-1.25),
+        json!("c\"\t☎"),
+        json!(true),
+        json!([1, {"k": "v"}]),
+        json!({"b": 2, "a": [null]}),
+    ] {
+        let resp = response(200, "OK", json!({ "channel": { "ext": x } }));
+        call.save[0].apply_response(&resp, &mut vars).unwrap();
+        for op in [call, accept] {
+            let (mut direct, mut rendered) = (NativeWire::default(), NativeWire::default());
+            let written = direct
+                .request(op.op, OpParams::Template(op.params.with(&vars)))
+                .unwrap();
+            let value = op.params.render(&vars);
+            let expected = rendered.request(op.op, (&value).into()).unwrap();
+            assert_eq!(written.text, expected.text);
+            let back: Value = serde_json::from_str(&written.text).unwrap();
+            assert_eq!(back["params"], value, "{}", written.text);
+        }
+    }
 }
 
 #[test]

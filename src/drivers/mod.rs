@@ -40,13 +40,16 @@ pub mod profile;
 pub mod sip;
 mod vocabulary;
 
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::future::BoxFuture;
+use serde::{Serialize, Serializer};
 use serde_json::Value;
 
 use crate::runner::client::{Device, Exchange, Failed};
+use crate::scenario::Rendered;
 
 pub use crate::protocol::frame::ResponseFrame as Reply;
 pub use vocabulary::{
@@ -84,6 +87,42 @@ pub struct Login<'a> {
     pub params: Value,
     /// Limit for each request of the exchange.
     pub timeout: Duration,
+}
+
+/// The params of a request: a value (logins, cleanup, the runner's own requests) or a
+/// step's params template with the session's variables. A wire that places the params
+/// in its frame as they are serializes either straight into the frame ([`Serialize`]:
+/// a template is then never built into a `Value`); one that reads them takes
+/// [`OpParams::value`].
+#[derive(Clone, Copy, Debug)]
+pub enum OpParams<'a> {
+    Value(&'a Value),
+    Template(Rendered<'a>),
+}
+
+impl<'a> OpParams<'a> {
+    /// The params as a value (a template is rendered).
+    pub fn value(self) -> Cow<'a, Value> {
+        match self {
+            OpParams::Value(v) => Cow::Borrowed(v),
+            OpParams::Template(t) => Cow::Owned(t.value()),
+        }
+    }
+}
+
+impl<'a> From<&'a Value> for OpParams<'a> {
+    fn from(value: &'a Value) -> Self {
+        OpParams::Value(value)
+    }
+}
+
+impl Serialize for OpParams<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            OpParams::Value(v) => v.serialize(serializer),
+            OpParams::Template(t) => t.serialize(serializer),
+        }
+    }
 }
 
 /// A protocol driver, shared by every connection of a run.
@@ -173,7 +212,7 @@ pub enum Inbound {
 pub trait Wire: Send + 'static {
     /// Encodes a request of `op` with `params`. `Err` says why it cannot be sent (a
     /// param the protocol cannot express).
-    fn request(&mut self, op: &'static OpSpec, params: &Value) -> Result<Outgoing, String>;
+    fn request(&mut self, op: &'static OpSpec, params: OpParams<'_>) -> Result<Outgoing, String>;
 
     /// Encodes a request outside the vocabulary, by the driver's own name for it (login
     /// exchange steps, refreshes). The default knows none.

@@ -314,12 +314,12 @@ pub fn decode_server_frame(text: &str) -> Result<ServerFrame, DecodeError> {
 }
 
 /// The text of a request frame, as a client sends it (`op` is the op's wire name).
-pub fn request_text(id: u64, op: &str, params: &Value) -> String {
+pub fn request_text(id: u64, op: &str, params: &impl Serialize) -> String {
     #[derive(Serialize)]
-    struct Out<'a> {
+    struct Out<'a, P: Serialize> {
         id: u64,
         op: &'a str,
-        params: &'a Value,
+        params: &'a P,
     }
     to_json(&Out { id, op, params })
 }

@@ -248,7 +248,7 @@ impl Cleaner<'_> {
         let Some(device) = self.device(role).await else {
             return;
         };
-        match device.request(spec, params, self.ctx.timeout).await {
+        match device.request(spec, params.into(), self.ctx.timeout).await {
             Ok(exchange) => {
                 let code = exchange.response.frame.code;
                 if code != self.plan.vocabulary.ok_code && !done_codes.contains(&code) {

@@ -52,7 +52,7 @@ pub use plan::{
 };
 pub use settings::{Requirement, Setting, SettingKind, SettingValues};
 pub use suite::{Case, Suite, Tier, check_suite_str};
-pub use template::{Slot, StrTemplate, Template, VarLayout, Vars};
+pub use template::{Rendered, Slot, StrTemplate, Template, VarLayout, Vars};
 pub use threshold::{MetricRef, Stat, Threshold};
 pub use timing::{
     Arrivals, LevelStage, LoadModel, Pause, Rate, ShardShare, Stage, StageNow, format_duration,

@@ -5,9 +5,14 @@
 //! at run time is a walk over pre-split segments with no name lookups and no parsing.
 //! A string that is exactly one `${var}` renders to the variable's JSON value with its
 //! type intact (a saved `uid` stays a number); anything else renders to a string.
+//!
+//! A template renders either to a `serde_json::Value` ([`Template::render`]) or, for a
+//! request's params that only go out as text, straight into the serializer
+//! ([`Template::with`]): the same JSON text, without building the value first.
 
+use serde::ser::{Serialize, Serializer};
 use serde_json::Value;
-use std::fmt::Write as _;
+use std::fmt;
 use std::sync::Arc;
 
 /// Index of a variable in [`Vars`]; resolved at load time.
@@ -257,11 +262,28 @@ impl StrTemplate {
 }
 
 fn push_value(out: &mut String, value: &Value) {
+    let _ = write_value(out, value);
+}
+
+/// A variable's value inside a string template: a string as its text, anything else
+/// as its JSON text.
+fn write_value(out: &mut impl fmt::Write, value: &Value) -> fmt::Result {
     match value {
-        Value::String(s) => out.push_str(s),
-        other => {
-            let _ = write!(out, "{other}");
-        }
+        Value::String(s) => out.write_str(s),
+        other => write!(out, "{other}"),
+    }
+}
+
+/// A string template's text with a session's variables, written piece by piece (what
+/// [`StrTemplate::render`] returns, without the `String`).
+struct StrText<'a>(&'a StrTemplate, &'a Vars);
+
+impl fmt::Display for StrText<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.parts.iter().try_for_each(|part| match part {
+            Part::Lit(s) => f.write_str(s),
+            Part::Var(slot) => write_value(f, self.1.get(*slot)),
+        })
     }
 }
 
@@ -277,6 +299,8 @@ enum TNode {
     Var(Slot),
     Str(StrTemplate),
     Array(Vec<TNode>),
+    /// Entries in the order of the rendered value's map (see [`in_map_order`]), so that
+    /// serializing them writes the keys as serializing the rendered value does.
     Object(Vec<(String, TNode)>),
 }
 
@@ -328,7 +352,7 @@ impl Template {
                             .collect(),
                     ))
                 } else {
-                    TNode::Object(entries)
+                    TNode::Object(in_map_order(entries))
                 }
             }
         };
@@ -347,6 +371,15 @@ impl Template {
         render_node(&self.node, ctx)
     }
 
+    /// The template with `ctx`'s variables, to serialize: the JSON text of
+    /// [`Template::render`]'s value, written without building the value.
+    pub fn with<'a>(&'a self, ctx: &'a Vars) -> Rendered<'a> {
+        Rendered {
+            node: &self.node,
+            ctx,
+        }
+    }
+
     /// True when `actual` equals the rendered template (numbers compare by value, so
     /// `2` equals `2.0`; no other coercion: `"2"` does not equal `2`).
     pub fn matches(&self, actual: &Value, ctx: &Vars) -> bool {
@@ -360,6 +393,60 @@ impl Template {
             _ => None,
         }
     }
+}
+
+/// A template with a session's variables. Serializes to exactly what serializing the
+/// rendered value does, but straight from the template (a request's params go into the
+/// request text without a `Value` tree built and dropped per request).
+#[derive(Clone, Copy, Debug)]
+pub struct Rendered<'a> {
+    node: &'a TNode,
+    ctx: &'a Vars,
+}
+
+impl Rendered<'_> {
+    /// The rendered value (for a reader of the params rather than a writer).
+    pub fn value(&self) -> Value {
+        render_node(self.node, self.ctx)
+    }
+
+    fn of<'b>(&'b self, node: &'b TNode) -> Rendered<'b> {
+        Rendered {
+            node,
+            ctx: self.ctx,
+        }
+    }
+}
+
+impl Serialize for Rendered<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self.node {
+            TNode::Const(v) => v.serialize(serializer),
+            TNode::Var(slot) => self.ctx.get(*slot).serialize(serializer),
+            TNode::Str(t) => serializer.collect_str(&StrText(t, self.ctx)),
+            TNode::Array(items) => serializer.collect_seq(items.iter().map(|n| self.of(n))),
+            TNode::Object(entries) => {
+                serializer.collect_map(entries.iter().map(|(k, n)| (k, self.of(n))))
+            }
+        }
+    }
+}
+
+/// Object entries in the order a `serde_json::Map` holds their keys (sorted by key;
+/// insertion order if serde_json keeps it), so that [`Rendered`] writes the keys in the
+/// order serializing the rendered value does. A repeated key keeps its last value, as
+/// the map does (the scenario parser rejects repeated keys anyway).
+fn in_map_order(entries: Vec<(String, TNode)>) -> Vec<(String, TNode)> {
+    let order: serde_json::Map<String, Value> = entries
+        .iter()
+        .enumerate()
+        .map(|(i, (k, _))| (k.clone(), Value::from(i)))
+        .collect();
+    let mut entries: Vec<Option<(String, TNode)>> = entries.into_iter().map(Some).collect();
+    order
+        .values()
+        .filter_map(|i| entries.get_mut(usize::try_from(i.as_u64()?).ok()?)?.take())
+        .collect()
 }
 
 fn const_value(n: TNode) -> Value {
@@ -509,6 +596,106 @@ mod tests {
             &l, "plain",
         )))]));
         assert_eq!(c.as_const(), Some(&json!(["plain"])));
+    }
+
+    /// Every kind of node and variable value: what [`Template::with`] writes is the
+    /// text of the rendered value, byte for byte.
+    #[test]
+    fn serializing_a_template_writes_the_rendered_values_text() {
+        let mut l = VarLayout::new(&["caller".into(), "callee".into()]);
+        let names = [
+            "text", "quotes", "control", "unicode", "int", "neg", "big", "float", "yes", "nil",
+            "list", "obj", "unset",
+        ];
+        let slots: Vec<Slot> = names.iter().map(|n| l.saved_slot(n)).collect();
+        let mut v = vars(&l, l.slot("caller").unwrap());
+        let values = [
+            json!("plain"),
+            json!("say \"hi\" \\ / back"),
+            json!("tab\tnl\ncr\r\u{1}\u{1f}\u{7f}\u{8}\u{c}"),
+            json!("é ☎ 😀 \u{2028}"),
+            json!(4711),
+            json!(-17),
+            json!(u64::MAX),
+            json!(0.1),
+            json!(true),
+            Value::Null,
+            json!([1, "two\"", {"three": [3.5]}]),
+            json!({"z": 1, "a": {"y": "\n", "b": null}}),
+        ];
+        for (slot, value) in slots.iter().zip(values) {
+            v.set(*slot, value);
+        }
+        let text = |s: &str| Template::build(Builder::Str(parts(&l, s)));
+        let value = |j: Value| Template::build(Builder::Value(j));
+        let object = |entries: Vec<(&str, Template)>| {
+            Template::build(Builder::Object(
+                entries
+                    .into_iter()
+                    .map(|(k, t)| (k.to_string(), t))
+                    .collect(),
+            ))
+        };
+        let mut templates = Vec::new();
+        for name in names {
+            // A lone variable keeps its type; inside text it is the value's text.
+            templates.push(text(&format!("${{{name}}}")));
+            templates.push(text(&format!("<${{{name}}}> \"${{{name}}}\"\n")));
+        }
+        templates.push(object(vec![
+            ("zeta", text("${callee}")),
+            ("alpha", value(json!({"k": "v\"", "n": [1, 2.5, -3]}))),
+            ("Mid", text("room-${session}-${int}")),
+            ("é", text("${obj}")),
+            (
+                "list",
+                Template::build(Builder::Array(vec![
+                    text("${list}"),
+                    value(json!("const \\ \"")),
+                    object(vec![("in", text("${quotes}")), ("at", value(json!(0)))]),
+                    Template::build(Builder::Array(vec![text("${unset}")])),
+                ])),
+            ),
+            ("empty", object(vec![])),
+            ("key \"quoted\"", text("${control}")),
+        ]));
+        templates.push(value(json!({"all": ["constant", 1, null]})));
+        templates.push(object(vec![]));
+        templates.push(Template::build(Builder::Array(vec![])));
+        for t in &templates {
+            let rendered = t.render(&v);
+            let written = serde_json::to_string(&t.with(&v)).unwrap();
+            assert_eq!(written, serde_json::to_string(&rendered).unwrap(), "{t:?}");
+            assert_eq!(t.with(&v).value(), rendered);
+            let back: Value = serde_json::from_str(&written).unwrap();
+            assert!(t.matches(&back, &v), "{written}");
+        }
+        // An unset variable is null alone and `null` inside text, as rendered.
+        assert_eq!(
+            serde_json::to_string(&text("${unset}").with(&v)).unwrap(),
+            "null"
+        );
+        assert_eq!(
+            serde_json::to_string(&text("a${unset}").with(&v)).unwrap(),
+            "\"anull\""
+        );
+    }
+
+    #[test]
+    fn object_entries_are_kept_in_the_order_of_the_rendered_map() {
+        let (l, uid) = layout();
+        let v = vars(&l, uid);
+        let t = Template::build(Builder::Object(vec![
+            (
+                "b".into(),
+                Template::build(Builder::Str(parts(&l, "${uid}"))),
+            ),
+            ("a".into(), Template::build(Builder::Value(json!(1)))),
+            ("B".into(), Template::build(Builder::Value(json!(2)))),
+        ]));
+        let written = serde_json::to_string(&t.with(&v)).unwrap();
+        assert_eq!(written, r#"{"B":2,"a":1,"b":4711}"#);
+        assert_eq!(written, serde_json::to_string(&t.render(&v)).unwrap());
     }
 
     #[test]

@@ -37,7 +37,11 @@ impl Driver for Native {
         Box::pin(async move {
             let params = login_params(login.params, login.who);
             device
-                .request(op_spec(crate::protocol::Op::Login), &params, login.timeout)
+                .request(
+                    op_spec(crate::protocol::Op::Login),
+                    (&params).into(),
+                    login.timeout,
+                )
                 .await
         })
     }

@@ -5,7 +5,7 @@ use serde_json::Value;
 
 use super::decode::{Decoded, decode};
 use super::vocabulary::{event_spec, kind_spec};
-use crate::drivers::{EventAt, Expecting, Inbound, OpSpec, Outgoing, Push, Wire};
+use crate::drivers::{EventAt, Expecting, Inbound, OpParams, OpSpec, Outgoing, Push, Wire};
 use crate::protocol::frame::request_text;
 use crate::protocol::lazy::LazyJson;
 use crate::protocol::{EventType, PushKind};
@@ -24,12 +24,12 @@ impl Default for NativeWire {
 }
 
 impl Wire for NativeWire {
-    fn request(&mut self, op: &'static OpSpec, params: &Value) -> Result<Outgoing, String> {
+    fn request(&mut self, op: &'static OpSpec, params: OpParams<'_>) -> Result<Outgoing, String> {
         let id = self.next_id;
         self.next_id += 1;
         Ok(Outgoing {
             expecting: Expecting::Reply(id),
-            text: request_text(id, op.name, params),
+            text: request_text(id, op.name, &params),
         })
     }
 

@@ -7,6 +7,7 @@ use std::fmt::Write as _;
 
 use serde_json::Value;
 
+use crate::drivers::OpParams;
 use crate::scenario::JsonPath;
 
 /// A hole in a frame template.
@@ -40,7 +41,7 @@ pub struct Fill<'a> {
     pub id: &'a str,
     /// JSON text of the method name.
     pub method: &'a str,
-    pub params: &'a Value,
+    pub params: OpParams<'a>,
     /// The frame being answered (auto replies).
     pub request: Option<&'a Value>,
 }
@@ -121,7 +122,7 @@ impl Template {
             Template::Const(text) => out.push_str(text),
             Template::Hole(Hole::Id) => out.push_str(fill.id),
             Template::Hole(Hole::Method) => out.push_str(fill.method),
-            Template::Hole(Hole::Params) => out.push_str(&json(fill.params)),
+            Template::Hole(Hole::Params) => out.push_str(&json(&fill.params)),
             Template::Hole(Hole::Copy(path)) => {
                 let v = fill
                     .request
@@ -156,7 +157,7 @@ impl Template {
 }
 
 /// JSON text of a value (serializing a `Value` into a `String` cannot fail).
-pub fn json(v: &Value) -> String {
+pub fn json(v: &impl serde::Serialize) -> String {
     serde_json::to_string(v).unwrap_or_else(|_| "null".into())
 }
 
@@ -290,7 +291,7 @@ mod tests {
         let text = t.render(&Fill {
             id: "7",
             method: "\"sig.call\"",
-            params: &json!({"a": 1}),
+            params: (&json!({"a": 1})).into(),
             request: None,
         });
         let v: Value = serde_json::from_str(&text).unwrap();
@@ -309,7 +310,7 @@ mod tests {
         let text = reply.render(&Fill {
             id: "",
             method: "",
-            params: &Value::Null,
+            params: (&Value::Null).into(),
             request: Some(&json!({"id": "s1"})),
         });
         assert_eq!(text, r#"{"id":"s1","result":{}}"#);

@@ -286,7 +286,7 @@ impl ProfileDriver {
             }
             let params = Value::Object(params);
             let exchange = match &step.what {
-                LoginWhat::Op(op) => device.request(op, &params, login.timeout).await?,
+                LoginWhat::Op(op) => device.request(op, (&params).into(), login.timeout).await?,
                 LoginWhat::Method(name) => {
                     device
                         .request_internal(name, &params, login.timeout)

@@ -13,7 +13,7 @@ use serde_json::{Map, Value};
 use super::frame::{Fill, json};
 use super::{IdForm, IdSource, KeepaliveWhat, Profile};
 use crate::drivers::native::{VOCABULARY, classify};
-use crate::drivers::{Expecting, Inbound, OpSpec, Outgoing, Reply, Wire};
+use crate::drivers::{Expecting, Inbound, OpParams, OpSpec, Outgoing, Reply, Wire};
 use crate::protocol::PushKind;
 
 /// Keepalive requests whose answers are still expected (and dropped).
@@ -182,7 +182,7 @@ impl ProfileWire {
         Ok(classify(kind, body))
     }
 
-    fn encode(&mut self, frame: usize, method: &str, params: &Value) -> (u64, String) {
+    fn encode(&mut self, frame: usize, method: &str, params: OpParams<'_>) -> (u64, String) {
         let (key, id) = self.new_id();
         let template = if frame == usize::MAX {
             &self.profile.requests.default
@@ -200,7 +200,7 @@ impl ProfileWire {
 }
 
 impl Wire for ProfileWire {
-    fn request(&mut self, op: &'static OpSpec, params: &Value) -> Result<Outgoing, String> {
+    fn request(&mut self, op: &'static OpSpec, params: OpParams<'_>) -> Result<Outgoing, String> {
         let profile = self.profile.clone();
         let method = &profile.requests.methods[usize::from(op.id)];
         let (key, text) = self.encode(usize::from(op.id), method, params);
@@ -211,7 +211,7 @@ impl Wire for ProfileWire {
     }
 
     fn request_named(&mut self, name: &str, params: &Value) -> Result<Outgoing, String> {
-        let (key, text) = self.encode(usize::MAX, &json(&Value::from(name)), params);
+        let (key, text) = self.encode(usize::MAX, &json(&Value::from(name)), params.into());
         Ok(Outgoing {
             expecting: Expecting::Reply(key),
             text,
@@ -235,7 +235,7 @@ impl Wire for ProfileWire {
                 out.push(Inbound::Send(reply.render(&Fill {
                     id: "null",
                     method: "null",
-                    params: &Value::Null,
+                    params: (&Value::Null).into(),
                     request: Some(&frame),
                 })));
                 break;
@@ -291,7 +291,7 @@ impl Wire for ProfileWire {
         match &keepalive.what {
             KeepaliveWhat::Frame(text) => out.push(Inbound::Send(text.clone())),
             KeepaliveWhat::Method(method, params) => {
-                let (key, text) = self.encode(usize::MAX, method, params);
+                let (key, text) = self.encode(usize::MAX, method, params.into());
                 if self.keepalives.len() >= KEEPALIVES_TRACKED {
                     self.keepalives.pop_front();
                 }

@@ -78,7 +78,11 @@ impl Driver for Sip {
                     .or_insert_with(|| Value::String(value.to_string()));
             }
             device
-                .request(op_spec(op::REGISTER), &Value::Object(params), login.timeout)
+                .request(
+                    op_spec(op::REGISTER),
+                    (&Value::Object(params)).into(),
+                    login.timeout,
+                )
                 .await
         })
     }
@@ -88,7 +92,7 @@ impl Driver for Sip {
             let _ = device
                 .request(
                     op_spec(op::UNREGISTER),
-                    &Value::Object(Default::default()),
+                    (&Value::Object(Default::default())).into(),
                     timeout,
                 )
                 .await;

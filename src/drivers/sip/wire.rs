@@ -10,7 +10,7 @@ use super::compose::Transport;
 use super::message::Message;
 use super::ua::{Config, Event, Origin, ResponseEvent, Ua};
 use super::vocabulary::{self, op};
-use crate::drivers::{EventAt, Expecting, Inbound, OpSpec, Outgoing, Push, Reply, Wire};
+use crate::drivers::{EventAt, Expecting, Inbound, OpParams, OpSpec, Outgoing, Push, Reply, Wire};
 
 /// The expiry a REGISTER asks for when the step names none (seconds).
 pub const DEFAULT_EXPIRES: u32 = 600;
@@ -90,7 +90,8 @@ fn response_sent(what: String, text: String) -> Outgoing {
 }
 
 impl Wire for SipWire {
-    fn request(&mut self, spec: &'static OpSpec, params: &Value) -> Result<Outgoing, String> {
+    fn request(&mut self, spec: &'static OpSpec, params: OpParams<'_>) -> Result<Outgoing, String> {
+        let params = &*params.value();
         let now = Instant::now();
         let call_id = text_param(params, "callId")?;
         match spec.id {

@@ -28,7 +28,7 @@ use super::pulse::Pulse;
 use super::tls::TlsSettings;
 use super::trace::{DeviceLabel, Direction, SessionTrace};
 use super::transport::{TlsTarget, Transport};
-use crate::drivers::{Driver, Expecting, Identity, Inbound, OpSpec, Push, Wire};
+use crate::drivers::{Driver, Expecting, Identity, Inbound, OpParams, OpSpec, Push, Wire};
 use crate::protocol::frame::ResponseFrame;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
@@ -321,15 +321,16 @@ impl Device {
     }
 
     /// Sends a request of `op` and waits for its reply (or, for ops the driver says
-    /// expect none, returns once the frame is queued).
-    pub async fn request(
-        &self,
+    /// expect none, returns once the frame is queued). The request is encoded when this
+    /// is called, so the future does not hold on to `params`.
+    pub fn request<'d>(
+        &'d self,
         op: &'static OpSpec,
-        params: &Value,
+        params: OpParams<'_>,
         timeout: Duration,
-    ) -> Result<Exchange, Failed> {
+    ) -> impl Future<Output = Result<Exchange, Failed>> + use<'d> {
         let encoded = lock_wire(&self.wire).request(op, params);
-        self.exchange(op.name, encoded, timeout).await
+        self.exchange(op.name, encoded, timeout)
     }
 
     /// Sends a request the driver names itself (see [`Wire::request_named`]) and waits

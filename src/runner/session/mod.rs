@@ -31,7 +31,7 @@ use super::inbox::{Bounds, Counters};
 use super::login::{LoggedIn, connect_and_login};
 use super::slot::{RoleSlot, WorkerSlot};
 use super::trace::{DeviceLabel, SessionTrace};
-use crate::drivers::{Login, Reply as ResponseFrame};
+use crate::drivers::{Login, OpParams, Reply as ResponseFrame};
 use crate::metrics::{FailureKind, FailureSample, Recorder};
 use crate::scenario::{
     AwaitStep, EventuallyStep, Expect, LoginStep, Mismatch, OpStep, Plan, PushMatcher, RawExpect,
@@ -351,9 +351,15 @@ impl<'a> Session<'a> {
     async fn op(&self, step: &Step, op: &OpStep) -> StepResult {
         let device = self.need_device(step, op.target)?;
         self.sending(step, &device);
-        let params = op.params.render(&self.lock().vars);
-        let exchange = device
-            .request(op.op, &params, op.timeout)
+        // The params go straight into the request text; cleanup, which reads them, gets
+        // them rendered from the same variables.
+        let (request, params) = {
+            let vars = self.vars();
+            let request =
+                device.request(op.op, OpParams::Template(op.params.with(&vars)), op.timeout);
+            (request, self.plan.cleanup.then(|| op.params.render(&vars)))
+        };
+        let exchange = request
             .await
             .map_err(|f| self.request_failure(step, op.target, op.metric, &f.error, &f.request))?;
         let response = &exchange.response;
@@ -365,13 +371,13 @@ impl<'a> Session<'a> {
             }
         }
         self.record(op.metric, response.at - exchange.sent, response.at);
-        if self.plan.cleanup {
+        if let Some(params) = &params {
             // Whatever the step expected: what the server did is what needs undoing.
             self.lock().leftovers.request(
                 self.plan.vocabulary.ok_code,
                 op.target.role,
                 op.op,
-                &params,
+                params,
                 &response.frame,
             );
         }
