@@ -7,6 +7,9 @@ use std::fmt;
 
 use crate::protocol::lazy::LazyJson;
 
+/// Steps of a lookup gathered without allocating (see [`JsonPath::lookup`]).
+const SHORT_PATH: usize = 8;
+
 /// A parsed path: object keys and array indexes.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct JsonPath {
@@ -107,12 +110,22 @@ impl JsonPath {
         at: &[PathStep<'_>],
         skip: usize,
     ) -> Option<Cow<'v, Value>> {
-        let steps: Vec<PathStep<'_>> = at
+        let steps = at
             .iter()
             .copied()
-            .chain(self.segments.iter().skip(skip).map(Segment::step))
-            .collect();
-        root.at(&steps)
+            .chain(self.segments.iter().skip(skip).map(Segment::step));
+        let len = at.len() + self.segments.len().saturating_sub(skip);
+        // Looked up for every buffered push a `match:` examines: the steps of a usual
+        // path are gathered on the stack rather than in a `Vec` per lookup.
+        if len <= SHORT_PATH {
+            let mut buf = [PathStep::Index(0); SHORT_PATH];
+            buf.iter_mut()
+                .zip(steps)
+                .for_each(|(slot, step)| *slot = step);
+            root.at(&buf[..len])
+        } else {
+            root.at(&steps.collect::<Vec<_>>())
+        }
     }
 
     /// Stores `value` at this path (object keys only), creating objects on the way;
@@ -194,6 +207,34 @@ mod tests {
         assert_eq!(get("m[0][1]"), Some(json!(6)));
         assert_eq!(get("data.nope"), None);
         assert_eq!(get("data.members.uid"), None);
+    }
+
+    /// Short paths (steps gathered on the stack) and long ones (in a `Vec`), with and
+    /// without a prefix and skipped segments, find what walking the parsed value finds.
+    #[test]
+    fn lookups_in_the_text_find_what_walking_the_value_finds() {
+        let v = json!({"e": {"a": {"b": [{"c": {"d": {"e": {"f": {"g": [0, {"h": "deep"}]}}}}}]}}});
+        let lazy = LazyJson::from_checked_text(&v.to_string());
+        let prefix = [PathStep::Key("e")];
+        for (text, found) in [
+            ("a.b[0].c", true),
+            ("x.a.b[0].c.d.e", true),
+            ("a.b[0].c.d.e.f.g[1]", true),
+            ("a.b[0].c.d.e.f.g[-1].h", true),
+            ("x.a.b[0].c.d.e.f.g[1].h", true),
+            ("a.b[0].c.d.e.f.g[2].h", false),
+            ("a.nope", false),
+        ] {
+            let path = JsonPath::parse(text).unwrap();
+            let skip = usize::from(text.starts_with("x."));
+            let walked = path.get_from(&v["e"], skip);
+            assert_eq!(walked.is_some(), found, "{text}");
+            assert_eq!(
+                path.lookup(&lazy, &prefix, skip).as_deref(),
+                walked,
+                "{text}"
+            );
+        }
     }
 
     #[test]
