@@ -86,12 +86,15 @@ impl Plan {
 
     /// A fresh variable store for one session. `accounts[i]` is the account name playing
     /// `roles[i]`; missing entries are left `null`.
-    pub fn new_vars(&self, run_id: &str, session_id: &str, accounts: &[&str]) -> Vars {
+    pub fn new_vars(&self, run_id: &str, session_id: impl Into<String>, accounts: &[&str]) -> Vars {
         let mut vars = Vars::with_len(self.vars.len());
         for (role, account) in accounts.iter().enumerate().take(self.roles.len()) {
             vars.set(self.vars.role_slot(role), (*account).into());
         }
-        vars.set(self.vars.session_slot(), session_id.into());
+        vars.set(
+            self.vars.session_slot(),
+            serde_json::Value::String(session_id.into()),
+        );
         vars.set(self.vars.run_slot(), run_id.into());
         vars
     }

@@ -22,8 +22,7 @@ pub(crate) async fn run_session(
         .iter()
         .map(|r| r.creds.account.as_str())
         .collect();
-    let session_id = format!("{}-{number}", ctx.run_id);
-    let mut vars = plan.new_vars(&ctx.run_id, &session_id, &accounts);
+    let mut vars = plan.new_vars(&ctx.run_id, session_id(&ctx.run_id, number), &accounts);
     if let Err(dry) = plan.data.fill(&mut vars, number) {
         // Not a failure of the server: the run has no data left for this session.
         ctx.stop_early(dry.to_string());
@@ -47,7 +46,8 @@ pub(crate) async fn run_session(
             vars,
             sent: vec![None; plan.timed_steps],
             devices: slot.roles.iter().map(|r| r.devices.clone()).collect(),
-            records: Vec::new(),
+            // Most steps record one latency: room for them up front.
+            records: Vec::with_capacity(plan.timed_steps),
             codes: Vec::new(),
             timeouts: Vec::new(),
             failures: Vec::new(),
@@ -216,6 +216,18 @@ pub(crate) async fn run_session(
     Box::pin(slot.restore(plan, ctx, recorder)).await;
 }
 
+/// `RUN-NUMBER`, the session's `${session}` (written without the formatting machinery:
+/// one per session).
+fn session_id(run_id: &str, number: u64) -> String {
+    let mut digits = itoa::Buffer::new();
+    let digits = digits.format(number);
+    let mut id = String::with_capacity(run_id.len() + 1 + digits.len());
+    id.push_str(run_id);
+    id.push('-');
+    id.push_str(digits);
+    id
+}
+
 /// Failures for what a connection's inbox had to drop or could not read: a target that
 /// floods the harness or sends broken frames fails the session.
 fn inbox_failures(
@@ -283,4 +295,18 @@ pub(crate) async fn initial_login(
         true,
     )
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::session_id;
+
+    #[test]
+    fn a_session_id_is_the_run_id_a_dash_and_the_number() {
+        for (run, number) in [("r", 0), ("run-2026", 42), ("", u64::MAX), ("é", 7)] {
+            let id = session_id(run, number);
+            assert_eq!(id, format!("{run}-{number}"));
+            assert_eq!(id.len(), id.capacity());
+        }
+    }
 }
