@@ -313,15 +313,21 @@ pub fn decode_server_frame(text: &str) -> Result<ServerFrame, DecodeError> {
     }))
 }
 
-/// The text of a request frame, as a client sends it (`op` is the op's wire name).
+/// The text of a request frame, as a client sends it (`op` is the op's wire name): the
+/// envelope `{"id":…,"op":…,"params":…}` written around `op`'s and `params`' own
+/// serialization, the same text as serializing the three fields as a struct.
 pub fn request_text(id: u64, op: &str, params: &impl Serialize) -> String {
-    #[derive(Serialize)]
-    struct Out<'a, P: Serialize> {
-        id: u64,
-        op: &'a str,
-        params: &'a P,
-    }
-    to_json(&Out { id, op, params })
+    let mut text = Vec::with_capacity(128);
+    text.extend_from_slice(br#"{"id":"#);
+    text.extend_from_slice(itoa::Buffer::new().format(id).as_bytes());
+    text.extend_from_slice(br#","op":"#);
+    // Writing into a `Vec` cannot fail, and a string or a `Serialize` value of this
+    // crate's always serializes.
+    serde_json::to_writer(&mut text, op).expect("a string serializes");
+    text.extend_from_slice(br#","params":"#);
+    serde_json::to_writer(&mut text, params).expect("request params always serialize");
+    text.push(b'}');
+    String::from_utf8(text).expect("serde_json writes UTF-8")
 }
 
 #[cfg(test)]
@@ -330,6 +336,27 @@ mod tests {
 
     fn frame(text: &str) -> Result<RequestFrame<'_>, FrameError> {
         parse_request(parse_json(text)?)
+    }
+
+    #[test]
+    fn a_request_is_its_three_fields_serialized() {
+        #[derive(Serialize)]
+        struct Out<'a> {
+            id: u64,
+            op: &'a str,
+            params: &'a Value,
+        }
+        let params = serde_json::json!({"z": "\"é\n", "a": [1, 2.5, null, {"k": true}]});
+        for (id, op, params) in [
+            (0, "call", &params),
+            (u64::MAX, "o\"p\\\u{1}", &Value::Null),
+            (7, "accept", &serde_json::json!({})),
+        ] {
+            assert_eq!(
+                request_text(id, op, params),
+                serde_json::to_string(&Out { id, op, params }).unwrap()
+            );
+        }
     }
 
     #[test]
