@@ -9,7 +9,7 @@ use std::time::Duration;
 use common::*;
 use serde_json::{Value, json};
 use sigbench::protocol::Code;
-use sigbench::server::ServerConfig;
+use sigbench::server::{Clock, ServerConfig};
 
 fn id(ch: &Value) -> Value {
     ch["channelId"].clone()
@@ -392,9 +392,12 @@ async fn query_by_name_or_id_without_membership() {
 
 #[tokio::test]
 async fn delay_extends_expiry_for_members_and_creator() {
+    // The server's clock moves only when the test says so: no margin to lose.
+    let clock = Clock::manual();
     let server = start_server_with(ServerConfig {
         channel_ttl: Duration::from_millis(800),
         sweep_interval: Duration::from_millis(100),
+        clock: clock.clone(),
         ..ServerConfig::default()
     })
     .await;
@@ -414,50 +417,60 @@ async fn delay_extends_expiry_for_members_and_creator() {
     )
     .await;
 
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    clock.advance(Duration::from_millis(500));
     // The creator (not a member) may delay.
     let delayed = a.ok("delay", json!({"channelId": id(&ch)})).await;
     assert_channel(&delayed["channel"]);
     let second_expiry = delayed["channel"]["expireTime"].as_u64().unwrap();
-    assert!(
-        second_expiry >= first_expiry + 400,
-        "delay extends to now + TTL: {first_expiry} -> {second_expiry}"
+    assert_eq!(
+        second_expiry,
+        first_expiry + 500,
+        "delay extends to now + TTL"
     );
     // A member may delay too.
     b.ok("join", json!({"channelId": id(&ch)})).await;
     b.ok("delay", json!({"channelId": id(&ch)})).await;
 
     // Past the first expiry the channel is still valid thanks to the delay.
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    clock.advance(Duration::from_millis(400));
     let q = c.ok("query", json!({"channelId": id(&ch)})).await;
     assert_eq!(q["channel"]["invalid"], false);
 }
 
 #[tokio::test]
 async fn join_extends_the_channel_expiry() {
+    let clock = Clock::manual();
     let server = start_server_with(ServerConfig {
         channel_ttl: Duration::from_millis(600),
         sweep_interval: Duration::from_millis(100),
+        clock: clock.clone(),
         ..ServerConfig::default()
     })
     .await;
     let mut a = server.online(&acct("alice")).await;
     let ch = a.ok("create", json!({"type": 1})).await["channel"].clone();
     let first = ch["expireTime"].as_u64().unwrap();
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    clock.advance(Duration::from_millis(400));
     let joined = a.ok("join", json!({"channelId": id(&ch)})).await;
     let second = joined["channel"]["expireTime"].as_u64().unwrap();
-    assert!(second >= first + 300, "{first} -> {second}");
+    assert_eq!(second, first + 400, "join extends to now + TTL");
     assert_eq!(joined["members"][0]["expireTime"], second);
-    tokio::time::sleep(Duration::from_millis(350)).await;
+    // Past the first expiry (600), within the extended one (400 + 600).
+    clock.advance(Duration::from_millis(350));
     a.ok("query", json!({"channelId": id(&ch)})).await;
+    // And past the extended one, it is gone.
+    clock.advance(Duration::from_millis(300));
+    a.expect_code("query", json!({"channelId": id(&ch)}), Code::RoomNotExists)
+        .await;
 }
 
 #[tokio::test]
 async fn expired_channel_is_gone_silently_and_its_name_is_free() {
+    let clock = Clock::manual();
     let server = start_server_with(ServerConfig {
         channel_ttl: Duration::from_millis(400),
         sweep_interval: Duration::from_millis(100),
+        clock: clock.clone(),
         ..ServerConfig::default()
     })
     .await;
@@ -473,7 +486,7 @@ async fn expired_channel_is_gone_silently_and_its_name_is_free() {
     b.ok("join", json!({"channelId": id(&ch)})).await;
     a.expect_event("ROOM_JOIN").await;
 
-    tokio::time::sleep(Duration::from_millis(600)).await;
+    clock.advance(Duration::from_millis(600));
     // Expiry sends no event (P-5.7).
     all_quiet(&mut [&mut a, &mut b]).await;
     for (op, params) in [

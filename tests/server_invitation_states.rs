@@ -10,7 +10,7 @@ use common::fixtures::*;
 use common::*;
 use serde_json::{Value, json};
 use sigbench::protocol::Code;
-use sigbench::server::ServerConfig;
+use sigbench::server::{Clock, ServerConfig};
 
 #[tokio::test]
 async fn accept_with_auto_join_sends_accept_sync_room_join_then_the_response() {
@@ -188,19 +188,22 @@ async fn accept_code_precedence_join_error_then_10201_then_200() {
 
 #[tokio::test]
 async fn inviting_again_while_pending_renews_and_delivers_again() {
+    // The server's clock moves only when the test says so: no margin to lose.
+    let clock = Clock::manual();
     let server = start_server_with(ServerConfig {
         invite_ttl: Duration::from_millis(400),
         sweep_interval: Duration::from_millis(100),
+        clock: clock.clone(),
         ..ServerConfig::default()
     })
     .await;
     let mut p = pair(&server).await;
     let first = p.invite("r1").await;
-    tokio::time::sleep(Duration::from_millis(250)).await;
+    clock.advance(Duration::from_millis(250));
     let second = p.invite("r1").await;
     assert_ne!(first["msgid"], second["msgid"], "a new event");
-    // Past the first expiry, within the renewed one.
-    tokio::time::sleep(Duration::from_millis(250)).await;
+    // Past the first expiry (400), within the renewed one (250 + 400).
+    clock.advance(Duration::from_millis(250));
     p.b1.ok("accept", inv(&p.ch, &p.alice, "r1", json!({})))
         .await;
     p.a1.expect_event("ACCEPT").await;
@@ -240,9 +243,11 @@ async fn inviting_again_after_the_invitation_ended_starts_a_new_one() {
 
 #[tokio::test]
 async fn only_pending_invitations_expire() {
+    let clock = Clock::manual();
     let server = start_server_with(ServerConfig {
         invite_ttl: Duration::from_millis(300),
         sweep_interval: Duration::from_millis(100),
+        clock: clock.clone(),
         ..ServerConfig::default()
     })
     .await;
@@ -261,7 +266,7 @@ async fn only_pending_invitations_expire() {
     p.b2.expect_sync("ACCEPT").await;
     p.b2.expect_sync("REJECT").await;
 
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    clock.advance(Duration::from_millis(500));
     // Expiry sends nothing.
     p.quiet().await;
     p.b1.expect_code(

@@ -7,7 +7,7 @@ use rand::RngExt;
 
 use super::ops::{Caller, Data, Reply};
 use super::state::channels::{Channel, ChannelInner, Member};
-use super::state::{EventParts, Shared, ms, now_ms, unguessable};
+use super::state::{EventParts, Shared, ms, unguessable};
 use crate::protocol::params::{ChannelAction, Create, Join, Query};
 use crate::protocol::{Code, EventType};
 
@@ -22,7 +22,7 @@ impl Shared {
         caller: &Caller,
         req: Create,
     ) -> Result<Arc<Channel>, Code> {
-        let now = now_ms();
+        let now = self.now_ms();
         let ext = req.ext.unwrap_or_default();
         let quotas = &self.quotas;
         if !quotas.channels.try_take(&caller.account, 1) {
@@ -73,7 +73,7 @@ impl Shared {
     pub(crate) fn create(&self, caller: &Caller, req: Create) -> Reply {
         match self.create_channel(caller, req) {
             Ok(channel) => Reply::data(Data::Channel {
-                channel: channel.info(now_ms()),
+                channel: channel.info(self.now_ms()),
             }),
             Err(code) => Reply::code(code),
         }
@@ -82,7 +82,7 @@ impl Shared {
     /// With `members_only`, whether `caller` may see this channel (else it answers
     /// 10404, as if the channel did not exist).
     pub(crate) fn may_see(&self, caller: &Caller, channel: &Channel, inner: &ChannelInner) -> bool {
-        !self.config.members_only || channel.concerns(inner, &caller.account, now_ms())
+        !self.config.members_only || channel.concerns(inner, &caller.account, self.now_ms())
     }
 
     pub(crate) fn join(&self, caller: &Caller, req: Join) -> Reply {
@@ -98,7 +98,9 @@ impl Shared {
                 req.attach_ext,
                 req.offline_enabled,
             )?;
-            Ok(Reply::data(Data::Full(channel.rendered(inner, now_ms()))))
+            Ok(Reply::data(Data::Full(
+                channel.rendered(inner, self.now_ms()),
+            )))
         })
         .and_then(|r| r)
         .unwrap_or_else(Reply::code)
@@ -145,7 +147,7 @@ impl Shared {
                 }
             }
         };
-        let now = now_ms();
+        let now = self.now_ms();
         channel
             .expire_time
             .store(now + ms(self.config.channel_ttl), Relaxed);
@@ -236,7 +238,7 @@ impl Shared {
     }
 
     pub(crate) fn query(&self, caller: &Caller, req: Query) -> Reply {
-        let now = now_ms();
+        let now = self.now_ms();
         let channel = match req {
             Query::ById(id) => self.channels.valid(&id, now),
             Query::ByName(name) => self.channels.valid_by_name(&name, now),
@@ -256,7 +258,7 @@ impl Shared {
             if !channel.may_manage(inner, &caller.account) {
                 return Reply::code(Code::RoomMemberNotExists);
             }
-            let now = now_ms();
+            let now = self.now_ms();
             channel
                 .expire_time
                 .store(now + ms(self.config.channel_ttl), Relaxed);

@@ -148,6 +148,9 @@ pub struct ServerConfig {
     /// Only the creator, members and invitees of a channel may `join`, `query` or
     /// `control` it (others get 10404, as for a channel that does not exist).
     pub members_only: bool,
+    /// Where the time of day is read (timestamps, expiry): the system's, or a manual
+    /// clock for tests of TTLs.
+    pub clock: super::clock::Clock,
     /// Deliberate protocol deviations, to prove the conformance suite catches them.
     #[cfg(feature = "faults")]
     pub faults: super::faults::Faults,
@@ -172,6 +175,7 @@ impl Default for ServerConfig {
             read_budget: ReadBudget::default(),
             max_queue: 1024 * 1024,
             members_only: false,
+            clock: super::clock::Clock::System,
             #[cfg(feature = "faults")]
             faults: super::faults::Faults::default(),
         }

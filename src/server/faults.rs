@@ -16,7 +16,7 @@ use super::ops::{Caller, Reply};
 use super::shard::lock;
 use super::state::channels::Channel;
 use super::state::invitations::{InviteKey, InviteState};
-use super::state::{EventParts, Shared, now_ms};
+use super::state::{EventParts, Shared};
 use crate::protocol::params::{Accept, InviteAction};
 use crate::protocol::{Code, EventType};
 
@@ -186,7 +186,7 @@ impl Shared {
         if !self.config.faults.has(Fault::AcceptCancelNotAtomic) {
             return None;
         }
-        let now = now_ms();
+        let now = self.now_ms();
         let channel = self.channels.valid(channel_id, now)?;
         let pending = lock(&channel.inner)
             .invitations

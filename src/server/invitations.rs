@@ -11,7 +11,7 @@ use super::ops::{Caller, Data, Reply};
 use super::shard::lock;
 use super::state::channels::{Channel, ChannelInner};
 use super::state::invitations::InviteState;
-use super::state::{EventParts, Shared, ms, now_ms};
+use super::state::{EventParts, Shared, ms};
 use crate::protocol::params::{Accept, Call, Control, Create, Invite, InviteAction};
 use crate::protocol::{Code, EventType, PushInfo};
 
@@ -90,7 +90,7 @@ impl Shared {
         let expires_at = if fault!(self, InvitesNeverExpire) {
             u64::MAX
         } else {
-            now_ms() + ms(self.config.invite_ttl)
+            self.now_ms() + ms(self.config.invite_ttl)
         };
         inner.invitations.put_pending(key.clone(), expires_at);
         if expires_at != u64::MAX {
@@ -146,7 +146,7 @@ impl Shared {
             }
             match inner
                 .invitations
-                .transition(&key, InviteState::Cancelled, now_ms())
+                .transition(&key, InviteState::Cancelled, self.now_ms())
             {
                 Ok(true) => self.quotas.invitations.give_back(&caller.account, 1),
                 Ok(false) => {}
@@ -184,7 +184,7 @@ impl Shared {
         if inner
             .invitations
             .get(&key)
-            .is_some_and(|i| i.state == InviteState::Pending && i.expires_at >= now_ms())
+            .is_some_and(|i| i.state == InviteState::Pending && i.expires_at >= self.now_ms())
             && !self.could_deliver(
                 &req.account,
                 req.offline_enabled,
@@ -195,7 +195,7 @@ impl Shared {
         {
             return Err(Code::LimitExceeded);
         }
-        inner.invitations.transition(&key, to, now_ms())?;
+        inner.invitations.transition(&key, to, self.now_ms())?;
         let event_type = if to == InviteState::Accepted {
             EventType::Accept
         } else {
@@ -244,7 +244,7 @@ impl Shared {
                 req.join_attach_ext,
                 offline_enabled,
             );
-            let data = Data::Full(channel.rendered(inner, now_ms()));
+            let data = Data::Full(channel.rendered(inner, self.now_ms()));
             Ok(Reply {
                 code: joined.err().unwrap_or(code),
                 data: Some(data),
@@ -301,7 +301,7 @@ impl Shared {
         }
         Reply {
             code,
-            data: Some(Data::Full(channel.rendered(&inner, now_ms()))),
+            data: Some(Data::Full(channel.rendered(&inner, self.now_ms()))),
         }
     }
 

@@ -6,7 +6,7 @@
 //! checked before parsing, one outbound queue bounded in bytes) → [`session`] (login,
 //! syncs, markRead) and [`ops`] → [`channels`] / [`invitations`] → [`state`] (presence,
 //! channels, invitations, offline store, allowances, expiry; each behind its own API).
-//! [`config`] holds the settings, [`metrics`] counts for `GET /metrics`. [`wire`]
+//! [`config`] holds the settings, [`clock`] the time of day, [`metrics`] counts for `GET /metrics`. [`wire`]
 //! translates other framings (`--wire jsonrpc|protoo`) at the connection boundary.
 
 /// `fault!(shared, Name)`: true when the server was started with that deliberate
@@ -30,6 +30,7 @@ macro_rules! fault {
 mod admission;
 mod budget;
 mod channels;
+mod clock;
 mod config;
 mod connection;
 #[cfg(feature = "faults")]
@@ -47,6 +48,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use clock::Clock;
 pub use config::{Auth, Limits, ReadBudget, ServerConfig, Timeouts};
 
 use tokio::net::TcpListener;

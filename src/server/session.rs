@@ -11,8 +11,8 @@ use tokio_util::sync::CancellationToken;
 use super::Auth;
 use super::ops::{Caller, Data, Reply};
 use super::shard::lock;
+use super::state::Shared;
 use super::state::presence::{ConnHandle, StopReason};
-use super::state::{Shared, now_ms};
 use crate::protocol::frame::{Push, code_response, response};
 use crate::protocol::params::Login;
 use crate::protocol::{ChannelWithMembers, Code, Event, token};
@@ -40,7 +40,7 @@ impl Shared {
             return LoginOutcome::AuthFailed;
         }
         let channels = self.channels_of(&req.account);
-        let now = now_ms();
+        let now = self.now_ms();
         let (replaced, stored) = {
             let mut mailbox = self.offline.lock(&req.account);
             let replaced = self.presence.register(
@@ -109,7 +109,7 @@ impl Shared {
     /// Every valid channel where `account` is a member, with its members (§P-3.6).
     fn channels_of(&self, account: &str) -> Vec<ChannelWithMembers> {
         let channels = self.channels.of_member(account);
-        let now = now_ms();
+        let now = self.now_ms();
         let mut out: Vec<(u64, ChannelWithMembers)> = channels
             .iter()
             .filter(|c| c.is_valid(now))

@@ -21,7 +21,7 @@ pub(crate) mod quota;
 use std::cell::OnceCell;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use rand::RngExt;
 use tokio_tungstenite::tungstenite::Utf8Bytes;
@@ -37,13 +37,6 @@ use super::metrics::Metrics;
 use super::shard::lock;
 use crate::protocol::frame::Push;
 use crate::protocol::{Code, Event, EventType, MemberInfo};
-
-/// Milliseconds since the Unix epoch (§P-1.4).
-pub(crate) fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
-}
 
 pub(crate) fn ms(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
@@ -142,6 +135,11 @@ impl Shared {
         }
     }
 
+    /// Milliseconds since the Unix epoch (§P-1.4), from the configured clock.
+    pub(crate) fn now_ms(&self) -> u64 {
+        self.config.clock.now_ms()
+    }
+
     /// A server-unique number for msgids and connections.
     pub(crate) fn next_id(&self) -> u64 {
         self.next_id.fetch_add(1, Relaxed)
@@ -155,7 +153,7 @@ impl Shared {
         from: &str,
         parts: EventParts,
     ) -> Outgoing {
-        let now = now_ms();
+        let now = self.now_ms();
         Outgoing {
             event: Arc::new(Event {
                 event_type,
@@ -236,7 +234,7 @@ impl Shared {
         channel_id: &str,
         f: impl FnOnce(&Arc<Channel>, &mut ChannelInner) -> R,
     ) -> Result<R, Code> {
-        let now = now_ms();
+        let now = self.now_ms();
         let channel = self
             .channels
             .valid(channel_id, now)
@@ -275,7 +273,7 @@ impl Shared {
     /// One tick of the sweeper: handles every deadline that has come (channels that
     /// expired, invitations past their time); nothing else is looked at.
     pub(crate) fn expire_due(&self) {
-        let now = now_ms();
+        let now = self.now_ms();
         loop {
             let due = self.expiry.pop_due(now);
             if due.is_empty() {
